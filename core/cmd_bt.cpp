@@ -1,0 +1,60 @@
+// py-bt-all and py-bt: every thread's (or the selected thread's) Python stack.
+#include <fmt/format.h>
+
+#include "code.hpp"
+#include "commands.hpp"
+#include "objects.hpp"
+#include "python_process.hpp"
+#include "render_stacks.hpp"
+#include "source_lines.hpp"
+#include "thread_report.hpp"
+
+namespace pyxray {
+namespace {
+
+std::vector<FlagSpec> bt_flags() {
+  return {
+      {"--json", false, "print one JSON object instead of text"},
+      {"--max-frames", true, fmt::format("stop each stack after N frames (default {})", kDefaultMaxFrames)},
+  };
+}
+
+Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_threads) {
+  ReportOptions options;
+  if (auto v = args.value("--max-frames")) {
+    PYX_TRY(n, parse_count("--max-frames", *v, 1, 10'000'000));
+    options.max_frames = static_cast<int>(n);
+  }
+  if (!all_threads) {
+    auto tid = session.target().selected_thread();
+    if (!tid) return fail("no thread is selected");
+    options.only_native_id = *tid;
+  }
+  PYX_TRY(proc, session.process());
+  Objects objects(*proc);
+  CodeCache codes(*proc, objects);
+  PYX_TRY(report, collect_report(*proc, objects, codes, options));
+  if (!all_threads && report.threads.empty())
+    return fail(fmt::format("thread {} has no Python thread state", *options.only_native_id));
+  if (args.has("--json")) return stacks_json(report).dump() + "\n";
+  SourceLines sources;
+  return stacks_text(report, sources);
+}
+
+}  // namespace
+
+std::vector<CommandDef> bt_commands() {
+  return {
+      {{"py-bt-all", "Print the Python stack of every thread",
+        "Usage: py-bt-all [--json] [--max-frames N]\n"
+        "Print every thread's Python stack, innermost frame first, with the thread's kernel id, its\n"
+        "threading name and whether it holds the GIL."},
+       bt_flags(), 0, [](Session& s, const ParsedArgs& a) { return run_bt(s, a, true); }},
+      {{"py-bt", "Print the Python stack of the selected thread",
+        "Usage: py-bt [--json] [--max-frames N]\n"
+        "Print the Python stack of the thread selected in the debugger, innermost frame first."},
+       bt_flags(), 0, [](Session& s, const ParsedArgs& a) { return run_bt(s, a, false); }},
+  };
+}
+
+}  // namespace pyxray

@@ -1,0 +1,57 @@
+#include "code.hpp"
+
+#include <fmt/format.h>
+
+#include "objects.hpp"
+#include "python_process.hpp"
+
+namespace pyxray {
+
+std::optional<int> CodeInfo::line_at(int byte_offset) const {
+  // Before the first instruction (a frame that has not started yet) CPython reports co_firstlineno.
+  if (byte_offset < 0) return first_line;
+  return line_for_offset(format, line_table, first_line, byte_offset);
+}
+
+Expected<const CodeInfo*> CodeCache::get(uint64_t code) {
+  if (auto it = cache_.find(code); it != cache_.end()) return static_cast<const CodeInfo*>(it->second.get());
+  PYX_TRY(info, decode(code));
+  auto& slot = cache_[code];
+  slot = std::make_unique<CodeInfo>(std::move(info));
+  return static_cast<const CodeInfo*>(slot.get());
+}
+
+Expected<CodeInfo> CodeCache::decode(uint64_t code) {
+  const Layout& L = proc_.layout();
+  Memory& m = proc_.mem();
+  PYX_TRY(type, objects_.type_name(code));
+  if (type != "code") return fail(fmt::format("0x{:x} is a {}, not a code object", code, type));
+  CodeInfo info;
+  PYX_TRY(name, m.read_ptr(code + L.code_co_name));
+  PYX_TRY(filename, m.read_ptr(code + L.code_co_filename));
+  PYX_TRY(name_text, objects_.read_text(name, kMaxName));
+  PYX_TRY(file_text, objects_.read_text(filename, kMaxFilename));
+  info.name = std::move(name_text);
+  info.filename = std::move(file_text);
+  PYX_TRY(first_line, m.read<int32_t>(code + L.code_co_firstlineno));
+  info.first_line = first_line;
+  if (L.code_co_qualname != kAbsent) {
+    if (auto q = m.read_ptr(code + L.code_co_qualname); q && *q) {
+      if (auto text = objects_.read_text(*q, kMaxName)) info.qualname = std::move(*text);
+    }
+  }
+  const PyVersion& v = proc_.version();
+  info.format = line_table_format(v.major, v.minor);
+  int64_t table_off = L.code_co_linetable != kAbsent ? L.code_co_linetable : L.code_co_lnotab;
+  PYX_TRY(table, m.read_ptr(code + table_off));
+  PYX_TRY(table_bytes, objects_.read_bytes_value(table, kMaxLineTable));
+  info.line_table = std::move(table_bytes);
+  if (L.code_co_code_adaptive != kAbsent) {
+    info.code_start = code + L.code_co_code_adaptive;
+    if (L.code_co_firsttraceable != kAbsent)
+      info.first_traceable = m.read<int32_t>(code + L.code_co_firsttraceable).value_or(0);
+  }
+  return info;
+}
+
+}  // namespace pyxray

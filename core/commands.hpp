@@ -1,0 +1,27 @@
+// The registry that maps command names to their implementations (one cmd_*.cpp file each).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "args.hpp"
+#include "expected.hpp"
+#include "session.hpp"
+
+namespace pyxray {
+
+struct CommandDef {
+  CommandInfo info;
+  std::vector<FlagSpec> flags;
+  std::size_t max_positional = 0;
+  std::function<Expected<std::string>(Session&, const ParsedArgs&)> run;
+};
+
+const std::vector<CommandDef>& command_defs();
+
+// Each command file provides its definitions.
+std::vector<CommandDef> bt_commands();
+
+}  // namespace pyxray

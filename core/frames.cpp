@@ -1,0 +1,155 @@
+#include "frames.hpp"
+
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "code.hpp"
+#include "python_process.hpp"
+#include "threads.hpp"
+#include "version_traits.hpp"
+
+namespace pyxray {
+namespace {
+
+// Bounds on prefetching a thread's data stack: chunks are 16 KiB by default and grow for deep stacks.
+constexpr uint64_t kMaxChunkPrefetch = 8 << 20;
+constexpr int kMaxChunks = 64;
+
+class Walker {
+ public:
+  Walker(PythonProcess& proc, CodeCache& codes, int max_frames)
+      : proc_(proc), L_(proc.layout()), m_(proc.mem()), codes_(codes),
+        traits_(traits_for(proc.version())), max_frames_(max_frames) {}
+
+  PyStack walk(const ThreadState& t) {
+    switch (traits_.frame_model) {
+      case FrameModel::FrameObjects: walk_frame_objects(t); break;
+      case FrameModel::CFrame:
+      case FrameModel::CurrentFrame: walk_interpreter_frames(t); break;
+    }
+    return std::move(stack_);
+  }
+
+ private:
+  // Returns false when the walk must stop (loop, limit).
+  bool visit(uint64_t frame) {
+    if (!seen_.insert(frame).second) {
+      stack_.warning = fmt::format("the frame chain loops at 0x{:x}", frame);
+      return false;
+    }
+    if (static_cast<int>(stack_.frames.size()) >= max_frames_) {
+      stack_.warning = fmt::format("stack cut at {} frames", max_frames_);
+      return false;
+    }
+    return true;
+  }
+
+  void stop(const Error& e) { stack_.warning = e.message; }
+
+  void walk_frame_objects(const ThreadState& t) {
+    auto f = m_.read_ptr(t.addr + L_.tstate_frame);
+    if (!f) return stop(f.error());
+    for (uint64_t frame = *f; frame && visit(frame);) {
+      auto code_addr = m_.read_ptr(frame + L_.frame_f_code);
+      if (!code_addr) return stop(code_addr.error());
+      auto code = codes_.get(*code_addr);
+      if (!code) return stop(code.error());
+      PyFrame pf{frame, *code, std::nullopt, false};
+      uint64_t trace = m_.read_ptr(frame + L_.frame_f_trace).value_or(0);
+      if (trace) {  // a traced frame keeps its line up to date itself
+        pf.line = m_.read<int32_t>(frame + L_.frame_f_lineno).value_or(0);
+      } else {
+        int lasti = m_.read<int32_t>(frame + L_.frame_f_lasti).value_or(-1);
+        pf.line = (*code)->line_at(traits_.frame_lasti_in_code_units && lasti >= 0 ? lasti * 2 : lasti);
+      }
+      stack_.frames.push_back(pf);
+      auto back = m_.read_ptr(frame + L_.frame_f_back);
+      if (!back) return stop(back.error());
+      frame = *back;
+    }
+  }
+
+  void prefetch_data_stack(const ThreadState& t) {
+    if (L_.tstate_datastack_chunk == kAbsent) return;
+    uint64_t chunk = m_.read_ptr(t.addr + L_.tstate_datastack_chunk).value_or(0);
+    for (int i = 0; chunk && i < kMaxChunks; ++i) {
+      uint64_t size = m_.read<uint64_t>(chunk + L_.chunk_size).value_or(0);
+      if (size == 0 || size > kMaxChunkPrefetch) break;
+      m_.prefetch(chunk, size);
+      chunk = m_.read_ptr(chunk + L_.chunk_previous).value_or(0);
+    }
+  }
+
+  Expected<uint64_t> first_interpreter_frame(const ThreadState& t) {
+    if (traits_.frame_model == FrameModel::CurrentFrame) return m_.read_ptr(t.addr + L_.tstate_current_frame);
+    PYX_TRY(cframe, m_.read_ptr(t.addr + L_.tstate_cframe));
+    if (cframe == 0) return uint64_t{0};
+    return m_.read_ptr(cframe + L_.cframe_current_frame);
+  }
+
+  void walk_interpreter_frames(const ThreadState& t) {
+    prefetch_data_stack(t);
+    auto first = first_interpreter_frame(t);
+    if (!first) return stop(first.error());
+    int64_t code_field = L_.iframe_f_executable != kAbsent ? L_.iframe_f_executable : L_.iframe_f_code;
+    int64_t instr_field = L_.iframe_instr_ptr != kAbsent ? L_.iframe_instr_ptr : L_.iframe_prev_instr;
+    uint64_t code_type = proc_.type_addr("PyCode_Type");
+    for (uint64_t frame = *first; frame && visit(frame);) {
+      auto next = m_.read_ptr(frame + L_.iframe_previous);
+      if (!next) return stop(next.error());
+      if (auto pf = interpreter_frame(frame, code_field, instr_field, code_type); !pf) {
+        return stop(pf.error());
+      } else if (pf->code) {
+        stack_.frames.push_back(*pf);
+      }
+      frame = *next;
+    }
+  }
+
+  // A frame as sys._current_frames() would show it, or a PyFrame with no code for frames Python
+  // hides: C-stack shims, frames of non-code executables, and frames that have not started yet.
+  Expected<PyFrame> interpreter_frame(uint64_t frame, int64_t code_field, int64_t instr_field, uint64_t code_type) {
+    PyFrame pf{frame, nullptr, std::nullopt, false};
+    int owner = 0;
+    if (L_.iframe_owner != kAbsent) {
+      PYX_TRY(o, m_.read<uint8_t>(frame + L_.iframe_owner));
+      owner = o;
+      if (owner == traits_.frame_owned_by_cstack) return pf;
+    }
+    PYX_TRY(executable, m_.read_ptr(frame + code_field));
+    if (traits_.stackref_tagged) executable &= ~uint64_t{3};  // _PyStackRef tag bits
+    if (code_type) {
+      PYX_TRY(type, m_.read_ptr(executable + L_.object_ob_type));
+      if (type != code_type) return pf;
+    }
+    PYX_TRY(code, codes_.get(executable));
+    PYX_TRY(instr, m_.read_ptr(frame + instr_field));
+    int64_t offset = static_cast<int64_t>(instr) - static_cast<int64_t>(code->code_start);
+    bool incomplete = owner != traits_.frame_owned_by_generator && offset < code->first_traceable * 2;
+    if (incomplete) return pf;
+    if (L_.iframe_is_entry != kAbsent) pf.is_entry = m_.read<uint8_t>(frame + L_.iframe_is_entry).value_or(0);
+    pf.code = code;
+    // prev_instr points at the last executed instruction, instr_ptr (3.13+) at the current one:
+    // either way CPython reports the line of that instruction.
+    pf.line = code->line_at(offset < 0 ? -1 : static_cast<int>(offset & ~int64_t{1}));
+    return pf;
+  }
+
+  PythonProcess& proc_;
+  const Layout& L_;
+  Memory& m_;
+  CodeCache& codes_;
+  const VersionTraits& traits_;
+  int max_frames_;
+  PyStack stack_;
+  std::unordered_set<uint64_t> seen_;
+};
+
+}  // namespace
+
+PyStack walk_stack(PythonProcess& proc, CodeCache& codes, const ThreadState& thread, int max_frames) {
+  return Walker(proc, codes, max_frames).walk(thread);
+}
+
+}  // namespace pyxray

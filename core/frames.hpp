@@ -1,0 +1,38 @@
+// Walking a thread's Python frames, innermost first, in each of CPython's three frame models.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "expected.hpp"
+
+namespace pyxray {
+
+class PythonProcess;
+class CodeCache;
+struct CodeInfo;
+struct ThreadState;
+
+struct PyFrame {
+  uint64_t addr = 0;              // PyFrameObject or _PyInterpreterFrame
+  const CodeInfo* code = nullptr; // owned by the CodeCache
+  std::optional<int> line;
+  // 3.11+: this frame was entered from C (the evaluation loop's outermost frame for one C call), the
+  // boundary used when Python frames are merged into a native stack.
+  bool is_entry = false;
+};
+
+struct PyStack {
+  std::vector<PyFrame> frames;
+  std::optional<std::string> warning;  // why the walk stopped early, if it did
+};
+
+// Enough for Python's default recursion limit many times over; deeper stacks are cut with a warning.
+inline constexpr int kDefaultMaxFrames = 10000;
+
+PyStack walk_stack(PythonProcess& proc, CodeCache& codes, const ThreadState& thread,
+                   int max_frames = kDefaultMaxFrames);
+
+}  // namespace pyxray

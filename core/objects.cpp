@@ -1,0 +1,357 @@
+#include "objects.hpp"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "python_process.hpp"
+#include "version_traits.hpp"
+
+namespace pyxray {
+namespace {
+
+constexpr std::size_t kMaxTypeName = 200;
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else if (cp < 0x110000) {
+    out.push_back(static_cast<char>(0xf0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else {
+    out += "\xef\xbf\xbd";  // U+FFFD: not a code point
+  }
+}
+
+// Code units of `width` bytes (1, 2 or 4) to UTF-8.
+std::string decode_code_units(const std::vector<std::byte>& raw, int width) {
+  std::string out;
+  out.reserve(raw.size());
+  for (std::size_t i = 0; i + width <= raw.size(); i += width) {
+    uint32_t cp = 0;
+    std::memcpy(&cp, raw.data() + i, width);  // little-endian targets only (x86-64, arm64)
+    append_utf8(out, cp);
+  }
+  return out;
+}
+
+}  // namespace
+
+Objects::Objects(PythonProcess& proc) : proc_(proc) {}
+
+Expected<uint64_t> Objects::type_of(uint64_t obj) {
+  if (obj == 0 || obj % 8 != 0) return fail(fmt::format("0x{:x} is not a valid object pointer", obj));
+  auto t = proc_.mem().read_ptr(obj + proc_.layout().object_ob_type);
+  if (!t) return t;
+  if (*t == 0 || *t % 8 != 0) return fail(fmt::format("object at 0x{:x} has no valid type", obj));
+  return t;
+}
+
+Expected<std::string> Objects::type_name_of_type(uint64_t type) {
+  if (auto it = type_names_.find(type); it != type_names_.end()) return it->second;
+  PYX_TRY(name_ptr, proc_.mem().read_ptr(type + proc_.layout().type_tp_name));
+  PYX_TRY(name, proc_.mem().read_cstring(name_ptr, kMaxTypeName));
+  type_names_[type] = name;
+  return name;
+}
+
+Expected<std::string> Objects::type_name(uint64_t obj) {
+  PYX_TRY(type, type_of(obj));
+  return type_name_of_type(type);
+}
+
+Expected<std::string> Objects::read_text(uint64_t obj, std::size_t max_chars) {
+  PYX_TRY(name, type_name(obj));
+  const Layout& L = proc_.layout();
+  if (proc_.version().major == 2) {
+    if (name == "str") return read_bytes_text(obj, L.string27_ob_sval, max_chars);
+    if (name == "unicode") return read_unicode27(obj, max_chars);
+  } else {
+    if (name == "str") return read_unicode(obj, max_chars);
+    if (name == "bytes") return read_bytes_text(obj, L.bytes_ob_sval, max_chars);
+  }
+  return fail(fmt::format("object at 0x{:x} is a {}, not a str", obj, name));
+}
+
+Expected<std::vector<std::byte>> Objects::read_bytes_value(uint64_t obj, std::size_t max_len) {
+  PYX_TRY(name, type_name(obj));
+  bool is_bytes = proc_.version().major == 2 ? name == "str" : name == "bytes";
+  if (!is_bytes) return fail(fmt::format("object at 0x{:x} is a {}, not bytes", obj, name));
+  PYX_TRY(size, proc_.mem().read<int64_t>(obj + proc_.layout().varobject_ob_size));
+  if (size < 0) return fail(fmt::format("bytes at 0x{:x} has negative size", obj));
+  int64_t sval = proc_.version().major == 2 ? proc_.layout().string27_ob_sval : proc_.layout().bytes_ob_sval;
+  return proc_.mem().read_bytes(obj + sval, std::min<std::size_t>(static_cast<std::size_t>(size), max_len));
+}
+
+Expected<std::string> Objects::read_bytes_text(uint64_t obj, int64_t sval_offset, std::size_t max_chars) {
+  PYX_TRY(size, proc_.mem().read<int64_t>(obj + proc_.layout().varobject_ob_size));
+  if (size < 0) return fail(fmt::format("string at 0x{:x} has negative size", obj));
+  std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(size), max_chars);
+  PYX_TRY(raw, proc_.mem().read_bytes(obj + sval_offset, n));
+  return std::string(reinterpret_cast<const char*>(raw.data()), raw.size());
+}
+
+Expected<std::string> Objects::read_unicode(uint64_t obj, std::size_t max_chars) {
+  const Layout& L = proc_.layout();
+  PYX_TRY(length, proc_.mem().read<int64_t>(obj + L.ascii_length));
+  PYX_TRY(state, proc_.mem().read<uint32_t>(obj + L.ascii_state));
+  if (length < 0) return fail(fmt::format("str at 0x{:x} has negative length", obj));
+  // PyASCIIObject.state: interned:2, kind:3, compact:1, ascii:1 — the same bit positions in 3.3-3.13.
+  int kind = static_cast<int>((state >> 2) & 7);
+  bool compact = (state >> 5) & 1;
+  bool ascii = (state >> 6) & 1;
+  if (kind != 1 && kind != 2 && kind != 4) return fail(fmt::format("str at 0x{:x} has invalid kind {}", obj, kind));
+  uint64_t data = 0;
+  if (compact) {
+    data = obj + (ascii ? L.ascii_size : L.compact_unicode_size);
+  } else {
+    PYX_TRY(ptr, proc_.mem().read_ptr(obj + L.unicode_data));
+    data = ptr;
+  }
+  std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(length), max_chars);
+  PYX_TRY(raw, proc_.mem().read_bytes(data, n * kind));
+  return decode_code_units(raw, kind);
+}
+
+Expected<std::string> Objects::read_unicode27(uint64_t obj, std::size_t max_chars) {
+  const Layout& L = proc_.layout();
+  PYX_TRY(length, proc_.mem().read<int64_t>(obj + L.unicode27_length));
+  PYX_TRY(str, proc_.mem().read_ptr(obj + L.unicode27_str));
+  if (length < 0) return fail(fmt::format("unicode at 0x{:x} has negative length", obj));
+  int width = L.py_unicode_size == 2 ? 2 : 4;
+  std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(length), max_chars);
+  PYX_TRY(raw, proc_.mem().read_bytes(str, n * width));
+  return decode_code_units(raw, width);
+}
+
+Expected<int64_t> Objects::read_int(uint64_t obj) {
+  PYX_TRY(name, type_name(obj));
+  if (proc_.version().major == 2 && name == "int") {
+    return proc_.mem().read<int64_t>(obj + proc_.layout().int27_ob_ival);
+  }
+  if (name == "int" || name == "long" || name == "bool") return read_long(obj);
+  return fail(fmt::format("object at 0x{:x} is a {}, not an int", obj, name));
+}
+
+Expected<int64_t> Objects::read_long(uint64_t obj) {
+  const Layout& L = proc_.layout();
+  int64_t ndigits = 0;
+  int sign = 1;
+  uint64_t digits = 0;
+  if (L.long_lv_tag != kAbsent) {  // 3.12+: lv_tag = ndigits << 3 | sign bits (0 +, 1 zero, 2 -)
+    PYX_TRY(tag, proc_.mem().read<uint64_t>(obj + L.long_lv_tag));
+    ndigits = static_cast<int64_t>(tag >> 3);
+    sign = 1 - static_cast<int>(tag & 3);
+    digits = obj + L.long_value_ob_digit;
+  } else {
+    PYX_TRY(size, proc_.mem().read<int64_t>(obj + L.varobject_ob_size));
+    ndigits = size < 0 ? -size : size;
+    sign = size < 0 ? -1 : 1;
+    digits = obj + L.long_ob_digit;
+  }
+  int shift = L.digit_size == 2 ? 15 : 30;
+  int width = L.digit_size == 2 ? 2 : 4;
+  if (ndigits * shift > 64 + shift) return fail(fmt::format("int at 0x{:x} does not fit in 64 bits", obj));
+  PYX_TRY(raw, proc_.mem().read_bytes(digits, static_cast<std::size_t>(ndigits) * width));
+  unsigned __int128 value = 0;
+  for (int64_t i = ndigits - 1; i >= 0; --i) {
+    uint32_t d = 0;
+    std::memcpy(&d, raw.data() + i * width, width);
+    value = (value << shift) | d;
+  }
+  if (value > static_cast<unsigned __int128>(UINT64_MAX)) return fail(fmt::format("int at 0x{:x} does not fit in 64 bits", obj));
+  // Thread idents are unsigned 64-bit values; keep the bit pattern.
+  return static_cast<int64_t>(sign < 0 ? -static_cast<uint64_t>(value) : static_cast<uint64_t>(value));
+}
+
+Expected<void> Objects::dict_items(uint64_t dict, const ItemFn& fn) {
+  if (traits_for(proc_.version()).dict_model == DictModel::Table27) return dict27_items(dict, fn);
+  const Layout& L = proc_.layout();
+  PYX_TRY(keys, proc_.mem().read_ptr(dict + L.dict_ma_keys));
+  PYX_TRY(values, proc_.mem().read_ptr(dict + L.dict_ma_values));
+  if (keys == 0) return fail(fmt::format("dict at 0x{:x} has no keys", dict));
+  return keys_items(keys, values, fn);
+}
+
+Expected<void> Objects::keys_items(uint64_t keys, uint64_t values, const ItemFn& fn) {
+  const Layout& L = proc_.layout();
+  Memory& m = proc_.mem();
+  int64_t size = 0;
+  int64_t index_bytes = 0;
+  int64_t entry_size = L.dictkeyentry_size;
+  int64_t value_slot = 2;  // PyDictKeyEntry {hash, key, value}
+  int64_t key_slot = 1;
+  if (L.dictkeys_dk_log2_size != kAbsent) {  // 3.11+
+    PYX_TRY(log2_size, m.read<uint8_t>(keys + L.dictkeys_dk_log2_size));
+    PYX_TRY(log2_index_bytes, m.read<uint8_t>(keys + L.dictkeys_dk_log2_index_bytes));
+    PYX_TRY(kind, m.read<uint8_t>(keys + L.dictkeys_dk_kind));
+    if (log2_size > 40 || log2_index_bytes > 44) return fail(fmt::format("dict keys at 0x{:x} are corrupt", keys));
+    size = int64_t{1} << log2_size;
+    index_bytes = int64_t{1} << log2_index_bytes;
+    if (kind != 0) {  // unicode-only keys: PyDictUnicodeEntry {key, value}
+      entry_size = 16;
+      key_slot = 0;
+      value_slot = 1;
+    }
+  } else {
+    PYX_TRY(dk_size, m.read<int64_t>(keys + L.dictkeys_dk_size));
+    size = dk_size;
+    int width = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffLL ? 4 : 8;
+    index_bytes = size * width;
+  }
+  PYX_TRY(nentries, m.read<int64_t>(keys + L.dictkeys_dk_nentries));
+  if (size <= 0 || size > kMaxDictEntries || nentries < 0 || nentries > size)
+    return fail(fmt::format("dict keys at 0x{:x} are corrupt (size {}, entries {})", keys, size, nentries));
+  uint64_t entries = keys + L.dictkeys_dk_indices + index_bytes;
+  PYX_TRY(raw, m.read_bytes(entries, static_cast<std::size_t>(nentries * entry_size)));
+  std::vector<std::byte> vals;
+  uint64_t values_array = values + (L.dictvalues_values == kAbsent ? 0 : L.dictvalues_values);
+  if (values) {
+    PYX_TRY(v, m.read_bytes(values_array, static_cast<std::size_t>(nentries * 8)));
+    vals = std::move(v);
+  }
+  for (int64_t i = 0; i < nentries; ++i) {
+    uint64_t key = 0, value = 0;
+    std::memcpy(&key, raw.data() + i * entry_size + key_slot * 8, 8);
+    if (values) {
+      std::memcpy(&value, vals.data() + i * 8, 8);
+    } else {
+      std::memcpy(&value, raw.data() + i * entry_size + value_slot * 8, 8);
+    }
+    if (key == 0 || value == 0) continue;  // deleted entry
+    if (!fn(key, value)) break;
+  }
+  return {};
+}
+
+Expected<void> Objects::dict27_items(uint64_t dict, const ItemFn& fn) {
+  const Layout& L = proc_.layout();
+  PYX_TRY(mask, proc_.mem().read<int64_t>(dict + L.dict27_ma_mask));
+  PYX_TRY(table, proc_.mem().read_ptr(dict + L.dict27_ma_table));
+  if (mask < 0 || mask >= kMaxDictEntries) return fail(fmt::format("dict at 0x{:x} is corrupt", dict));
+  PYX_TRY(raw, proc_.mem().read_bytes(table, static_cast<std::size_t>((mask + 1) * 24)));
+  for (int64_t i = 0; i <= mask; ++i) {
+    uint64_t key = 0, value = 0;
+    std::memcpy(&key, raw.data() + i * 24 + 8, 8);
+    std::memcpy(&value, raw.data() + i * 24 + 16, 8);
+    if (key == 0 || value == 0) continue;  // empty or dummy slot
+    if (!fn(key, value)) break;
+  }
+  return {};
+}
+
+Expected<bool> Objects::is_str_equal(uint64_t obj, std::string_view s) {
+  auto text = read_text(obj, s.size() + 1);
+  if (!text) return false;  // a non-str key simply does not match
+  return *text == s;
+}
+
+Expected<std::optional<uint64_t>> Objects::dict_get_str(uint64_t dict, std::string_view key) {
+  std::optional<uint64_t> found;
+  auto r = dict_items(dict, [&](uint64_t k, uint64_t v) {
+    if (is_str_equal(k, key).value_or(false)) {
+      found = v;
+      return false;
+    }
+    return true;
+  });
+  if (!r) return Unexpected<Error>{r.error()};
+  return found;
+}
+
+Expected<std::optional<uint64_t>> Objects::cached_keys_lookup(uint64_t type, uint64_t values, std::string_view name) {
+  PYX_TRY(keys, proc_.mem().read_ptr(type + proc_.layout().heaptype_ht_cached_keys));
+  if (keys == 0) return std::optional<uint64_t>{};
+  std::optional<uint64_t> found;
+  auto r = keys_items(keys, values, [&](uint64_t k, uint64_t v) {
+    if (is_str_equal(k, name).value_or(false)) {
+      found = v;
+      return false;
+    }
+    return true;
+  });
+  if (!r) return Unexpected<Error>{r.error()};
+  return found;
+}
+
+Expected<uint64_t> Objects::dict_at_offset(uint64_t obj, uint64_t type) {
+  const Layout& L = proc_.layout();
+  Memory& m = proc_.mem();
+  PYX_TRY(off, m.read<int64_t>(type + L.type_tp_dictoffset));
+  if (off == 0) return uint64_t{0};
+  if (off < 0) {  // counted from the end of a variable-size object
+    PYX_TRY(basic, m.read<int64_t>(type + L.type_tp_basicsize));
+    PYX_TRY(item, m.read<int64_t>(type + L.type_tp_itemsize));
+    PYX_TRY(size, m.read<int64_t>(obj + L.varobject_ob_size));
+    int64_t end = basic + (size < 0 ? -size : size) * item;
+    off += (end + 7) & ~int64_t{7};
+  }
+  return m.read_ptr(obj + off);
+}
+
+Expected<std::optional<uint64_t>> Objects::dict_lookup_or_none(Expected<uint64_t> dict, std::string_view name) {
+  if (!dict) return Unexpected<Error>{dict.error()};
+  if (*dict == 0) return std::optional<uint64_t>{};
+  return dict_get_str(*dict, name);
+}
+
+Expected<std::optional<uint64_t>> Objects::instance_attr(uint64_t obj, std::string_view name) {
+  const Layout& L = proc_.layout();
+  const VersionTraits& t = traits_for(proc_.version());
+  Memory& m = proc_.mem();
+  PYX_TRY(type, type_of(obj));
+  PYX_TRY(flags, m.read<uint64_t>(type + L.type_tp_flags));
+  uint64_t dict = 0;
+  switch (t.instance_dict_model) {
+    case InstanceDictModel::DictOffset: {
+      PYX_TRY(d, dict_at_offset(obj, type));
+      dict = d;
+      break;
+    }
+    case InstanceDictModel::ManagedSplit311: {
+      if (!(flags & t.tpflags_managed_dict)) return dict_lookup_or_none(dict_at_offset(obj, type), name);
+      PYX_TRY(d, m.read_ptr(obj - 3 * 8));
+      if (d == 0) {
+        PYX_TRY(values, m.read_ptr(obj - 4 * 8));
+        if (values == 0) return std::optional<uint64_t>{};
+        return cached_keys_lookup(type, values, name);
+      }
+      dict = d;
+      break;
+    }
+    case InstanceDictModel::DictOrValues312: {
+      if (!(flags & t.tpflags_managed_dict)) return dict_lookup_or_none(dict_at_offset(obj, type), name);
+      PYX_TRY(dorv, m.read_ptr(obj - 3 * 8));
+      if (dorv & 1) return cached_keys_lookup(type, dorv + 1, name);  // tagged values pointer
+      dict = dorv;
+      break;
+    }
+    case InstanceDictModel::InlineValues313: {
+      if (!(flags & (t.tpflags_managed_dict | t.tpflags_inline_values)))
+        return dict_lookup_or_none(dict_at_offset(obj, type), name);
+      PYX_TRY(d, m.read_ptr(obj - 3 * 8));
+      if (d == 0 && (flags & t.tpflags_inline_values)) {
+        PYX_TRY(basic, m.read<int64_t>(type + L.type_tp_basicsize));
+        uint64_t values = obj + basic;
+        PYX_TRY(valid, m.read<uint8_t>(values + 3));  // PyDictValues.valid
+        if (!valid) return std::optional<uint64_t>{};
+        return cached_keys_lookup(type, values, name);
+      }
+      dict = d;
+      break;
+    }
+  }
+  if (dict == 0) return std::optional<uint64_t>{};
+  return dict_get_str(dict, name);
+}
+
+}  // namespace pyxray

@@ -1,0 +1,62 @@
+// Decoding Python objects from target memory: type names, strings, ints, dicts and instance
+// attributes, for every supported version's layout. All reads are bounded; a pointer that is not a
+// valid object produces an error, never a crash.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "expected.hpp"
+
+namespace pyxray {
+
+class PythonProcess;
+
+class Objects {
+ public:
+  // Dicts larger than this are treated as corrupt rather than walked.
+  static constexpr int64_t kMaxDictEntries = int64_t{1} << 26;
+
+  explicit Objects(PythonProcess& proc);
+
+  Expected<uint64_t> type_of(uint64_t obj);
+  // tp_name of a type object (cached by address).
+  Expected<std::string> type_name_of_type(uint64_t type);
+  Expected<std::string> type_name(uint64_t obj);
+
+  // Text of a str (3.x), or str/unicode (2.7), as UTF-8; cut at max_chars code points.
+  Expected<std::string> read_text(uint64_t obj, std::size_t max_chars = 4096);
+  // Raw contents of a bytes object (2.7: str), cut at max_len bytes.
+  Expected<std::vector<std::byte>> read_bytes_value(uint64_t obj, std::size_t max_len);
+  // Value of an int (or 2.7 int/long) that fits in 64 bits.
+  Expected<int64_t> read_int(uint64_t obj);
+
+  using ItemFn = std::function<bool(uint64_t key, uint64_t value)>;  // return false to stop
+  Expected<void> dict_items(uint64_t dict, const ItemFn& fn);
+  // Value for a str key, nullopt when absent.
+  Expected<std::optional<uint64_t>> dict_get_str(uint64_t dict, std::string_view key);
+  // Attribute stored in an instance's __dict__ (whatever the version keeps it as).
+  Expected<std::optional<uint64_t>> instance_attr(uint64_t obj, std::string_view name);
+
+ private:
+  Expected<std::string> read_unicode(uint64_t obj, std::size_t max_chars);
+  Expected<std::string> read_unicode27(uint64_t obj, std::size_t max_chars);
+  Expected<std::string> read_bytes_text(uint64_t obj, int64_t sval_offset, std::size_t max_chars);
+  Expected<int64_t> read_long(uint64_t obj);
+  Expected<void> keys_items(uint64_t keys, uint64_t values, const ItemFn& fn);
+  Expected<void> dict27_items(uint64_t dict, const ItemFn& fn);
+  Expected<std::optional<uint64_t>> cached_keys_lookup(uint64_t type, uint64_t values, std::string_view name);
+  Expected<uint64_t> dict_at_offset(uint64_t obj, uint64_t type);
+  Expected<std::optional<uint64_t>> dict_lookup_or_none(Expected<uint64_t> dict, std::string_view name);
+  Expected<bool> is_str_equal(uint64_t obj, std::string_view s);
+
+  PythonProcess& proc_;
+  std::unordered_map<uint64_t, std::string> type_names_;
+};
+
+}  // namespace pyxray

@@ -1,0 +1,54 @@
+// One CPython process as the decoders see it: the target, cached memory, the build's version and
+// struct layouts, and where its runtime lives. Opening it is where "is this Python at all?" is decided.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "expected.hpp"
+#include "layout.hpp"
+#include "memory.hpp"
+#include "target.hpp"
+#include "version.hpp"
+
+namespace pyxray {
+
+class PythonProcess {
+ public:
+  static Expected<std::unique_ptr<PythonProcess>> open(Target& target);
+
+  Target& target() { return target_; }
+  Memory& mem() { return *mem_; }
+  const Layout& layout() const { return layout_; }
+  const PyVersion& version() const { return version_; }
+
+  // _PyRuntime (3.7+), or 0 for 2.7/3.6, which only have the interp_head static.
+  uint64_t runtime_addr() const { return runtime_; }
+  uint64_t interp_head_addr() const { return interp_head_; }
+  // Address of a type object exported by libpython (PyCode_Type, ...), 0 if unknown.
+  uint64_t type_addr(const std::string& symbol);
+
+  // Start of a command: the target may have run, so cached memory is stale.
+  void begin_command() { mem_->clear(); }
+
+ private:
+  PythonProcess(Target& target) : target_(target) {}
+  Expected<void> find_anchor();
+  Expected<void> detect_version();
+  Expected<void> resolve_layout();
+  void refine_micro_version();
+
+  Target& target_;
+  std::unique_ptr<Memory> mem_;
+  Layout layout_;
+  PyVersion version_;
+  uint64_t runtime_ = 0;
+  uint64_t interp_head_ = 0;
+  std::string libpython_;  // path of the object holding the interpreter ("" for a static build)
+  std::unordered_map<std::string, uint64_t> type_addrs_;
+};
+
+}  // namespace pyxray

@@ -1,0 +1,52 @@
+// What a front end holds for one debugger: its Target adapter, the decoded process (kept between
+// commands while the same process is attached), and the user's place in it (selected Python frame).
+// Front ends call Session::run for every command name; nothing else about commands lives there.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "expected.hpp"
+#include "target.hpp"
+
+namespace pyxray {
+
+class PythonProcess;
+
+struct CommandInfo {
+  std::string name;
+  std::string summary;  // one line
+  std::string help;     // full help text, usage first
+};
+
+struct CommandResult {
+  bool ok = true;
+  std::string output;   // what to print (text or JSON); on failure the one-line message
+};
+
+// Every command the front ends register, in the order `help` should list them.
+const std::vector<CommandInfo>& command_list();
+
+class Session {
+ public:
+  explicit Session(std::unique_ptr<Target> target);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Runs one command; never throws. `args` is the raw argument string the user typed.
+  CommandResult run(std::string_view name, std::string_view args);
+
+  Target& target() { return *target_; }
+  // The decoded process, opened (or re-opened after the target changed) on demand.
+  Expected<PythonProcess*> process();
+
+ private:
+  std::unique_ptr<Target> target_;
+  std::unique_ptr<PythonProcess> proc_;
+  int proc_pid_ = -1;
+};
+
+}  // namespace pyxray

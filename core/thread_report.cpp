@@ -1,0 +1,87 @@
+#include "thread_report.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "code.hpp"
+#include "objects.hpp"
+#include "python_process.hpp"
+
+namespace pyxray {
+namespace {
+
+constexpr std::size_t kMaxThreadName = 256;
+
+// threading._active: {ident: Thread}, and each Thread's _name. Best effort: a missing or odd threading
+// module only costs the names.
+std::unordered_map<uint64_t, std::string> threading_names(PythonProcess& proc, Objects& objects, uint64_t interp) {
+  std::unordered_map<uint64_t, std::string> names;
+  const Layout& L = proc.layout();
+  int64_t modules_off = L.interp_imports_modules != kAbsent ? L.interp_imports_modules : L.interp_modules;
+  uint64_t modules = proc.mem().read_ptr(interp + modules_off).value_or(0);
+  if (!modules) return names;
+  auto threading = objects.dict_get_str(modules, "threading");
+  if (!threading || !*threading) return names;
+  auto active = objects.instance_attr(**threading, "_active");
+  if (!active || !*active) return names;
+  (void)objects.dict_items(**active, [&](uint64_t key, uint64_t thread) {
+    auto ident = objects.read_int(key);
+    if (!ident) return true;
+    auto name_obj = objects.instance_attr(thread, "_name");
+    if (name_obj && *name_obj) {
+      if (auto text = objects.read_text(**name_obj, kMaxThreadName)) names[static_cast<uint64_t>(*ident)] = *text;
+    }
+    return names.size() < kMaxThreads;
+  });
+  return names;
+}
+
+}  // namespace
+
+Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, CodeCache& codes,
+                                       const ReportOptions& options) {
+  PYX_TRY(states, thread_states(proc));
+  ProcessReport report;
+  report.pid = proc.target().pid();
+  report.python = proc.version().text();
+  if (states.warning) report.warnings.push_back(*states.warning);
+
+  std::vector<NativeThread> native = proc.target().threads();
+  std::unordered_map<int64_t, const NativeThread*> by_tid;
+  std::unordered_map<uint64_t, const NativeThread*> by_pthread;
+  for (const auto& t : native) {
+    by_tid[t.tid] = &t;
+    if (t.pthread_id) by_pthread[*t.pthread_id] = &t;
+  }
+
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, std::string>> names_by_interp;
+  // The thread list is newest first; show the oldest (usually the main thread) first.
+  for (auto it = states.threads.rbegin(); it != states.threads.rend(); ++it) {
+    ThreadReport r;
+    r.state = *it;
+    r.native_id = it->native_id;
+    const NativeThread* os_thread = nullptr;
+    if (r.native_id) {
+      if (auto f = by_tid.find(*r.native_id); f != by_tid.end()) os_thread = f->second;
+    } else if (auto f = by_pthread.find(it->thread_id); f != by_pthread.end()) {
+      os_thread = f->second;
+      r.native_id = os_thread->tid;
+    }
+    if (options.only_native_id && r.native_id != options.only_native_id) continue;
+    auto names = names_by_interp.find(it->interp);
+    if (names == names_by_interp.end())
+      names = names_by_interp.emplace(it->interp, threading_names(proc, objects, it->interp)).first;
+    if (auto n = names->second.find(it->thread_id); n != names->second.end()) {
+      r.name = n->second;
+    } else if (os_thread) {
+      r.name = os_thread->name;
+    }
+    r.stack = walk_stack(proc, codes, *it, options.max_frames);
+    report.threads.push_back(std::move(r));
+  }
+  return report;
+}
+
+}  // namespace pyxray

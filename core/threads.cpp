@@ -1,0 +1,91 @@
+#include "threads.hpp"
+
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "python_process.hpp"
+#include "version_traits.hpp"
+
+namespace pyxray {
+namespace {
+
+// The thread state holding the GIL, 0 if none (or unknown).
+uint64_t gil_holder(PythonProcess& proc, uint64_t interp) {
+  const Layout& L = proc.layout();
+  Memory& m = proc.mem();
+  if (L.interp_ceval_gil != kAbsent && L.gil_locked != kAbsent) {  // 3.12+: a per-interpreter GIL
+    uint64_t gil = m.read_ptr(interp + L.interp_ceval_gil).value_or(0);
+    if (!gil) return 0;
+    if (!m.read<int32_t>(gil + L.gil_locked).value_or(0)) return 0;
+    return m.read_ptr(gil + L.gil_last_holder).value_or(0);
+  }
+  if (proc.runtime_addr() && L.runtime_gilstate_tstate_current != kAbsent) {  // 3.7-3.11
+    return m.read_ptr(proc.runtime_addr() + L.runtime_gilstate_tstate_current).value_or(0);
+  }
+  // 2.7, 3.6: the current thread state is a global, cleared whenever the GIL is released.
+  if (auto cur = proc.target().symbol_address("_PyThreadState_Current")) return m.read_ptr(*cur).value_or(0);
+  return 0;
+}
+
+}  // namespace
+
+Expected<std::vector<uint64_t>> interpreters(PythonProcess& proc) {
+  const Layout& L = proc.layout();
+  Memory& m = proc.mem();
+  uint64_t head_slot = proc.runtime_addr() ? proc.runtime_addr() + L.runtime_interpreters_head
+                                           : proc.interp_head_addr();
+  PYX_TRY(head, m.read_ptr(head_slot));
+  if (head == 0) return fail("the interpreter is not initialised (or is shutting down): no interpreter state");
+  std::vector<uint64_t> out;
+  std::unordered_set<uint64_t> seen;
+  for (uint64_t interp = head; interp && out.size() < kMaxInterpreters; ) {
+    if (!seen.insert(interp).second) break;
+    out.push_back(interp);
+    auto next = m.read_ptr(interp + L.interp_next);
+    if (!next) break;
+    interp = *next;
+  }
+  return out;
+}
+
+Expected<ThreadStates> thread_states(PythonProcess& proc) {
+  const Layout& L = proc.layout();
+  Memory& m = proc.mem();
+  PYX_TRY(interps, interpreters(proc));
+  ThreadStates result;
+  std::unordered_set<uint64_t> seen;
+  for (uint64_t interp : interps) {
+    int64_t head_off = L.interp_threads_head != kAbsent ? L.interp_threads_head : L.interp_tstate_head;
+    auto head = m.read_ptr(interp + head_off);
+    if (!head) {
+      result.warning = fmt::format("cannot read the thread list of interpreter 0x{:x}", interp);
+      continue;
+    }
+    uint64_t holder = gil_holder(proc, interp);
+    for (uint64_t ts = *head; ts; ) {
+      if (result.threads.size() >= kMaxThreads || !seen.insert(ts).second) {
+        result.warning = "the thread list loops or is too long; showing the threads found so far";
+        break;
+      }
+      ThreadState t;
+      t.addr = ts;
+      t.interp = interp;
+      t.holds_gil = holder == ts;
+      t.thread_id = m.read<uint64_t>(ts + L.tstate_thread_id).value_or(0);
+      if (L.tstate_native_thread_id != kAbsent) {
+        if (auto tid = m.read<int64_t>(ts + L.tstate_native_thread_id)) t.native_id = *tid;
+      }
+      result.threads.push_back(t);
+      auto next = m.read_ptr(ts + L.tstate_next);
+      if (!next) {
+        result.warning = fmt::format("cannot read the thread state at 0x{:x}", ts);
+        break;
+      }
+      ts = *next;
+    }
+  }
+  return result;
+}
+
+}  // namespace pyxray

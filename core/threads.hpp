@@ -1,0 +1,35 @@
+// Interpreters and their thread states: the list every per-thread command starts from.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "expected.hpp"
+
+namespace pyxray {
+
+class PythonProcess;
+
+struct ThreadState {
+  uint64_t addr = 0;
+  uint64_t interp = 0;
+  uint64_t thread_id = 0;                 // pthread_t, what threading.get_ident() returns
+  std::optional<int64_t> native_id;       // kernel tid, 3.8+
+  bool holds_gil = false;
+};
+
+struct ThreadStates {
+  std::vector<ThreadState> threads;
+  std::optional<std::string> warning;     // a walk cut short by a loop or unreadable memory
+};
+
+// Bounds on the walks, so that a corrupt or changing target cannot hang the debugger.
+inline constexpr int kMaxInterpreters = 256;
+inline constexpr int kMaxThreads = 100000;
+
+Expected<std::vector<uint64_t>> interpreters(PythonProcess& proc);
+Expected<ThreadStates> thread_states(PythonProcess& proc);
+
+}  // namespace pyxray

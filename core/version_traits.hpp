@@ -1,0 +1,47 @@
+// The per-version facts that are not struct offsets: which frame model a version uses, flag bits,
+// enum values. Keeping them here as data means decoders branch on a named property, not on scattered
+// version comparisons.
+#pragma once
+
+#include <cstdint>
+
+#include "version.hpp"
+
+namespace pyxray {
+
+enum class FrameModel {
+  FrameObjects,       // <= 3.10: PyFrameObject chain from tstate->frame
+  CFrame,             // 3.11-3.12: _PyInterpreterFrame chain from tstate->cframe->current_frame
+  CurrentFrame,       // 3.13+: _PyInterpreterFrame chain from tstate->current_frame
+};
+
+enum class DictModel {
+  Table27,            // 2.7: open-addressing ma_table
+  Compact,            // 3.6+: dk_indices + entries
+};
+
+enum class InstanceDictModel {
+  DictOffset,         // <= 3.10: tp_dictoffset
+  ManagedSplit311,    // 3.11: values at obj[-4], dict at obj[-3]
+  DictOrValues312,    // 3.12: tagged dict-or-values at obj[-3]
+  InlineValues313,    // 3.13+: values inline after tp_basicsize, dict at obj[-3]
+};
+
+struct VersionTraits {
+  FrameModel frame_model;
+  DictModel dict_model;
+  InstanceDictModel instance_dict_model;
+  bool has_runtime;             // _PyRuntime exists (3.7+)
+  bool unicode_ready_bit;       // PyASCIIObject.state has `ready` (3.3-3.11)
+  uint64_t tpflags_managed_dict;
+  uint64_t tpflags_inline_values;
+  int frame_owned_by_generator;
+  int frame_owned_by_cstack;    // -1 when the version has no C-stack shim frames
+  int frame_owned_by_interpreter;  // 3.14+: frames pushed by the interpreter itself
+  bool frame_lasti_in_code_units;  // 3.10: f_lasti counts code units, not bytes
+  bool stackref_tagged;         // 3.14+: _PyStackRef / tagged f_executable
+};
+
+const VersionTraits& traits_for(const PyVersion& v);
+
+}  // namespace pyxray

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include <pybind11/pybind11.h>
+
+#include "target.hpp"
+
+namespace pyxray::gdb {
+
+class GdbTarget final : public Target {
+ public:
+  int pid() const override;
+  bool is_live_local() const override;
+  std::size_t read_memory(uint64_t addr, std::span<std::byte> out) override;
+  std::optional<uint64_t> symbol_address(std::string_view name) override;
+  std::optional<int64_t> type_offset(std::string_view type, std::string_view field) override;
+  std::vector<NativeThread> threads() override;
+  std::optional<int64_t> selected_thread() override;
+  std::vector<LoadedObject> loaded_objects() override;
+
+  // Symbols and types belong to the loaded program; forget them when it changes.
+  void forget_program() {
+    symbols_.clear();
+    offsets_.clear();
+  }
+
+ private:
+  std::map<std::string, std::optional<uint64_t>> symbols_;
+  std::map<std::string, std::optional<int64_t>> offsets_;
+};
+
+}  // namespace pyxray::gdb

@@ -1,0 +1,54 @@
+// The pybind11 module gdb's embedded Python imports. It only hands commands to the core's Session;
+// pyxray-gdb.py registers one gdb command per entry of commands().
+#include <memory>
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "gdb_target.hpp"
+#include "session.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+struct State {
+  pyxray::gdb::GdbTarget* target = nullptr;  // owned by the session
+  std::unique_ptr<pyxray::Session> session;
+  int pid = -1;
+};
+
+State& state() {
+  static State s;
+  return s;
+}
+
+pyxray::Session& session() {
+  State& s = state();
+  if (!s.session) {
+    auto target = std::make_unique<pyxray::gdb::GdbTarget>();
+    s.target = target.get();
+    s.session = std::make_unique<pyxray::Session>(std::move(target));
+  }
+  int pid = s.target->pid();
+  if (pid != s.pid) {
+    s.target->forget_program();
+    s.pid = pid;
+  }
+  return *s.session;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_pyxray, m) {
+  m.doc() = "pyxray: CPython internals for gdb";
+  m.def("commands", [] {
+    std::vector<std::tuple<std::string, std::string, std::string>> out;
+    for (const auto& c : pyxray::command_list()) out.emplace_back(c.name, c.summary, c.help);
+    return out;
+  });
+  m.def("run", [](const std::string& name, const std::string& args) {
+    auto r = session().run(name, args);
+    return std::make_pair(r.ok, r.output);
+  });
+}
