@@ -15,9 +15,10 @@ const std::vector<LayoutField>& layout_fields() {
 
 std::string layout_key(const LayoutField& f) { return fmt::format("{}:{}", f.type, f.path); }
 
-int fill_layout(Layout& layout, const OffsetSource& source) {
+int fill_layout(Layout& layout, const OffsetSource& source, bool only_absent) {
   int found = 0;
   for (const auto& f : layout_fields()) {
+    if (only_absent && layout.*f.offset != kAbsent) continue;
     if (auto off = source(f.type, f.path)) {
       layout.*f.offset = *off;
       ++found;

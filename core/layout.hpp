@@ -33,7 +33,7 @@ const std::vector<LayoutField>& layout_fields();
 std::string layout_key(const LayoutField& f);
 
 using OffsetSource = std::function<std::optional<int64_t>(std::string_view type, std::string_view path)>;
-// Fills every field that `source` knows; returns how many it found.
-int fill_layout(Layout& layout, const OffsetSource& source);
+// Fills every field that `source` knows (only those still absent, with only_absent); returns how many.
+int fill_layout(Layout& layout, const OffsetSource& source, bool only_absent = false);
 
 }  // namespace pyxray

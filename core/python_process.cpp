@@ -1,8 +1,11 @@
 #include "python_process.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "layout_tables.hpp"
 #include "objects.hpp"
+#include "version_traits.hpp"
 
 namespace pyxray {
 
@@ -61,17 +64,47 @@ Expected<void> PythonProcess::detect_version() {
                           target_.pid()));
 }
 
-Expected<void> PythonProcess::resolve_layout() {
-  int found = fill_layout(layout_, [this](std::string_view type, std::string_view path) {
-    return target_.type_offset(type, path);
-  });
-  bool usable = layout_.object_ob_type != kAbsent && layout_.tstate_next != kAbsent &&
-                layout_.interp_next != kAbsent && layout_.code_co_name != kAbsent;
-  if (!usable) {
-    return fail(fmt::format("no struct layouts for CPython {}: its debug symbols are not loaded "
-                            "({} of {} fields found)", version_.text(), found, layout_fields().size()));
+namespace {
+
+// The fields without which no stack can be walked for this version.
+bool walkable(const Layout& L, const PyVersion& v) {
+  bool base = L.object_ob_type != kAbsent && L.type_tp_name != kAbsent && L.tstate_next != kAbsent &&
+              L.interp_next != kAbsent && L.code_co_name != kAbsent && L.code_co_filename != kAbsent;
+  switch (traits_for(v).frame_model) {
+    case FrameModel::FrameObjects: return base && L.tstate_frame != kAbsent && L.frame_f_back != kAbsent;
+    case FrameModel::CFrame: return base && L.tstate_cframe != kAbsent && L.iframe_previous != kAbsent;
+    case FrameModel::CurrentFrame: return base && L.tstate_current_frame != kAbsent && L.iframe_previous != kAbsent;
   }
-  layout_.source = "debuginfo";
+  return false;
+}
+
+}  // namespace
+
+Expected<void> PythonProcess::resolve_layout() {
+  // Per field, the best source wins: debuginfo, then _Py_DebugOffsets, then the built-in table.
+  std::vector<std::string> sources;
+  if (fill_layout(layout_, [this](std::string_view type, std::string_view path) {
+        return target_.type_offset(type, path);
+      }) > 0)
+    sources.push_back("debuginfo");
+  if (auto d = debug_offsets_fields(); !d.empty()) {
+    int n = fill_layout(layout_, [&](std::string_view type, std::string_view path) -> std::optional<int64_t> {
+      if (auto f = d.find(fmt::format("{}:{}", type, path)); f != d.end()) return f->second;
+      return std::nullopt;
+    }, /*only_absent=*/true);
+    if (n > 0) sources.push_back("_Py_DebugOffsets");
+  }
+  if (const LayoutTable* table = table_for(version_)) {
+    int n = fill_layout(layout_, [table](std::string_view type, std::string_view path) {
+      return table->find(fmt::format("{}:{}", type, path));
+    }, /*only_absent=*/true);
+    if (n > 0) sources.push_back(fmt::format("built-in table {}", table->version.text()));
+  }
+  if (!walkable(layout_, version_)) {
+    return fail(fmt::format("no struct layouts for CPython {}: no debuginfo is loaded{}", version_.text(),
+                            table_for(version_) ? "" : " and pyxray has no built-in table for this version"));
+  }
+  layout_.source = fmt::format("{}", fmt::join(sources, ", "));
   return {};
 }
 
@@ -93,6 +126,11 @@ void PythonProcess::refine_micro_version() {
   auto text = objs.read_text(**ver, 64);
   if (!text) return;
   if (auto v = parse_version(*text); v && *v == version_ && v->micro_known) version_ = *v;
+}
+
+std::map<std::string, int64_t> PythonProcess::debug_offsets_fields() {
+  // Filled in by the _Py_DebugOffsets decoder (3.13+).
+  return {};
 }
 
 uint64_t PythonProcess::type_addr(const std::string& symbol) {

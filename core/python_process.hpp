@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -40,6 +41,7 @@ class PythonProcess {
   Expected<void> detect_version();
   Expected<void> resolve_layout();
   void refine_micro_version();
+  std::map<std::string, int64_t> debug_offsets_fields();
 
   Target& target_;
   std::unique_ptr<Memory> mem_;

@@ -29,7 +29,9 @@ std::unordered_map<uint64_t, std::string> threading_names(PythonProcess& proc, O
   (void)objects.dict_items(**active, [&](uint64_t key, uint64_t thread) {
     auto ident = objects.read_int(key);
     if (!ident) return true;
+    // 2.7 keeps the name in a private, name-mangled attribute.
     auto name_obj = objects.instance_attr(thread, "_name");
+    if (name_obj && !*name_obj) name_obj = objects.instance_attr(thread, "_Thread__name");
     if (name_obj && *name_obj) {
       if (auto text = objects.read_text(**name_obj, kMaxThreadName)) names[static_cast<uint64_t>(*ident)] = *text;
     }

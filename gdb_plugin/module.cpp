@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include "gdb_target.hpp"
+#include "layout.hpp"
 #include "session.hpp"
 
 namespace py = pybind11;
@@ -45,6 +46,16 @@ PYBIND11_MODULE(_pyxray, m) {
   m.def("commands", [] {
     std::vector<std::tuple<std::string, std::string, std::string>> out;
     for (const auto& c : pyxray::command_list()) out.emplace_back(c.name, c.summary, c.help);
+    return out;
+  });
+  // Every layout field gdb's debuginfo knows, by table key: what tools/gen-layout-tables stores as the
+  // built-in tables. Needs only the program's symbols, not a process.
+  m.def("debuginfo_layout", [] {
+    pyxray::gdb::GdbTarget target;
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (const auto& f : pyxray::layout_fields()) {
+      if (auto off = target.type_offset(f.type, f.path)) out.emplace_back(pyxray::layout_key(f), *off);
+    }
     return out;
   });
   m.def("run", [](const std::string& name, const std::string& args) {

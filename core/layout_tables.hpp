@@ -1,0 +1,32 @@
+// Built-in layouts for targets without debuginfo: one table per CPython build that tools/gen-layout-tables
+// read the DWARF of. Patch releases of one minor version share almost every offset, so a target with no
+// exact match uses the nearest build of its minor version.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "layout.hpp"
+#include "version.hpp"
+
+namespace pyxray {
+
+struct LayoutEntry {
+  std::string_view key;  // "type:path", as layout_key()
+  int64_t offset;
+};
+
+struct LayoutTable {
+  PyVersion version;
+  std::span<const LayoutEntry> entries;
+  std::optional<int64_t> find(std::string_view key) const;
+};
+
+const std::vector<LayoutTable>& layout_tables();
+// The table for `v`: its exact build if known, else the closest micro release of the same minor.
+const LayoutTable* table_for(const PyVersion& v);
+
+}  // namespace pyxray
