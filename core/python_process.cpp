@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "elf_file.hpp"
+#include "interp_scan.hpp"
 #include "layout_tables.hpp"
 #include "objects.hpp"
 #include "version_traits.hpp"
@@ -15,28 +17,46 @@ Expected<std::unique_ptr<PythonProcess>> PythonProcess::open(Target& target) {
   if (auto r = p->detect_version(); !r) return Unexpected<Error>{r.error()};
   if (auto r = check_supported(p->version_); !r) return Unexpected<Error>{r.error()};
   if (auto r = p->resolve_layout(); !r) return Unexpected<Error>{r.error()};
+  if (p->scan_object_) {
+    auto head = scan_for_interp_head(*p, *p->scan_object_, p->scan_bias_);
+    if (!head) return Unexpected<Error>{head.error()};
+    p->interp_head_ = *head;
+  }
   p->refine_micro_version();
   return p;
 }
 
 Expected<void> PythonProcess::find_anchor() {
-  for (const auto& obj : target_.loaded_objects()) {
+  std::vector<LoadedObject> objects = target_.loaded_objects();
+  for (const auto& obj : objects) {
     if (obj.path.find("libpython") != std::string::npos) {
       libpython_ = obj.path;
       break;
     }
   }
+  uint64_t probe = 0;
   if (auto rt = target_.symbol_address("_PyRuntime")) {
-    runtime_ = *rt;
+    runtime_ = probe = *rt;
   } else if (auto head = target_.symbol_address("interp_head")) {
-    interp_head_ = *head;
+    interp_head_ = probe = *head;
+  } else if (auto init = target_.symbol_address("Py_Initialize")) {
+    // A stripped 2.7/3.6: exported functions are still there; interp_head is found by a scan later.
+    probe = *init;
+    std::string path = libpython_;
+    if (path.empty() && !objects.empty()) path = objects.front().path;  // a static build: the executable
+    auto elf = read_elf(path);
+    if (!elf) return Unexpected<Error>{elf.error()};
+    auto link_addr = elf->dynamic_symbol("Py_Initialize");
+    if (!link_addr) return fail(fmt::format("{} exports no Py_Initialize; cannot locate its data", path));
+    scan_object_ = std::make_unique<ElfFile>(std::move(*elf));
+    scan_bias_ = *init - *link_addr;
   } else {
     std::string what = libpython_.empty() ? "no _PyRuntime or libpython found"
-                                           : fmt::format("{} is loaded but neither _PyRuntime nor "
-                                                         "interp_head could be found", libpython_);
+                                           : fmt::format("{} is loaded but none of its symbols could be found",
+                                                         libpython_);
     return fail(fmt::format("process {} is not running CPython: {}", target_.pid(), what));
   }
-  mem_ = std::make_unique<Memory>(choose_reader(target_, runtime_ ? runtime_ : interp_head_));
+  mem_ = std::make_unique<Memory>(choose_reader(target_, probe));
   return {};
 }
 

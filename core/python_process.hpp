@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "elf_file.hpp"
 #include "expected.hpp"
 #include "layout.hpp"
 #include "memory.hpp"
@@ -49,6 +50,8 @@ class PythonProcess {
   PyVersion version_;
   uint64_t runtime_ = 0;
   uint64_t interp_head_ = 0;
+  std::unique_ptr<ElfFile> scan_object_;  // set when interp_head must be found by scanning its data
+  uint64_t scan_bias_ = 0;
   std::string libpython_;  // path of the object holding the interpreter ("" for a static build)
   std::unordered_map<std::string, uint64_t> type_addrs_;
 };
