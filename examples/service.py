@@ -56,7 +56,7 @@ def acceptor(server):
 # --- workers --------------------------------------------------------------
 def compute(numbers):
     if sum(numbers) % 3 == 0:
-        time.sleep(0.5)  # "slow query"
+        time.sleep(1.0)  # "slow query"
     return sum(n * n for n in numbers)
 
 
@@ -135,13 +135,15 @@ def main():
     start("db-pool", db_pool)
     start("metrics", metrics)
 
+    jobs.put("1,2,3")  # two slow jobs up front, so a look right after READY
+    jobs.put("4,5,6")  # finds workers busy in compute() as well as idle ones
     print("READY %d" % os.getpid())
     sys.stdout.flush()
 
     # The main thread plays "load balancer": feed the workers forever.
     while True:
         jobs.put(",".join(str(random.randint(1, 9)) for _ in range(3)))
-        time.sleep(0.1)
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":
