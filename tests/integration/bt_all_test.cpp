@@ -1,0 +1,261 @@
+// End-to-end tests of `py-bt-all` / `py-bt`: a real Python process per interpreter (the workload
+// reports its own stacks as ground truth), the real gdb attached with the pyxray plugin, and the
+// plugin's output compared with what the process said about itself.
+#include "compare.hpp"
+#include "harness.hpp"
+#include "interpreters.hpp"
+#include "workload.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <gtest/gtest.h>
+#include <thread>
+
+namespace pyxray::it {
+namespace {
+
+namespace fs = std::filesystem;
+
+// --- the environment: a missing interpreter must fail, never shrink the matrix silently ---
+
+TEST(Environment, PyenvInterpretersFound) {
+  const auto found = pyenv_interpreters();
+  EXPECT_FALSE(found.empty()) << "no $PYENV_ROOT/versions/*/bin/pythonX.Y found (PYENV_ROOT="
+                              << (std::getenv("PYENV_ROOT") ? std::getenv("PYENV_ROOT") : "unset, using /root/.pyenv")
+                              << ")";
+  for (const auto& i : found) std::cout << "  interpreter " << i.name << ": " << i.path.string() << "\n";
+}
+
+TEST(Environment, DebianPythonHasDebugSymbols) {
+  ASSERT_TRUE(fs::exists(kDebianPython)) << kDebianPython << " is missing (apt-get install python3.11)";
+  auto id = gnu_build_id(kDebianPython);
+  ASSERT_TRUE(id) << kDebianPython << " has no GNU build id";
+  auto debug = build_id_debug_file(kDebianPython);
+  ASSERT_TRUE(debug) << "no /usr/lib/debug/.build-id file for build id " << *id
+                     << " (apt-get install python3.11-dbg)";
+  // And gdb really finds the interpreter's types through it.
+  TempDir dir;
+  auto r = run_command({"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off", "-ex", "ptype struct _ts",
+                        kDebianPython.string()},
+                       dir.path(), 60s);
+  EXPECT_NE(r.out.find("type = struct _ts {"), std::string::npos)
+      << "gdb does not see PyThreadState's layout in " << kDebianPython << " via " << *debug << "\n"
+      << r.describe();
+}
+
+// --- per-interpreter fixtures ---
+
+std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
+
+// Starts the workload for the interpreter; the Workload's destructor kills its process group,
+// whatever happened in the test.
+class WorkloadTruth : public testing::TestWithParam<Interpreter> {
+ protected:
+  void SetUp() override {
+    try {
+      workload_ = Workload::start(GetParam());
+    } catch (const std::exception& e) {
+      FAIL() << e.what();
+    }
+  }
+  const GroundTruth& truth() const { return workload_->truth(); }
+
+  std::unique_ptr<Workload> workload_;
+};
+
+// The workload itself is what the plugin is judged against: check that it produced the stacks it
+// promises on this interpreter (this runs without the plugin).
+TEST_P(WorkloadTruth, ReportsTheIntendedStacks) {
+  const auto& t = truth();
+  EXPECT_EQ(t.major, GetParam().major);
+  EXPECT_EQ(t.minor, GetParam().minor);
+
+  std::vector<std::string> names{"MainThread", "worker-0", "worker-1", "worker-2", "gen-thread",
+                                 "sorted-key-thread", "map-thread", "reduce-thread", "closure-thread",
+                                 "method-thread", "recursion-thread", "spinner"};
+  if (t.major >= 3) names.push_back("coro-thread");
+  EXPECT_EQ(t.threads.size(), names.size());
+  for (const auto& name : names) EXPECT_TRUE(t.by_name(name)) << "no thread named " << name;
+
+  auto has_function = [&](const char* thread, const char* function) {
+    const auto* th = t.by_name(thread);
+    if (!th) return false;
+    return std::any_of(th->frames.begin(), th->frames.end(), [&](const Frame& f) { return f.function == function; });
+  };
+  EXPECT_TRUE(has_function("gen-thread", "gen_body"));
+  EXPECT_TRUE(has_function("sorted-key-thread", "<lambda>"));
+  EXPECT_TRUE(has_function("map-thread", "map_callback"));
+  EXPECT_TRUE(has_function("reduce-thread", "<lambda>"));
+  EXPECT_TRUE(has_function("closure-thread", "closure_body"));
+  EXPECT_TRUE(has_function("method-thread", "nested_method"));
+  if (t.major >= 3) {
+    EXPECT_TRUE(has_function("coro-thread", "coro_outer"));
+  }
+  if (const auto* rec = t.by_name("recursion-thread")) {
+    EXPECT_GT(rec->frames.size(), 1200u);
+  }
+  if (const auto* spin = t.by_name("spinner")) {
+    EXPECT_TRUE(spin->spinner);
+    ASSERT_FALSE(spin->frames.empty());
+    EXPECT_EQ(spin->frames[0].function, "spin");
+  }
+  for (const auto& th : t.threads) {
+    EXPECT_EQ(th.native_id.has_value(), t.has_native_id()) << th.name;
+    for (const auto& f : th.frames) ASSERT_EQ(f.qualname.has_value(), t.has_qualname()) << th.name << " " << f.function;
+  }
+  if (t.has_qualname()) {
+    const auto* m = t.by_name("method-thread");
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(std::any_of(m->frames.begin(), m->frames.end(), [](const Frame& f) {
+      return f.qualname == std::string("Waiter.Nested.nested_method");
+    }));
+  }
+}
+
+// Everything that runs gdb against the workload.
+class BtAll : public WorkloadTruth {
+ protected:
+  void SetUp() override {
+    const fs::path plugin = gdb_plugin_path();
+    ASSERT_TRUE(fs::exists(plugin)) << "gdb plugin not found: " << plugin
+                                    << " (build the whole project, or point PYXRAY_GDB_PLUGIN at it)";
+    WorkloadTruth::SetUp();
+  }
+
+  // Runs gdb with the plugin; checks it ended by itself, successfully, without a Python error,
+  // and left the target running.
+  CommandResult gdb(const std::vector<std::string>& commands) {
+    auto r = run_gdb(workload_->pid(), commands, workload_->dir());
+    EXPECT_FALSE(r.timed_out) << "gdb was killed after its timeout\n" << r.describe();
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    for (const char* bad : {"Traceback", "Python Exception"}) {
+      EXPECT_EQ(r.out.find(bad), std::string::npos) << "\"" << bad << "\" on stdout\n" << r.describe();
+      EXPECT_EQ(r.err.find(bad), std::string::npos) << "\"" << bad << "\" on stderr\n" << r.describe();
+    }
+    ExpectLeftRunning();
+    return r;
+  }
+
+  // After gdb detaches the target must be alive and no thread in a tracing or job-control stop.
+  void ExpectLeftRunning() {
+    const pid_t pid = workload_->pid();
+    ASSERT_TRUE(workload_->alive()) << "the workload died while gdb was attached";
+    ASSERT_EQ(::kill(pid, 0), 0) << "kill(pid, 0) failed";
+    for (pid_t tid : task_ids(pid)) {
+      char state = proc_state(pid, tid);
+      EXPECT_TRUE(state != 't' && state != 'T') << "thread " << tid << " left in state '" << state << "'";
+    }
+  }
+};
+
+// 2–3. `py-bt-all --json` equals the ground truth, thread by thread and frame by frame.
+TEST_P(BtAll, JsonMatchesGroundTruth) {
+  auto r = gdb({"py-bt-all --json"});
+  std::string error;
+  auto got = find_json_line(r.out, &error);
+  ASSERT_TRUE(got) << error << "\n" << r.describe();
+  const auto diffs = compare_bt_all_json(truth(), *got, task_ids(workload_->pid()));
+  EXPECT_TRUE(diffs.empty()) << "py-bt-all --json differs from the ground truth of " << GetParam().path.string()
+                             << " (" << diffs.size() << " differences):\n" << join_diffs(diffs);
+}
+
+// 4. Text `py-bt-all`: each thread's header (native id, name) then its File lines, innermost first.
+TEST_P(BtAll, TextListsEveryThread) {
+  auto r = gdb({"py-bt-all"});
+  const auto diffs = compare_bt_all_text(truth(), r.out);
+  EXPECT_TRUE(diffs.empty()) << "py-bt-all text differs from the ground truth (" << diffs.size()
+                             << " differences):\n" << join_diffs(diffs) << "\n" << r.describe();
+}
+
+// 5. `py-bt` prints only the thread gdb has selected: right after attaching, the main thread.
+TEST_P(BtAll, PyBtPrintsSelectedMainThread) {
+  const ThreadTruth* main = truth().by_name("MainThread");
+  ASSERT_TRUE(main);
+  auto r = gdb({"py-bt"});
+  const auto diffs = compare_bt_text_one(truth(), *main, r.out);
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
+}
+
+// 5b. ... and after switching threads in gdb, that thread (so it is not always the main thread).
+// The thread is picked by its pthread_t (gdb's thread handle), which every version reports.
+TEST_P(BtAll, PyBtFollowsThreadSwitch) {
+  const ThreadTruth* worker = truth().by_name("worker-1");
+  ASSERT_TRUE(worker);
+  const std::string ident = std::to_string(worker->thread_id);
+  auto r = gdb({"python [t.switch() for t in gdb.selected_inferior().threads() "
+                "if int.from_bytes(t.handle(), 'little') == " + ident + "]",
+                "thread", "py-bt"});
+  std::ostringstream hex;
+  hex << "Thread 0x" << std::hex << worker->thread_id << " ";
+  ASSERT_NE(r.out.find("[Current thread is"), std::string::npos) << r.describe();
+  ASSERT_NE(r.out.find(hex.str()), std::string::npos) << "gdb did not switch to worker-1 (" << hex.str() << ")\n"
+                                                      << r.describe();
+  const auto diffs = compare_bt_text_one(truth(), *worker, r.out);
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
+}
+
+// 7. After gdb detaches, the process keeps running: not stopped, and the spinner still burns CPU.
+TEST_P(BtAll, DetachLeavesTargetRunning) {
+  gdb({"py-bt-all --json"});
+  if (HasFatalFailure()) return;
+  const pid_t pid = workload_->pid();
+  EXPECT_NE(proc_state(pid), 't');
+  EXPECT_NE(proc_state(pid), 'T');
+  const auto before = cpu_ticks(pid);
+  ASSERT_TRUE(before);
+  const auto deadline = Clock::now() + 5s;
+  auto now = before;
+  while (now && *now == *before && Clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+    now = cpu_ticks(pid);
+  }
+  ASSERT_TRUE(now) << "the workload is gone";
+  EXPECT_GT(*now, *before) << "the workload used no CPU for 5 s after gdb detached: the spinner is not running";
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, WorkloadTruth, testing::ValuesIn(all_interpreters()), param_name);
+INSTANTIATE_TEST_SUITE_P(Interpreters, BtAll, testing::ValuesIn(all_interpreters()), param_name);
+
+// --- 6. a process that is not Python ---
+
+TEST(NonPython, PyBtAllSaysNotCPython) {
+  const fs::path plugin = gdb_plugin_path();
+  ASSERT_TRUE(fs::exists(plugin)) << "gdb plugin not found: " << plugin;
+  TempDir dir;
+  Process sleeper({"sleep", "60"}, dir.path() / "sleep.out", dir.path() / "sleep.err");
+  // Attach only once the child has exec'd (before that it is a copy of this test binary).
+  const auto deadline = Clock::now() + 10s;
+  std::error_code ec;
+  while (fs::read_symlink("/proc/" + std::to_string(sleeper.pid()) + "/exe", ec).filename() != "sleep") {
+    ASSERT_TRUE(sleeper.running()) << "sleep exited";
+    ASSERT_LT(Clock::now(), deadline) << "sleep did not start";
+    std::this_thread::sleep_for(10ms);
+  }
+
+  auto r = run_gdb(sleeper.pid(), {"py-bt-all"}, dir.path());
+  EXPECT_FALSE(r.timed_out) << r.describe();
+  // "Exits normally": gdb ends by itself rather than crashing or hanging. The status may be 1,
+  // since batch mode reports that the last command failed, which is fair for a non-Python target.
+  EXPECT_GE(r.exit_code, 0) << "gdb should exit normally, not by a signal\n" << r.describe();
+  std::vector<std::string> pyxray_lines;
+  for (const auto* stream : {&r.out, &r.err})
+    for (const auto& line : split_lines(*stream))
+      if (line.rfind("pyxray:", 0) == 0) pyxray_lines.push_back(line);
+  ASSERT_EQ(pyxray_lines.size(), 1u) << "expected exactly one line starting with \"pyxray:\"\n" << r.describe();
+  EXPECT_TRUE(std::regex_search(pyxray_lines[0], std::regex("not .*CPython", std::regex::icase)))
+      << "the message should say the process is not running CPython: " << pyxray_lines[0];
+  for (const char* bad : {"Traceback", "Python Exception"}) {
+    EXPECT_EQ(r.out.find(bad), std::string::npos) << r.describe();
+    EXPECT_EQ(r.err.find(bad), std::string::npos) << r.describe();
+  }
+  EXPECT_TRUE(sleeper.running()) << "sleep died while gdb was attached";
+  char state = proc_state(sleeper.pid());
+  EXPECT_TRUE(state != 't' && state != 'T') << "sleep left in state '" << state << "'";
+}
+
+}  // namespace
+}  // namespace pyxray::it

@@ -1,0 +1,33 @@
+// Comparing pyxray's output with the workload's ground truth. Each function returns readable
+// difference lines (thread, frame index, expected vs got); empty means the output matches.
+#pragma once
+
+#include "workload.hpp"
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace pyxray::it {
+
+// `py-bt-all --json` against the ground truth. `tasks` are the process's kernel thread ids: the
+// reported native_ids must be exactly those (on every version, even when the workload cannot
+// report its own native ids).
+std::vector<std::string> compare_bt_all_json(const GroundTruth& truth, const nlohmann::json& got,
+                                             const std::vector<pid_t>& tasks);
+
+// Text `py-bt-all`: for each thread a header line naming it (and its native id when known),
+// followed by exactly its `File "<file>", line <N>, in <function>` lines, innermost first.
+// The spinner's frames move, so only its header is required (it still delimits its neighbours).
+std::vector<std::string> compare_bt_all_text(const GroundTruth& truth, const std::string& out);
+
+// Text `py-bt` for the selected thread: the whole output holds exactly `selected`'s File lines,
+// its header, and no other thread's header.
+std::vector<std::string> compare_bt_text_one(const GroundTruth& truth, const ThreadTruth& selected,
+                                             const std::string& out);
+
+// Joins difference lines for a failure message, keeping at most `max_lines`.
+std::string join_diffs(const std::vector<std::string>& diffs, std::size_t max_lines = 300);
+
+}  // namespace pyxray::it

@@ -1,0 +1,36 @@
+// The interpreter matrix, discovered when the test binary starts (not when it is built), so that a
+// newly installed pyenv version is tested without reconfiguring.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace pyxray::it {
+
+struct Interpreter {
+  std::string name;              // test-instance name: "py3_11_7", "debian_3_11"
+  std::filesystem::path path;    // the pythonX.Y executable
+  int major = 0, minor = 0;      // from the executable's name
+  bool debian = false;           // Debian's static, stripped /usr/bin/python3.11
+};
+
+// Debian's system interpreter, whose debug symbols come from the python3.11-dbg package.
+inline const std::filesystem::path kDebianPython = "/usr/bin/python3.11";
+
+// $PYENV_ROOT (default /root/.pyenv) versions/*/bin/pythonX.Y, oldest first.
+std::vector<Interpreter> pyenv_interpreters();
+// pyenv_interpreters() plus Debian's python3.11. The Debian entry is always present, even when the
+// file is missing, so that its tests fail instead of vanishing from the matrix.
+std::vector<Interpreter> all_interpreters();
+
+// Hex GNU build id of an ELF file (nullopt when it has none or cannot be read).
+std::optional<std::string> gnu_build_id(const std::filesystem::path& elf);
+// Where a separate debug file for `elf` is found by build id (/usr/lib/debug/.build-id/xx/yyyy.debug).
+std::optional<std::filesystem::path> build_id_debug_file(const std::filesystem::path& elf);
+
+inline void PrintTo(const Interpreter& i, std::ostream* os) { *os << i.name << " (" << i.path.string() << ")"; }
+
+}  // namespace pyxray::it

@@ -1,0 +1,137 @@
+#include "workload.hpp"
+
+#include <cstdlib>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <thread>
+
+namespace pyxray::it {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Bounds for getting the workload ready; the workload itself gives up after 20 s.
+constexpr auto kReadyTimeout = 30s;
+constexpr auto kReporterExitTimeout = 10s;
+// The workload ends itself (SIGALRM) after this long, in case nothing else kills it.
+constexpr int kWorkloadLifetimeSeconds = 240;
+
+std::string exit_reason(std::optional<int> status) {
+  if (!status) return "still running";
+  if (WIFEXITED(*status)) return "exited with status " + std::to_string(WEXITSTATUS(*status));
+  if (WIFSIGNALED(*status)) return "killed by signal " + std::to_string(WTERMSIG(*status));
+  return "stopped";
+}
+
+}  // namespace
+
+const ThreadTruth* GroundTruth::by_name(const std::string& name) const {
+  for (const auto& t : threads)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+GroundTruth parse_ground_truth(const json& j) {
+  GroundTruth truth;
+  truth.pid = j.at("pid").get<int>();
+  truth.python = j.at("python").get<std::string>();
+  const auto& vi = j.at("version_info");
+  truth.major = vi.at(0).get<int>();
+  truth.minor = vi.at(1).get<int>();
+  truth.micro = vi.at(2).get<int>();
+  for (const auto& jt : j.at("threads")) {
+    ThreadTruth t;
+    t.thread_id = jt.at("thread_id").get<uint64_t>();
+    if (!jt.at("native_id").is_null()) t.native_id = jt.at("native_id").get<int64_t>();
+    t.name = jt.at("name").get<std::string>();
+    t.spinner = jt.at("spinner").get<bool>();
+    for (const auto& jf : jt.at("frames")) {
+      Frame f;
+      f.function = jf.at("function").get<std::string>();
+      if (!jf.at("qualname").is_null()) f.qualname = jf.at("qualname").get<std::string>();
+      f.file = jf.at("file").get<std::string>();
+      f.line = jf.at("line").get<int64_t>();
+      t.frames.push_back(std::move(f));
+    }
+    truth.threads.push_back(std::move(t));
+  }
+  return truth;
+}
+
+std::unique_ptr<Workload> Workload::start(const Interpreter& interp) {
+  std::unique_ptr<Workload> w(new Workload());
+  const fs::path script = fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/stacks.py";
+  const fs::path truth_path = w->dir() / "truth.json";
+  const fs::path err_path = w->dir() / "workload.err";
+  // -E -s: no PYTHON* environment variables, no user site-packages: same process on every machine.
+  w->proc_ = std::make_unique<Process>(
+      std::vector<std::string>{interp.path.string(), "-E", "-s", script.string(), truth_path.string(),
+                               std::to_string(kWorkloadLifetimeSeconds)},
+      w->dir() / "workload.out", err_path);
+
+  const auto fail = [&](const std::string& what) {
+    throw std::runtime_error(what + " [" + interp.path.string() + ", " + exit_reason(w->proc_->status()) +
+                             "]\n--- workload stderr ---\n" + truncate_middle(read_text(err_path)));
+  };
+
+  // 1. The ground truth appears (written atomically by rename).
+  const auto ready_deadline = Clock::now() + kReadyTimeout;
+  while (!fs::exists(truth_path)) {
+    if (!w->proc_->running()) fail("workload died before writing its ground truth");
+    if (Clock::now() > ready_deadline) fail("workload wrote no ground truth within 30 s");
+    std::this_thread::sleep_for(20ms);
+  }
+  try {
+    w->truth_ = parse_ground_truth(json::parse(read_text(truth_path)));
+  } catch (const std::exception& e) {
+    fail(std::string("bad ground truth: ") + e.what() + "\n" + read_text(truth_path));
+  }
+  if (w->truth_.pid != w->pid()) fail("ground truth pid " + std::to_string(w->truth_.pid) + " != spawned pid");
+
+  // 2. The reporter thread has exited: the process holds exactly the reported threads.
+  const auto exit_deadline = Clock::now() + kReporterExitTimeout;
+  while (task_ids(w->pid()).size() != w->truth_.threads.size()) {
+    if (!w->proc_->running()) fail("workload died after writing its ground truth");
+    if (Clock::now() > exit_deadline)
+      fail("process still has " + std::to_string(task_ids(w->pid()).size()) + " threads, expected " +
+           std::to_string(w->truth_.threads.size()) + " after the reporter's exit");
+    std::this_thread::sleep_for(10ms);
+  }
+  return w;
+}
+
+fs::path gdb_plugin_path() {
+  if (const char* env = std::getenv("PYXRAY_GDB_PLUGIN"); env && *env) return env;
+  return fs::path(PYXRAY_BUILD_DIR) / "pyxray-gdb.py";
+}
+
+CommandResult run_gdb(pid_t pid, const std::vector<std::string>& commands, const fs::path& work_dir,
+                      Clock::duration timeout) {
+  // -nx keeps the user's gdbinit out. Disabling debuginfod keeps a stray DEBUGINFOD_URLS from turning
+  // the test into a network download; everything needed is installed locally.
+  std::vector<std::string> argv{"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
+                                "-p", std::to_string(pid), "-x", gdb_plugin_path().string()};
+  for (const auto& c : commands) {
+    argv.push_back("-ex");
+    argv.push_back(c);
+  }
+  return run_command(argv, work_dir, timeout);
+}
+
+std::optional<json> find_json_line(const std::string& out, std::string* error) {
+  for (const auto& line : split_lines(out)) {
+    if (line.rfind("{\"pid\"", 0) != 0) continue;
+    try {
+      return json::parse(line);
+    } catch (const std::exception& e) {
+      *error = std::string("the {\"pid\" line is not valid JSON: ") + e.what();
+      return std::nullopt;
+    }
+  }
+  *error = "no stdout line starts with {\"pid\"";
+  return std::nullopt;
+}
+
+}  // namespace pyxray::it
