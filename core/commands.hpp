@@ -23,5 +23,6 @@ const std::vector<CommandDef>& command_defs();
 
 // Each command file provides its definitions.
 std::vector<CommandDef> bt_commands();
+std::vector<CommandDef> layout_commands();
 
 }  // namespace pyxray

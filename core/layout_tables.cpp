@@ -39,4 +39,14 @@ const LayoutTable* table_for(const PyVersion& v) {
   return best;
 }
 
+const LayoutTable* newest_table_before(const PyVersion& v) {
+  const LayoutTable* best = nullptr;
+  for (const auto& t : layout_tables()) {
+    if (!(t.version < v)) continue;
+    if (!best || best->version < t.version || (best->version == t.version && best->version.micro < t.version.micro))
+      best = &t;
+  }
+  return best;
+}
+
 }  // namespace pyxray

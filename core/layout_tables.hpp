@@ -28,5 +28,7 @@ struct LayoutTable {
 const std::vector<LayoutTable>& layout_tables();
 // The table for `v`: its exact build if known, else the closest micro release of the same minor.
 const LayoutTable* table_for(const PyVersion& v);
+// The newest table of an older minor version, for versions no table describes.
+const LayoutTable* newest_table_before(const PyVersion& v);
 
 }  // namespace pyxray

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "debug_offsets.hpp"
 #include "elf_file.hpp"
 #include "interp_scan.hpp"
 #include "layout_tables.hpp"
@@ -100,31 +101,58 @@ bool walkable(const Layout& L, const PyVersion& v) {
 
 }  // namespace
 
+LayoutSources PythonProcess::read_layout_sources() {
+  LayoutSources src;
+  for (const auto& f : layout_fields()) {
+    if (auto off = target_.type_offset(f.type, f.path)) src.debuginfo[layout_key(f)] = *off;
+  }
+  if (runtime_ && version_.at_least(3, 13)) {
+    auto bytes = mem_->read_bytes(runtime_, kDebugOffsetsReadSize);
+    if (!bytes) {
+      src.debug_offsets_error = bytes.error().message;
+    } else if (auto parsed = parse_debug_offsets(*bytes, runtime_, version_)) {
+      src.debug_offsets = std::move(parsed->offsets);
+      src.free_threaded = parsed->free_threaded;
+      if (!version_.micro_known) version_ = parsed->version;
+    } else {
+      src.debug_offsets_error = parsed.error().message;
+    }
+  }
+  const LayoutTable* table = table_for(version_);
+  if (!table && !src.debug_offsets.empty()) {
+    // A version newer than every table (3.14+): _Py_DebugOffsets covers the frame walk; the newest
+    // table fills only what the block lacks (dict keys, sizes), which has not changed since.
+    table = newest_table_before(version_);
+  }
+  if (table) {
+    src.table_version = table->version.text();
+    for (const auto& e : table->entries) src.table[std::string(e.key)] = e.offset;
+  }
+  return src;
+}
+
 Expected<void> PythonProcess::resolve_layout() {
+  sources_ = read_layout_sources();
   // Per field, the best source wins: debuginfo, then _Py_DebugOffsets, then the built-in table.
-  std::vector<std::string> sources;
-  if (fill_layout(layout_, [this](std::string_view type, std::string_view path) {
-        return target_.type_offset(type, path);
-      }) > 0)
-    sources.push_back("debuginfo");
-  if (auto d = debug_offsets_fields(); !d.empty()) {
+  std::vector<std::string> used;
+  auto fill_from = [&](const std::map<std::string, int64_t>& m, std::string name) {
     int n = fill_layout(layout_, [&](std::string_view type, std::string_view path) -> std::optional<int64_t> {
-      if (auto f = d.find(fmt::format("{}:{}", type, path)); f != d.end()) return f->second;
+      if (auto f = m.find(fmt::format("{}:{}", type, path)); f != m.end()) return f->second;
       return std::nullopt;
     }, /*only_absent=*/true);
-    if (n > 0) sources.push_back("_Py_DebugOffsets");
-  }
-  if (const LayoutTable* table = table_for(version_)) {
-    int n = fill_layout(layout_, [table](std::string_view type, std::string_view path) {
-      return table->find(fmt::format("{}:{}", type, path));
-    }, /*only_absent=*/true);
-    if (n > 0) sources.push_back(fmt::format("built-in table {}", table->version.text()));
-  }
+    if (n > 0) used.push_back(std::move(name));
+  };
+  fill_from(sources_.debuginfo, "debuginfo");
+  fill_from(sources_.debug_offsets, "_Py_DebugOffsets");
+  // The tables describe default (GIL) builds; a free-threaded build's objects are laid out differently.
+  if (!sources_.free_threaded) fill_from(sources_.table, fmt::format("built-in table {}", sources_.table_version));
   if (!walkable(layout_, version_)) {
-    return fail(fmt::format("no struct layouts for CPython {}: no debuginfo is loaded{}", version_.text(),
-                            table_for(version_) ? "" : " and pyxray has no built-in table for this version"));
+    std::string why = sources_.debug_offsets_error ? fmt::format(" ({})", *sources_.debug_offsets_error) : "";
+    return fail(fmt::format("no struct layouts for CPython {}: no debuginfo is loaded{}{}", version_.text(),
+                            sources_.table.empty() ? " and pyxray has no built-in table for this version" : "",
+                            why));
   }
-  layout_.source = fmt::format("{}", fmt::join(sources, ", "));
+  layout_.source = fmt::format("{}", fmt::join(used, ", "));
   return {};
 }
 
@@ -146,11 +174,6 @@ void PythonProcess::refine_micro_version() {
   auto text = objs.read_text(**ver, 64);
   if (!text) return;
   if (auto v = parse_version(*text); v && *v == version_ && v->micro_known) version_ = *v;
-}
-
-std::map<std::string, int64_t> PythonProcess::debug_offsets_fields() {
-  // Filled in by the _Py_DebugOffsets decoder (3.13+).
-  return {};
 }
 
 uint64_t PythonProcess::type_addr(const std::string& symbol) {

@@ -18,6 +18,16 @@
 
 namespace pyxray {
 
+// What each layout source says about this target, kept for py-layout and its cross-checks.
+struct LayoutSources {
+  std::map<std::string, int64_t> debuginfo;
+  std::map<std::string, int64_t> debug_offsets;
+  std::optional<std::string> debug_offsets_error;  // a block that failed validation
+  bool free_threaded = false;
+  std::map<std::string, int64_t> table;
+  std::string table_version;
+};
+
 class PythonProcess {
  public:
   static Expected<std::unique_ptr<PythonProcess>> open(Target& target);
@@ -25,6 +35,7 @@ class PythonProcess {
   Target& target() { return target_; }
   Memory& mem() { return *mem_; }
   const Layout& layout() const { return layout_; }
+  const LayoutSources& layout_sources() const { return sources_; }
   const PyVersion& version() const { return version_; }
 
   // _PyRuntime (3.7+), or 0 for 2.7/3.6, which only have the interp_head static.
@@ -42,11 +53,12 @@ class PythonProcess {
   Expected<void> detect_version();
   Expected<void> resolve_layout();
   void refine_micro_version();
-  std::map<std::string, int64_t> debug_offsets_fields();
+  LayoutSources read_layout_sources();
 
   Target& target_;
   std::unique_ptr<Memory> mem_;
   Layout layout_;
+  LayoutSources sources_;
   PyVersion version_;
   uint64_t runtime_ = 0;
   uint64_t interp_head_ = 0;

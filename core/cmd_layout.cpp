@@ -1,0 +1,97 @@
+// py-layout: which struct offsets pyxray uses for this target and where each came from. The first
+// thing to look at when a stack looks wrong, and what the tests use to cross-check the sources.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "python_process.hpp"
+
+namespace pyxray {
+namespace {
+
+struct Row {
+  std::string key;
+  std::optional<int64_t> debuginfo, debug_offsets, table;
+  bool disagrees() const {
+    std::optional<int64_t> first;
+    for (const auto& v : {debuginfo, debug_offsets, table}) {
+      if (!v) continue;
+      if (first && *first != *v) return true;
+      first = v;
+    }
+    return false;
+  }
+};
+
+std::optional<int64_t> lookup(const std::map<std::string, int64_t>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? std::nullopt : std::optional<int64_t>(it->second);
+}
+
+std::vector<Row> rows(const LayoutSources& s) {
+  std::vector<Row> out;
+  for (const auto& f : layout_fields()) {
+    std::string key = layout_key(f);
+    out.push_back({key, lookup(s.debuginfo, key), lookup(s.debug_offsets, key), lookup(s.table, key)});
+  }
+  return out;
+}
+
+nlohmann::json opt(const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+
+Expected<std::string> run_layout(Session& session, const ParsedArgs& args) {
+  PYX_TRY(proc, session.process());
+  const LayoutSources& s = proc->layout_sources();
+  const Layout& L = proc->layout();
+  auto all = rows(s);
+  if (args.has("--json")) {
+    nlohmann::json j;
+    j["python"] = proc->version().text();
+    j["source"] = L.source;
+    j["free_threaded"] = s.free_threaded;
+    nlohmann::json fields = nlohmann::json::object();
+    for (const auto& f : layout_fields())
+      if (L.*f.offset != kAbsent) fields[layout_key(f)] = L.*f.offset;
+    j["fields"] = std::move(fields);
+    j["sources"] = {{"debuginfo", s.debuginfo}, {"debug_offsets", s.debug_offsets},
+                    {"debug_offsets_error", s.debug_offsets_error ? nlohmann::json(*s.debug_offsets_error) : nlohmann::json(nullptr)},
+                    {"table", s.table}, {"table_version", s.table_version}};
+    nlohmann::json bad = nlohmann::json::array();
+    for (const auto& r : all)
+      if (r.disagrees()) bad.push_back({{"key", r.key}, {"debuginfo", opt(r.debuginfo)}, {"debug_offsets", opt(r.debug_offsets)}, {"table", opt(r.table)}});
+    j["disagreements"] = std::move(bad);
+    return j.dump() + "\n";
+  }
+  std::string out = fmt::format("CPython {}{}; layouts from {}\n", proc->version().text(),
+                                s.free_threaded ? " (free-threaded)" : "", L.source);
+  if (s.debug_offsets_error) out += fmt::format("_Py_DebugOffsets not used: {}\n", *s.debug_offsets_error);
+  if (!s.table_version.empty()) out += fmt::format("built-in table: {}\n", s.table_version);
+  out += fmt::format("{:<48} {:>9} {:>9} {:>9}\n", "field", "debuginfo", "debugoffs", "table");
+  auto cell = [](const std::optional<int64_t>& v) { return v ? fmt::format("{}", *v) : std::string("-"); };
+  int disagreements = 0;
+  for (const auto& r : all) {
+    if (!r.debuginfo && !r.debug_offsets && !r.table) continue;
+    bool bad = r.disagrees();
+    disagreements += bad;
+    if (args.has("--differences") && !bad) continue;
+    out += fmt::format("{:<48} {:>9} {:>9} {:>9}{}\n", r.key, cell(r.debuginfo), cell(r.debug_offsets), cell(r.table),
+                       bad ? "  <- differ" : "");
+  }
+  out += fmt::format("{} field(s) where the sources differ\n", disagreements);
+  return out;
+}
+
+}  // namespace
+
+std::vector<CommandDef> layout_commands() {
+  return {{{"py-layout", "Show the struct layouts pyxray uses and where they came from",
+            "Usage: py-layout [--json] [--differences]\n"
+            "List every struct offset pyxray decodes this process with, as debuginfo, _Py_DebugOffsets\n"
+            "(3.13+) and the built-in table for this version give it; --differences shows only fields\n"
+            "where the sources disagree."},
+           {{"--json", false, "print one JSON object"}, {"--differences", false, "only fields whose sources differ"}},
+           0, run_layout}};
+}
+
+}  // namespace pyxray
