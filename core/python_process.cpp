@@ -52,6 +52,12 @@ Expected<void> PythonProcess::find_anchor() {
     scan_object_ = std::make_unique<ElfFile>(std::move(*elf));
     scan_bias_ = *init - *link_addr;
   } else {
+    for (const auto& missing : target_.missing_objects()) {
+      if (missing.find("python") != std::string::npos)
+        return fail(fmt::format("process {} uses {}, which the debugger could not load (is it missing on "
+                                "this host? point gdb at it with 'set sysroot' or 'set solib-search-path')",
+                                target_.pid(), missing));
+    }
     std::string what = libpython_.empty() ? "no _PyRuntime or libpython found"
                                            : fmt::format("{} is loaded but none of its symbols could be found",
                                                          libpython_);

@@ -33,6 +33,8 @@ Session::~Session() = default;
 
 Expected<PythonProcess*> Session::process() {
   int pid = target_->pid();
+  if (pid <= 0 && target_->threads().empty())
+    return fail("no process: attach to one ('gdb -p PID') or open a core file ('gdb PYTHON CORE')");
   if (!proc_ || pid != proc_pid_) {
     proc_.reset();
     PYX_TRY(opened, PythonProcess::open(*target_));

@@ -49,6 +49,8 @@ class Target {
   virtual std::optional<int64_t> selected_thread() = 0;
 
   virtual std::vector<LoadedObject> loaded_objects() = 0;
+  // Shared objects the target uses that the debugger could not load (a core opened on another host).
+  virtual std::vector<std::string> missing_objects() { return {}; }
 };
 
 }  // namespace pyxray

@@ -163,4 +163,28 @@ std::vector<LoadedObject> GdbTarget::loaded_objects() {
   return out;
 }
 
+std::vector<std::string> GdbTarget::missing_objects() {
+  // gdb's Python API has no list of shared objects it failed to load; `info sharedlibrary` shows
+  // them with "No" symbols read and no address range.
+  std::vector<std::string> out;
+  try {
+    py::object text = gdb_module().attr("execute")("info sharedlibrary", false, true);
+    std::string all = text.cast<std::string>();
+    std::size_t pos = 0;
+    while (pos < all.size()) {
+      std::size_t end = all.find('\n', pos);
+      if (end == std::string::npos) end = all.size();
+      std::string line = all.substr(pos, end - pos);
+      pos = end + 1;
+      // A loaded entry starts with its address range ("0x..."); a missing one with spaces and "No".
+      auto first = line.find_first_not_of(' ');
+      if (first == std::string::npos || line.compare(first, 2, "No") != 0) continue;
+      auto path = line.find('/', first);
+      if (path != std::string::npos) out.push_back(line.substr(path));
+    }
+  } catch (const py::error_already_set&) {
+  }
+  return out;
+}
+
 }  // namespace pyxray::gdb

@@ -20,6 +20,7 @@ class GdbTarget final : public Target {
   std::vector<NativeThread> threads() override;
   std::optional<int64_t> selected_thread() override;
   std::vector<LoadedObject> loaded_objects() override;
+  std::vector<std::string> missing_objects() override;
 
   // Symbols and types belong to the loaded program; forget them when it changes.
   void forget_program() {
