@@ -115,7 +115,7 @@ class Walker {
     if (L_.iframe_owner != kAbsent) {
       PYX_TRY(o, m_.read<uint8_t>(frame + L_.iframe_owner));
       owner = o;
-      if (owner == traits_.frame_owned_by_cstack) return pf;
+      if (owner < 32 && (traits_.hidden_frame_owners >> owner) & 1) return pf;
     }
     PYX_TRY(executable, m_.read_ptr(frame + code_field));
     if (traits_.stackref_tagged) executable &= ~uint64_t{3};  // _PyStackRef tag bits

@@ -6,15 +6,34 @@ const VersionTraits& traits_for(const PyVersion& v) {
   using F = FrameModel;
   using D = DictModel;
   using I = InstanceDictModel;
-  //                                frames           dict        instance dict          rt     ready  managed  inline gen cstack interp lasti16 tagged
-  static const VersionTraits v27 = {F::FrameObjects, D::Table27, I::DictOffset,         false, false, 0,       0,     -1, -1,    -1,    false,  false};
-  static const VersionTraits v36 = {F::FrameObjects, D::Compact, I::DictOffset,         false, true,  0,       0,     -1, -1,    -1,    false,  false};
-  static const VersionTraits v37 = {F::FrameObjects, D::Compact, I::DictOffset,         true,  true,  0,       0,     -1, -1,    -1,    false,  false};
-  static const VersionTraits v310 = {F::FrameObjects, D::Compact, I::DictOffset,        true,  true,  0,       0,     -1, -1,    -1,    true,   false};
-  static const VersionTraits v311 = {F::CFrame,      D::Compact, I::ManagedSplit311,    true,  true,  1 << 4,  0,     1,  -1,    -1,    false,  false};
-  static const VersionTraits v312 = {F::CFrame,      D::Compact, I::DictOrValues312,    true,  false, 1 << 4,  0,     1,  3,     -1,    false,  false};
-  static const VersionTraits v313 = {F::CurrentFrame, D::Compact, I::InlineValues313,   true,  false, 1 << 4,  1 << 2, 1, 3,     -1,    false,  false};
-  static const VersionTraits v314 = {F::CurrentFrame, D::Compact, I::InlineValues313,   true,  false, 1 << 4,  1 << 2, 1, 3,     4,     false,  true};
+  static const VersionTraits v27 = {.frame_model = F::FrameObjects, .dict_model = D::Table27,
+                                    .instance_dict_model = I::DictOffset, .has_runtime = false};
+  static const VersionTraits v36 = {.frame_model = F::FrameObjects, .dict_model = D::Compact,
+                                    .instance_dict_model = I::DictOffset, .has_runtime = false,
+                                    .unicode_ready_bit = true};
+  static const VersionTraits v37 = {.frame_model = F::FrameObjects, .dict_model = D::Compact,
+                                    .instance_dict_model = I::DictOffset, .has_runtime = true,
+                                    .unicode_ready_bit = true};
+  static const VersionTraits v310 = {.frame_model = F::FrameObjects, .dict_model = D::Compact,
+                                     .instance_dict_model = I::DictOffset, .has_runtime = true,
+                                     .unicode_ready_bit = true, .frame_lasti_in_code_units = true};
+  static const VersionTraits v311 = {.frame_model = F::CFrame, .dict_model = D::Compact,
+                                     .instance_dict_model = I::ManagedSplit311, .has_runtime = true,
+                                     .unicode_ready_bit = true, .tpflags_managed_dict = 1 << 4,
+                                     .frame_owned_by_generator = 1};
+  static const VersionTraits v312 = {.frame_model = F::CFrame, .dict_model = D::Compact,
+                                     .instance_dict_model = I::DictOrValues312, .has_runtime = true,
+                                     .tpflags_managed_dict = 1 << 4, .frame_owned_by_generator = 1,
+                                     .hidden_frame_owners = 1u << 3};
+  static const VersionTraits v313 = {.frame_model = F::CurrentFrame, .dict_model = D::Compact,
+                                     .instance_dict_model = I::InlineValues313, .has_runtime = true,
+                                     .tpflags_managed_dict = 1 << 4, .tpflags_inline_values = 1 << 2,
+                                     .frame_owned_by_generator = 1, .hidden_frame_owners = 1u << 3};
+  static const VersionTraits v314 = {.frame_model = F::CurrentFrame, .dict_model = D::Compact,
+                                     .instance_dict_model = I::InlineValues313, .has_runtime = true,
+                                     .tpflags_managed_dict = 1 << 4, .tpflags_inline_values = 1 << 2,
+                                     .frame_owned_by_generator = 1, .hidden_frame_owners = 1u << 3 | 1u << 4,
+                                     .stackref_tagged = true};
   if (v.major == 2) return v27;
   if (v.before(3, 7)) return v36;
   if (v.before(3, 10)) return v37;

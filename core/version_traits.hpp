@@ -28,18 +28,20 @@ enum class InstanceDictModel {
 };
 
 struct VersionTraits {
-  FrameModel frame_model;
-  DictModel dict_model;
-  InstanceDictModel instance_dict_model;
-  bool has_runtime;             // _PyRuntime exists (3.7+)
-  bool unicode_ready_bit;       // PyASCIIObject.state has `ready` (3.3-3.11)
-  uint64_t tpflags_managed_dict;
-  uint64_t tpflags_inline_values;
-  int frame_owned_by_generator;
-  int frame_owned_by_cstack;    // -1 when the version has no C-stack shim frames
-  int frame_owned_by_interpreter;  // 3.14+: frames pushed by the interpreter itself
-  bool frame_lasti_in_code_units;  // 3.10: f_lasti counts code units, not bytes
-  bool stackref_tagged;         // 3.14+: _PyStackRef / tagged f_executable
+  FrameModel frame_model = FrameModel::FrameObjects;
+  DictModel dict_model = DictModel::Compact;
+  InstanceDictModel instance_dict_model = InstanceDictModel::DictOffset;
+  bool has_runtime = true;             // _PyRuntime exists (3.7+)
+  bool unicode_ready_bit = false;       // PyASCIIObject.state has `ready` (3.3-3.11)
+  uint64_t tpflags_managed_dict = 0;
+  uint64_t tpflags_inline_values = 0;
+  int frame_owned_by_generator = -1;
+  // Frame owners whose frames Python never shows, as a bit mask of owner values: the C-stack shim
+  // frames of 3.12-3.13 (3), renamed FRAME_OWNED_BY_INTERPRETER in 3.14 (still 3), and the
+  // thread-state sentinel base frame of 3.15 (4).
+  unsigned hidden_frame_owners = 0;
+  bool frame_lasti_in_code_units = false;  // 3.10: f_lasti counts code units, not bytes
+  bool stackref_tagged = false;         // 3.14+: _PyStackRef / tagged f_executable
 };
 
 const VersionTraits& traits_for(const PyVersion& v);
