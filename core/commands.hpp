@@ -23,6 +23,8 @@ const std::vector<CommandDef>& command_defs();
 
 // Each command file provides its definitions.
 std::vector<CommandDef> bt_commands();
+std::vector<CommandDef> print_commands();
 std::vector<CommandDef> layout_commands();
+std::vector<CommandDef> frame_commands();
 
 }  // namespace pyxray

@@ -55,7 +55,7 @@ class Walker {
       if (!code_addr) return stop(code_addr.error());
       auto code = codes_.get(*code_addr);
       if (!code) return stop(code.error());
-      PyFrame pf{frame, *code, std::nullopt, false};
+      PyFrame pf{frame, *code, *code_addr, std::nullopt, false};
       uint64_t trace = m_.read_ptr(frame + L_.frame_f_trace).value_or(0);
       if (trace) {  // a traced frame keeps its line up to date itself
         pf.line = m_.read<int32_t>(frame + L_.frame_f_lineno).value_or(0);
@@ -110,7 +110,7 @@ class Walker {
   // A frame as sys._current_frames() would show it, or a PyFrame with no code for frames Python
   // hides: C-stack shims, frames of non-code executables, and frames that have not started yet.
   Expected<PyFrame> interpreter_frame(uint64_t frame, int64_t code_field, int64_t instr_field, uint64_t code_type) {
-    PyFrame pf{frame, nullptr, std::nullopt, false};
+    PyFrame pf{frame, nullptr, 0, std::nullopt, false};
     int owner = 0;
     if (L_.iframe_owner != kAbsent) {
       PYX_TRY(o, m_.read<uint8_t>(frame + L_.iframe_owner));
@@ -130,6 +130,7 @@ class Walker {
     if (incomplete) return pf;
     if (L_.iframe_is_entry != kAbsent) pf.is_entry = m_.read<uint8_t>(frame + L_.iframe_is_entry).value_or(0);
     pf.code = code;
+    pf.code_addr = executable;
     // prev_instr points at the last executed instruction, instr_ptr (3.13+) at the current one:
     // either way CPython reports the line of that instruction.
     pf.line = code->line_at(offset < 0 ? -1 : static_cast<int>(offset & ~int64_t{1}));

@@ -13,6 +13,8 @@ const std::vector<CommandDef>& command_defs() {
   static const std::vector<CommandDef> defs = [] {
     std::vector<CommandDef> all;
     for (auto& d : bt_commands()) all.push_back(std::move(d));
+    for (auto& d : print_commands()) all.push_back(std::move(d));
+    for (auto& d : frame_commands()) all.push_back(std::move(d));
     for (auto& d : layout_commands()) all.push_back(std::move(d));
     return all;
   }();

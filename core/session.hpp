@@ -15,6 +15,13 @@ namespace pyxray {
 
 class PythonProcess;
 
+// The Python frame py-up/py-down moved to, per thread; py-locals, py-list and py-print use it.
+struct FrameSelection {
+  int64_t thread = -1;      // kernel thread id
+  int index = 0;            // 0 = innermost Python frame
+  uint64_t frame_addr = 0;  // to notice that the stack changed under us
+};
+
 struct CommandInfo {
   std::string name;
   std::string summary;  // one line
@@ -42,11 +49,13 @@ class Session {
   Target& target() { return *target_; }
   // The decoded process, opened (or re-opened after the target changed) on demand.
   Expected<PythonProcess*> process();
+  FrameSelection& selection() { return selection_; }
 
  private:
   std::unique_ptr<Target> target_;
   std::unique_ptr<PythonProcess> proc_;
   int proc_pid_ = -1;
+  FrameSelection selection_;
 };
 
 }  // namespace pyxray
