@@ -16,6 +16,8 @@ std::vector<FlagSpec> bt_flags() {
   return {
       {"--json", false, "print one JSON object instead of text"},
       {"--max-frames", true, fmt::format("stop each stack after N frames (default {})", kDefaultMaxFrames)},
+      {"--native", false, "interleave native frames with the Python frames"},
+      {"--locals", false, "show each Python frame's local variables"},
   };
 }
 
@@ -25,6 +27,8 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
     PYX_TRY(n, parse_count("--max-frames", *v, 1, 10'000'000));
     options.max_frames = static_cast<int>(n);
   }
+  options.native = args.has("--native");
+  options.locals = args.has("--locals");
   if (!all_threads) {
     auto tid = session.target().selected_thread();
     if (!tid) return fail("no thread is selected");
@@ -46,12 +50,14 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
 std::vector<CommandDef> bt_commands() {
   return {
       {{"py-bt-all", "Print the Python stack of every thread",
-        "Usage: py-bt-all [--json] [--max-frames N]\n"
+        "Usage: py-bt-all [--json] [--native] [--locals] [--max-frames N]\n"
         "Print every thread's Python stack, innermost frame first, with the thread's kernel id, its\n"
-        "threading name and whether it holds the GIL."},
+        "threading name and what it is doing (running with the GIL, collecting garbage, waiting for\n"
+        "the GIL, or idle in a blocking call). --native interleaves the native frames (each evaluation\n"
+        "loop frame replaced by the Python frames it runs); --locals adds each frame's variables."},
        bt_flags(), 0, [](Session& s, const ParsedArgs& a) { return run_bt(s, a, true); }},
       {{"py-bt", "Print the Python stack of the selected thread",
-        "Usage: py-bt [--json] [--max-frames N]\n"
+        "Usage: py-bt [--json] [--native] [--locals] [--max-frames N]\n"
         "Print the Python stack of the thread selected in the debugger, innermost frame first."},
        bt_flags(), 0, [](Session& s, const ParsedArgs& a) { return run_bt(s, a, false); }},
   };

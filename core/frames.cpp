@@ -55,7 +55,7 @@ class Walker {
       if (!code_addr) return stop(code_addr.error());
       auto code = codes_.get(*code_addr);
       if (!code) return stop(code.error());
-      PyFrame pf{frame, *code, *code_addr, std::nullopt, false};
+      PyFrame pf{frame, *code, *code_addr, std::nullopt, /*is_entry=*/true};  // one C call per frame
       uint64_t trace = m_.read_ptr(frame + L_.frame_f_trace).value_or(0);
       if (trace) {  // a traced frame keeps its line up to date itself
         pf.line = m_.read<int32_t>(frame + L_.frame_f_lineno).value_or(0);
@@ -102,6 +102,10 @@ class Walker {
         return stop(pf.error());
       } else if (pf->code) {
         stack_.frames.push_back(*pf);
+      } else if (pf->is_entry && !stack_.frames.empty()) {
+        // 3.12+: each evaluation-loop call starts with a shim frame; the frame just newer than it
+        // is where that C call entered Python.
+        stack_.frames.back().is_entry = true;
       }
       frame = *next;
     }
@@ -115,7 +119,10 @@ class Walker {
     if (L_.iframe_owner != kAbsent) {
       PYX_TRY(o, m_.read<uint8_t>(frame + L_.iframe_owner));
       owner = o;
-      if (owner < 32 && (traits_.hidden_frame_owners >> owner) & 1) return pf;
+      if (owner < 32 && (traits_.hidden_frame_owners >> owner) & 1) {
+        pf.is_entry = true;  // marks the boundary; the frame itself is not shown
+        return pf;
+      }
     }
     PYX_TRY(executable, m_.read_ptr(frame + code_field));
     if (traits_.stackref_tagged) executable &= ~uint64_t{3};  // _PyStackRef tag bits

@@ -1,6 +1,7 @@
 #include "render_stacks.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "code.hpp"
 #include "source_lines.hpp"
@@ -8,33 +9,86 @@
 namespace pyxray {
 namespace {
 
-nlohmann::json frame_json(const PyFrame& f) {
-  nlohmann::json j;
+using Json = nlohmann::ordered_json;
+
+Json python_frame_json(const ThreadReport& t, const PyFrame& f) {
+  Json j;
   j["kind"] = "python";
   j["function"] = f.code->name;
-  j["qualname"] = f.code->qualname ? nlohmann::json(*f.code->qualname) : nlohmann::json(nullptr);
+  j["qualname"] = f.code->qualname ? Json(*f.code->qualname) : Json(nullptr);
   j["file"] = f.code->filename;
-  j["line"] = f.line ? nlohmann::json(*f.line) : nlohmann::json(nullptr);
+  j["line"] = f.line ? Json(*f.line) : Json(nullptr);
+  std::size_t index = static_cast<std::size_t>(&f - t.stack.frames.data());
+  if (index < t.locals.size()) {
+    Json locals = Json::object();
+    for (const auto& v : t.locals[index]) locals[v.name] = v.repr;
+    j["locals"] = std::move(locals);
+  }
   return j;
+}
+
+Json native_frame_json(const NativeFrame& f) {
+  return {{"kind", "native"},
+          {"function", f.function.empty() ? Json(nullptr) : Json(f.function)},
+          {"address", f.pc},
+          {"library", f.library.empty() ? Json(nullptr) : Json(f.library)}};
+}
+
+std::string status_text(const ThreadReport& t) {
+  switch (t.status) {
+    case ThreadStatus::Running: return " (running, holds the GIL)";
+    case ThreadStatus::GarbageCollecting: return " (collecting garbage, holds the GIL)";
+    case ThreadStatus::WaitingForGil: return " (waiting for the GIL)";
+    case ThreadStatus::Idle: return " (idle)";
+    case ThreadStatus::Unknown: break;
+  }
+  return t.state.holds_gil ? " (holds the GIL)" : "";
+}
+
+void python_frame_text(std::string& out, const ThreadReport& t, const PyFrame& f, SourceLines& sources) {
+  std::string line = f.line ? fmt::format("{}", *f.line) : "?";
+  out += fmt::format("  File \"{}\", line {}, in {}\n", f.code->filename, line, f.code->name);
+  if (f.line) {
+    if (auto src = sources.line(f.code->filename, *f.line); src && !src->empty()) out += fmt::format("    {}\n", *src);
+  }
+  std::size_t index = static_cast<std::size_t>(&f - t.stack.frames.data());
+  if (index < t.locals.size()) {
+    for (const auto& v : t.locals[index]) out += fmt::format("      {} = {}\n", v.name, v.repr);
+  }
+}
+
+void native_frame_text(std::string& out, const NativeFrame& f) {
+  std::string lib = f.library;
+  if (auto slash = lib.rfind('/'); slash != std::string::npos) lib = lib.substr(slash + 1);
+  out += fmt::format("  Native 0x{:x} {}{}\n", f.pc, f.function.empty() ? "??" : f.function,
+                     lib.empty() ? "" : fmt::format(" ({})", lib));
 }
 
 }  // namespace
 
-nlohmann::json stacks_json(const ProcessReport& report) {
-  nlohmann::json out;
+nlohmann::ordered_json stacks_json(const ProcessReport& report) {
+  Json out;
   out["pid"] = report.pid;
   out["python"] = report.python;
-  nlohmann::json threads = nlohmann::json::array();
+  Json threads = Json::array();
   for (const auto& t : report.threads) {
-    nlohmann::json j;
-    j["native_id"] = t.native_id ? nlohmann::json(*t.native_id) : nlohmann::json(nullptr);
+    Json j;
+    j["native_id"] = t.native_id ? Json(*t.native_id) : Json(nullptr);
     j["thread_id"] = t.state.thread_id;
-    j["name"] = t.name.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.name);
+    j["name"] = t.name.empty() ? Json(nullptr) : Json(t.name);
     j["holds_gil"] = t.state.holds_gil;
-    nlohmann::json frames = nlohmann::json::array();
-    for (const auto& f : t.stack.frames) frames.push_back(frame_json(f));
+    j["status"] = status_name(t.status);
+    Json frames = Json::array();
+    if (t.mixed) {
+      for (const auto& m : t.mixed->frames) frames.push_back(m.python ? python_frame_json(t, *m.python) : native_frame_json(m.native));
+    } else {
+      for (const auto& f : t.stack.frames) frames.push_back(python_frame_json(t, f));
+    }
     j["frames"] = std::move(frames);
-    if (t.stack.warning) j["warning"] = *t.stack.warning;
+    std::vector<std::string> warnings;
+    if (t.stack.warning) warnings.push_back(*t.stack.warning);
+    if (t.mixed && t.mixed->warning) warnings.push_back(*t.mixed->warning);
+    if (!warnings.empty()) j["warning"] = fmt::format("{}", fmt::join(warnings, "; "));
     threads.push_back(std::move(j));
   }
   out["threads"] = std::move(threads);
@@ -52,15 +106,17 @@ std::string stacks_text(const ProcessReport& report, SourceLines& sources) {
     out += "Thread ";
     out += t.native_id ? fmt::format("{}", *t.native_id) : fmt::format("0x{:x}", t.state.thread_id);
     if (!t.name.empty()) out += fmt::format(" \"{}\"", t.name);
-    out += t.state.holds_gil ? " (holds the GIL)" : "";
+    out += status_text(t);
     out += fmt::format(" [ident 0x{:x}]\n", t.state.thread_id);
-    if (t.stack.frames.empty() && !t.stack.warning) out += "    (no Python frames)\n";
-    for (const auto& f : t.stack.frames) {
-      std::string line = f.line ? fmt::format("{}", *f.line) : "?";
-      out += fmt::format("  File \"{}\", line {}, in {}\n", f.code->filename, line, f.code->name);
-      if (f.line) {
-        if (auto src = sources.line(f.code->filename, *f.line); src && !src->empty()) out += fmt::format("    {}\n", *src);
+    if (t.stack.frames.empty() && !t.stack.warning && !t.mixed) out += "    (no Python frames)\n";
+    if (t.mixed) {
+      for (const auto& m : t.mixed->frames) {
+        if (m.python) python_frame_text(out, t, *m.python, sources);
+        else native_frame_text(out, m.native);
       }
+      if (t.mixed->warning) out += fmt::format("  pyxray: warning: {}\n", *t.mixed->warning);
+    } else {
+      for (const auto& f : t.stack.frames) python_frame_text(out, t, f, sources);
     }
     if (t.stack.warning) out += fmt::format("  pyxray: warning: {}\n", *t.stack.warning);
   }

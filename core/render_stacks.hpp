@@ -11,7 +11,7 @@ namespace pyxray {
 
 class SourceLines;
 
-nlohmann::json stacks_json(const ProcessReport& report);
+nlohmann::ordered_json stacks_json(const ProcessReport& report);
 std::string stacks_text(const ProcessReport& report, SourceLines& sources);
 
 }  // namespace pyxray

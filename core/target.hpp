@@ -19,6 +19,12 @@ struct NativeThread {
   std::string name;                       // OS thread name ("" when unknown)
 };
 
+struct NativeFrame {
+  uint64_t pc = 0;
+  std::string function;  // symbol name, "" when unknown
+  std::string library;   // object file holding pc, "" when unknown
+};
+
 struct LoadedObject {
   std::string path;
   std::optional<uint64_t> base;  // load address of the first segment, when known
@@ -49,6 +55,13 @@ class Target {
   virtual std::optional<int64_t> selected_thread() = 0;
 
   virtual std::vector<LoadedObject> loaded_objects() = 0;
+
+  // The thread's native stack, innermost first, as the debugger unwinds it (at most max_frames);
+  // nullopt when the debugger cannot unwind it. Must leave the user's selected thread and frame as
+  // they were.
+  virtual std::optional<std::vector<NativeFrame>> native_frames(int64_t tid, std::size_t max_frames) {
+    return std::nullopt;
+  }
   // Shared objects the target uses that the debugger could not load (a core opened on another host).
   virtual std::vector<std::string> missing_objects() { return {}; }
 };

@@ -7,7 +7,9 @@
 
 #include "code.hpp"
 #include "objects.hpp"
+#include "locals.hpp"
 #include "python_process.hpp"
+#include "repr.hpp"
 
 namespace pyxray {
 namespace {
@@ -40,7 +42,55 @@ std::unordered_map<uint64_t, std::string> threading_names(PythonProcess& proc, O
   return names;
 }
 
+bool gc_collecting(PythonProcess& proc, uint64_t interp) {
+  const Layout& L = proc.layout();
+  if (L.interp_gc_collecting != kAbsent) return proc.mem().read<int32_t>(interp + L.interp_gc_collecting).value_or(0);
+  if (L.runtime_gc_collecting != kAbsent && proc.runtime_addr())
+    return proc.mem().read<int32_t>(proc.runtime_addr() + L.runtime_gc_collecting).value_or(0);
+  return false;
+}
+
+bool in_take_gil(const std::vector<NativeFrame>& frames) {
+  for (const auto& f : frames)
+    if (f.function.find("take_gil") != std::string::npos) return true;
+  return false;
+}
+
+// Holding the GIL means running Python (or collecting garbage); without it, a thread either waits
+// for the GIL (take_gil on its native stack) or is idle in a blocking call.
+ThreadStatus thread_status(PythonProcess& proc, const ThreadReport& r, bool gil_held,
+                           const std::optional<std::vector<NativeFrame>>& native) {
+  if (r.state.holds_gil) return gc_collecting(proc, r.state.interp) ? ThreadStatus::GarbageCollecting : ThreadStatus::Running;
+  // A free GIL has no waiters (a waiter takes it at once), so nobody needs unwinding then.
+  if (!gil_held) return ThreadStatus::Idle;
+  if (!native) return ThreadStatus::Unknown;
+  return in_take_gil(*native) ? ThreadStatus::WaitingForGil : ThreadStatus::Idle;
+}
+
+std::vector<std::vector<LocalRepr>> frame_local_reprs(PythonProcess& proc, Objects& objects, const PyStack& stack) {
+  std::vector<std::vector<LocalRepr>> out;
+  for (const auto& f : stack.frames) {
+    std::vector<LocalRepr> vars;
+    if (auto locals = frame_locals(proc, objects, f)) {
+      for (const auto& v : *locals) vars.push_back({v.name, safe_repr(proc, objects, v.value)});
+    }
+    out.push_back(std::move(vars));
+  }
+  return out;
+}
+
 }  // namespace
+
+const char* status_name(ThreadStatus s) {
+  switch (s) {
+    case ThreadStatus::Running: return "running";
+    case ThreadStatus::GarbageCollecting: return "gc";
+    case ThreadStatus::WaitingForGil: return "waiting_for_gil";
+    case ThreadStatus::Idle: return "idle";
+    case ThreadStatus::Unknown: break;
+  }
+  return "unknown";
+}
 
 Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, CodeCache& codes,
                                        const ReportOptions& options) {
@@ -59,6 +109,8 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
   }
 
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, std::string>> names_by_interp;
+  std::unordered_map<uint64_t, bool> gil_held;  // per interpreter
+  for (const auto& t : states.threads) gil_held[t.interp] |= t.holds_gil;
   // The thread list is newest first; show the oldest (usually the main thread) first.
   for (auto it = states.threads.rbegin(); it != states.threads.rend(); ++it) {
     ThreadReport r;
@@ -81,6 +133,20 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
       r.name = os_thread->name;
     }
     r.stack = walk_stack(proc, codes, *it, options.max_frames);
+    std::optional<std::vector<NativeFrame>> native;
+    if (r.native_id && (options.native || (!it->holds_gil && gil_held[it->interp]))) {
+      native = proc.target().native_frames(*r.native_id, options.native ? kMaxNativeFrames : kStatusNativeFrames);
+    }
+    r.status = thread_status(proc, r, gil_held[it->interp], native);
+    if (options.native) {
+      if (native) {
+        r.mixed = merge_native(r.stack, *native);
+      } else {
+        r.mixed = MixedStack{{}, "the debugger could not unwind this thread's native stack; showing Python frames only"};
+        for (const auto& f : r.stack.frames) r.mixed->frames.push_back({&f, {}});
+      }
+    }
+    if (options.locals) r.locals = frame_local_reprs(proc, objects, r.stack);
     report.threads.push_back(std::move(r));
   }
   return report;

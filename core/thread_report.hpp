@@ -8,6 +8,7 @@
 
 #include "expected.hpp"
 #include "frames.hpp"
+#include "native_merge.hpp"
 #include "threads.hpp"
 
 namespace pyxray {
@@ -16,11 +17,23 @@ class PythonProcess;
 class CodeCache;
 class Objects;
 
+// What a thread is doing, as far as the version and the debugger let us know.
+enum class ThreadStatus { Unknown, Running, GarbageCollecting, WaitingForGil, Idle };
+const char* status_name(ThreadStatus s);  // "running", "gc", "waiting_for_gil", "idle", "unknown"
+
+struct LocalRepr {
+  std::string name;
+  std::string repr;
+};
+
 struct ThreadReport {
   ThreadState state;
+  ThreadStatus status = ThreadStatus::Unknown;
   std::optional<int64_t> native_id;  // from the thread state (3.8+) or matched through the debugger
   std::string name;                  // threading name, else the OS name, else ""
   PyStack stack;
+  std::vector<std::vector<LocalRepr>> locals;  // per Python frame, with --locals
+  std::optional<MixedStack> mixed;             // with --native
 };
 
 struct ProcessReport {
@@ -33,7 +46,14 @@ struct ProcessReport {
 struct ReportOptions {
   int max_frames = kDefaultMaxFrames;
   std::optional<int64_t> only_native_id;  // py-bt: just the selected thread
+  bool locals = false;
+  bool native = false;
 };
+
+// Native frames looked at to tell a thread waiting for the GIL from an idle one: take_gil sits a few
+// frames under the futex wait.
+inline constexpr std::size_t kStatusNativeFrames = 16;
+inline constexpr std::size_t kMaxNativeFrames = 1024;
 
 Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, CodeCache& codes,
                                        const ReportOptions& options);

@@ -163,6 +163,50 @@ std::vector<LoadedObject> GdbTarget::loaded_objects() {
   return out;
 }
 
+std::optional<std::vector<NativeFrame>> GdbTarget::native_frames(int64_t tid, std::size_t max_frames) {
+  py::module_ gdb = gdb_module();
+  py::object original_thread, original_frame;
+  try {
+    original_thread = gdb.attr("selected_thread")();
+    original_frame = gdb.attr("selected_frame")();
+  } catch (const py::error_already_set&) {
+  }
+  std::optional<std::vector<NativeFrame>> out;
+  try {
+    for (const auto& th : gdb.attr("selected_inferior")().attr("threads")()) {
+      py::object thread = py::reinterpret_borrow<py::object>(th);
+      if (py::tuple(thread.attr("ptid"))[1].cast<int64_t>() != tid) continue;
+      thread.attr("switch")();
+      out.emplace();
+      py::object frame = gdb.attr("newest_frame")();
+      while (!frame.is_none() && out->size() < max_frames) {
+        NativeFrame f;
+        f.pc = frame.attr("pc")().cast<uint64_t>();
+        py::object name = frame.attr("name")();
+        if (!name.is_none()) f.function = name.cast<std::string>();
+        py::object lib = gdb.attr("solib_name")(f.pc);
+        if (!lib.is_none()) {
+          f.library = lib.cast<std::string>();
+        } else if (py::object prog = gdb.attr("current_progspace")(); !prog.is_none()) {
+          py::object file = prog.attr("filename");
+          if (!file.is_none()) f.library = file.cast<std::string>();
+        }
+        out->push_back(std::move(f));
+        frame = frame.attr("older")();
+      }
+      break;
+    }
+  } catch (const py::error_already_set&) {
+    // An unwinder error mid-stack still leaves the frames read so far.
+  }
+  try {
+    if (original_thread && !original_thread.is_none()) original_thread.attr("switch")();
+    if (original_frame && !original_frame.is_none()) original_frame.attr("select")();
+  } catch (const py::error_already_set&) {
+  }
+  return out;
+}
+
 std::vector<std::string> GdbTarget::missing_objects() {
   // gdb's Python API has no list of shared objects it failed to load; `info sharedlibrary` shows
   // them with "No" symbols read and no address range.

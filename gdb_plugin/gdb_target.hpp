@@ -21,6 +21,7 @@ class GdbTarget final : public Target {
   std::optional<int64_t> selected_thread() override;
   std::vector<LoadedObject> loaded_objects() override;
   std::vector<std::string> missing_objects() override;
+  std::optional<std::vector<NativeFrame>> native_frames(int64_t tid, std::size_t max_frames) override;
 
   // Symbols and types belong to the loaded program; forget them when it changes.
   void forget_program() {
