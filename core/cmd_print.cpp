@@ -1,0 +1,65 @@
+// py-print ADDRESS: the repr of the object at an address, decoded from memory (nothing runs in the
+// target).
+#include <charconv>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "objects.hpp"
+#include "python_process.hpp"
+#include "repr.hpp"
+
+namespace pyxray {
+namespace {
+
+// "0x7f12..." (hex) or "140123..." (decimal).
+Expected<uint64_t> parse_address(std::string_view text) {
+  int base = 10;
+  std::string_view digits = text;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+    base = 16;
+    digits.remove_prefix(2);
+  }
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size())
+    return fail(fmt::format("'{}' is not an address (want hex 0x... or decimal)", text));
+  return value;
+}
+
+Expected<std::string> run_print(Session& session, const ParsedArgs& args) {
+  if (args.positional.empty()) return fail("py-print wants an ADDRESS (see help py-print)");
+  PYX_TRY(addr, parse_address(args.positional[0]));
+  PYX_TRY(proc, session.process());
+  Objects objects(*proc);
+  // A pointer that is not an object is an error here (one clear line), not a "<invalid ...>" repr.
+  if (auto type = check_object(*proc, objects, addr); !type)
+    return fail(fmt::format("0x{:x} is not a Python object: {}", addr, type.error().message));
+  std::string repr = safe_repr(*proc, objects, addr);
+  if (!args.has("--json")) return repr + "\n";
+  nlohmann::json j;
+  j["address"] = addr;
+  j["type"] = objects.type_name(addr).value_or("?");
+  j["repr"] = repr;
+  // ensure_ascii: the output is plain ASCII whatever the debugger's charset; bad bytes are replaced.
+  return j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
+std::vector<CommandDef> print_commands() {
+  return {
+      {{"py-print", "Print the repr of the Python object at an address",
+        "Usage: py-print ADDRESS [--json]\n"
+        "Print repr() of the object at ADDRESS (hex 0x... or decimal), decoded from memory without\n"
+        "running code in the process. Long containers and strings are cut with \"...\"; objects whose\n"
+        "class defines __repr__ print as <module.Class object at 0x...>.\n"
+        "--json prints {\"address\": N, \"type\": \"...\", \"repr\": \"...\"}."},
+       {{"--json", false, "print one JSON object instead of text"}},
+       1,
+       run_print},
+  };
+}
+
+}  // namespace pyxray

@@ -1,0 +1,39 @@
+// repr() of a Python object decoded from the target's memory, as the target's own Python would print
+// it, but bounded (depth, items, string length, total size) and safe: any pointer, however wrong,
+// yields text — "<invalid object at 0x...>" — never a crash or an exception.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "expected.hpp"
+
+namespace pyxray {
+
+class Objects;
+class PythonProcess;
+
+struct ReprLimits {
+  static constexpr int kDefaultMaxDepth = 3;
+  static constexpr int kDefaultMaxItems = 32;
+  static constexpr std::size_t kDefaultMaxString = 200;
+  // A 32-wide tree three levels deep could otherwise print megabytes.
+  static constexpr std::size_t kDefaultMaxOutput = 64 * 1024;
+
+  int max_depth = kDefaultMaxDepth;          // containers nested deeper print as [...], {...}, (...)
+  int max_items = kDefaultMaxItems;          // items shown per container, then ", ..."
+  std::size_t max_string = kDefaultMaxString;  // code points (bytes for bytes) shown, then '...' after the quote
+  std::size_t max_output = kDefaultMaxOutput;  // the whole repr is cut here, ending in "..."
+};
+
+// repr(obj) as the target's Python would print it (with the limits above). A cycle prints as [...] /
+// {...} like Python. Objects whose repr would run Python code (a class defining __repr__) print as
+// object.__repr__ would: <module.Qualname object at 0x...>.
+std::string safe_repr(PythonProcess& proc, Objects& objects, uint64_t addr, const ReprLimits& limits = {});
+
+// Whether `addr` looks like a live object (readable header, positive refcount, a type whose type is a
+// type); returns the object's type address, or why not.
+Expected<uint64_t> check_object(PythonProcess& proc, Objects& objects, uint64_t addr);
+
+}  // namespace pyxray

@@ -1,0 +1,160 @@
+// Internals of safe_repr (repr.hpp), shared by its per-family files: repr.cpp (dispatch, validation,
+// containers), repr_text.cpp (str/bytes), repr_number.cpp (int/float), repr_named.cpp (types, modules,
+// functions, code, instances) and repr_printable.cpp (str.isprintable() per version).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "expected.hpp"
+#include "repr.hpp"
+
+namespace pyxray {
+
+class Memory;
+struct Layout;
+
+namespace repr_detail {
+
+// Longest name (qualname, module name, file name) read for a type/function/module/code repr.
+inline constexpr std::size_t kMaxName = 1024;
+// More elements than this in a tuple/list/set table means the object is corrupt, not big.
+inline constexpr int64_t kMaxElements = int64_t{1} << 40;
+// ints with more digits than this print as <int of N bits>: decimal conversion is quadratic.
+inline constexpr int64_t kMaxIntDigits = 4096;
+// A split dict shares its class's keys, of at most 30 entries (SHARED_KEYS_MAX_SIZE) in 3.11-3.13.
+inline constexpr int64_t kMaxSplitEntries = 255;
+// Metaclass chain followed to decide that a type is a type (type(type(type(obj)))...).
+inline constexpr int kMaxMetaclassDepth = 4;
+
+// --- pure formatting: no target memory involved ---
+
+// Python's float repr ('r' format, shortest round trip): 1.0, 1e+16, 1e-05, -0.0, inf, nan.
+std::string format_float(double v);
+// Decimal text of |value| given its little-endian digits of `shift` bits each.
+std::string digits_to_decimal(std::span<const uint32_t> digits, int shift);
+// str.isprintable() for one code point in CPython 3.<minor>.
+bool is_printable(uint32_t cp, int minor);
+void append_utf8(std::string& out, uint32_t cp);
+// repr of a 3.x str from its code points (quotes and escapes per the version's Unicode database).
+void append_str_repr(std::string& out, std::span<const uint32_t> cps, int minor);
+// repr of a 2.7 unicode: u'...', every non-ASCII code point escaped; a narrow (UCS-2) build joins
+// surrogate pairs.
+void append_unicode27_repr(std::string& out, std::span<const uint32_t> cps, bool narrow);
+// repr of bytes (3.x, prefix "b") or a 2.7 str (prefix ""). bytearray's repr escapes every ', even
+// inside double quotes (`bytearray_style`).
+void append_bytes_repr(std::string& out, std::span<const std::byte> bytes, std::string_view prefix,
+                       bool bytearray_style = false);
+// Replaces bytes that are not UTF-8 (a corrupt type name, say) so the text is safe to hand on.
+std::string sanitize_utf8(std::string_view in);
+
+// How the target's Python spells reprs: the version facts safe_repr depends on, decided once.
+struct Dialect {
+  bool py2 = false;             // 2.7: str is bytes, <type '...'>, 123L, set([...]), u'...'
+  std::string builtins_module;  // "builtins" / "__builtin__": the module a repr leaves out
+  int unicode_minor = 0;        // 3.x minor whose Unicode database decides printability
+  bool bytearray_subclass_name = false;  // 3.7+: MyBytes(b'..'), not bytearray(b'..'), for a subclass
+  bool loader_module_repr = false;  // 3.4-3.11: a module's __loader__.module_repr() speaks first
+};
+
+enum class Kind : uint8_t {
+  Other,            // anything not below: <tp_name object at 0x...>
+  None, NotImplemented, Ellipsis, Bool,
+  Int, Int27, Long27, Float,
+  Str, Str27, Unicode27, Bytes, ByteArray,
+  Tuple, List, Dict, Set, FrozenSet,
+  Type, Module, Function, Code, Method, BuiltinFunction,
+  Object,           // object.__repr__: <module.Qualname object at 0x...>
+  Class27, Instance27,  // 2.7 old-style classes and their instances
+};
+
+class Engine {
+ public:
+  Engine(PythonProcess& proc, Objects& objects, const ReprLimits& limits);
+  std::string render(uint64_t addr);
+  Expected<uint64_t> validate(uint64_t addr);
+
+ private:
+  struct TypeInfo {
+    Kind kind = Kind::Other;
+    bool exact = false;  // the builtin type itself, not a subclass of it
+  };
+  struct TypeNames {
+    std::optional<std::string> module;  // __module__ (heap types) or the tp_name prefix
+    std::string name;                   // qualname (3.x) / __name__ (2.7)
+    std::string tp_name;
+  };
+  using Result = Expected<void>;
+
+  void emit(uint64_t addr, int depth);
+  Result emit_kind(uint64_t addr, uint64_t type, TypeInfo info, int depth);
+  void build_type_tables();
+  TypeInfo classify(uint64_t type);
+  bool out_of_budget();
+  bool is_heap_type(uint64_t type);
+  Expected<bool> is_true(uint64_t bool_obj);
+
+  // repr_number.cpp
+  Result emit_long(uint64_t addr, bool suffix_l);
+  Result emit_int27(uint64_t addr);
+  Result emit_bool(uint64_t addr);
+  Result emit_float(uint64_t addr);
+
+  // repr_text.cpp
+  Expected<std::vector<uint32_t>> read_code_points(uint64_t addr, std::size_t max, bool* truncated);
+  Expected<std::vector<uint32_t>> read_code_points27(uint64_t addr, std::size_t max, bool* truncated);
+  Expected<std::vector<std::byte>> read_byte_string(uint64_t addr, std::size_t max, bool* truncated);
+  Result emit_str(uint64_t addr);
+  Result emit_unicode27(uint64_t addr);
+  Result emit_bytes(uint64_t addr, std::string_view prefix);
+  Result emit_bytearray(uint64_t addr, uint64_t type);
+  // Plain UTF-8 text of a str (2.7: str or unicode), cut at `max` code points: for names.
+  Expected<std::string> plain_text(uint64_t addr, std::size_t max = kMaxName);
+
+  // repr.cpp: containers
+  Result emit_sequence(uint64_t addr, bool tuple, int depth);
+  using Items = std::vector<std::pair<uint64_t, uint64_t>>;
+  Result emit_dict(uint64_t addr, int depth);
+  // A 3.11+ split dict's items in its own insertion order (nullopt: not such a dict).
+  Expected<std::optional<Items>> split_dict_items(uint64_t addr, std::size_t max, bool* more);
+  Result emit_set(uint64_t addr, uint64_t type, Kind kind, bool exact, int depth);
+  Expected<std::vector<uint64_t>> set_keys(uint64_t addr, std::size_t max, bool* more);
+  bool is_set_dummy(uint64_t key);
+
+  // repr_named.cpp
+  Expected<TypeNames> type_names(uint64_t type);
+  Result emit_type(uint64_t type);
+  Result emit_object(uint64_t addr, uint64_t type);
+  Result emit_module(uint64_t addr, int depth);
+  std::optional<std::string> loader_module_repr(uint64_t loader);
+  Result emit_function(uint64_t addr);
+  Result emit_code(uint64_t addr);
+  Result emit_method(uint64_t addr, int depth);
+  Result emit_builtin_function(uint64_t addr);
+  Result emit_class27(uint64_t addr);
+  Result emit_instance27(uint64_t addr);
+  Expected<std::optional<uint64_t>> dict_str_value(uint64_t dict, std::string_view key);
+  Expected<bool> is_none(uint64_t addr);
+
+  PythonProcess& proc_;
+  Objects& objects_;
+  Memory& mem_;
+  const Layout& L_;
+  ReprLimits limits_;
+  Dialect dialect_;
+  std::string out_;
+  bool cut_ = false;                 // the output budget ran out
+  std::vector<uint64_t> active_;     // containers being printed, outermost first: cycle detection
+  std::vector<std::pair<uint64_t, Kind>> exact_types_;   // builtin type address -> kind
+  std::vector<std::pair<uint64_t, Kind>> repr_funcs_;    // builtin tp_repr -> kind (for subclasses)
+  uint64_t type_type_ = 0;           // PyType_Type
+  std::optional<uint64_t> set_dummy_;
+};
+
+}  // namespace repr_detail
+}  // namespace pyxray

@@ -1,0 +1,281 @@
+// Text: 3.x str (every kind), 2.7 str and unicode, bytes, bytearray; Python's quoting and escaping.
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "layout.hpp"
+#include "memory.hpp"
+#include "objects.hpp"
+#include "repr_impl.hpp"
+
+namespace pyxray::repr_detail {
+namespace {
+
+// Python prefers single quotes, and uses double quotes only for text with ' but no ".
+template <class Seq>
+char pick_quote(const Seq& seq) {
+  bool single = false, dbl = false;
+  for (auto c : seq) {
+    single = single || c == '\'';
+    dbl = dbl || c == '"';
+  }
+  return single && !dbl ? '"' : '\'';
+}
+
+void append_escape(std::string& out, char letter, uint32_t value, int hex_digits) {
+  out += '\\';
+  out += letter;
+  out += fmt::format("{:0{}x}", value, hex_digits);
+}
+
+// The escapes every repr shares: quote and backslash, \t \n \r. True when `c` was handled.
+bool append_common_escape(std::string& out, uint32_t c, char quote) {
+  switch (c) {
+    case '\t': out += "\\t"; return true;
+    case '\n': out += "\\n"; return true;
+    case '\r': out += "\\r"; return true;
+    case '\\': out += "\\\\"; return true;
+  }
+  if (c == static_cast<unsigned char>(quote)) {
+    out += '\\';
+    out += quote;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else if (cp < 0x110000) {
+    out.push_back(static_cast<char>(0xf0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else {
+    out += "\xef\xbf\xbd";  // U+FFFD
+  }
+}
+
+void append_str_repr(std::string& out, std::span<const uint32_t> cps, int minor) {
+  const char quote = pick_quote(cps);
+  out += quote;
+  for (uint32_t c : cps) {
+    if (append_common_escape(out, c, quote)) continue;
+    if (c < 0x20 || c == 0x7f) {
+      append_escape(out, 'x', c, 2);
+    } else if (c < 0x7f) {
+      out += static_cast<char>(c);
+    } else if (is_printable(c, minor)) {
+      append_utf8(out, c);
+    } else if (c <= 0xff) {
+      append_escape(out, 'x', c, 2);
+    } else if (c <= 0xffff) {
+      append_escape(out, 'u', c, 4);
+    } else {
+      append_escape(out, 'U', c, 8);
+    }
+  }
+  out += quote;
+}
+
+void append_unicode27_repr(std::string& out, std::span<const uint32_t> cps, bool narrow) {
+  const char quote = pick_quote(cps);
+  out += 'u';
+  out += quote;
+  for (std::size_t i = 0; i < cps.size(); ++i) {
+    uint32_t c = cps[i];
+    if (c == static_cast<unsigned char>(quote) || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x10000) {
+      append_escape(out, 'U', c, 8);
+    } else if (narrow && c >= 0xd800 && c < 0xdc00 && i + 1 < cps.size() && cps[i + 1] >= 0xdc00 &&
+               cps[i + 1] <= 0xdfff) {
+      // A narrow (UCS-2) build joins a surrogate pair into one \U escape.
+      append_escape(out, 'U', (((c & 0x3ff) << 10) | (cps[i + 1] & 0x3ff)) + 0x10000, 8);
+      ++i;
+    } else if (c >= 0x100) {
+      append_escape(out, 'u', c, 4);
+    } else if (append_common_escape(out, c, quote)) {
+    } else if (c < 0x20 || c >= 0x7f) {
+      append_escape(out, 'x', c, 2);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += quote;
+}
+
+void append_bytes_repr(std::string& out, std::span<const std::byte> bytes, std::string_view prefix,
+                       bool bytearray_style) {
+  std::string_view chars(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  const char quote = pick_quote(chars);
+  out += prefix;
+  out += quote;
+  for (unsigned char c : chars) {
+    if (bytearray_style && c == '\'') {
+      out += "\\'";
+      continue;
+    }
+    if (append_common_escape(out, c, quote)) continue;
+    if (c < 0x20 || c >= 0x7f) {
+      append_escape(out, 'x', c, 2);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += quote;
+}
+
+std::string sanitize_utf8(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const auto b0 = static_cast<unsigned char>(in[i]);
+    std::size_t len = b0 < 0x80 ? 1 : (b0 >> 5) == 6 ? 2 : (b0 >> 4) == 14 ? 3 : (b0 >> 3) == 30 ? 4 : 0;
+    bool ok = len > 0 && i + len <= in.size();
+    uint32_t cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1f) : len == 3 ? (b0 & 0x0f) : (b0 & 0x07);
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      const auto b = static_cast<unsigned char>(in[i + k]);
+      ok = (b & 0xc0) == 0x80;
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8 either.
+    static constexpr uint32_t kMinForLen[] = {0, 0, 0x80, 0x800, 0x10000};
+    ok = ok && cp >= kMinForLen[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    if (ok) {
+      out.append(in.substr(i, len));
+      i += len;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  return out;
+}
+
+Expected<std::vector<uint32_t>> Engine::read_code_points(uint64_t addr, std::size_t max, bool* truncated) {
+  PYX_TRY(length, mem_.read<int64_t>(addr + L_.ascii_length));
+  PYX_TRY(state, mem_.read<uint32_t>(addr + L_.ascii_state));
+  if (length < 0 || length > kMaxElements) return fail(fmt::format("str length {} is corrupt", length));
+  // PyASCIIObject.state: interned:2, kind:3, compact:1, ascii:1 (the same bits in 3.3-3.13).
+  const int kind = static_cast<int>((state >> 2) & 7);
+  const bool compact = (state >> 5) & 1;
+  const bool ascii = (state >> 6) & 1;
+  if (kind != 1 && kind != 2 && kind != 4) return fail(fmt::format("str kind {} is invalid", kind));
+  uint64_t data = addr + (ascii ? L_.ascii_size : L_.compact_unicode_size);
+  if (!compact) {
+    PYX_TRY(ptr, mem_.read_ptr(addr + L_.unicode_data));
+    data = ptr;
+  }
+  const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(length), max);
+  *truncated = n < static_cast<std::size_t>(length);
+  if (n > 0 && data == 0) return fail("str has no data (a legacy string not made ready)");
+  PYX_TRY(raw, mem_.read_bytes(data, n * kind));
+  std::vector<uint32_t> cps(n);
+  for (std::size_t i = 0; i < n; ++i) std::memcpy(&cps[i], raw.data() + i * kind, kind);  // little-endian
+  return cps;
+}
+
+Expected<std::vector<uint32_t>> Engine::read_code_points27(uint64_t addr, std::size_t max, bool* truncated) {
+  PYX_TRY(length, mem_.read<int64_t>(addr + L_.unicode27_length));
+  PYX_TRY(data, mem_.read_ptr(addr + L_.unicode27_str));
+  if (length < 0 || length > kMaxElements) return fail(fmt::format("unicode length {} is corrupt", length));
+  const int width = L_.py_unicode_size == 2 ? 2 : 4;
+  const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(length), max);
+  *truncated = n < static_cast<std::size_t>(length);
+  PYX_TRY(raw, mem_.read_bytes(data, n * width));
+  std::vector<uint32_t> cps(n);
+  for (std::size_t i = 0; i < n; ++i) std::memcpy(&cps[i], raw.data() + i * width, width);
+  return cps;
+}
+
+Expected<std::vector<std::byte>> Engine::read_byte_string(uint64_t addr, std::size_t max, bool* truncated) {
+  PYX_TRY(size, mem_.read<int64_t>(addr + L_.varobject_ob_size));
+  if (size < 0 || size > kMaxElements) return fail(fmt::format("size {} is corrupt", size));
+  const int64_t sval = dialect_.py2 ? L_.string27_ob_sval : L_.bytes_ob_sval;
+  const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(size), max);
+  *truncated = n < static_cast<std::size_t>(size);
+  return mem_.read_bytes(addr + sval, n);
+}
+
+Engine::Result Engine::emit_str(uint64_t addr) {
+  bool truncated = false;
+  PYX_TRY(cps, read_code_points(addr, limits_.max_string, &truncated));
+  append_str_repr(out_, cps, dialect_.unicode_minor);
+  if (truncated) out_ += "...";
+  return {};
+}
+
+Engine::Result Engine::emit_unicode27(uint64_t addr) {
+  bool truncated = false;
+  PYX_TRY(cps, read_code_points27(addr, limits_.max_string, &truncated));
+  append_unicode27_repr(out_, cps, L_.py_unicode_size == 2);
+  if (truncated) out_ += "...";
+  return {};
+}
+
+Engine::Result Engine::emit_bytes(uint64_t addr, std::string_view prefix) {
+  bool truncated = false;
+  PYX_TRY(bytes, read_byte_string(addr, limits_.max_string, &truncated));
+  append_bytes_repr(out_, bytes, prefix);
+  if (truncated) out_ += "...";
+  return {};
+}
+
+Engine::Result Engine::emit_bytearray(uint64_t addr, uint64_t type) {
+  // 3.x reads from ob_start (the live part of the buffer); 2.7 has only ob_bytes.
+  const int64_t data_field = L_.bytearray_ob_start != kAbsent ? L_.bytearray_ob_start : L_.bytearray_ob_bytes;
+  if (data_field == kAbsent) return fail("no layout for bytearray objects");
+  PYX_TRY(size, mem_.read<int64_t>(addr + L_.varobject_ob_size));
+  PYX_TRY(data, mem_.read_ptr(addr + data_field));
+  if (size < 0 || size > kMaxElements) return fail(fmt::format("size {} is corrupt", size));
+  const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(size), limits_.max_string);
+  std::vector<std::byte> bytes;
+  if (n > 0) {
+    PYX_TRY(raw, mem_.read_bytes(data, n));
+    bytes = std::move(raw);
+  }
+  std::string name = "bytearray";
+  if (dialect_.bytearray_subclass_name) {  // _PyType_Name: tp_name after its last dot
+    PYX_TRY(tp_name, objects_.type_name_of_type(type));
+    name = tp_name.substr(tp_name.rfind('.') + 1);
+  }
+  out_ += name + "(";
+  append_bytes_repr(out_, bytes, "b", /*bytearray_style=*/true);
+  if (n < static_cast<std::size_t>(size)) out_ += "...";
+  out_ += ')';
+  return {};
+}
+
+Expected<std::string> Engine::plain_text(uint64_t addr, std::size_t max) {
+  PYX_TRY(type, objects_.type_of(addr));
+  const Kind kind = classify(type).kind;
+  bool truncated = false;
+  std::string out;
+  if (kind == Kind::Str || kind == Kind::Unicode27) {
+    auto cps = kind == Kind::Str ? read_code_points(addr, max, &truncated) : read_code_points27(addr, max, &truncated);
+    if (!cps) return Unexpected<Error>{cps.error()};
+    for (uint32_t c : *cps) append_utf8(out, c);
+    return out;
+  }
+  if (kind == Kind::Str27) {
+    PYX_TRY(bytes, read_byte_string(addr, max, &truncated));
+    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  return fail(fmt::format("0x{:x} is not a str", addr));
+}
+
+}  // namespace pyxray::repr_detail
