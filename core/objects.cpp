@@ -105,10 +105,12 @@ Expected<std::string> Objects::read_unicode(uint64_t obj, std::size_t max_chars)
   PYX_TRY(length, proc_.mem().read<int64_t>(obj + L.ascii_length));
   PYX_TRY(state, proc_.mem().read<uint32_t>(obj + L.ascii_state));
   if (length < 0) return fail(fmt::format("str at 0x{:x} has negative length", obj));
-  // PyASCIIObject.state: interned:2, kind:3, compact:1, ascii:1 — the same bit positions in 3.3-3.13.
-  int kind = static_cast<int>((state >> 2) & 7);
-  bool compact = (state >> 5) & 1;
-  bool ascii = (state >> 6) & 1;
+  // PyASCIIObject.state: interned:2, kind:3, compact:1, ascii:1 in every GIL build since 3.3;
+  // free-threaded builds make `interned` a whole byte, moving the other bits up.
+  int shift = proc_.layout_sources().free_threaded ? 8 : 2;
+  int kind = static_cast<int>((state >> shift) & 7);
+  bool compact = (state >> (shift + 3)) & 1;
+  bool ascii = (state >> (shift + 4)) & 1;
   if (kind != 1 && kind != 2 && kind != 4) return fail(fmt::format("str at 0x{:x} has invalid kind {}", obj, kind));
   uint64_t data = 0;
   if (compact) {

@@ -107,6 +107,16 @@ bool walkable(const Layout& L, const PyVersion& v) {
 
 }  // namespace
 
+// Fields the block does not carry but fixes by its neighbours: newer tables must not supply them,
+// because 3.14 moved them (it put _co_unique_id where 3.13 had _co_firsttraceable).
+void derive_from_debug_offsets(std::map<std::string, int64_t>& offsets) {
+  // The int _co_firsttraceable sits 16 bytes before the bytecode (before co_tlbc on free-threaded
+  // builds, which insert that pointer in between).
+  auto base = offsets.find("debug:code_object.co_tlbc");
+  if (base == offsets.end() || base->second == 0) base = offsets.find("PyCodeObject:co_code_adaptive");
+  if (base != offsets.end() && base->second >= 16) offsets.emplace("PyCodeObject:_co_firsttraceable", base->second - 16);
+}
+
 LayoutSources PythonProcess::read_layout_sources() {
   LayoutSources src;
   for (const auto& f : layout_fields()) {
@@ -118,6 +128,7 @@ LayoutSources PythonProcess::read_layout_sources() {
       src.debug_offsets_error = bytes.error().message;
     } else if (auto parsed = parse_debug_offsets(*bytes, runtime_, version_)) {
       src.debug_offsets = std::move(parsed->offsets);
+      derive_from_debug_offsets(src.debug_offsets);
       src.free_threaded = parsed->free_threaded;
       if (!version_.micro_known) version_ = parsed->version;
     } else {

@@ -37,8 +37,8 @@ struct VersionTraits {
   uint64_t tpflags_inline_values = 0;
   int frame_owned_by_generator = -1;
   // Frame owners whose frames Python never shows, as a bit mask of owner values: the C-stack shim
-  // frames of 3.12-3.13 (3), renamed FRAME_OWNED_BY_INTERPRETER in 3.14 (still 3), and the
-  // thread-state sentinel base frame of 3.15 (4).
+  // frames of 3.12-3.13 (3); in 3.14 FRAME_OWNED_BY_INTERPRETER (3) and FRAME_OWNED_BY_CSTACK (4);
+  // in 3.15 the interpreter's frames (3) and the thread state's sentinel base frame (4).
   unsigned hidden_frame_owners = 0;
   bool frame_lasti_in_code_units = false;  // 3.10: f_lasti counts code units, not bytes
   bool stackref_tagged = false;         // 3.14+: _PyStackRef / tagged f_executable

@@ -550,13 +550,13 @@ TEST(Synthetic314, PyBtAndTextOutput) {
     if (line.rfind("Thread ", 0) == 0 || line.rfind("  File ", 0) == 0) shown.push_back(line);
   }
   EXPECT_EQ(shown, (std::vector<std::string>{
-                       "Thread 4242 \"python3\" [ident 0x7f3a5d9e8740]",
+                       "Thread 4242 \"python3\" (idle) [ident 0x7f3a5d9e8740]",
                        "  File \"/srv/app/main.py\", line 15, in inner",
                        "  File \"/srv/app/main.py\", line 20, in middle",
                        "  File \"/srv/app/main.py\", line 40, in <lambda>",
                        "  File \"/srv/app/main.py\", line 40, in main",
                        "  File \"/srv/app/main.py\", line 43, in <module>",
-                       "Thread 4251 \"Thread-1 (run)\" [ident 0x7f3a5b7ff6c0]",
+                       "Thread 4251 \"Thread-1 (run)\" (idle) [ident 0x7f3a5b7ff6c0]",
                        "  File \"/srv/app/main.py\", line 28, in items",
                        "  File \"/srv/app/main.py\", line 25, in run",
                    }))
