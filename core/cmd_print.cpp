@@ -38,12 +38,12 @@ Expected<std::string> run_print(Session& session, const ParsedArgs& args) {
     return fail(fmt::format("0x{:x} is not a Python object: {}", addr, type.error().message));
   std::string repr = safe_repr(*proc, objects, addr);
   if (!args.has("--json")) return repr + "\n";
-  nlohmann::json j;
+  nlohmann::ordered_json j;  // keys in the documented order
   j["address"] = addr;
   j["type"] = objects.type_name(addr).value_or("?");
   j["repr"] = repr;
   // ensure_ascii: the output is plain ASCII whatever the debugger's charset; bad bytes are replaced.
-  return j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "\n";
+  return j.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace
