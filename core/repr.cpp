@@ -274,6 +274,7 @@ Engine::Result Engine::emit_sequence(uint64_t addr, bool tuple, int depth) {
     uint64_t item = 0;
     std::memcpy(&item, raw.data() + i * 8, 8);
     emit(item, depth + 1);
+    if (cut_) return {};  // render() ends the text with "..."
   }
   if (static_cast<int64_t>(n) < size) out_ += n ? ", ..." : "...";
   if (tuple && size == 1) out_ += ',';
@@ -309,8 +310,10 @@ Engine::Result Engine::emit_dict(uint64_t addr, int depth) {
     if (i) out_ += ", ";
     if (out_of_budget()) return {};
     emit(items[i].first, depth + 1);
+    if (cut_) return {};
     out_ += ": ";
     emit(items[i].second, depth + 1);
+    if (cut_) return {};
   }
   if (more) out_ += items.empty() ? "..." : ", ...";
   out_ += '}';
@@ -438,6 +441,7 @@ Engine::Result Engine::emit_set(uint64_t addr, uint64_t type, Kind kind, bool ex
     if (i) out_ += ", ";
     if (out_of_budget()) return {};
     emit(keys[i], depth + 1);
+    if (cut_) return {};
   }
   if (more) out_ += keys.empty() ? "..." : ", ...";
   out_ += close;
