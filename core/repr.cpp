@@ -15,7 +15,10 @@ namespace pyxray {
 namespace repr_detail {
 namespace {
 
-constexpr uint64_t kTpFlagsHeapType = uint64_t{1} << 9;  // the same bit in 2.7 and every 3.x
+constexpr uint64_t kTpFlagsHeapType = uint64_t{1} << 9;  // the same bits in 2.7 and every 3.x
+constexpr uint64_t kTpFlagsReady = uint64_t{1} << 12;
+// No type's instances are larger than this before their items (a sanity bound, not a CPython limit).
+constexpr int64_t kMaxBasicSize = int64_t{1} << 20;
 // Set table entries read per remote read while looking for live keys.
 constexpr std::size_t kSetChunk = 256;
 // Slots looked at for the first max_items keys: a table emptied by many deletions (or a corrupt
@@ -163,20 +166,29 @@ Expected<uint64_t> Engine::validate(uint64_t addr) {
     auto meta = mem_.read_ptr(t + L_.object_ob_type);
     if (!meta) return fail(fmt::format("type pointer 0x{:x} of 0x{:x} is not readable", type, addr));
     if (*meta == type_type_) {
-      PYX_TRY(name, objects_.type_name_of_type(type));
-      if (name.empty()) return fail(fmt::format("type 0x{:x} of 0x{:x} has no name", type, addr));
+      if (auto bad = implausible_type(type)) return fail(fmt::format("0x{:x} of 0x{:x} {}", type, addr, *bad));
       return type;
     }
     if (*meta == 0 || *meta % 8 != 0) break;
     t = *meta;
   }
-  if (!type_type_) {  // no symbol to compare with: settle for a readable, printable name
-    auto name = objects_.type_name_of_type(type);
-    bool printable = name && !name->empty() &&
-                     std::all_of(name->begin(), name->end(), [](char c) { return c > 0x20 && c < 0x7f; });
-    if (printable) return type;
-  }
+  if (!type_type_ && !implausible_type(type)) return type;  // no symbol to compare with: the type's own fields
   return fail(fmt::format("0x{:x} of 0x{:x} is not a type", type, addr));
+}
+
+std::optional<std::string> Engine::implausible_type(uint64_t type) {
+  // A stray pointer can land on memory whose "type" looks typed; a real type is ready, has a sane
+  // size and a name of text.
+  auto flags = mem_.read<uint64_t>(type + L_.type_tp_flags);
+  auto basic = mem_.read<int64_t>(type + L_.type_tp_basicsize);
+  if (!flags || !basic) return "is not readable as a type";
+  if (!(*flags & kTpFlagsReady) || *basic < 16 || *basic > kMaxBasicSize) return "is not a type";
+  auto name = objects_.type_name_of_type(type);
+  if (!name || name->empty()) return "has no type name";
+  bool text = sanitize_utf8(*name) == *name &&
+              std::none_of(name->begin(), name->end(), [](char c) { return c >= 0 && (c < 0x20 || c == 0x7f); });
+  if (!text) return "has a type name that is not text";
+  return std::nullopt;
 }
 
 bool Engine::out_of_budget() {

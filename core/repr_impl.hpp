@@ -97,6 +97,7 @@ class Engine {
   TypeInfo classify(uint64_t type);
   bool out_of_budget();
   bool is_heap_type(uint64_t type);
+  std::optional<std::string> implausible_type(uint64_t type);  // why `type` is no type, if it is not
   Expected<bool> is_true(uint64_t bool_obj);
 
   // repr_number.cpp

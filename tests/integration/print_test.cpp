@@ -296,6 +296,23 @@ TEST_P(PyPrint, NotAnObjectIsOneClearLine) {
   EXPECT_EQ(*(after + 1), list->expected) << "py-print after the errors\n" << r.describe();
 }
 
+// Pointers into the middle of objects (what a stray or stale pointer looks like): each gives one
+// line, a repr or a one-line error, and nothing crashes, hangs or disturbs the target.
+TEST_P(PyPrint, InteriorPointersGiveOneLineEach) {
+  constexpr int kOffsets = 8;  // 8, 16, ... 64 bytes into each object
+  std::vector<std::string> commands;
+  for (const auto& o : truth().objects)
+    for (int k = 1; k <= kOffsets; ++k) commands.push_back("py-print --json " + hex(o.address + 8 * k));
+  auto r = run_gdb(workload_->pid(), commands, workload_->dir(), 120s);
+  expect_clean(r);
+  std::size_t reprs = 0, errors = 0;
+  for (const auto& line : split_lines(r.out)) reprs += line.rfind("{\"address\"", 0) == 0;
+  for (const auto& line : split_lines(r.err)) errors += line.rfind("pyxray: 0x", 0) == 0;
+  EXPECT_EQ(reprs + errors, commands.size()) << reprs << " reprs and " << errors << " errors for "
+                                             << commands.size() << " commands\n" << r.describe();
+  EXPECT_GT(errors, commands.size() / 2) << "most interior pointers are not objects";
+}
+
 INSTANTIATE_TEST_SUITE_P(Interpreters, PyPrint, testing::ValuesIn(all_interpreters()), param_name);
 
 // Debian's python3.11 without its debug file: every offset comes from the built-in tables.
