@@ -11,6 +11,10 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
+constexpr const char* kFreeThreadedNote =
+    "free-threaded CPython: stacks come from _Py_DebugOffsets (or debuginfo); there is no GIL, so no "
+    "thread holds it; heap and allocator commands do not support its mimalloc heap";
+
 Json python_frame_json(const ThreadReport& t, const PyFrame& f) {
   Json j;
   j["kind"] = "python";
@@ -70,6 +74,7 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
   Json out;
   out["pid"] = report.pid;
   out["python"] = report.python;
+  if (report.free_threaded) out["free_threaded"] = true;
   Json threads = Json::array();
   for (const auto& t : report.threads) {
     Json j;
@@ -99,6 +104,7 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
 std::string stacks_text(const ProcessReport& report, SourceLines& sources) {
   std::string out;
   for (const auto& w : report.warnings) out += fmt::format("pyxray: warning: {}\n", w);
+  if (report.free_threaded) out += fmt::format("pyxray: note: {}\n", kFreeThreadedNote);
   bool first = true;
   for (const auto& t : report.threads) {
     if (!first) out += "\n";

@@ -98,6 +98,7 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
   ProcessReport report;
   report.pid = proc.target().pid();
   report.python = proc.version().text();
+  report.free_threaded = proc.layout_sources().free_threaded;
   if (states.warning) report.warnings.push_back(*states.warning);
 
   std::vector<NativeThread> native = proc.target().threads();

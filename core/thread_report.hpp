@@ -39,6 +39,7 @@ struct ThreadReport {
 struct ProcessReport {
   int pid = 0;
   std::string python;  // version text
+  bool free_threaded = false;
   std::vector<ThreadReport> threads;
   std::vector<std::string> warnings;
 };
