@@ -257,5 +257,21 @@ TEST(NonPython, PyBtAllSaysNotCPython) {
   EXPECT_TRUE(state != 't' && state != 'T') << "sleep left in state '" << state << "'";
 }
 
+// --- 6b. no process at all ---
+
+TEST(NoProcess, PyBtAllSaysNoProcess) {
+  const fs::path plugin = gdb_plugin_path();
+  ASSERT_TRUE(fs::exists(plugin)) << "gdb plugin not found: " << plugin;
+  TempDir dir;
+  auto r = run_command({"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off", "-x", plugin.string(), "-ex",
+                        "py-bt-all"},
+                       dir.path(), 60s);
+  const auto problems = gdb_run_problems(r, /*require_success=*/false);
+  EXPECT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
+  const auto lines = pyxray_lines(r);
+  ASSERT_EQ(lines.size(), 1u) << "expected exactly one line starting with \"pyxray:\"\n" << r.describe();
+  EXPECT_EQ(lines[0].rfind("pyxray: no process", 0), 0u) << lines[0];
+}
+
 }  // namespace
 }  // namespace pyxray::it

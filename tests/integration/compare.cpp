@@ -271,6 +271,78 @@ std::vector<std::string> compare_bt_text_one(const GroundTruth& truth, const Thr
   return diffs;
 }
 
+std::vector<std::string> check_partial_bt_all_json(const GroundTruth& truth, const json& got) {
+  std::vector<std::string> diffs;
+  if (!got.is_object()) return {"output is not a JSON object"};
+  if (!got.contains("pid") || got["pid"] != truth.pid)
+    diffs.push_back("pid: expected " + std::to_string(truth.pid) + ", got " +
+                    (got.contains("pid") ? got["pid"].dump() : "(missing)"));
+  if (!got.contains("threads") || !got["threads"].is_array()) {
+    diffs.push_back("\"threads\" missing or not an array");
+    return diffs;
+  }
+  std::set<uint64_t> seen;
+  for (const auto& jt : got["threads"]) {
+    auto id = jt.is_object() && jt.contains("thread_id") ? as_u64(jt["thread_id"]) : std::nullopt;
+    // A thread state that could not be read: no identity (null, or 0, which no live thread has),
+    // no frames, and a warning saying why. Honest, so allowed.
+    const bool unidentified = jt.is_object() && (!id || *id == 0) && jt.contains("warning") &&
+                              jt.contains("frames") && jt["frames"].is_array() && jt["frames"].empty();
+    if (unidentified) continue;
+    if (!id) {
+      diffs.push_back("thread without an integer thread_id: " + truncate_middle(jt.dump(), 300));
+      continue;
+    }
+    if (!seen.insert(*id).second) diffs.push_back("thread_id " + std::to_string(*id) + " reported twice");
+    auto t = std::find_if(truth.threads.begin(), truth.threads.end(),
+                          [&](const ThreadTruth& x) { return x.thread_id == *id; });
+    if (t == truth.threads.end()) {
+      diffs.push_back("invented thread (no such thread_id in the process): " + truncate_middle(jt.dump(), 300));
+      continue;
+    }
+    const std::string label = thread_label(*t);
+    if (jt.contains("name") && !jt["name"].is_null() && jt["name"] != t->name)
+      diffs.push_back(label + ": name expected \"" + t->name + "\", got " + jt["name"].dump());
+    if (t->native_id && jt.contains("native_id") && !jt["native_id"].is_null() && jt["native_id"] != *t->native_id)
+      diffs.push_back(label + ": native_id expected " + std::to_string(*t->native_id) + ", got " + jt["native_id"].dump());
+    if (!jt.contains("frames") || !jt["frames"].is_array()) {
+      diffs.push_back(label + ": \"frames\" missing or not an array");
+      continue;
+    }
+    std::size_t next = 0;  // first ground-truth frame not yet matched
+    for (std::size_t i = 0; i < jt["frames"].size(); ++i) {
+      const json& jf = jt["frames"][i];
+      const std::string where = label + " frame #" + std::to_string(i);
+      std::vector<std::string> shape;
+      Frame g = parse_got_frame(jf, where, shape);
+      const bool line_known = jf.is_object() && jf.contains("line") && jf["line"].is_number_integer();
+      for (const auto& d : shape)
+        if (line_known || d.find("\"line\"") == std::string::npos) diffs.push_back(d);
+      const auto matches = [&](std::size_t k) {
+        const Frame& e = t->frames[k];
+        if (e.function != g.function || e.file != g.file) return false;
+        // The spinner's innermost line moves.
+        if (line_known && e.line != g.line && !(t->spinner && k == 0)) return false;
+        return !truth.has_qualname() || !g.qualname || e.qualname == g.qualname;
+      };
+      std::size_t k = next;
+      while (k < t->frames.size() && !matches(k)) ++k;
+      if (k == t->frames.size()) {
+        diffs.push_back(where + ": " + describe(g, truth.has_qualname()) +
+                        " is not one of the thread's real frames after frame #" + std::to_string(next) +
+                        " (invented, changed or out of order)");
+        continue;
+      }
+      next = k + 1;
+    }
+    // A stack shown without a warning claims to be whole.
+    if (!jt.contains("warning") && jt["frames"].size() != t->frames.size())
+      diffs.push_back(label + ": " + std::to_string(jt["frames"].size()) + " of its " +
+                      std::to_string(t->frames.size()) + " frames, and no \"warning\" saying the rest is missing");
+  }
+  return diffs;
+}
+
 std::string join_diffs(const std::vector<std::string>& diffs, std::size_t max_lines) {
   std::string s;
   for (std::size_t i = 0; i < diffs.size() && i < max_lines; ++i) s += "  " + diffs[i] + "\n";

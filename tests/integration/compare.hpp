@@ -27,6 +27,14 @@ std::vector<std::string> compare_bt_all_text(const GroundTruth& truth, const std
 std::vector<std::string> compare_bt_text_one(const GroundTruth& truth, const ThreadTruth& selected,
                                              const std::string& out);
 
+// A possibly partial `py-bt-all --json` (from a damaged core) against the ground truth: every
+// thread it lists must be one of the real threads (by thread_id), and each thread's frames an
+// in-order subsequence of that thread's real frames. Threads and frames may be missing; none may be
+// invented, changed or reordered, and a thread with frames missing must carry a "warning". A frame
+// whose line is null (unknown) matches on function and file.
+// A thread whose state could not be read (thread_id null or 0, no frames, a "warning") is allowed.
+std::vector<std::string> check_partial_bt_all_json(const GroundTruth& truth, const nlohmann::json& got);
+
 // Joins difference lines for a failure message, keeping at most `max_lines`.
 std::string join_diffs(const std::vector<std::string>& diffs, std::size_t max_lines = 300);
 

@@ -90,6 +90,59 @@ TEST(CompareJson, EachMistakeIsCaught) {
   EXPECT_FALSE(compare_bt_all_json(old, got, kTasks).empty());
 }
 
+TEST(ComparePartialJson, TruthfulPartialOutputPasses) {
+  const auto truth = sample();
+  EXPECT_EQ(join_diffs(check_partial_bt_all_json(truth, correct_json(truth))), "");
+  const std::vector<std::pair<const char*, void (*)(json&)>> partial{
+      {"a thread missing", [](json& j) { j["threads"].erase(1); }},
+      {"no threads", [](json& j) { j["threads"] = json::array(); }},
+      {"outer frames missing", [](json& j) { j["threads"][0]["frames"].erase(1); j["threads"][0]["warning"] = "x"; }},
+      {"inner frames missing", [](json& j) { j["threads"][1]["frames"].erase(0); j["threads"][1]["warning"] = "x"; }},
+      {"no frames", [](json& j) { j["threads"][1]["frames"] = json::array(); j["threads"][1]["warning"] = "x"; }},
+      {"unknown line", [](json& j) { j["threads"][1]["frames"][1]["line"] = nullptr; }},
+      {"spinner moved on", [](json& j) { j["threads"][2]["frames"][0]["line"] = 3; }},
+      {"with warnings", [](json& j) { j["warnings"] = {"cannot read"}; j["threads"][0]["warning"] = "cut"; }},
+      {"unreadable thread state", [](json& j) {
+         j["threads"].push_back({{"thread_id", 0}, {"native_id", nullptr}, {"frames", json::array()}, {"warning", "x"}});
+       }},
+  };
+  for (const auto& [what, mutate] : partial) {
+    json got = correct_json(truth);
+    mutate(got);
+    EXPECT_EQ(join_diffs(check_partial_bt_all_json(truth, got)), "") << what;
+  }
+}
+
+TEST(ComparePartialJson, InventedOutputIsCaught) {
+  const auto truth = sample();
+  const std::vector<std::pair<const char*, void (*)(json&)>> invented{
+      {"pid", [](json& j) { j["pid"] = 7; }},
+      {"unknown thread", [](json& j) { j["threads"][1]["thread_id"] = 9; }},
+      {"thread twice", [](json& j) { j["threads"].push_back(j["threads"][1]); }},
+      {"name", [](json& j) { j["threads"][1]["name"] = "worker-2"; }},
+      {"native id", [](json& j) { j["threads"][1]["native_id"] = 102; }},
+      {"line", [](json& j) { j["threads"][1]["frames"][1]["line"] = 6; }},
+      {"file", [](json& j) { j["threads"][1]["frames"][1]["file"] = "/x.py"; }},
+      {"function", [](json& j) { j["threads"][1]["frames"][1]["function"] = "other"; }},
+      {"qualname", [](json& j) { j["threads"][1]["frames"][1]["qualname"] = "work"; }},
+      {"order", [](json& j) { std::swap(j["threads"][1]["frames"][0], j["threads"][1]["frames"][1]); }},
+      {"frame repeated", [](json& j) { j["threads"][0]["frames"].push_back(j["threads"][0]["frames"][1]); }},
+      {"another thread's frame", [](json& j) { j["threads"][0]["frames"][1] = j["threads"][1]["frames"][1]; }},
+      {"spinner's caller line", [](json& j) { j["threads"][2]["frames"][1]["line"] = 10; }},
+      {"no frames array", [](json& j) { j["threads"][0].erase("frames"); }},
+      {"frames missing without a warning", [](json& j) { j["threads"][0]["frames"].erase(1); }},
+      {"unidentified thread with frames", [](json& j) { j["threads"][1]["thread_id"] = 0; j["threads"][1]["warning"] = "x"; }},
+      {"unidentified thread without warning", [](json& j) {
+         j["threads"].push_back({{"thread_id", 0}, {"native_id", nullptr}, {"frames", json::array()}});
+       }},
+  };
+  for (const auto& [what, mutate] : invented) {
+    json got = correct_json(truth);
+    mutate(got);
+    EXPECT_FALSE(check_partial_bt_all_json(truth, got).empty()) << "not caught: " << what;
+  }
+}
+
 std::string text_for(const GroundTruth& truth) {
   std::string s;
   for (const auto& t : truth.threads) {

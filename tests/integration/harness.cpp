@@ -30,11 +30,23 @@ TempDir::~TempDir() {
 }
 
 Process::Process(const std::vector<std::string>& argv, const fs::path& stdout_path,
-                 const fs::path& stderr_path) {
+                 const fs::path& stderr_path, const EnvOverrides& env) {
   // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool overridden = false;
+    for (const auto& [key, value] : env) overridden = overridden || key == name;
+    if (!overridden) env_strings.push_back(entry);
+  }
+  for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const std::string out = stdout_path.string(), err = stderr_path.string();
   const pid_t parent = getpid();
 
@@ -51,7 +63,7 @@ Process::Process(const std::vector<std::string>& argv, const fs::path& stdout_pa
     dup2(in_fd, 0);
     dup2(out_fd, 1);
     dup2(err_fd, 2);
-    execvp(args[0], args.data());
+    execvpe(args[0], args.data(), envp.data());
     const char msg[] = "exec failed: ";
     (void)!write(2, msg, sizeof msg - 1);
     (void)!write(2, strerror(errno), strlen(strerror(errno)));
@@ -110,14 +122,14 @@ std::string CommandResult::describe() const {
 }
 
 CommandResult run_command(const std::vector<std::string>& argv, const fs::path& work_dir,
-                          Clock::duration timeout) {
+                          Clock::duration timeout, const EnvOverrides& env) {
   static int counter = 0;
   const std::string stem = "cmd" + std::to_string(++counter);
   const fs::path out_path = work_dir / (stem + ".out"), err_path = work_dir / (stem + ".err");
   CommandResult result;
   const auto start = Clock::now();
   {
-    Process proc(argv, out_path, err_path);
+    Process proc(argv, out_path, err_path, env);
     if (!proc.wait_for(timeout)) {
       result.timed_out = true;
       proc.kill_group();

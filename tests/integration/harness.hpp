@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <sys/types.h>
+#include <utility>
 #include <vector>
 
 namespace pyxray::it {
@@ -28,6 +29,9 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Environment variables to set (or override) in a child, on top of this process's environment.
+using EnvOverrides = std::vector<std::pair<std::string, std::string>>;
+
 // A child process leading its own process group, with stdin from /dev/null and stdout/stderr
 // redirected to files (files rather than pipes: nothing can block on a full pipe). The destructor
 // SIGKILLs the whole group and reaps the child. PR_SET_PDEATHSIG also kills the child if the test
@@ -35,9 +39,10 @@ class TempDir {
 class Process {
  public:
   // argv[0] is looked up in PATH. Throws std::runtime_error when fork fails; an exec failure shows
-  // up as exit status 127 with the reason in the stderr file.
+  // up as exit status 127 with the reason in the stderr file. `env` is applied on top of this
+  // process's environment.
   Process(const std::vector<std::string>& argv, const std::filesystem::path& stdout_path,
-          const std::filesystem::path& stderr_path);
+          const std::filesystem::path& stderr_path, const EnvOverrides& env = {});
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -68,7 +73,7 @@ struct CommandResult {
 
 // Runs argv to completion, killing its process group after `timeout`.
 CommandResult run_command(const std::vector<std::string>& argv, const std::filesystem::path& work_dir,
-                          Clock::duration timeout);
+                          Clock::duration timeout, const EnvOverrides& env = {});
 
 // Whole file as a string ("" when it cannot be read).
 std::string read_text(const std::filesystem::path& path);

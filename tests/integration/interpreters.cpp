@@ -119,4 +119,56 @@ std::optional<fs::path> build_id_debug_file(const fs::path& elf) {
   return debug;
 }
 
+std::optional<std::vector<std::string>> elf_section_names(const fs::path& elf) {
+  std::ifstream in(elf, std::ios::binary);
+  Elf64_Ehdr eh{};
+  if (!in.read(reinterpret_cast<char*>(&eh), sizeof eh) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr))
+    return std::nullopt;
+  std::vector<Elf64_Shdr> sections(eh.e_shnum);
+  in.seekg(static_cast<std::streamoff>(eh.e_shoff));
+  if (eh.e_shnum && !in.read(reinterpret_cast<char*>(sections.data()),
+                             static_cast<std::streamsize>(sections.size() * sizeof(Elf64_Shdr))))
+    return std::nullopt;
+  std::vector<std::string> names;
+  if (sections.empty()) return names;
+  if (eh.e_shstrndx >= sections.size()) return std::nullopt;
+  const Elf64_Shdr& strtab = sections[eh.e_shstrndx];
+  std::string strings(strtab.sh_size, '\0');
+  in.seekg(static_cast<std::streamoff>(strtab.sh_offset));
+  if (!in.read(strings.data(), static_cast<std::streamsize>(strings.size()))) return std::nullopt;
+  for (const auto& sh : sections) {
+    if (sh.sh_name >= strings.size()) return std::nullopt;
+    names.emplace_back(strings.c_str() + sh.sh_name);
+  }
+  return names;
+}
+
+std::optional<std::vector<std::string>> elf_debug_sections(const fs::path& elf) {
+  auto names = elf_section_names(elf);
+  if (!names) return std::nullopt;
+  std::vector<std::string> debug;
+  for (const auto& n : *names)
+    if (n == ".symtab" || n == ".gnu_debugdata" || n.rfind(".debug_", 0) == 0 || n.rfind(".zdebug_", 0) == 0)
+      debug.push_back(n);
+  return debug;
+}
+
+fs::path pyenv_prefix(const Interpreter& interp) { return interp.path.parent_path().parent_path(); }
+
+std::optional<fs::path> pyenv_libpython(const Interpreter& interp) {
+  const std::string stem = "libpython" + std::to_string(interp.major) + "." + std::to_string(interp.minor);
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(pyenv_prefix(interp) / "lib", ec)) {
+    const std::string file = entry.path().filename().string();
+    // libpython3.11.so.1.0, libpython3.6m.so.1.0 (not libpython3.so, the stable-ABI stub).
+    if (file.rfind(stem, 0) == 0 && file.size() > 7 && file.compare(file.size() - 7, 7, ".so.1.0") == 0 &&
+        (file == stem + ".so.1.0" || file == stem + "m.so.1.0"))
+      found.push_back(entry.path());
+  }
+  if (found.size() != 1) return std::nullopt;
+  return found.front();
+}
+
 }  // namespace pyxray::it

@@ -30,6 +30,16 @@ std::vector<Interpreter> all_interpreters();
 std::optional<std::string> gnu_build_id(const std::filesystem::path& elf);
 // Where a separate debug file for `elf` is found by build id (/usr/lib/debug/.build-id/xx/yyyy.debug).
 std::optional<std::filesystem::path> build_id_debug_file(const std::filesystem::path& elf);
+// Section names of a 64-bit ELF file (nullopt when it cannot be read as one).
+std::optional<std::vector<std::string>> elf_section_names(const std::filesystem::path& elf);
+// The sections of `elf` that carry symbols or debug information (.symtab, .debug_*, .zdebug_*,
+// .gnu_debugdata); nullopt when the file cannot be read as ELF.
+std::optional<std::vector<std::string>> elf_debug_sections(const std::filesystem::path& elf);
+
+// A pyenv interpreter's installation prefix ($PYENV_ROOT/versions/X.Y.Z).
+std::filesystem::path pyenv_prefix(const Interpreter& interp);
+// Its shared libpython (PREFIX/lib/libpythonX.Y[m].so.1.0); nullopt when there is not exactly one.
+std::optional<std::filesystem::path> pyenv_libpython(const Interpreter& interp);
 
 inline void PrintTo(const Interpreter& i, std::ostream* os) { *os << i.name << " (" << i.path.string() << ")"; }
 

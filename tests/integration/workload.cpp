@@ -60,19 +60,20 @@ GroundTruth parse_ground_truth(const json& j) {
   return truth;
 }
 
-std::unique_ptr<Workload> Workload::start(const Interpreter& interp) {
+std::unique_ptr<Workload> Workload::start(const Interpreter& interp, const Launch& launch) {
   std::unique_ptr<Workload> w(new Workload());
   const fs::path script = fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/stacks.py";
   const fs::path truth_path = w->dir() / "truth.json";
   const fs::path err_path = w->dir() / "workload.err";
   // -E -s: no PYTHON* environment variables, no user site-packages: same process on every machine.
+  const fs::path exe = launch.executable.empty() ? interp.path : launch.executable;
   w->proc_ = std::make_unique<Process>(
-      std::vector<std::string>{interp.path.string(), "-E", "-s", script.string(), truth_path.string(),
+      std::vector<std::string>{exe.string(), "-E", "-s", script.string(), truth_path.string(),
                                std::to_string(kWorkloadLifetimeSeconds)},
-      w->dir() / "workload.out", err_path);
+      w->dir() / "workload.out", err_path, launch.env);
 
   const auto fail = [&](const std::string& what) {
-    throw std::runtime_error(what + " [" + interp.path.string() + ", " + exit_reason(w->proc_->status()) +
+    throw std::runtime_error(what + " [" + exe.string() + ", " + exit_reason(w->proc_->status()) +
                              "]\n--- workload stderr ---\n" + truncate_middle(read_text(err_path)));
   };
 
@@ -107,31 +108,94 @@ fs::path gdb_plugin_path() {
   return fs::path(PYXRAY_BUILD_DIR) / "pyxray-gdb.py";
 }
 
-CommandResult run_gdb(pid_t pid, const std::vector<std::string>& commands, const fs::path& work_dir,
-                      Clock::duration timeout) {
-  // -nx keeps the user's gdbinit out. Disabling debuginfod keeps a stray DEBUGINFOD_URLS from turning
-  // the test into a network download; everything needed is installed locally.
-  std::vector<std::string> argv{"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
-                                "-p", std::to_string(pid), "-x", gdb_plugin_path().string()};
+namespace {
+
+// -nx keeps the user's gdbinit out. Disabling debuginfod keeps a stray DEBUGINFOD_URLS from turning
+// the test into a network download; everything needed is installed locally.
+std::vector<std::string> gdb_argv(const std::vector<std::string>& init_commands) {
+  std::vector<std::string> argv{"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off"};
+  for (const auto& c : init_commands) {
+    argv.push_back("-iex");
+    argv.push_back(c);
+  }
+  return argv;
+}
+
+void add_plugin_and_commands(std::vector<std::string>& argv, const std::vector<std::string>& commands) {
+  argv.push_back("-x");
+  argv.push_back(gdb_plugin_path().string());
   for (const auto& c : commands) {
     argv.push_back("-ex");
     argv.push_back(c);
   }
+}
+
+}  // namespace
+
+CommandResult run_gdb(pid_t pid, const std::vector<std::string>& commands, const fs::path& work_dir,
+                      Clock::duration timeout, const std::vector<std::string>& init_commands) {
+  auto argv = gdb_argv(init_commands);
+  argv.push_back("-p");
+  argv.push_back(std::to_string(pid));
+  add_plugin_and_commands(argv, commands);
   return run_command(argv, work_dir, timeout);
 }
 
-std::optional<json> find_json_line(const std::string& out, std::string* error) {
+CommandResult run_gdb_core(const fs::path& executable, const fs::path& core, const std::vector<std::string>& commands,
+                           const fs::path& work_dir, Clock::duration timeout,
+                           const std::vector<std::string>& init_commands) {
+  auto argv = gdb_argv(init_commands);
+  argv.push_back(executable.string());
+  argv.push_back(core.string());
+  add_plugin_and_commands(argv, commands);
+  return run_command(argv, work_dir, timeout);
+}
+
+void write_core(pid_t pid, const fs::path& core, const fs::path& work_dir) {
+  auto argv = gdb_argv({});
+  argv.insert(argv.end(), {"-p", std::to_string(pid), "-ex", "gcore " + core.string()});
+  auto r = run_command(argv, work_dir, 120s);
+  std::error_code ec;
+  if (r.timed_out || r.exit_code != 0 || r.out.find("Saved corefile") == std::string::npos ||
+      !fs::exists(core, ec) || fs::file_size(core, ec) == 0)
+    throw std::runtime_error("gcore of process " + std::to_string(pid) + " into " + core.string() +
+                             " failed\n" + r.describe());
+}
+
+std::optional<json> find_json_line(const std::string& out, std::string* error, const std::string& prefix) {
   for (const auto& line : split_lines(out)) {
-    if (line.rfind("{\"pid\"", 0) != 0) continue;
+    if (line.rfind(prefix, 0) != 0) continue;
     try {
       return json::parse(line);
     } catch (const std::exception& e) {
-      *error = std::string("the {\"pid\" line is not valid JSON: ") + e.what();
+      *error = "the " + prefix + " line is not valid JSON: " + e.what();
       return std::nullopt;
     }
   }
-  *error = "no stdout line starts with {\"pid\"";
+  *error = "no stdout line starts with " + prefix;
   return std::nullopt;
+}
+
+std::vector<std::string> gdb_run_problems(const CommandResult& r, bool require_success) {
+  std::vector<std::string> problems;
+  if (r.timed_out) problems.push_back("gdb was killed after its timeout");
+  else if (r.exit_code < 0) problems.push_back("gdb died by a signal");
+  else if (require_success && r.exit_code != 0) problems.push_back("gdb exited with status " + std::to_string(r.exit_code));
+  for (const char* bad : {"Traceback", "Python Exception", "Fatal signal", "pyxray: internal error"})
+    for (const auto* stream : {&r.out, &r.err})
+      if (stream->find(bad) != std::string::npos)
+        problems.push_back(std::string("\"") + bad + "\" on " + (stream == &r.out ? "stdout" : "stderr"));
+  return problems;
+}
+
+std::vector<std::string> pyxray_lines(const CommandResult& r) {
+  std::vector<std::string> lines;
+  for (const auto* stream : {&r.out, &r.err})
+    for (const auto& line : split_lines(*stream)) {
+      auto first = line.find_first_not_of(" \t");
+      if (first != std::string::npos && line.compare(first, 7, "pyxray:") == 0) lines.push_back(line.substr(first));
+    }
+  return lines;
 }
 
 }  // namespace pyxray::it

@@ -43,18 +43,27 @@ struct GroundTruth {
 
 GroundTruth parse_ground_truth(const nlohmann::json& j);  // throws nlohmann::json::exception
 
+// How to start the workload when not simply as `interp.path`: another executable (a stripped copy
+// of the interpreter) and extra environment variables (LD_LIBRARY_PATH, MALLOC_ARENA_MAX).
+struct Launch {
+  std::filesystem::path executable;  // empty: interp.path
+  EnvOverrides env;
+};
+
 // A running stacks.py. start() returns once the ground truth is written and the reporter thread has
 // exited, i.e. once the process holds exactly the reported threads. The destructor kills the
 // process group (then the temporary directory goes).
 class Workload {
  public:
   // Throws std::runtime_error with the workload's stderr when it fails to get ready in time.
-  static std::unique_ptr<Workload> start(const Interpreter& interp);
+  static std::unique_ptr<Workload> start(const Interpreter& interp, const Launch& launch = {});
 
   pid_t pid() const { return proc_->pid(); }
   const GroundTruth& truth() const { return truth_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
   bool alive() { return proc_->running(); }
+  // Kills the process group now (e.g. once a core file of it has been written).
+  void kill() { proc_->kill_group(); }
 
  private:
   Workload() = default;
@@ -66,12 +75,34 @@ class Workload {
 // The gdb script that loads pyxray: $PYXRAY_GDB_PLUGIN, else PYXRAY_BUILD_DIR/pyxray-gdb.py.
 std::filesystem::path gdb_plugin_path();
 
-// gdb -nx -batch -p PID -x PLUGIN -ex CMD... with a hard timeout.
+// gdb -nx -batch [-iex INIT]... -p PID -x PLUGIN -ex CMD... with a hard timeout. INIT commands run
+// before gdb attaches (e.g. "set debug-file-directory /nonexistent").
 CommandResult run_gdb(pid_t pid, const std::vector<std::string>& commands,
-                      const std::filesystem::path& work_dir, Clock::duration timeout = 60s);
+                      const std::filesystem::path& work_dir, Clock::duration timeout = 60s,
+                      const std::vector<std::string>& init_commands = {});
 
-// The JSON document printed by `py-bt-all --json`: the first stdout line starting with {"pid".
+// gdb -nx -batch [-iex INIT]... EXECUTABLE CORE -x PLUGIN -ex CMD... with a hard timeout.
+CommandResult run_gdb_core(const std::filesystem::path& executable, const std::filesystem::path& core,
+                           const std::vector<std::string>& commands, const std::filesystem::path& work_dir,
+                           Clock::duration timeout = 60s, const std::vector<std::string>& init_commands = {});
+
+// gdb -nx -batch -p PID -ex 'gcore CORE' (no plugin). Throws std::runtime_error, with gdb's output,
+// unless gdb says it saved the core and the file exists.
+void write_core(pid_t pid, const std::filesystem::path& core, const std::filesystem::path& work_dir);
+
+// The JSON document printed by `py-bt-all --json`: the first stdout line starting with `prefix`
+// ({"pid" for py-bt-all; {"disagreements" for py-layout, whose keys are sorted).
 // nullopt (with *error set) when there is none or it does not parse.
-std::optional<nlohmann::json> find_json_line(const std::string& out, std::string* error);
+std::optional<nlohmann::json> find_json_line(const std::string& out, std::string* error,
+                                             const std::string& prefix = "{\"pid\"");
+
+// Why a gdb run did not end cleanly: it timed out, died by a signal or crashed ("Fatal signal"),
+// printed a Python traceback, pyxray reported an internal error (a caught exception), or, with
+// `require_success`, exited non-zero. Empty when it ended cleanly.
+std::vector<std::string> gdb_run_problems(const CommandResult& r, bool require_success);
+
+// Lines of `text` (stdout and stderr together) that start with "pyxray:" once leading blanks are
+// removed (per-thread warnings are indented).
+std::vector<std::string> pyxray_lines(const CommandResult& r);
 
 }  // namespace pyxray::it

@@ -171,10 +171,18 @@ def describe(frame):
     return frames
 
 
+PARKING_CALLERS = ("block_forever", "closure_body")  # the only callers of FOREVER.wait()
+
+
 def is_parked(frames):
-    # Every blocked thread waits in threading's Condition.wait (called by Event.wait).
-    return (bool(frames) and frames[0]["function"] == "wait"
-            and os.path.basename(frames[0]["file"]).startswith("threading"))
+    # Every blocked thread waits in threading's Condition.wait, called by Event.wait, called by one
+    # of the PARKING_CALLERS. Checking the caller matters: a thread waiting in Event.wait elsewhere
+    # is not parked yet (e.g. the main thread in reporter.start(), waiting for the reporter to
+    # signal that it started, can look settled for a whole poll interval on a loaded machine).
+    return (len(frames) >= 3 and frames[0]["function"] == "wait"
+            and os.path.basename(frames[0]["file"]).startswith("threading")
+            and frames[1]["function"] == "wait"
+            and frames[2]["function"] in PARKING_CALLERS)
 
 
 def snapshot(idents):
