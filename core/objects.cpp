@@ -5,32 +5,13 @@
 #include <fmt/format.h>
 
 #include "python_process.hpp"
+#include "utf8.hpp"
 #include "version_traits.hpp"
 
 namespace pyxray {
 namespace {
 
 constexpr std::size_t kMaxTypeName = 200;
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x110000) {
-    out.push_back(static_cast<char>(0xf0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else {
-    out += "\xef\xbf\xbd";  // U+FFFD: not a code point
-  }
-}
 
 // Code units of `width` bytes (1, 2 or 4) to UTF-8.
 std::string decode_code_units(const std::vector<std::byte>& raw, int width) {
@@ -181,7 +162,49 @@ Expected<void> Objects::dict_items(uint64_t dict, const ItemFn& fn) {
   PYX_TRY(keys, proc_.mem().read_ptr(dict + L.dict_ma_keys));
   PYX_TRY(values, proc_.mem().read_ptr(dict + L.dict_ma_values));
   if (keys == 0) return fail(fmt::format("dict at 0x{:x} has no keys", dict));
+  if (values != 0 && L.dictkeys_dk_log2_size != kAbsent) {
+    PYX_TRY(used, proc_.mem().read<int64_t>(dict + L.dict_ma_used));
+    return split_items(dict, keys, values, used, fn);
+  }
   return keys_items(keys, values, fn);
+}
+
+Expected<void> Objects::split_items(uint64_t dict, uint64_t keys, uint64_t values, int64_t used, const ItemFn& fn) {
+  // 3.11+ split dicts (instance __dict__s sharing their class's keys) iterate in the instance's own
+  // insertion order, a byte array kept beside the values, not in the shared keys' entry order.
+  const Layout& L = proc_.layout();
+  Memory& m = proc_.mem();
+  PYX_TRY(log2_size, m.read<uint8_t>(keys + L.dictkeys_dk_log2_size));
+  PYX_TRY(log2_index_bytes, m.read<uint8_t>(keys + L.dictkeys_dk_log2_index_bytes));
+  PYX_TRY(kind, m.read<uint8_t>(keys + L.dictkeys_dk_kind));
+  if (used < 0 || used > 255 || log2_size > 16 || log2_index_bytes > 20)
+    return fail(fmt::format("split dict at 0x{:x} is corrupt", dict));
+  const auto n = static_cast<std::size_t>(used);
+  std::vector<std::byte> order;
+  const uint64_t values_array = values + L.dictvalues_values;
+  if (L.dictvalues_values > 0) {
+    // 3.13+: PyDictValues {capacity, size, embedded, valid, values[capacity]}, then the order bytes.
+    PYX_TRY(capacity, m.read<uint8_t>(values));
+    PYX_TRY(o, m.read_bytes(values_array + capacity * 8, n));
+    order = std::move(o);
+  } else if (n > 0) {
+    // 3.11-3.12: before values[0]: [-1] prefix size, [-2] count, then order[i] at [-3 - i].
+    PYX_TRY(o, m.read_bytes(values - 2 - n, n));
+    order.assign(o.rbegin(), o.rend());
+  }
+  const uint64_t entry_size = kind != 0 ? 16 : static_cast<uint64_t>(L.dictkeyentry_size);
+  const uint64_t key_slot = kind != 0 ? 0 : 8;
+  const uint64_t entries = keys + L.dictkeys_dk_indices + (uint64_t{1} << log2_index_bytes);
+  const uint64_t usable = (uint64_t{1} << log2_size) * 2 / 3;  // USABLE_FRACTION bounds an entry index
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto index = static_cast<uint8_t>(order[i]);
+    if (index >= usable) return fail(fmt::format("split dict at 0x{:x} has a bad order entry", dict));
+    PYX_TRY(key, m.read_ptr(entries + index * entry_size + key_slot));
+    PYX_TRY(value, m.read_ptr(values_array + index * 8));
+    if (key == 0 || value == 0) continue;
+    if (!fn(key, value)) break;
+  }
+  return {};
 }
 
 Expected<void> Objects::keys_items(uint64_t keys, uint64_t values, const ItemFn& fn) {

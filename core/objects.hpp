@@ -49,6 +49,7 @@ class Objects {
   Expected<std::string> read_bytes_text(uint64_t obj, int64_t sval_offset, std::size_t max_chars);
   Expected<int64_t> read_long(uint64_t obj);
   Expected<void> keys_items(uint64_t keys, uint64_t values, const ItemFn& fn);
+  Expected<void> split_items(uint64_t dict, uint64_t keys, uint64_t values, int64_t used, const ItemFn& fn);
   Expected<void> dict27_items(uint64_t dict, const ItemFn& fn);
   Expected<std::optional<uint64_t>> cached_keys_lookup(uint64_t type, uint64_t values, std::string_view name);
   Expected<uint64_t> dict_at_offset(uint64_t obj, uint64_t type);

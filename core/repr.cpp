@@ -302,20 +302,15 @@ Engine::Result Engine::emit_dict(uint64_t addr, int depth) {
   std::vector<std::pair<uint64_t, uint64_t>> items;
   bool more = false;
   const std::size_t max = static_cast<std::size_t>(limits_.max_items);
-  PYX_TRY(split, split_dict_items(addr, max, &more));
-  if (split) {
-    items = std::move(*split);
-  } else {
-    auto r = objects_.dict_items(addr, [&](uint64_t k, uint64_t v) {
-      if (items.size() >= max) {
-        more = true;
-        return false;
-      }
-      items.emplace_back(k, v);
-      return true;
-    });
-    if (!r) return r;
-  }
+  auto r = objects_.dict_items(addr, [&](uint64_t k, uint64_t v) {
+    if (items.size() >= max) {
+      more = true;
+      return false;
+    }
+    items.emplace_back(k, v);
+    return true;
+  });
+  if (!r) return r;
   ActiveGuard guard(active_, addr);
   out_ += '{';
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -330,54 +325,6 @@ Engine::Result Engine::emit_dict(uint64_t addr, int depth) {
   if (more) out_ += items.empty() ? "..." : ", ...";
   out_ += '}';
   return {};
-}
-
-Expected<std::optional<Engine::Items>> Engine::split_dict_items(uint64_t addr, std::size_t max, bool* more) {
-  // 3.11+ split dicts (instance __dict__s sharing their class's keys) iterate in the instance's own
-  // insertion order, kept as a byte array beside the values, not in the shared keys' entry order.
-  if (L_.dictkeys_dk_log2_size == kAbsent || L_.dictvalues_values == kAbsent) return std::optional<Items>{};
-  PYX_TRY(values, mem_.read_ptr(addr + L_.dict_ma_values));
-  if (values == 0) return std::optional<Items>{};
-  PYX_TRY(keys, mem_.read_ptr(addr + L_.dict_ma_keys));
-  PYX_TRY(used, mem_.read<int64_t>(addr + L_.dict_ma_used));
-  PYX_TRY(log2_size, mem_.read<uint8_t>(keys + L_.dictkeys_dk_log2_size));
-  PYX_TRY(log2_index_bytes, mem_.read<uint8_t>(keys + L_.dictkeys_dk_log2_index_bytes));
-  PYX_TRY(dk_kind, mem_.read<uint8_t>(keys + L_.dictkeys_dk_kind));
-  if (used < 0 || used > kMaxSplitEntries || log2_size > 16 || log2_index_bytes > 20)
-    return fail(fmt::format("split dict at 0x{:x} is corrupt", addr));
-  const uint64_t n = static_cast<uint64_t>(used);
-  std::vector<std::byte> order;
-  const uint64_t values_array = values + L_.dictvalues_values;
-  if (L_.dictvalues_values > 0) {
-    // 3.13+: PyDictValues {capacity, size, embedded, valid, values[capacity]}, then the order bytes.
-    PYX_TRY(capacity, mem_.read<uint8_t>(values));
-    PYX_TRY(o, mem_.read_bytes(values_array + capacity * 8, n));
-    order = std::move(o);
-  } else {
-    // 3.11-3.12: the bytes before values[0]: [-1] prefix size, [-2] count, order[i] at [-3 - i].
-    if (n > 0) {
-      PYX_TRY(o, mem_.read_bytes(values - 2 - n, n));
-      order.assign(o.rbegin(), o.rend());
-    }
-  }
-  // Split keys hold only str keys: 16-byte {key, value} entries when dk_kind says unicode.
-  const uint64_t entry_size = dk_kind != 0 ? 16 : static_cast<uint64_t>(L_.dictkeyentry_size);
-  const uint64_t key_slot = dk_kind != 0 ? 0 : 8;
-  const uint64_t entries = keys + L_.dictkeys_dk_indices + (uint64_t{1} << log2_index_bytes);
-  const uint64_t usable = (uint64_t{1} << log2_size) * 2 / 3;  // USABLE_FRACTION bounds the entry index
-  Items items;
-  for (uint64_t i = 0; i < n; ++i) {
-    if (items.size() >= max) {
-      *more = true;
-      break;
-    }
-    const auto index = static_cast<uint8_t>(order[i]);
-    if (index >= usable) return fail(fmt::format("split dict at 0x{:x} has a bad order entry", addr));
-    PYX_TRY(key, mem_.read_ptr(entries + index * entry_size + key_slot));
-    PYX_TRY(value, mem_.read_ptr(values_array + index * 8));
-    if (key != 0 && value != 0) items.emplace_back(key, value);
-  }
-  return std::optional<Items>{std::move(items)};
 }
 
 bool Engine::is_set_dummy(uint64_t key) {

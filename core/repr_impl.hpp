@@ -13,6 +13,7 @@
 
 #include "expected.hpp"
 #include "repr.hpp"
+#include "utf8.hpp"
 
 namespace pyxray {
 
@@ -27,8 +28,6 @@ inline constexpr std::size_t kMaxName = 1024;
 inline constexpr int64_t kMaxElements = int64_t{1} << 40;
 // ints with more digits than this print as <int of N bits>: decimal conversion is quadratic.
 inline constexpr int64_t kMaxIntDigits = 4096;
-// A split dict shares its class's keys, of at most 30 entries (SHARED_KEYS_MAX_SIZE) in 3.11-3.13.
-inline constexpr int64_t kMaxSplitEntries = 255;
 // Metaclass chain followed to decide that a type is a type (type(type(type(obj)))...).
 inline constexpr int kMaxMetaclassDepth = 4;
 
@@ -40,7 +39,6 @@ std::string format_float(double v);
 std::string digits_to_decimal(std::span<const uint32_t> digits, int shift);
 // str.isprintable() for one code point in CPython 3.<minor>.
 bool is_printable(uint32_t cp, int minor);
-void append_utf8(std::string& out, uint32_t cp);
 // repr of a 3.x str from its code points (quotes and escapes per the version's Unicode database).
 void append_str_repr(std::string& out, std::span<const uint32_t> cps, int minor);
 // repr of a 2.7 unicode: u'...', every non-ASCII code point escaped; a narrow (UCS-2) build joins
@@ -121,8 +119,6 @@ class Engine {
   Result emit_sequence(uint64_t addr, bool tuple, int depth);
   using Items = std::vector<std::pair<uint64_t, uint64_t>>;
   Result emit_dict(uint64_t addr, int depth);
-  // A 3.11+ split dict's items in its own insertion order (nullopt: not such a dict).
-  Expected<std::optional<Items>> split_dict_items(uint64_t addr, std::size_t max, bool* more);
   Result emit_set(uint64_t addr, uint64_t type, Kind kind, bool exact, int depth);
   Expected<std::vector<uint64_t>> set_keys(uint64_t addr, std::size_t max, bool* more);
   bool is_set_dummy(uint64_t key);
