@@ -1,5 +1,6 @@
 // py-print ADDRESS: the repr of the object at an address, decoded from memory (nothing runs in the
 // target).
+#include <cctype>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -8,7 +9,9 @@
 #include "commands.hpp"
 #include "objects.hpp"
 #include "python_process.hpp"
+#include "locals.hpp"
 #include "repr.hpp"
+#include "selected_frame.hpp"
 
 namespace pyxray {
 namespace {
@@ -28,8 +31,32 @@ Expected<uint64_t> parse_address(std::string_view text) {
   return value;
 }
 
+bool looks_like_address(std::string_view text) {
+  return !text.empty() && std::isdigit(static_cast<unsigned char>(text[0]));
+}
+
+// NAME as the selected Python frame sees it: a local, then a global, then a builtin.
+Expected<std::string> print_name(Session& session, const std::string& name, bool json) {
+  PYX_TRY(ctx, selected_frame(session));
+  PYX_TRY(found, lookup_name(*ctx.proc, *ctx.objects, ctx.frame(), name));
+  if (!found) {
+    return fail(fmt::format("no local, global or builtin named '{}' in frame #{} ({})", name, ctx.index,
+                            ctx.frame().code->name));
+  }
+  std::string repr = safe_repr(*ctx.proc, *ctx.objects, found->value);
+  if (!json) return fmt::format("{} {} = {}\n", found->scope, name, repr);
+  nlohmann::ordered_json j;
+  j["name"] = name;
+  j["scope"] = found->scope;
+  j["address"] = found->value;
+  j["type"] = ctx.objects->type_name(found->value).value_or("?");
+  j["repr"] = repr;
+  return j.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
 Expected<std::string> run_print(Session& session, const ParsedArgs& args) {
-  if (args.positional.empty()) return fail("py-print wants an ADDRESS (see help py-print)");
+  if (args.positional.empty()) return fail("py-print wants a NAME or an ADDRESS (see help py-print)");
+  if (!looks_like_address(args.positional[0])) return print_name(session, args.positional[0], args.has("--json"));
   PYX_TRY(addr, parse_address(args.positional[0]));
   PYX_TRY(proc, session.process());
   Objects objects(*proc);
@@ -50,12 +77,13 @@ Expected<std::string> run_print(Session& session, const ParsedArgs& args) {
 
 std::vector<CommandDef> print_commands() {
   return {
-      {{"py-print", "Print the repr of the Python object at an address",
-        "Usage: py-print ADDRESS [--json]\n"
-        "Print repr() of the object at ADDRESS (hex 0x... or decimal), decoded from memory without\n"
+      {{"py-print", "Print a Python variable, or the object at an address",
+        "Usage: py-print NAME|ADDRESS [--json]\n"
+        "Print repr() of NAME as the selected Python frame sees it (a local, then a global, then a\n"
+        "builtin), or of the object at ADDRESS (hex 0x... or decimal), decoded from memory without\n"
         "running code in the process. Long containers and strings are cut with \"...\"; objects whose\n"
         "class defines __repr__ print as <module.Class object at 0x...>.\n"
-        "--json prints {\"address\": N, \"type\": \"...\", \"repr\": \"...\"}."},
+        "--json prints {\"address\": N, \"type\": \"...\", \"repr\": \"...\"} (plus \"name\" and \"scope\" for a NAME)."},
        {{"--json", false, "print one JSON object instead of text"}},
        1,
        run_print},

@@ -58,6 +58,16 @@ Expected<void> PythonProcess::find_anchor() {
                                 "this host? point gdb at it with 'set sysroot' or 'set solib-search-path')",
                                 target_.pid(), missing));
     }
+    if (!target_.is_live_local()) {
+      // A core whose shared-library list is unreadable still names its files: a truncated or damaged
+      // core of a Python process should not be called "not Python".
+      for (const auto& file : target_.mapped_files()) {
+        if (version_from_path(file))
+          return fail(fmt::format("the core of process {} maps {}, but the debugger could not load it from the "
+                                  "core's shared-library list: the core looks truncated or damaged",
+                                  target_.pid(), file));
+      }
+    }
     std::string what = libpython_.empty() ? "no _PyRuntime or libpython found"
                                            : fmt::format("{} is loaded but none of its symbols could be found",
                                                          libpython_);

@@ -79,7 +79,7 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
   for (const auto& t : report.threads) {
     Json j;
     j["native_id"] = t.native_id ? Json(*t.native_id) : Json(nullptr);
-    j["thread_id"] = t.state.thread_id;
+    j["thread_id"] = t.state.readable ? Json(t.state.thread_id) : Json(nullptr);
     j["name"] = t.name.empty() ? Json(nullptr) : Json(t.name);
     j["holds_gil"] = t.state.holds_gil;
     j["status"] = status_name(t.status);

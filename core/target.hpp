@@ -3,13 +3,17 @@
 // through here, so a front end stays a thin adapter.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "expected.hpp"
 
 namespace pyxray {
 
@@ -23,6 +27,20 @@ struct NativeFrame {
   uint64_t pc = 0;
   std::string function;  // symbol name, "" when unknown
   std::string library;   // object file holding pc, "" when unknown
+};
+
+// How Target::run_while ended. In every case but Exited the target is stopped under the debugger
+// again, as it was before the call.
+enum class RunEnd {
+  WorkDone,     // `work` returned and the front end stopped the target
+  Interrupted,  // the user interrupted the debugger (Ctrl-C)
+  Stopped,      // the target stopped by itself: a breakpoint, a signal the debugger stops on
+  Exited,       // the target exited or was killed: there is no process any more
+};
+
+struct RunOutcome {
+  RunEnd end = RunEnd::WorkDone;
+  std::string detail;  // one phrase for Stopped and Exited ("signal SIGSEGV", "exit code 3"), else ""
 };
 
 struct LoadedObject {
@@ -64,6 +82,23 @@ class Target {
   }
   // Shared objects the target uses that the debugger could not load (a core opened on another host).
   virtual std::vector<std::string> missing_objects() { return {}; }
+  // Files mapped into the target's address space, as the process (or the core's own file list)
+  // records them; empty when unknown.
+  virtual std::vector<std::string> mapped_files() { return {}; }
+
+  // Lets the (live, stopped) target run while `work` observes it from outside, then stops it again:
+  // resume every thread the debugger would resume on "continue", run `work`, and once it returns stop
+  // the target so that it is stopped exactly as before the call (all threads stopped, the same thread
+  // selected, no signal left pending or delivered to the program). Only for live targets.
+  //
+  // `work` may run on another thread than the caller's, so it must not call this Target (nor the
+  // debugger in any other way); it reads the target only through a direct reader (process_vm_readv).
+  // It must return soon (within milliseconds) after stop_requested becomes true, which happens when
+  // the target stops or exits by itself or the user interrupts the debugger. The debugger must stay
+  // responsive to its interrupt key while `work` runs. See docs/sampling.md.
+  virtual Expected<RunOutcome> run_while(const std::function<void(const std::atomic<bool>& stop_requested)>& work) {
+    return fail("this debugger cannot resume the target from a command");
+  }
 };
 
 }  // namespace pyxray

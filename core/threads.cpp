@@ -72,7 +72,9 @@ Expected<ThreadStates> thread_states(PythonProcess& proc) {
       t.addr = ts;
       t.interp = interp;
       t.holds_gil = holder == ts;
-      t.thread_id = m.read<uint64_t>(ts + L.tstate_thread_id).value_or(0);
+      auto id = m.read<uint64_t>(ts + L.tstate_thread_id);
+      t.thread_id = id.value_or(0);
+      t.readable = id.has_value();
       if (L.tstate_native_thread_id != kAbsent) {
         if (auto tid = m.read<int64_t>(ts + L.tstate_native_thread_id)) t.native_id = *tid;
       }

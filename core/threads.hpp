@@ -16,6 +16,7 @@ struct ThreadState {
   uint64_t addr = 0;
   uint64_t interp = 0;
   uint64_t thread_id = 0;                 // pthread_t, what threading.get_ident() returns
+  bool readable = true;                   // false when the thread state itself could not be read
   std::optional<int64_t> native_id;       // kernel tid, 3.8+
   bool holds_gil = false;
 };

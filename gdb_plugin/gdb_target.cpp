@@ -2,8 +2,18 @@
 // gdb calls; results that cannot change while the process lives (types, symbols) are cached.
 #include "gdb_target.hpp"
 
+#include <csignal>
 #include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
 #include <string>
+#include <thread>
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace py = pybind11;
 
@@ -207,6 +217,27 @@ std::optional<std::vector<NativeFrame>> GdbTarget::native_frames(int64_t tid, st
   return out;
 }
 
+std::vector<std::string> GdbTarget::mapped_files() {
+  // `info proc mappings` reads /proc for a live process and the core's file note for a core.
+  std::vector<std::string> out;
+  try {
+    std::string all = gdb_module().attr("execute")("info proc mappings", false, true).cast<std::string>();
+    std::size_t pos = 0;
+    while (pos < all.size()) {
+      std::size_t end = all.find('\n', pos);
+      if (end == std::string::npos) end = all.size();
+      std::string line = all.substr(pos, end - pos);
+      pos = end + 1;
+      auto path = line.find(" /");
+      if (path == std::string::npos) continue;
+      std::string file = line.substr(path + 1);
+      if (out.empty() || out.back() != file) out.push_back(std::move(file));
+    }
+  } catch (const py::error_already_set&) {
+  }
+  return out;
+}
+
 std::vector<std::string> GdbTarget::missing_objects() {
   // gdb's Python API has no list of shared objects it failed to load; `info sharedlibrary` shows
   // them with "No" symbols read and no address range.
@@ -227,6 +258,185 @@ std::vector<std::string> GdbTarget::missing_objects() {
       if (path != std::string::npos) out.push_back(line.substr(path));
     }
   } catch (const py::error_already_set&) {
+  }
+  return out;
+}
+
+// --- run_while: let the inferior run while the core samples it from a worker thread ---
+//
+// The main thread (which holds Python's GIL and is the only one allowed to talk to gdb) runs gdb's
+// synchronous "continue"; a C++ worker thread runs `work`, which reads the target with
+// process_vm_readv only. When `work` is done the worker stops the inferior with a SIGSTOP to the
+// thread gdb resumed: gdb reports it as a signal stop ("handle SIGSTOP stop nopass", set for the
+// duration of the call), stops every other thread as for any stop, and does not deliver the signal to
+// the program, so "continue" returns with the inferior stopped as before. If instead the inferior
+// stops by itself (Ctrl-C, a breakpoint, a signal) or exits, "continue" returns first and the worker
+// is told to finish; it then sends nothing. The one race left -- the worker's SIGSTOP arriving just
+// after the inferior stopped for another reason -- leaves that SIGSTOP pending in the kernel, where
+// it would stop the program at the user's next "continue": we look for it in /proc and consume it.
+namespace {
+
+constexpr int kStopSignal = SIGSTOP;
+
+// What `info signals SIGSTOP` says, so that a user's own `handle SIGSTOP ...` is put back afterwards.
+struct SignalHandling {
+  bool stop = true, print = true, pass = false;
+};
+
+std::optional<SignalHandling> read_sigstop_handling(py::module_& gdb) {
+  std::istringstream text(gdb.attr("execute")("info signals SIGSTOP", false, true).cast<std::string>());
+  std::string line;
+  while (std::getline(text, line)) {
+    std::istringstream words(line);
+    std::string name, stop, print, pass;
+    if (!(words >> name >> stop >> print >> pass) || name != "SIGSTOP") continue;
+    return SignalHandling{stop == "Yes", print == "Yes", pass == "Yes"};
+  }
+  return std::nullopt;
+}
+
+void set_sigstop_handling(py::module_& gdb, const SignalHandling& h) {
+  // `print` first: "noprint" implies "nostop" and "stop" implies "print".
+  std::string cmd = std::string("handle SIGSTOP ") + (h.print ? "print " : "noprint ") +
+                    (h.stop ? "stop " : "nostop ") + (h.pass ? "pass" : "nopass");
+  gdb.attr("execute")(cmd, false, true);
+}
+
+// True when a SIGSTOP is queued, not yet delivered, for thread `tid` or the whole process.
+bool sigstop_pending(int pid, int64_t tid) {
+  auto mask_has = [](const std::string& path, const char* key) {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind(key, 0) != 0) continue;
+      unsigned long long mask = std::stoull(line.substr(std::strlen(key)), nullptr, 16);
+      return ((mask >> (kStopSignal - 1)) & 1) != 0;
+    }
+    return false;
+  };
+  std::string task = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status";
+  return mask_has(task, "SigPnd:") || mask_has(task, "ShdPnd:");
+}
+
+// What gdb's stop and exit events said while "continue" ran.
+struct StopRecord {
+  bool stopped = false, exited = false;
+  std::string signal;       // "SIGSTOP", "SIGINT", ... for a signal stop
+  std::string breakpoints;  // "1, 3" for a breakpoint stop
+  std::optional<long> exit_code;
+};
+
+}  // namespace
+
+Expected<RunOutcome> GdbTarget::run_while(const std::function<void(const std::atomic<bool>& stop_requested)>& work) {
+  py::module_ gdb = gdb_module();
+  py::object inferior = gdb.attr("selected_inferior")();
+  const int pid = inferior.attr("pid").cast<int>();
+  if (pid <= 0 || !is_live_local()) return fail("the target is not a live process on this host");
+  if (gdb.attr("parameter")("non-stop").cast<bool>())
+    return fail("needs gdb's all-stop mode ('set non-stop off' before attaching)");
+  py::object thread = gdb.attr("selected_thread")();
+  if (thread.is_none()) return fail("no thread is selected");
+  if (thread.attr("is_running")().cast<bool>()) return fail("the target is already running");
+  // The thread "continue" resumes in any case (also under 'set scheduler-locking on'): where the stop
+  // signal goes.
+  const int64_t resumed_tid = py::tuple(thread.attr("ptid"))[1].cast<int64_t>();
+
+  auto saved = read_sigstop_handling(gdb);
+  set_sigstop_handling(gdb, SignalHandling{});  // stop, print (into the captured text), nopass
+
+  auto record = std::make_shared<StopRecord>();
+  py::cpp_function on_stop([record](py::object event) {
+    record->stopped = true;
+    if (py::hasattr(event, "stop_signal")) record->signal = event.attr("stop_signal").cast<std::string>();
+    if (py::hasattr(event, "breakpoints")) {
+      for (const auto& b : event.attr("breakpoints")) {
+        if (!record->breakpoints.empty()) record->breakpoints += ", ";
+        record->breakpoints += std::to_string(b.attr("number").cast<long>());
+      }
+    }
+  });
+  py::cpp_function on_exit([record](py::object event) {
+    record->exited = true;
+    if (py::hasattr(event, "exit_code")) record->exit_code = event.attr("exit_code").cast<long>();
+  });
+  py::object events = gdb.attr("events");
+  events.attr("stop").attr("connect")(on_stop);
+  events.attr("exited").attr("connect")(on_exit);
+
+  std::atomic<bool> stop_requested{false};
+  std::mutex mutex;
+  bool continue_returned = false;  // under mutex: once set, the worker must not signal the inferior
+  bool stop_sent = false;          // under mutex
+
+  // The worker blocks every signal, so that gdb's handlers (SIGINT, SIGCHLD) keep running on gdb's
+  // own thread; the new thread inherits the mask it is created with.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  std::thread worker([&] {
+    try {
+      work(stop_requested);
+    } catch (...) {
+      // The core's work does not throw; if it did, still stop the inferior below.
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    if (continue_returned) return;
+    if (syscall(SYS_tgkill, pid, static_cast<pid_t>(resumed_tid), kStopSignal) != 0) ::kill(pid, kStopSignal);
+    stop_sent = true;
+  });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+
+  std::optional<std::string> error;
+  bool keyboard_interrupt = false;
+  try {
+    gdb.attr("execute")("continue", false, true);  // returns once the inferior stopped or exited
+  } catch (py::error_already_set& e) {
+    if (e.matches(PyExc_KeyboardInterrupt)) keyboard_interrupt = true;
+    else error = e.what();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    continue_returned = true;
+  }
+  stop_requested = true;
+  worker.join();
+
+  const bool alive = !record->exited && inferior.attr("is_valid")().cast<bool>() &&
+                     inferior.attr("pid").cast<int>() == pid;
+  // The worker's SIGSTOP lost the race against another stop: consume it now (it stops the inferior
+  // again at once) rather than let it surface at the user's next "continue".
+  if (alive && stop_sent && record->signal != "SIGSTOP" && sigstop_pending(pid, resumed_tid)) {
+    try {
+      gdb.attr("execute")("continue", false, true);
+    } catch (py::error_already_set&) {
+    }
+  }
+
+  events.attr("stop").attr("disconnect")(on_stop);
+  events.attr("exited").attr("disconnect")(on_exit);
+  try {
+    if (saved) set_sigstop_handling(gdb, *saved);
+    // A stop selects the thread that reported it; give the user back the thread they had selected.
+    if (alive && thread.attr("is_valid")().cast<bool>()) thread.attr("switch")();
+  } catch (py::error_already_set&) {
+  }
+
+  if (error && !record->stopped && !record->exited) return fail("could not resume the target: " + *error);
+  RunOutcome out;
+  if (!alive) {
+    out.end = RunEnd::Exited;
+    out.detail = record->exit_code ? "exit code " + std::to_string(*record->exit_code) : "";
+  } else if (keyboard_interrupt || record->signal == "SIGINT") {
+    out.end = RunEnd::Interrupted;
+  } else if (stop_sent && record->signal == "SIGSTOP") {
+    out.end = RunEnd::WorkDone;
+  } else if (!record->breakpoints.empty()) {
+    out.end = RunEnd::Stopped;
+    out.detail = "breakpoint " + record->breakpoints;
+  } else {
+    out.end = RunEnd::Stopped;
+    out.detail = record->signal.empty() ? "stopped" : "signal " + record->signal;
   }
   return out;
 }

@@ -21,7 +21,9 @@ class GdbTarget final : public Target {
   std::optional<int64_t> selected_thread() override;
   std::vector<LoadedObject> loaded_objects() override;
   std::vector<std::string> missing_objects() override;
+  std::vector<std::string> mapped_files() override;
   std::optional<std::vector<NativeFrame>> native_frames(int64_t tid, std::size_t max_frames) override;
+  Expected<RunOutcome> run_while(const std::function<void(const std::atomic<bool>& stop_requested)>& work) override;
 
   // Symbols and types belong to the loaded program; forget them when it changes.
   void forget_program() {
