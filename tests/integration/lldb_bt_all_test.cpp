@@ -1,0 +1,326 @@
+// End-to-end tests of the LLDB front end: the workloads and ground truth of the gdb tests
+// (bt_all_test.cpp), Debian's lldb-16 attached with `plugin load BUILD/libpyxray-lldb.so`, and the
+// plugin's output judged by the same comparison functions. Also: `help`, a non-Python process, core
+// files written by gdb's gcore, and the target left running after LLDB detaches.
+#include "compare.hpp"
+#include "harness.hpp"
+#include "interpreters.hpp"
+#include "workload.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <gtest/gtest.h>
+#include <regex>
+#include <thread>
+
+namespace pyxray::it {
+namespace {
+
+namespace fs = std::filesystem;
+
+// $PYXRAY_LLDB_PLUGIN, else the library this build tree made.
+fs::path lldb_plugin_path() {
+  if (const char* env = std::getenv("PYXRAY_LLDB_PLUGIN"); env && *env) return env;
+  return fs::path(PYXRAY_BUILD_DIR) / "libpyxray-lldb.so";
+}
+
+// $PYXRAY_LLDB, else Debian's lldb-16.
+std::string lldb_program() {
+  if (const char* env = std::getenv("PYXRAY_LLDB"); env && *env) return env;
+  return "lldb-16";
+}
+
+// lldb --no-lldbinit --batch TARGET_ARGS -o 'plugin load PLUGIN' -o CMD... with a hard timeout.
+// Batch mode stops at the first failing command and then quits, detaching from an attached process
+// (as the final `process detach` does when everything succeeded).
+CommandResult run_lldb(const std::vector<std::string>& target_args, const std::vector<std::string>& commands,
+                       const fs::path& work_dir, Clock::duration timeout = 90s) {
+  std::vector<std::string> argv{lldb_program(), "--no-lldbinit", "--batch"};
+  argv.insert(argv.end(), target_args.begin(), target_args.end());
+  argv.push_back("-o");
+  argv.push_back("plugin load " + lldb_plugin_path().string());
+  for (const auto& c : commands) {
+    argv.push_back("-o");
+    argv.push_back(c);
+  }
+  return run_command(argv, work_dir, timeout);
+}
+
+CommandResult run_lldb_attached(pid_t pid, std::vector<std::string> commands, const fs::path& work_dir) {
+  commands.push_back("process detach");
+  return run_lldb({"-p", std::to_string(pid)}, commands, work_dir);
+}
+
+// What one command printed: the lines after LLDB's echo of "(lldb) COMMAND", up to the next echo.
+std::string command_output(const std::string& out, const std::string& command) {
+  std::string text;
+  bool inside = false;
+  for (const auto& line : split_lines(out)) {
+    if (line.rfind("(lldb) ", 0) == 0) {
+      if (inside) break;
+      inside = line == "(lldb) " + command;
+      continue;
+    }
+    if (inside) text += line + "\n";
+  }
+  return text;
+}
+
+// Why an LLDB run did not end cleanly (empty when it did).
+std::vector<std::string> run_problems(const CommandResult& r, bool require_success) {
+  std::vector<std::string> problems;
+  if (r.timed_out) problems.push_back("lldb was killed after its timeout");
+  else if (r.exit_code < 0) problems.push_back("lldb died by a signal");
+  else if (require_success && r.exit_code != 0) problems.push_back("lldb exited with " + std::to_string(r.exit_code));
+  for (const auto* stream : {&r.out, &r.err}) {
+    for (const char* bad : {"PLEASE submit a bug report", "Stack dump:", "internal error", "Traceback"}) {
+      if (stream->find(bad) != std::string::npos) problems.push_back(std::string("\"") + bad + "\" in the output");
+    }
+  }
+  return problems;
+}
+
+std::string join(const std::vector<std::string>& lines) {
+  std::string s;
+  for (const auto& l : lines) s += l + "\n";
+  return s;
+}
+
+// Lines carrying pyxray's error message (LLDB prefixes every command error with "error: ").
+std::vector<std::string> pyxray_error_lines(const CommandResult& r) {
+  std::vector<std::string> lines;
+  for (const auto* stream : {&r.out, &r.err})
+    for (const auto& line : split_lines(*stream))
+      if (line.rfind("error: pyxray:", 0) == 0 || line.rfind("pyxray:", 0) == 0) lines.push_back(line);
+  return lines;
+}
+
+// After LLDB detaches the process must be alive and no thread in a tracing or job-control stop.
+void expect_left_running(pid_t pid) {
+  ASSERT_EQ(::kill(pid, 0), 0) << "process " << pid << " is gone";
+  for (pid_t tid : task_ids(pid)) {
+    char state = proc_state(pid, tid);
+    EXPECT_TRUE(state != 't' && state != 'T') << "thread " << tid << " left in state '" << state << "'";
+  }
+}
+
+std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
+
+// --- the environment ---
+
+TEST(LldbEnvironment, AttachesToAProcess) {
+  TempDir dir;
+  Process sleeper({"sleep", "60"}, dir.path() / "sleep.out", dir.path() / "sleep.err");
+  const auto deadline = Clock::now() + 10s;
+  std::error_code ec;
+  while (fs::read_symlink("/proc/" + std::to_string(sleeper.pid()) + "/exe", ec).filename() != "sleep") {
+    ASSERT_TRUE(sleeper.running()) << "sleep exited";
+    ASSERT_LT(Clock::now(), deadline) << "sleep did not start";
+    std::this_thread::sleep_for(10ms);
+  }
+  auto r = run_command({lldb_program(), "--no-lldbinit", "--batch", "-p", std::to_string(sleeper.pid()), "-o",
+                        "thread list"},
+                       dir.path(), 60s);
+  ASSERT_TRUE(run_problems(r, true).empty()) << join(run_problems(r, true)) << r.describe();
+  EXPECT_NE(r.out.find("tid = " + std::to_string(sleeper.pid())), std::string::npos)
+      << "lldb cannot attach here (ptrace permissions?)\n" << r.describe();
+  EXPECT_TRUE(sleeper.running());
+  expect_left_running(sleeper.pid());
+}
+
+TEST(LldbHelp, HelpDescribesTheCommands) {
+  const fs::path plugin = lldb_plugin_path();
+  ASSERT_TRUE(fs::exists(plugin)) << "LLDB plugin not found: " << plugin
+                                  << " (build the whole project, or point PYXRAY_LLDB_PLUGIN at it)";
+  TempDir dir;
+  auto r = run_lldb({}, {"help py-bt-all", "help py-bt", "help"}, dir.path(), 60s);
+  ASSERT_TRUE(run_problems(r, true).empty()) << join(run_problems(r, true)) << r.describe();
+  const std::string bt_all = command_output(r.out, "help py-bt-all");
+  EXPECT_NE(bt_all.find("Print the Python stack of every thread"), std::string::npos) << r.describe();
+  // The flags grow; the syntax line starts with these and ends with --max-frames.
+  EXPECT_TRUE(std::regex_search(bt_all, std::regex(R"(\nSyntax: py-bt-all \[--json\][^\n]*\[--max-frames N\]\n)")))
+      << r.describe();
+  EXPECT_NE(bt_all.find("innermost frame first"), std::string::npos) << "no long help\n" << r.describe();
+  const std::string bt = command_output(r.out, "help py-bt");
+  EXPECT_TRUE(std::regex_search(bt, std::regex(R"(\nSyntax: py-bt \[--json\][^\n]*\[--max-frames N\]\n)")))
+      << r.describe();
+  // The plain `help` lists them among the user commands.
+  const std::string all = command_output(r.out, "help");
+  for (const char* name : {"py-bt-all", "py-bt"})
+    EXPECT_TRUE(std::regex_search(all, std::regex(std::string("\\n\\s*") + name + "\\s+--")))
+        << name << " missing from `help`\n" << r.describe();
+}
+
+// --- against the workload, per interpreter ---
+
+class LldbBtAll : public testing::TestWithParam<Interpreter> {
+ protected:
+  void SetUp() override {
+    const fs::path plugin = lldb_plugin_path();
+    ASSERT_TRUE(fs::exists(plugin)) << "LLDB plugin not found: " << plugin
+                                    << " (build the whole project, or point PYXRAY_LLDB_PLUGIN at it)";
+    try {
+      workload_ = Workload::start(GetParam());
+    } catch (const std::exception& e) {
+      FAIL() << e.what();
+    }
+  }
+  const GroundTruth& truth() const { return workload_->truth(); }
+
+  // Runs LLDB attached to the workload; checks that it ended by itself, successfully, and left the
+  // target running.
+  CommandResult lldb(const std::vector<std::string>& commands) {
+    auto r = run_lldb_attached(workload_->pid(), commands, workload_->dir());
+    const auto problems = run_problems(r, true);
+    EXPECT_TRUE(problems.empty()) << join(problems) << r.describe();
+    EXPECT_TRUE(workload_->alive()) << "the workload died while lldb was attached";
+    expect_left_running(workload_->pid());
+    return r;
+  }
+
+  // The JSON of `py-bt-all --json`, checked against the ground truth.
+  void expect_json_matches(const CommandResult& r, const std::string& what) {
+    std::string error;
+    auto got = find_json_line(r.out, &error);
+    ASSERT_TRUE(got) << error << "\n" << r.describe();
+    const auto diffs = compare_bt_all_json(truth(), *got, task_ids(workload_->pid()));
+    EXPECT_TRUE(diffs.empty()) << what << " differs from the ground truth of " << GetParam().path.string() << " ("
+                               << diffs.size() << " differences):\n" << join_diffs(diffs);
+  }
+
+  std::unique_ptr<Workload> workload_;
+};
+
+TEST_P(LldbBtAll, JsonMatchesGroundTruth) {
+  auto r = lldb({"py-bt-all --json"});
+  expect_json_matches(r, "py-bt-all --json under lldb");
+}
+
+TEST_P(LldbBtAll, TextListsEveryThread) {
+  auto r = lldb({"py-bt-all"});
+  const auto diffs = compare_bt_all_text(truth(), command_output(r.out, "py-bt-all"));
+  EXPECT_TRUE(diffs.empty()) << "py-bt-all text differs from the ground truth (" << diffs.size()
+                             << " differences):\n" << join_diffs(diffs) << "\n" << r.describe();
+}
+
+// Right after attaching, LLDB selects the main thread.
+TEST_P(LldbBtAll, PyBtPrintsSelectedMainThread) {
+  const ThreadTruth* main = truth().by_name("MainThread");
+  ASSERT_TRUE(main);
+  auto r = lldb({"py-bt"});
+  const auto diffs = compare_bt_text_one(truth(), *main, command_output(r.out, "py-bt"));
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
+}
+
+// After selecting another thread in LLDB, py-bt follows it. LLDB 16's `thread select` takes only
+// its own index, so the thread is selected by kernel tid through the script bridge. Before 3.8 the
+// workload cannot report its tid: it comes from the plugin's JSON (checked by JsonMatchesGroundTruth).
+TEST_P(LldbBtAll, PyBtFollowsThreadSwitch) {
+  const ThreadTruth* worker = truth().by_name("worker-1");
+  ASSERT_TRUE(worker);
+  std::optional<int64_t> tid = worker->native_id;
+  if (!tid) {
+    auto first = lldb({"py-bt-all --json"});
+    std::string error;
+    auto got = find_json_line(first.out, &error);
+    ASSERT_TRUE(got) << error << "\n" << first.describe();
+    for (const auto& t : got->at("threads"))
+      if (t.value("thread_id", uint64_t{0}) == worker->thread_id && t.contains("native_id") &&
+          t["native_id"].is_number_integer())
+        tid = t["native_id"].get<int64_t>();
+    ASSERT_TRUE(tid) << "py-bt-all --json gives worker-1 no native_id\n" << first.describe();
+  }
+  const std::string select = "script lldb.process.SetSelectedThreadByID(" + std::to_string(*tid) + ")";
+  auto r = lldb({select, "thread info", "py-bt"});
+  ASSERT_NE(command_output(r.out, "thread info").find("tid = " + std::to_string(*tid)), std::string::npos)
+      << "lldb did not switch to worker-1 (tid " << *tid << ")\n" << r.describe();
+  const auto diffs = compare_bt_text_one(truth(), *worker, command_output(r.out, "py-bt"));
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
+}
+
+// After LLDB detaches, the process keeps running: not stopped, and the spinner still burns CPU.
+TEST_P(LldbBtAll, DetachLeavesTargetRunning) {
+  lldb({"py-bt-all --json"});
+  if (HasFatalFailure()) return;
+  const pid_t pid = workload_->pid();
+  const auto before = cpu_ticks(pid);
+  ASSERT_TRUE(before);
+  const auto deadline = Clock::now() + 5s;
+  auto now = before;
+  while (now && *now == *before && Clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+    now = cpu_ticks(pid);
+  }
+  ASSERT_TRUE(now) << "the workload is gone";
+  EXPECT_GT(*now, *before) << "the workload used no CPU for 5 s after lldb detached: the spinner is not running";
+}
+
+// A core written by gdb's gcore, opened with `lldb -c CORE EXECUTABLE`, gives the same stacks.
+// (Suite name ends in CoreFile: CTest runs core-writing tests one at a time.)
+class LldbCoreFile : public LldbBtAll {};
+
+TEST_P(LldbCoreFile, JsonMatchesGroundTruth) {
+  TempDir core_dir;  // its own directory: the core goes as soon as the test ends
+  const fs::path core = core_dir.path() / "workload.core";
+  auto g = run_command({"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off", "-p",
+                        std::to_string(workload_->pid()), "-ex", "gcore " + core.string()},
+                       core_dir.path(), 180s);
+  ASSERT_FALSE(g.timed_out) << g.describe();
+  ASSERT_TRUE(fs::exists(core) && fs::file_size(core) > 0) << "gcore wrote no core\n" << g.describe();
+  expect_left_running(workload_->pid());
+
+  auto r = run_lldb({"-c", core.string(), GetParam().path.string()}, {"py-bt-all --json", "py-bt"}, core_dir.path());
+  const auto problems = run_problems(r, true);
+  EXPECT_TRUE(problems.empty()) << join(problems) << r.describe();
+  expect_json_matches(r, "py-bt-all --json on a core under lldb");
+  // The core's selected thread is the main thread (the first one gcore wrote).
+  const ThreadTruth* main = truth().by_name("MainThread");
+  ASSERT_TRUE(main);
+  const auto diffs = compare_bt_text_one(truth(), *main, command_output(r.out, "py-bt"));
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, LldbBtAll, testing::ValuesIn(all_interpreters()), param_name);
+INSTANTIATE_TEST_SUITE_P(Interpreters, LldbCoreFile, testing::ValuesIn(all_interpreters()), param_name);
+
+// --- a process that is not Python ---
+
+TEST(LldbNonPython, PyBtAllSaysNotCPython) {
+  const fs::path plugin = lldb_plugin_path();
+  ASSERT_TRUE(fs::exists(plugin)) << "LLDB plugin not found: " << plugin;
+  TempDir dir;
+  Process sleeper({"sleep", "60"}, dir.path() / "sleep.out", dir.path() / "sleep.err");
+  const auto deadline = Clock::now() + 10s;
+  std::error_code ec;
+  while (fs::read_symlink("/proc/" + std::to_string(sleeper.pid()) + "/exe", ec).filename() != "sleep") {
+    ASSERT_TRUE(sleeper.running()) << "sleep exited";
+    ASSERT_LT(Clock::now(), deadline) << "sleep did not start";
+    std::this_thread::sleep_for(10ms);
+  }
+  auto r = run_lldb_attached(sleeper.pid(), {"py-bt-all"}, dir.path());
+  // Batch mode reports the failed command with exit status 1; it must still end by itself.
+  const auto problems = run_problems(r, false);
+  EXPECT_TRUE(problems.empty()) << join(problems) << r.describe();
+  const auto lines = pyxray_error_lines(r);
+  ASSERT_EQ(lines.size(), 1u) << "expected exactly one \"error: pyxray:\" line\n" << r.describe();
+  EXPECT_TRUE(std::regex_search(lines[0], std::regex("not .*CPython", std::regex::icase)))
+      << "the message should say the process is not running CPython: " << lines[0];
+  EXPECT_TRUE(sleeper.running()) << "sleep died while lldb was attached";
+  expect_left_running(sleeper.pid());
+}
+
+// Without a process the commands say so, in one line, instead of failing obscurely.
+TEST(LldbNoProcess, PyBtAllSaysNoProcess) {
+  const fs::path plugin = lldb_plugin_path();
+  ASSERT_TRUE(fs::exists(plugin)) << "LLDB plugin not found: " << plugin;
+  TempDir dir;
+  auto r = run_lldb({}, {"py-bt-all"}, dir.path(), 60s);
+  EXPECT_TRUE(run_problems(r, false).empty()) << join(run_problems(r, false)) << r.describe();
+  const auto lines = pyxray_error_lines(r);
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  EXPECT_NE(lines[0].find("no process"), std::string::npos) << lines[0];
+}
+
+}  // namespace
+}  // namespace pyxray::it
