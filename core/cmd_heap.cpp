@@ -1,0 +1,527 @@
+// py-heap-summary, py-sizeof, py-biggest and py-referrers: the target's live objects by type, the
+// size of one object (and of what it holds), the largest objects, and who holds an object.
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "heap_walk.hpp"
+#include "memory.hpp"
+#include "object_size.hpp"
+#include "objects.hpp"
+#include "python_process.hpp"
+#include "referents.hpp"
+#include "repr.hpp"
+
+namespace pyxray {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr uint64_t kMaxDeepObjects = 10'000'000;
+constexpr int kDefaultBiggest = 10;
+constexpr int kDefaultLimit = 30;
+constexpr int kDefaultDepth = 12;
+constexpr std::size_t kMaxFrontier = 200'000;
+constexpr std::size_t kMaxChains = 5;
+constexpr std::size_t kMaxDirect = 20;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', true, json::error_handler_t::replace) + "\n"; }
+
+// "0x7f12..." (hex) or "140123..." (decimal).
+Expected<uint64_t> parse_address(std::string_view text) {
+  int base = 10;
+  std::string_view digits = text;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+    base = 16;
+    digits.remove_prefix(2);
+  }
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size())
+    return fail(fmt::format("'{}' is not an address (want hex 0x... or decimal)", text));
+  return value;
+}
+
+std::string grouped(uint64_t n) {
+  const std::string digits = std::to_string(n);
+  std::string s;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) s += ',';
+    s += digits[i];
+  }
+  return s;
+}
+
+std::string human(uint64_t bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} bytes", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string warnings_text(const std::vector<std::string>& warnings) {
+  std::string out;
+  for (const auto& w : warnings) out += fmt::format("pyxray: warning: {}\n", w);
+  return out;
+}
+
+std::string where_text(const HeapWalkStats& s) {
+  std::string how = s.pymalloc ? fmt::format("{} in {} pymalloc arenas", grouped(s.in_arenas), grouped(s.arenas))
+                               : fmt::format("no pymalloc arenas ({})", s.allocator);
+  return fmt::format("({}; {} GC-tracked and {} other objects outside them; {:.2f} s)", how, grouped(s.gc_outside),
+                     grouped(s.by_reference), s.seconds);
+}
+
+void add_walk_json(json& j, const HeapWalkStats& s) {
+  j["allocator"] = s.allocator;
+  j["pymalloc"] = s.pymalloc;
+  j["arenas"] = s.arenas;
+  j["in_arenas"] = s.in_arenas;
+  j["gc_outside"] = s.gc_outside;
+  j["by_reference"] = s.by_reference;
+  j["partial"] = s.partial;
+  j["seconds"] = s.seconds;
+  j["warnings"] = s.warnings;
+}
+
+// Everything a heap command needs, for one command.
+struct HeapContext {
+  PythonProcess& proc;
+  Objects objects;
+  TypeCache types;
+  ObjectSizer sizer;
+  Referents refs;
+  explicit HeapContext(PythonProcess& p) : proc(p), objects(p), types(p, objects), sizer(p, types), refs(p, types) {}
+
+  Expected<HeapWalkStats> walk(HeapWalkOptions opt) {
+    if (!opt.progress) opt.progress = heap_progress_sink();
+    HeapWalker w(proc, objects, types, sizer, refs);
+    return w.run(opt);
+  }
+
+  // The object's type facts, or why it is not an object.
+  Expected<const TypeInfo*> object_type(uint64_t addr) {
+    auto type = check_object(proc, objects, addr);
+    if (!type) return fail(fmt::format("0x{:x} is not a Python object: {}", addr, type.error().message));
+    const TypeInfo* t = types.get(*type);
+    if (!t) return fail(fmt::format("0x{:x} is not a Python object: its type does not validate", addr));
+    return t;
+  }
+
+  // A referent worth following: a readable object with a plausible refcount and a valid type.
+  const TypeInfo* validated(uint64_t addr) {
+    if (!plausible_pointer(addr)) return nullptr;
+    Memory& m = proc.mem();
+    auto rc = m.read<uint64_t>(addr + (proc.layout().object_ob_refcnt == kAbsent ? 0 : proc.layout().object_ob_refcnt));
+    if (!rc || !plausible_refcount(*rc)) return nullptr;
+    auto type = m.read_ptr(addr + proc.layout().object_ob_type);
+    if (!type) return nullptr;
+    return types.get(*type);
+  }
+};
+
+Expected<long long> count_arg(const ParsedArgs& args, const std::string& flag, long long def, long long min, long long max) {
+  if (auto v = args.value(flag)) return parse_count(flag, *v, min, max);
+  return def;
+}
+
+// --- py-heap-summary ---
+
+struct TypeRow {
+  const TypeInfo* type = nullptr;
+  uint64_t count = 0, bytes = 0, max = 0;
+};
+
+Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
+  PYX_TRY(limit, count_arg(args, "--limit", kDefaultLimit, 1, 1'000'000));
+  std::string sort = args.value("--sort").value_or("bytes");
+  if (sort != "bytes" && sort != "count") return fail(fmt::format("--sort wants bytes or count, not '{}'", sort));
+  PYX_TRY(proc, session.process());
+  HeapContext ctx(*proc);
+  std::vector<TypeRow> rows;
+  HeapWalkOptions opt;
+  opt.on_object = [&](const HeapObject& o) {
+    if (o.type->id >= rows.size()) rows.resize(o.type->id + 1);
+    TypeRow& r = rows[o.type->id];
+    r.type = o.type;
+    ++r.count;
+    r.bytes += o.size;
+    r.max = std::max(r.max, o.size);
+  };
+  PYX_TRY(stats, ctx.walk(opt));
+  rows.erase(std::remove_if(rows.begin(), rows.end(), [](const TypeRow& r) { return r.count == 0; }), rows.end());
+  auto by_bytes = [](const TypeRow& a, const TypeRow& b) {
+    if (a.bytes != b.bytes) return a.bytes > b.bytes;
+    if (a.count != b.count) return a.count > b.count;
+    return a.type->name < b.type->name;
+  };
+  auto by_count = [](const TypeRow& a, const TypeRow& b) {
+    if (a.count != b.count) return a.count > b.count;
+    if (a.bytes != b.bytes) return a.bytes > b.bytes;
+    return a.type->name < b.type->name;
+  };
+  if (sort == "count") std::sort(rows.begin(), rows.end(), by_count);
+  else std::sort(rows.begin(), rows.end(), by_bytes);
+
+  if (args.has("--json")) {
+    json j;
+    j["objects"] = stats.objects;
+    j["bytes"] = stats.bytes;
+    json types = json::array();
+    for (const auto& r : rows)
+      types.push_back({{"type", r.type->name}, {"count", r.count}, {"bytes", r.bytes}, {"max", r.max}});
+    j["types"] = std::move(types);
+    add_walk_json(j, stats);
+    return dump(j);
+  }
+  std::string out = fmt::format("Total {} objects, {} types, {} ({} bytes)\n", grouped(stats.objects),
+                                grouped(rows.size()), human(stats.bytes), grouped(stats.bytes));
+  std::size_t shown = std::min<std::size_t>(rows.size(), static_cast<std::size_t>(limit));
+  std::size_t wc = 5, ws = 4, wm = 3;
+  for (std::size_t i = 0; i < shown; ++i) {
+    wc = std::max(wc, grouped(rows[i].count).size());
+    ws = std::max(ws, grouped(rows[i].bytes).size());
+    wm = std::max(wm, grouped(rows[i].max).size());
+  }
+  out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}\n", "Index", "Count", wc, "%", "Size", ws,
+                     "%", "Cum", "Max", wm, "Kind");
+  uint64_t cum = 0;
+  auto pct = [](uint64_t part, uint64_t whole) { return whole ? static_cast<int>(part * 100 / whole) : 0; };
+  for (std::size_t i = 0; i < shown; ++i) {
+    const TypeRow& r = rows[i];
+    cum += sort == "count" ? r.count : r.bytes;
+    out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}\n", i, grouped(r.count), wc,
+                       pct(r.count, stats.objects), grouped(r.bytes), ws, pct(r.bytes, stats.bytes),
+                       pct(cum, sort == "count" ? stats.objects : stats.bytes), grouped(r.max), wm, r.type->name);
+  }
+  if (shown < rows.size()) out += fmt::format("  ... {} more types (--limit)\n", grouped(rows.size() - shown));
+  out += where_text(stats) + "\n";
+  out += warnings_text(stats.warnings);
+  return out;
+}
+
+// --- py-sizeof ---
+
+struct DeepSize {
+  uint64_t bytes = 0, objects = 0;
+  bool partial = false;
+};
+
+bool skipped_in_deep(const TypeInfo& t) {
+  return t.kind == BaseKind::Type || t.kind == BaseKind::Module || t.kind == BaseKind::Function;
+}
+
+DeepSize deep_size(HeapContext& ctx, uint64_t root) {
+  DeepSize d;
+  std::unordered_set<uint64_t> seen{root};
+  std::vector<uint64_t> stack{root};
+  while (!stack.empty()) {
+    uint64_t a = stack.back();
+    stack.pop_back();
+    auto size = ctx.sizer.getsizeof(a);
+    if (!size) continue;
+    d.bytes += *size;
+    ++d.objects;
+    if (d.objects >= kMaxDeepObjects) {
+      d.partial = true;
+      break;
+    }
+    auto r = ctx.refs.all_refs(a, RefMode::Traverse, [&](uint64_t ref) {
+      if (seen.contains(ref)) return;
+      const TypeInfo* t = ctx.validated(ref);
+      if (!t || skipped_in_deep(*t)) return;
+      seen.insert(ref);
+      stack.push_back(ref);
+    });
+    if (!r) d.partial = true;
+  }
+  return d;
+}
+
+Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
+  if (args.positional.empty()) return fail("py-sizeof wants an ADDRESS (see help py-sizeof)");
+  PYX_TRY(addr, parse_address(args.positional[0]));
+  PYX_TRY(proc, session.process());
+  HeapContext ctx(*proc);
+  PYX_TRY(t, ctx.object_type(addr));
+  PYX_TRY(size, ctx.sizer.getsizeof(addr));
+  std::optional<DeepSize> deep;
+  if (args.has("--deep")) deep = deep_size(ctx, addr);
+  if (args.has("--json")) {
+    json j;
+    j["address"] = addr;
+    j["type"] = t->name;
+    j["size"] = size;
+    if (deep) {
+      j["deep_size"] = deep->bytes;
+      j["deep_objects"] = deep->objects;
+      j["partial"] = deep->partial;
+    }
+    return dump(j);
+  }
+  std::string out = fmt::format("0x{:x} ({}): {} bytes\n", addr, t->name, grouped(size));
+  if (deep) {
+    out += fmt::format("deep: {} bytes in {} objects (types, modules and functions are not followed)\n",
+                       grouped(deep->bytes), grouped(deep->objects));
+    if (deep->partial) out += "pyxray: warning: the deep size is partial (unreadable memory or the object bound)\n";
+  }
+  return out;
+}
+
+// --- py-biggest ---
+
+Expected<std::string> run_biggest(Session& session, const ParsedArgs& args) {
+  long long n = kDefaultBiggest;
+  if (!args.positional.empty()) {
+    PYX_TRY(v, parse_count("N", args.positional[0], 1, 100'000));
+    n = v;
+  }
+  std::optional<std::string> type_filter = args.value("--type");
+  PYX_TRY(proc, session.process());
+  HeapContext ctx(*proc);
+  struct Entry {
+    uint64_t size, addr;
+    const TypeInfo* type;
+    bool operator>(const Entry& o) const { return size != o.size ? size > o.size : addr < o.addr; }
+  };
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> top;  // the smallest kept on top
+  uint64_t matched = 0;
+  HeapWalkOptions opt;
+  opt.on_object = [&](const HeapObject& o) {
+    if (type_filter && o.type->name != *type_filter && o.type->tp_name != *type_filter) return;
+    ++matched;
+    Entry e{o.size, o.addr, o.type};
+    if (top.size() < static_cast<std::size_t>(n)) {
+      top.push(e);
+    } else if (e > top.top()) {
+      top.pop();
+      top.push(e);
+    }
+  };
+  PYX_TRY(stats, ctx.walk(opt));
+  std::vector<Entry> items;
+  while (!top.empty()) {
+    items.push_back(top.top());
+    top.pop();
+  }
+  std::reverse(items.begin(), items.end());
+  ReprLimits limits;
+  limits.max_depth = 1;
+  limits.max_items = 4;
+  limits.max_string = 40;
+  limits.max_output = 120;
+  if (args.has("--json")) {
+    json j;
+    json list = json::array();
+    for (const auto& e : items)
+      list.push_back({{"address", e.addr}, {"type", e.type->name}, {"size", e.size},
+                      {"repr", safe_repr(*proc, ctx.objects, e.addr, limits)}});
+    j["objects"] = std::move(list);
+    j["matched"] = matched;
+    j["walked"] = stats.objects;
+    add_walk_json(j, stats);
+    return dump(j);
+  }
+  std::string out;
+  if (items.empty()) {
+    out = type_filter ? fmt::format("no objects of type {}\n", *type_filter) : "no objects\n";
+  } else {
+    std::size_t ws = 4;
+    for (const auto& e : items) ws = std::max(ws, grouped(e.size).size());
+    out += fmt::format("{:>{}}  {:<18}  {}\n", "Size", ws, "Address", "Type: repr");
+    for (const auto& e : items)
+      out += fmt::format("{:>{}}  0x{:<16x}  {}: {}\n", grouped(e.size), ws, e.addr, e.type->name,
+                         safe_repr(*proc, ctx.objects, e.addr, limits));
+  }
+  out += fmt::format("{} of {} objects{} {}\n", grouped(items.size()), grouped(matched),
+                     type_filter ? " of that type;" : ";", where_text(stats));
+  out += warnings_text(stats.warnings);
+  return out;
+}
+
+// --- py-referrers ---
+
+struct Chain {
+  std::string root;                 // "__main__.HOLDER", "thread 1234 frame main: x"
+  std::string kind;                 // "global" or "local"
+  std::vector<uint64_t> path;       // the root's object first, the target last
+};
+
+Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
+  if (args.positional.empty()) return fail("py-referrers wants an ADDRESS (see help py-referrers)");
+  PYX_TRY(target, parse_address(args.positional[0]));
+  PYX_TRY(depth_limit, count_arg(args, "--depth", kDefaultDepth, 1, 1000));
+  PYX_TRY(proc, session.process());
+  HeapContext ctx(*proc);
+  PYX_TRY(target_type, ctx.object_type(target));
+  HeapRoots roots = heap_roots(*proc, ctx.objects);
+  std::unordered_multimap<uint64_t, std::string> local_roots;
+  for (const auto& l : roots.frame_locals) local_roots.emplace(l.value, l.label);
+
+  std::unordered_map<uint64_t, uint64_t> toward;  // referrer -> the object it holds, one step closer
+  std::unordered_set<uint64_t> visited{target};
+  std::unordered_set<uint64_t> frontier{target};
+  std::vector<Chain> chains;
+  std::vector<uint64_t> direct;
+  std::vector<std::string> warnings = roots.warnings;
+  HeapWalkStats last;
+  int depth = 0;
+  bool truncated = false;
+  auto path_from = [&](uint64_t x) {
+    std::vector<uint64_t> p{x};
+    while (p.back() != target && p.size() < 10000) {
+      auto it = toward.find(p.back());
+      if (it == toward.end()) break;
+      p.push_back(it->second);
+    }
+    return p;
+  };
+  while (depth < depth_limit && !frontier.empty()) {
+    for (uint64_t x : frontier) {
+      auto [b, e] = local_roots.equal_range(x);
+      for (auto it = b; it != e && chains.size() < kMaxChains; ++it) chains.push_back({it->second, "local", path_from(x)});
+    }
+    if (!chains.empty()) break;
+    std::vector<std::pair<uint64_t, uint64_t>> edges;
+    HeapWalkOptions opt;
+    opt.edge_targets = &frontier;
+    opt.on_edge = [&](uint64_t src, uint64_t dst) {
+      if (src) edges.emplace_back(src, dst);
+    };
+    PYX_TRY(stats, ctx.walk(opt));
+    last = stats;
+    ++depth;
+    std::sort(edges.begin(), edges.end());
+    edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+    std::unordered_set<uint64_t> next;
+    for (const auto& [src, dst] : edges) {
+      if (depth == 1 && direct.size() < kMaxDirect && std::find(direct.begin(), direct.end(), src) == direct.end())
+        direct.push_back(src);
+      if (auto m = roots.module_dicts.find(src); m != roots.module_dicts.end()) {
+        if (chains.size() >= kMaxChains) continue;
+        std::string key = "?";
+        (void)ctx.objects.dict_items(src, [&](uint64_t k, uint64_t v) {
+          if (v != dst) return true;
+          key = ctx.objects.read_text(k, 200).value_or("?");
+          return false;
+        });
+        chains.push_back({fmt::format("{}.{}", m->second, key), "global", path_from(dst)});
+        continue;
+      }
+      if (visited.contains(src)) continue;
+      if (next.size() >= kMaxFrontier) {
+        truncated = true;
+        continue;
+      }
+      visited.insert(src);
+      toward.emplace(src, dst);
+      next.insert(src);
+    }
+    if (!chains.empty()) break;
+    frontier = std::move(next);
+  }
+  if (truncated) warnings.push_back(fmt::format("more than {} referrers at one level: some were not followed", kMaxFrontier));
+  for (const auto& w : last.warnings) warnings.push_back(w);
+  auto type_name = [&](uint64_t a) -> std::string {
+    if (const TypeInfo* t = ctx.validated(a)) return t->name;
+    return "?";
+  };
+  auto chain_text = [&](const Chain& c) {
+    std::string s = c.root;
+    for (std::size_t i = 0; i < c.path.size(); ++i) s += " -> " + type_name(c.path[i]);
+    return s;
+  };
+  if (args.has("--json")) {
+    json j;
+    j["address"] = target;
+    j["type"] = target_type->name;
+    json d = json::array();
+    for (uint64_t a : direct) d.push_back({{"address", a}, {"type", type_name(a)}});
+    j["referrers"] = std::move(d);
+    json cs = json::array();
+    for (const auto& c : chains) {
+      json path = json::array();
+      for (uint64_t a : c.path) path.push_back({{"address", a}, {"type", type_name(a)}});
+      cs.push_back({{"root", c.root}, {"kind", c.kind}, {"chain", chain_text(c)}, {"path", std::move(path)}});
+    }
+    j["chains"] = std::move(cs);
+    j["depth"] = depth;
+    j["warnings"] = warnings;
+    return dump(j);
+  }
+  std::string out = fmt::format("0x{:x} ({}): {} direct referrer{}\n", target, target_type->name,
+                                direct.size() >= kMaxDirect ? fmt::format("{}+", kMaxDirect) : std::to_string(direct.size()),
+                                direct.size() == 1 ? "" : "s");
+  for (uint64_t a : direct) out += fmt::format("  0x{:x} {}\n", a, type_name(a));
+  if (chains.empty()) {
+    out += fmt::format("no chain to a module global or a frame local within {} step{}\n", depth, depth == 1 ? "" : "s");
+  } else {
+    out += "held by:\n";
+    for (const auto& c : chains) {
+      out += "  " + chain_text(c) + "\n";
+      std::string addrs;
+      for (uint64_t a : c.path) addrs += fmt::format("{}0x{:x}", addrs.empty() ? "" : " -> ", a);
+      out += "    " + addrs + "\n";
+    }
+  }
+  out += warnings_text(warnings);
+  return out;
+}
+
+}  // namespace
+
+std::vector<CommandDef> heap_commands() {
+  return {
+      {{"py-heap-summary", "Count the live objects by type, with their sizes",
+        "Usage: py-heap-summary [--limit N] [--sort bytes|count] [--json]\n"
+        "Walk every live object (pymalloc's arenas, the GC lists, and what they reference) and print a\n"
+        "table of types by total size: Index, Count, % of objects, Size (sys.getsizeof bytes), % of\n"
+        "bytes, cumulative %, the largest one, and the type (module.Class for classes). --limit shows\n"
+        "the first N types (default 30); --json prints every type:\n"
+        "{\"objects\": N, \"bytes\": B, \"types\": [{\"type\": ..., \"count\": ..., \"bytes\": ..., \"max\": ...}, ...]}."},
+       {{"--json", false, "print one JSON object instead of text"},
+        {"--limit", true, "show the N largest types (default 30)"},
+        {"--sort", true, "order types by bytes (default) or count"}},
+       0,
+       run_summary},
+      {{"py-sizeof", "Print an object's size (sys.getsizeof), and with --deep what it holds",
+        "Usage: py-sizeof ADDRESS [--deep] [--json]\n"
+        "Print sys.getsizeof() of the object at ADDRESS as its own interpreter would compute it. --deep\n"
+        "adds the objects it references, recursively (each once), like gc.get_referents() plus dict\n"
+        "keys, without entering types, modules or functions."},
+       {{"--json", false, "print one JSON object instead of text"},
+        {"--deep", false, "also the total over everything the object references"}},
+       1,
+       run_sizeof},
+      {{"py-biggest", "List the largest live objects",
+        "Usage: py-biggest [N] [--type NAME] [--json]\n"
+        "Walk every live object and print the N largest (default 10) with their size, address, type and a\n"
+        "short repr. --type keeps only objects of one type (\"bytes\", \"__main__.Leaky\")."},
+       {{"--json", false, "print one JSON object instead of text"},
+        {"--type", true, "only objects of this type"}},
+       1,
+       run_biggest},
+      {{"py-referrers", "Show what holds an object, back to a module global or a frame local",
+        "Usage: py-referrers ADDRESS [--depth K] [--json]\n"
+        "Print the objects that refer to the object at ADDRESS and the shortest chains that lead to it\n"
+        "from a root: a module global (module.name) or a thread's frame local. Each step of the search is\n"
+        "one walk of the heap; --depth bounds the steps (default 12)."},
+       {{"--json", false, "print one JSON object instead of text"},
+        {"--depth", true, "search at most K referrer steps back (default 12)"}},
+       1,
+       run_referrers},
+  };
+}
+
+}  // namespace pyxray

@@ -1,0 +1,75 @@
+#include "gc_lists.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "layout.hpp"
+#include "python_process.hpp"
+#include "threads.hpp"
+
+namespace pyxray {
+namespace {
+
+constexpr int kGenerations = 3;
+constexpr int64_t kUntracked = -2;  // _PyGC_REFS_UNTRACKED
+
+uint64_t load(std::span<const std::byte> b, std::size_t off) {
+  uint64_t v = 0;
+  if (off + 8 <= b.size()) std::memcpy(&v, b.data() + off, 8);
+  return v;
+}
+
+}  // namespace
+
+bool GcLists::tracked(std::span<const std::byte> head) const {
+  if (refs_field) return (static_cast<int64_t>(load(head, 16)) >> refs_shift) != kUntracked;
+  return load(head, 0) != 0;
+}
+
+uint64_t GcLists::next(std::span<const std::byte> head) { return load(head, 0) & ~uint64_t{7}; }
+uint64_t GcLists::prev(std::span<const std::byte> head) { return load(head, 8) & ~uint64_t{7}; }
+
+bool GcLists::is_head(uint64_t addr) const { return std::find(heads.begin(), heads.end(), addr) != heads.end(); }
+
+Expected<GcLists> gc_lists(PythonProcess& proc) {
+  const Layout& L = proc.layout();
+  const PyVersion& v = proc.version();
+  Memory& m = proc.mem();
+  GcLists g;
+  const bool old_head = v.before(3, 8);
+  g.head_size = static_cast<uint64_t>(L.gc_head_size != kAbsent ? L.gc_head_size : old_head ? 32 : 16);
+  g.refs_field = old_head;
+  g.refs_shift = v.major == 3 && old_head ? 1 : 0;
+  // struct gc_generation {PyGC_Head head; int threshold; int count;}, padded to the head's alignment.
+  uint64_t gen_size = L.gc_generation_size != kAbsent ? static_cast<uint64_t>(L.gc_generation_size)
+                                                      : (old_head ? 48 : 24);
+  auto add_block = [&](uint64_t generations, uint64_t permanent) {
+    for (int i = 0; i < kGenerations; ++i) g.heads.push_back(generations + i * gen_size);
+    if (permanent) g.heads.push_back(permanent);
+  };
+  if (v.major == 2 || v.before(3, 7)) {
+    auto sym = proc.target().symbol_address("_PyGC_generation0");
+    if (!sym) return fail("cannot find _PyGC_generation0, the garbage collector's list heads");
+    PYX_TRY(gen0, m.read_ptr(*sym));
+    if (!gen0) return fail("_PyGC_generation0 is NULL: the garbage collector is not initialised");
+    add_block(gen0, 0);
+  } else if (v.before(3, 9)) {
+    if (!proc.runtime_addr() || L.runtime_gc_generations == kAbsent)
+      return fail(fmt::format("no layout for _PyRuntime.gc.generations in CPython {}", v.text()));
+    uint64_t rt = proc.runtime_addr();
+    add_block(rt + L.runtime_gc_generations,
+              L.runtime_gc_permanent_generation != kAbsent ? rt + L.runtime_gc_permanent_generation : 0);
+  } else {
+    if (L.interp_gc_generations == kAbsent)
+      return fail(fmt::format("no layout for PyInterpreterState.gc.generations in CPython {}", v.text()));
+    PYX_TRY(interps, interpreters(proc));
+    for (uint64_t interp : interps)
+      add_block(interp + L.interp_gc_generations,
+                L.interp_gc_permanent_generation != kAbsent ? interp + L.interp_gc_permanent_generation : 0);
+  }
+  return g;
+}
+
+}  // namespace pyxray
