@@ -17,6 +17,8 @@ std::vector<FlagSpec> bt_flags() {
       {"--json", false, "print one JSON object instead of text"},
       {"--max-frames", true, fmt::format("stop each stack after N frames (default {})", kDefaultMaxFrames)},
       {"--native", false, "interleave native frames with the Python frames"},
+      {"--max-native-frames", true,
+       fmt::format("with --native, unwind at most N native frames per thread (default {})", kDefaultMaxNativeFrames)},
       {"--locals", false, "show each Python frame's local variables"},
   };
 }
@@ -28,6 +30,10 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
     options.max_frames = static_cast<int>(n);
   }
   options.native = args.has("--native");
+  if (auto v = args.value("--max-native-frames")) {
+    PYX_TRY(n, parse_count("--max-native-frames", *v, 1, 10'000'000));
+    options.max_native_frames = static_cast<std::size_t>(n);
+  }
   options.locals = args.has("--locals");
   if (!all_threads) {
     auto tid = session.target().selected_thread();
@@ -50,14 +56,14 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
 std::vector<CommandDef> bt_commands() {
   return {
       {{"py-bt-all", "Print the Python stack of every thread",
-        "Usage: py-bt-all [--json] [--native] [--locals] [--max-frames N]\n"
+        "Usage: py-bt-all [--json] [--native] [--locals] [--max-frames N] [--max-native-frames N]\n"
         "Print every thread's Python stack, innermost frame first, with the thread's kernel id, its\n"
         "threading name and what it is doing (running with the GIL, collecting garbage, waiting for\n"
         "the GIL, or idle in a blocking call). --native interleaves the native frames (each evaluation\n"
         "loop frame replaced by the Python frames it runs); --locals adds each frame's variables."},
        bt_flags(), 0, [](Session& s, const ParsedArgs& a) { return run_bt(s, a, true); }},
       {{"py-bt", "Print the Python stack of the selected thread",
-        "Usage: py-bt [--json] [--native] [--locals] [--max-frames N]\n"
+        "Usage: py-bt [--json] [--native] [--locals] [--max-frames N] [--max-native-frames N]\n"
         "Print the Python stack of the thread selected in the debugger, innermost frame first."},
        bt_flags(), 0, [](Session& s, const ParsedArgs& a) { return run_bt(s, a, false); }},
   };

@@ -17,6 +17,7 @@
 #include "objects.hpp"
 #include "pymalloc.hpp"
 #include "python_process.hpp"
+#include "static_symbol.hpp"
 #include "referents.hpp"
 #include "threads.hpp"
 
@@ -33,7 +34,6 @@ constexpr std::size_t kMaxWarnings = 12;
 constexpr uint64_t kMaxArenaSlots = uint64_t{1} << 20;
 constexpr uint64_t kMaxObjectSize = uint64_t{1} << 36;  // larger is a corrupt size field
 constexpr uint64_t kMaxModules = 100000;
-constexpr int32_t kCoNewLocals = 0x2;  // CO_NEWLOCALS: a function's frame
 
 ProgressFn& progress_sink() {
   static ProgressFn sink;
@@ -57,13 +57,6 @@ struct PymallocHeap {
   bool debug = false;       // PYTHONMALLOC=pymalloc_debug: 2 words before each object, 1 after
   std::vector<Arena> arenas;
 };
-
-std::optional<uint64_t> static_symbol(Target& t, std::string_view name) {
-  // LTO builds (Debian's) name file statics "NAME.lto_priv.N" in the symbol table.
-  for (const char* suffix : {"", ".lto_priv.0", ".lto_priv.1"})
-    if (auto a = t.symbol_address(fmt::format("{}{}", name, suffix))) return a;
-  return std::nullopt;
-}
 
 uint64_t main_interpreter(PythonProcess& proc) {
   const Layout& L = proc.layout();
@@ -207,8 +200,7 @@ HeapRoots heap_roots(PythonProcess& proc, Objects& objects) {
       // A module or class body's "locals" are that namespace's dict, an object like any other: what it
       // holds is named by the module, not by the frame.
       if (L.code_co_flags != kAbsent && f.code_addr) {
-        auto flags = m.read<int32_t>(f.code_addr + L.code_co_flags);
-        if (flags && !(*flags & kCoNewLocals)) continue;
+        if (auto fast = has_fast_locals(proc, f.code_addr); fast && !*fast) continue;
       }
       std::string fn = f.code ? f.code->qualname.value_or(f.code->name) : "?";
       auto locals = frame_locals(proc, objects, f);

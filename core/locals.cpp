@@ -1,5 +1,6 @@
 #include "locals.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -12,7 +13,9 @@
 namespace pyxray {
 namespace {
 
-constexpr int kCoNewLocals = 0x2;      // CO_NEWLOCALS: a function frame, not module/class code
+// CO_OPTIMIZED: variables in fast slots. Not CO_NEWLOCALS: 2.7 sets that on class bodies too, which
+// keep their variables in a dict like module code.
+constexpr int kCoOptimized = 0x1;
 constexpr int kCoVarargs = 0x4;
 constexpr int kCoVarkeywords = 0x8;
 constexpr uint8_t kFastHidden = 0x10;  // 3.12+: inlined-comprehension temporaries
@@ -78,13 +81,18 @@ Expected<std::vector<LocalVar>> dict_locals(Objects& objects, uint64_t dict) {
 
 }  // namespace
 
+Expected<bool> has_fast_locals(PythonProcess& proc, uint64_t code) {
+  PYX_TRY(flags, proc.mem().read<int32_t>(code + proc.layout().code_co_flags));
+  return (flags & kCoOptimized) != 0;
+}
+
 Expected<std::vector<LocalVar>> frame_locals(PythonProcess& proc, Objects& objects, const PyFrame& frame) {
   const Layout& L = proc.layout();
   Memory& m = proc.mem();
   FrameFields ff = frame_fields(proc);
   uint64_t code = frame.code_addr;
   PYX_TRY(flags, m.read<int32_t>(code + L.code_co_flags));
-  if (!(flags & kCoNewLocals)) {
+  if (!(flags & kCoOptimized)) {
     // Module and class bodies keep their variables in a dict.
     PYX_TRY(dict, m.read_ptr(frame.addr + ff.locals));
     if (dict == 0) return std::vector<LocalVar>{};
@@ -120,24 +128,26 @@ Expected<std::vector<LocalVar>> frame_locals(PythonProcess& proc, Objects& objec
   if (names.size() > kMaxSlots) return fail("frame has too many local variables");
   PYX_TRY(raw, m.read_bytes(frame.addr + ff.localsplus, names.size() * 8));
   int nargs = argument_count(proc, code, flags);
-  std::vector<LocalVar> out;
+  // Slots keep their position even when unbound: on <= 3.10 an argument that is also a cell has an
+  // empty argument slot and its value in a cell slot further on, and must still be listed as an
+  // argument, in the argument's place.
+  std::vector<LocalVar> slots;
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (kinds[i] & kFastHidden) continue;
     uint64_t value = 0;
     std::memcpy(&value, raw.data() + i * 8, 8);
     value = untag(proc, value);
     if (value && (kinds[i] & (kFastCell | kFastFree))) value = deref_cell(proc, objects, value);
-    if (value == 0) continue;  // not bound yet (or deleted)
-    // <= 3.10 lists an argument that is also a cell twice; the cell holds its current value.
-    bool replaced = false;
-    for (auto& existing : out) {
-      if (existing.name == names[i]) {
-        existing.value = value;
-        replaced = true;
-      }
+    auto earlier = std::find_if(slots.begin(), slots.end(), [&](const LocalVar& v) { return v.name == names[i]; });
+    if (earlier != slots.end()) {
+      if (value) earlier->value = value;
+      continue;
     }
-    if (!replaced) out.push_back({names[i], value, static_cast<int>(i) < nargs});
+    slots.push_back({names[i], value, static_cast<int>(i) < nargs});
   }
+  std::vector<LocalVar> out;
+  for (auto& v : slots)
+    if (v.value) out.push_back(std::move(v));  // unbound slots: not assigned yet, or deleted
   return out;
 }
 

@@ -9,7 +9,7 @@ bool is_eval_frame(const NativeFrame& f) {
   return f.function == "_PyEval_EvalFrameDefault" || f.function == "PyEval_EvalFrameEx";
 }
 
-MixedStack merge_native(const PyStack& python, const std::vector<NativeFrame>& native) {
+MixedStack merge_native(const PyStack& python, const std::vector<NativeFrame>& native, bool native_truncated) {
   // Python frames split into runs, one per evaluation-loop call; each run ends at its entry frame.
   std::vector<std::vector<const PyFrame*>> runs;
   std::vector<const PyFrame*> run;
@@ -25,8 +25,11 @@ MixedStack merge_native(const PyStack& python, const std::vector<NativeFrame>& n
   std::size_t evals = 0;
   for (const auto& f : native) evals += is_eval_frame(f);
 
+  // Both stacks are innermost first, so when the native unwind stopped at its limit its evaluation
+  // loops are the innermost runs, and the older Python frames follow without native context.
   MixedStack out;
-  if (evals != runs.size()) {
+  const bool cut_short = native_truncated && evals < runs.size();
+  if (evals != runs.size() && !cut_short) {
     out.warning = fmt::format("cannot merge native and Python frames soundly ({} evaluation loops on the native "
                               "stack, {} on the Python stack); showing Python frames only", evals, runs.size());
     for (const auto& f : python.frames) out.frames.push_back({&f, {}});
@@ -40,6 +43,12 @@ MixedStack merge_native(const PyStack& python, const std::vector<NativeFrame>& n
     }
     for (const PyFrame* p : runs[next_run]) out.frames.push_back({p, {}});
     ++next_run;
+  }
+  if (cut_short) {
+    out.warning = fmt::format("native stack cut at {} frames (raise --max-native-frames); older frames are "
+                              "Python only", native.size());
+    for (; next_run < runs.size(); ++next_run)
+      for (const PyFrame* p : runs[next_run]) out.frames.push_back({p, {}});
   }
   return out;
 }

@@ -25,6 +25,7 @@ struct MixedStack {
 // Whether a native frame is CPython's evaluation loop (the frames it runs are Python frames).
 bool is_eval_frame(const NativeFrame& f);
 
-MixedStack merge_native(const PyStack& python, const std::vector<NativeFrame>& native);
+// native_truncated: the unwind stopped at its frame limit, so older evaluation loops are missing.
+MixedStack merge_native(const PyStack& python, const std::vector<NativeFrame>& native, bool native_truncated);
 
 }  // namespace pyxray

@@ -11,6 +11,7 @@
 #include "elf_file.hpp"
 #include "interp_scan.hpp"
 #include "python_process.hpp"
+#include "static_symbol.hpp"
 #include "threads.hpp"
 
 namespace pyxray {
@@ -127,14 +128,6 @@ AllocatorLayout allocator_layout(const Layout& L) {
 // Bounds, so that a corrupt target cannot make the walk run away.
 constexpr uint64_t kMaxArenaSlots = uint64_t{1} << 20;  // 1 TiB of 1 MiB arenas
 constexpr std::size_t kMaxWarnings = 8;
-
-// A static of obmalloc.c by name. LTO builds (Debian's) rename file statics "NAME.lto_priv.N" in
-// the symbol table while DWARF keeps the plain name without a location.
-std::optional<uint64_t> static_symbol(Target& t, std::string_view name) {
-  for (const char* suffix : {"", ".lto_priv.0", ".lto_priv.1"})
-    if (auto a = t.symbol_address(fmt::format("{}{}", name, suffix))) return a;
-  return std::nullopt;
-}
 
 uint64_t read_u64(std::span<const std::byte> buf, int64_t off) {
   uint64_t v = 0;

@@ -8,8 +8,10 @@
 #include "code.hpp"
 #include "objects.hpp"
 #include "locals.hpp"
+#include "native_merge.hpp"
 #include "python_process.hpp"
 #include "repr.hpp"
+#include "static_symbol.hpp"
 
 namespace pyxray {
 namespace {
@@ -44,27 +46,56 @@ std::unordered_map<uint64_t, std::string> threading_names(PythonProcess& proc, O
 
 bool gc_collecting(PythonProcess& proc, uint64_t interp) {
   const Layout& L = proc.layout();
-  if (L.interp_gc_collecting != kAbsent) return proc.mem().read<int32_t>(interp + L.interp_gc_collecting).value_or(0);
+  Memory& m = proc.mem();
+  if (L.interp_gc_collecting != kAbsent) return m.read<int32_t>(interp + L.interp_gc_collecting).value_or(0) == 1;
   if (L.runtime_gc_collecting != kAbsent && proc.runtime_addr())
-    return proc.mem().read<int32_t>(proc.runtime_addr() + L.runtime_gc_collecting).value_or(0);
+    return m.read<int32_t>(proc.runtime_addr() + L.runtime_gc_collecting).value_or(0) == 1;
+  // 2.7 and 3.6 keep the flag in gcmodule.c's static `collecting`, known only from the symbol table.
+  if (auto addr = static_symbol(proc.target(), "collecting")) return m.read<int32_t>(*addr).value_or(0) == 1;
   return false;
 }
 
-bool in_take_gil(const std::vector<NativeFrame>& frames) {
+bool is_libc(const NativeFrame& f) {
+  std::string_view lib = f.library;
+  if (auto slash = lib.rfind('/'); slash != std::string_view::npos) lib.remove_prefix(slash + 1);
+  return lib.starts_with("libc.so") || lib.starts_with("libpthread") || lib.starts_with("ld-linux");
+}
+
+// Whether a thread without the GIL is blocked in the interpreter's own wait for it. With symbols
+// that is take_gil (3.x, a static function). Without them: 3.x waits on the GIL's condition
+// variable, the only pthread_cond_timedwait that the interpreter itself calls on Linux (its locks
+// use semaphores), so a timed condition wait called straight from the object that holds the
+// evaluation loop is the GIL. 2.7's GIL is a plain lock taken by the exported functions below.
+bool waiting_for_gil(const std::vector<NativeFrame>& frames) {
   for (const auto& f : frames)
     if (f.function.find("take_gil") != std::string::npos) return true;
+  std::size_t first = 0;
+  bool cond_wait = false;
+  for (; first < frames.size() && is_libc(frames[first]); ++first)
+    cond_wait |= frames[first].function.find("pthread_cond_timedwait") != std::string::npos ||
+                 frames[first].function.find("pthread_cond_clockwait") != std::string::npos;
+  if (first == frames.size()) return false;
+  const NativeFrame& caller = frames[first];
+  if (caller.function == "PyThread_acquire_lock" && first + 1 < frames.size()) {
+    const std::string& next = frames[first + 1].function;
+    return next == "PyEval_EvalFrameEx" || next == "PyEval_RestoreThread" || next == "PyEval_AcquireThread" ||
+           next == "PyEval_AcquireLock" || next == "PyGILState_Ensure";
+  }
+  if (!cond_wait) return false;
+  for (const auto& f : frames)
+    if (is_eval_frame(f)) return f.library == caller.library;
   return false;
 }
 
 // Holding the GIL means running Python (or collecting garbage); without it, a thread either waits
-// for the GIL (take_gil on its native stack) or is idle in a blocking call.
+// for the GIL or is idle in a blocking call.
 ThreadStatus thread_status(PythonProcess& proc, const ThreadReport& r, bool gil_held,
                            const std::optional<std::vector<NativeFrame>>& native) {
   if (r.state.holds_gil) return gc_collecting(proc, r.state.interp) ? ThreadStatus::GarbageCollecting : ThreadStatus::Running;
   // A free GIL has no waiters (a waiter takes it at once), so nobody needs unwinding then.
   if (!gil_held) return ThreadStatus::Idle;
   if (!native) return ThreadStatus::Unknown;
-  return in_take_gil(*native) ? ThreadStatus::WaitingForGil : ThreadStatus::Idle;
+  return waiting_for_gil(*native) ? ThreadStatus::WaitingForGil : ThreadStatus::Idle;
 }
 
 std::vector<std::vector<LocalRepr>> frame_local_reprs(PythonProcess& proc, Objects& objects, const PyStack& stack) {
@@ -136,12 +167,12 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
     r.stack = walk_stack(proc, codes, *it, options.max_frames);
     std::optional<std::vector<NativeFrame>> native;
     if (r.native_id && (options.native || (!it->holds_gil && gil_held[it->interp]))) {
-      native = proc.target().native_frames(*r.native_id, options.native ? kMaxNativeFrames : kStatusNativeFrames);
+      native = proc.target().native_frames(*r.native_id, options.native ? options.max_native_frames : kStatusNativeFrames);
     }
     r.status = thread_status(proc, r, gil_held[it->interp], native);
     if (options.native) {
       if (native) {
-        r.mixed = merge_native(r.stack, *native);
+        r.mixed = merge_native(r.stack, *native, native->size() >= options.max_native_frames);
       } else {
         r.mixed = MixedStack{{}, "the debugger could not unwind this thread's native stack; showing Python frames only"};
         for (const auto& f : r.stack.frames) r.mixed->frames.push_back({&f, {}});

@@ -44,17 +44,21 @@ struct ProcessReport {
   std::vector<std::string> warnings;
 };
 
+// A CPython <= 3.10 Python call costs about six native frames, so this covers the default Python
+// frame limit's worth of a deep recursion on every version.
+inline constexpr std::size_t kDefaultMaxNativeFrames = 65536;
+
 struct ReportOptions {
   int max_frames = kDefaultMaxFrames;
   std::optional<int64_t> only_native_id;  // py-bt: just the selected thread
   bool locals = false;
   bool native = false;
+  std::size_t max_native_frames = kDefaultMaxNativeFrames;
 };
 
 // Native frames looked at to tell a thread waiting for the GIL from an idle one: take_gil sits a few
 // frames under the futex wait.
 inline constexpr std::size_t kStatusNativeFrames = 16;
-inline constexpr std::size_t kMaxNativeFrames = 1024;
 
 Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, CodeCache& codes,
                                        const ReportOptions& options);
