@@ -26,6 +26,7 @@ std::vector<CommandDef> bt_commands();
 std::vector<CommandDef> print_commands();
 std::vector<CommandDef> layout_commands();
 std::vector<CommandDef> frame_commands();
+std::vector<CommandDef> sample_commands();
 std::vector<CommandDef> heap_commands();
 std::vector<CommandDef> arenas_commands();
 

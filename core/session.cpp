@@ -16,6 +16,7 @@ const std::vector<CommandDef>& command_defs() {
     for (auto& d : print_commands()) all.push_back(std::move(d));
     for (auto& d : frame_commands()) all.push_back(std::move(d));
     for (auto& d : layout_commands()) all.push_back(std::move(d));
+    for (auto& d : sample_commands()) all.push_back(std::move(d));
     for (auto& d : heap_commands()) all.push_back(std::move(d));
     for (auto& d : arenas_commands()) all.push_back(std::move(d));
     return all;

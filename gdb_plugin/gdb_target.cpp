@@ -3,6 +3,7 @@
 #include "gdb_target.hpp"
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -318,10 +320,85 @@ bool sigstop_pending(int pid, int64_t tid) {
   return mask_has(task, "SigPnd:") || mask_has(task, "ShdPnd:");
 }
 
+// While the inferior runs for us, gdb's announcements of its stops are noise: the stop is ours.
+// "set suppress-cli-notifications on" silences the stop location, but not the "Program received
+// signal SIGSTOP" line, which gdb writes to its standard output whatever gdb.execute captures; so the
+// file descriptor itself points at /dev/null meanwhile (not in the TUI, which owns the terminal).
+class QuietOutput {
+ public:
+  explicit QuietOutput(py::module_& gdb) : gdb_(gdb) {
+    try {
+      suppress_ = gdb_.attr("parameter")("suppress-cli-notifications").cast<bool>();
+      gdb_.attr("execute")("set suppress-cli-notifications on", false, true);
+      have_suppress_ = true;
+    } catch (const py::error_already_set&) {
+    }
+    bool tui = false;
+    try {  // "The TUI is not active." -- or an error when gdb has no TUI at all
+      tui = gdb_.attr("execute")("info win", false, true).cast<std::string>().find("not active") == std::string::npos;
+    } catch (const py::error_already_set&) {
+    }
+    if (tui) return;
+    flush();
+    int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    saved_stdout_ = null_fd >= 0 ? ::dup(STDOUT_FILENO) : -1;
+    if (saved_stdout_ >= 0) ::dup2(null_fd, STDOUT_FILENO);
+    if (null_fd >= 0) ::close(null_fd);
+  }
+  ~QuietOutput() {
+    if (saved_stdout_ >= 0) {
+      flush();  // what gdb wrote meanwhile goes to /dev/null, not to the terminal later
+      ::dup2(saved_stdout_, STDOUT_FILENO);
+      ::close(saved_stdout_);
+    }
+    try {
+      if (have_suppress_)
+        gdb_.attr("execute")(std::string("set suppress-cli-notifications ") + (suppress_ ? "on" : "off"), false, true);
+    } catch (const py::error_already_set&) {
+    }
+  }
+  QuietOutput(const QuietOutput&) = delete;
+  QuietOutput& operator=(const QuietOutput&) = delete;
+
+ private:
+  void flush() {
+    try {
+      gdb_.attr("flush")();
+    } catch (const py::error_already_set&) {
+    }
+    std::fflush(stdout);
+  }
+  py::module_& gdb_;
+  bool suppress_ = false, have_suppress_ = false;
+  int saved_stdout_ = -1;
+};
+
+// Ctrl-C. gdb 13 does not interrupt a "continue" run from a Python command (its SIGINT becomes a
+// Python KeyboardInterrupt that nothing looks at while the inferior runs), so while the inferior runs
+// for us our own handler takes SIGINT: it asks the worker to finish, and the worker stops the
+// inferior as at the end of its work. A Ctrl-C that arrives while gdb's handler is in place (between
+// two calls) is a pending Python KeyboardInterrupt, which we take and clear.
+std::atomic<std::atomic<bool>*> g_stop_on_interrupt{nullptr};
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<std::atomic<bool>*>::is_always_lock_free,
+              "used from a signal handler");
+
+extern "C" void on_interrupt(int) {
+  g_interrupted.store(true);
+  if (std::atomic<bool>* stop = g_stop_on_interrupt.load()) stop->store(true);
+}
+
+bool take_python_interrupt() {
+  if (PyErr_CheckSignals() == 0) return false;
+  PyErr_Clear();
+  return true;
+}
+
 // What gdb's stop and exit events said while "continue" ran.
 struct StopRecord {
   bool stopped = false, exited = false;
-  std::string signal;       // "SIGSTOP", "SIGINT", ... for a signal stop
+  std::string signal;       // "SIGSTOP", "SIGINT", ... for the first signal stop
+  std::string last_signal;  // and the last one (after a drain)
   std::string breakpoints;  // "1, 3" for a breakpoint stop
   std::optional<long> exit_code;
 };
@@ -342,13 +419,19 @@ Expected<RunOutcome> GdbTarget::run_while(const std::function<void(const std::at
   // signal goes.
   const int64_t resumed_tid = py::tuple(thread.attr("ptid"))[1].cast<int64_t>();
 
+  if (take_python_interrupt()) return RunOutcome{RunEnd::Interrupted, ""};
+
   auto saved = read_sigstop_handling(gdb);
   set_sigstop_handling(gdb, SignalHandling{});  // stop, print (into the captured text), nopass
 
   auto record = std::make_shared<StopRecord>();
   py::cpp_function on_stop([record](py::object event) {
+    std::string signal;
+    if (py::hasattr(event, "stop_signal")) signal = event.attr("stop_signal").cast<std::string>();
+    record->last_signal = signal;
+    if (record->stopped) return;  // a second stop: the drain below
+    record->signal = signal;
     record->stopped = true;
-    if (py::hasattr(event, "stop_signal")) record->signal = event.attr("stop_signal").cast<std::string>();
     if (py::hasattr(event, "breakpoints")) {
       for (const auto& b : event.attr("breakpoints")) {
         if (!record->breakpoints.empty()) record->breakpoints += ", ";
@@ -389,27 +472,49 @@ Expected<RunOutcome> GdbTarget::run_while(const std::function<void(const std::at
 
   std::optional<std::string> error;
   bool keyboard_interrupt = false;
-  try {
-    gdb.attr("execute")("continue", false, true);  // returns once the inferior stopped or exited
-  } catch (py::error_already_set& e) {
-    if (e.matches(PyExc_KeyboardInterrupt)) keyboard_interrupt = true;
-    else error = e.what();
-  }
+  bool alive = false;
   {
-    std::lock_guard<std::mutex> lock(mutex);
-    continue_returned = true;
-  }
-  stop_requested = true;
-  worker.join();
-
-  const bool alive = !record->exited && inferior.attr("is_valid")().cast<bool>() &&
-                     inferior.attr("pid").cast<int>() == pid;
-  // The worker's SIGSTOP lost the race against another stop: consume it now (it stops the inferior
-  // again at once) rather than let it surface at the user's next "continue".
-  if (alive && stop_sent && record->signal != "SIGSTOP" && sigstop_pending(pid, resumed_tid)) {
+    QuietOutput quiet(gdb);
+    g_interrupted.store(false);
+    g_stop_on_interrupt.store(&stop_requested);
+    struct sigaction ours {}, gdbs {};
+    ours.sa_handler = on_interrupt;
+    sigemptyset(&ours.sa_mask);
+    ours.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &ours, &gdbs);
     try {
-      gdb.attr("execute")("continue", false, true);
-    } catch (py::error_already_set&) {
+      gdb.attr("execute")("continue", false, true);  // returns once the inferior stopped or exited
+    } catch (py::error_already_set& e) {
+      if (e.matches(PyExc_KeyboardInterrupt)) keyboard_interrupt = true;
+      else error = e.what();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      continue_returned = true;
+    }
+    stop_requested = true;
+    worker.join();
+    sigaction(SIGINT, &gdbs, nullptr);
+    g_stop_on_interrupt.store(nullptr);
+    keyboard_interrupt |= g_interrupted.load() || take_python_interrupt();
+
+    alive = !record->exited && inferior.attr("is_valid")().cast<bool>() && inferior.attr("pid").cast<int>() == pid;
+    // The worker's SIGSTOP lost the race against another stop: consume it now (it stops the inferior
+    // again at once) rather than let it surface at the user's next "continue".
+    if (alive && stop_sent && record->signal != "SIGSTOP" && sigstop_pending(pid, resumed_tid)) {
+      try {
+        gdb.attr("execute")("continue", false, true);
+      } catch (py::error_already_set&) {
+      }
+    }
+    // gdb remembers the signal a thread stopped with and delivers it at the next "continue" or
+    // "detach" if the signal is one to pass -- and SIGSTOP is, by default. Ours must not reach the
+    // program: forget it (the thread that reported it is the selected one now).
+    if (alive && stop_sent && record->last_signal == "SIGSTOP") {
+      try {
+        gdb.attr("execute")("queue-signal 0", false, true);
+      } catch (py::error_already_set&) {
+      }
     }
   }
 

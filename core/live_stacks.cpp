@@ -1,0 +1,333 @@
+#include "live_stacks.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "python_process.hpp"
+#include "sample_codes.hpp"
+#include "threads.hpp"
+#include "tick_reader.hpp"
+#include "version_traits.hpp"
+
+namespace pyxray {
+namespace {
+
+// Bounds: a data-stack chunk is 16 KiB unless one frame needs more; thread lists of sampled
+// processes are short, but a corrupt one must not run on.
+constexpr uint64_t kMaxChunkBytes = 8 << 20;
+constexpr std::size_t kMaxChunks = 64;
+constexpr uint64_t kChunkSlack = 1024;
+constexpr std::size_t kMaxSampledThreads = 4096;
+constexpr int kMaxOwner = 4;
+
+template <class T>
+T field(const std::byte* base, int64_t offset) {
+  T v;
+  std::memcpy(&v, base + offset, sizeof(T));
+  return v;
+}
+
+// The span [lo, hi) covering every present field.
+void span_of(std::initializer_list<std::pair<int64_t, int>> fields, int64_t& lo, int64_t& len) {
+  int64_t l = INT64_MAX, h = 0;
+  for (auto [off, size] : fields) {
+    if (off == kAbsent) continue;
+    l = std::min(l, off);
+    h = std::max(h, off + size);
+  }
+  lo = l == INT64_MAX ? 0 : l;
+  len = h - lo;
+}
+
+}  // namespace
+
+// Addresses seen during one walk: open addressing with a generation stamp, so that starting a walk
+// is O(1) and nothing is allocated.
+class LiveStacks::Visited {
+ public:
+  explicit Visited(std::size_t max_entries) {
+    std::size_t cap = 64;
+    while (cap < max_entries * 2) cap <<= 1;
+    keys_.assign(cap, 0);
+    stamps_.assign(cap, 0);
+    mask_ = cap - 1;
+  }
+  void reset() {
+    if (++stamp_ == 0) {  // wrapped: clear once every 4 billion walks
+      std::fill(stamps_.begin(), stamps_.end(), 0);
+      stamp_ = 1;
+    }
+  }
+  // False when addr was already inserted since reset().
+  bool insert(uint64_t addr) {
+    std::size_t i = static_cast<std::size_t>((addr >> 3) * 0x9E3779B97F4A7C15ull) & mask_;
+    while (stamps_[i] == stamp_) {
+      if (keys_[i] == addr) return false;
+      i = (i + 1) & mask_;
+    }
+    stamps_[i] = stamp_;
+    keys_[i] = addr;
+    return true;
+  }
+
+ private:
+  std::vector<uint64_t> keys_;
+  std::vector<uint32_t> stamps_;
+  std::size_t mask_ = 0;
+  uint32_t stamp_ = 0;
+};
+
+const char* walk_error_name(WalkError e) {
+  switch (e) {
+    case WalkError::None: return "none";
+    case WalkError::Unreadable: return "memory went away";
+    case WalkError::NotCode: return "not a code object";
+    case WalkError::BadFrame: return "not a frame";
+    case WalkError::BadOffset: return "instruction offset outside its code";
+    case WalkError::BadLine: return "impossible line";
+    case WalkError::Loop: return "frame chain loops";
+    case WalkError::TooDeep: return "too many frames";
+    case WalkError::BadThreads: return "thread list unreadable";
+    case WalkError::kCount: break;
+  }
+  return "?";
+}
+
+Expected<SampleSymbols> resolve_sample_symbols(PythonProcess& proc) {
+  SampleSymbols s;
+  s.code_type = proc.type_addr("PyCode_Type");
+  if (!s.code_type) return fail("cannot find PyCode_Type in the target: its code objects cannot be checked");
+  const auto& traits = traits_for(proc.version());
+  if (traits.frame_model == FrameModel::FrameObjects) {
+    s.frame_type = proc.type_addr("PyFrame_Type");
+    if (!s.frame_type) return fail("cannot find PyFrame_Type in the target: its frames cannot be checked");
+  }
+  s.none_object = proc.type_addr("_Py_NoneStruct");
+  if (!traits.has_runtime) {
+    if (auto cur = proc.target().symbol_address("_PyThreadState_Current")) s.tstate_current = *cur;
+  }
+  return s;
+}
+
+LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymbols& symbols, int max_frames)
+    : proc_(proc), L_(proc.layout()), traits_(traits_for(proc.version())), codes_(codes), symbols_(symbols),
+      max_frames_(max_frames), visited_(std::make_unique<Visited>(std::max<std::size_t>(max_frames, kMaxSampledThreads))) {
+  span_of({{L_.tstate_next, 8}, {L_.tstate_thread_id, 8}, {L_.tstate_native_thread_id, 8}, {L_.tstate_frame, 8},
+           {L_.tstate_cframe, 8}, {L_.tstate_current_frame, 8}, {L_.tstate_datastack_chunk, 8}},
+          tstate_lo_, tstate_len_);
+  span_of({{L_.object_ob_type, 8}, {L_.frame_f_back, 8}, {L_.frame_f_code, 8}, {L_.frame_f_lasti, 4},
+           {L_.frame_f_lineno, 4}, {L_.frame_f_trace, 8}},
+          frame_lo_, frame_len_);
+  code_field_ = L_.iframe_f_executable != kAbsent ? L_.iframe_f_executable : L_.iframe_f_code;
+  instr_field_ = L_.iframe_instr_ptr != kAbsent ? L_.iframe_instr_ptr : L_.iframe_prev_instr;
+  if (L_.iframe_localsplus != kAbsent) {
+    iframe_len_ = L_.iframe_localsplus;
+  } else {
+    int64_t lo = 0;
+    span_of({{L_.iframe_previous, 8}, {code_field_, 8}, {instr_field_, 8}, {L_.iframe_owner, 1}, {L_.iframe_is_entry, 1}},
+            lo, iframe_len_);
+    iframe_len_ += lo;
+  }
+  chunks_.reserve(kMaxChunks);
+}
+
+LiveStacks::~LiveStacks() = default;
+
+uint64_t LiveStacks::gil_holder(TickReader& r, uint64_t interp, bool& known) {
+  known = false;
+  uint64_t holder = 0;
+  if (L_.interp_ceval_gil != kAbsent && L_.gil_locked != kAbsent) {  // 3.12+: per interpreter
+    uint64_t gil = 0;
+    if (!r.read(interp + L_.interp_ceval_gil, gil) || gil == 0) return 0;
+    int32_t locked = 0;
+    if (!r.read(gil + L_.gil_locked, locked) || !r.read(gil + L_.gil_last_holder, holder)) return 0;
+    known = true;
+    return locked ? holder : 0;
+  }
+  if (proc_.runtime_addr() && L_.runtime_gilstate_tstate_current != kAbsent) {  // 3.7-3.11
+    known = r.read(proc_.runtime_addr() + L_.runtime_gilstate_tstate_current, holder);
+    return holder;
+  }
+  if (symbols_.tstate_current) {  // 2.7, 3.6
+    known = r.read(symbols_.tstate_current, holder);
+    return holder;
+  }
+  return 0;
+}
+
+WalkError LiveStacks::read_threads(TickReader& r, std::vector<LiveThread>& out, double now) {
+  out.clear();
+  if (interps_.empty() || now - interps_at_ >= kInterpretersRecheck) {
+    interps_.clear();
+    uint64_t head_slot = proc_.runtime_addr() ? proc_.runtime_addr() + L_.runtime_interpreters_head : proc_.interp_head_addr();
+    uint64_t interp = 0;
+    if (!r.read(head_slot, interp) || interp == 0) return WalkError::BadThreads;
+    visited_->reset();
+    for (int n = 0; interp && n < kMaxInterpreters; ++n) {
+      if (interp % 8 || !visited_->insert(interp)) {
+        interps_.clear();
+        return WalkError::Loop;
+      }
+      interps_.push_back(interp);
+      if (!r.read(interp + L_.interp_next, interp)) {
+        interps_.clear();
+        return WalkError::BadThreads;
+      }
+    }
+    interps_at_ = now;
+  }
+  int64_t threads_head = L_.interp_threads_head != kAbsent ? L_.interp_threads_head : L_.interp_tstate_head;
+  visited_->reset();
+  for (uint64_t interp : interps_) {
+    uint64_t ts = 0;
+    if (!r.read(interp + threads_head, ts)) return WalkError::BadThreads;
+    bool known = false;
+    uint64_t holder = gil_holder(r, interp, known);
+    while (ts) {
+      if (ts % 8 || out.size() >= kMaxSampledThreads) return WalkError::BadThreads;
+      if (!visited_->insert(ts)) return WalkError::Loop;
+      const std::byte* p = r.get(ts + tstate_lo_, static_cast<std::size_t>(tstate_len_));
+      if (!p) return WalkError::Unreadable;
+      p -= tstate_lo_;  // fields are read at their offsets from the thread state
+      LiveThread t;
+      t.tstate = ts;
+      t.interp = interp;
+      t.thread_id = field<uint64_t>(p, L_.tstate_thread_id);
+      if (L_.tstate_native_thread_id != kAbsent) t.native_id = field<int64_t>(p, L_.tstate_native_thread_id);
+      t.holds_gil = known && holder == ts;
+      t.gil_known = known;
+      switch (traits_.frame_model) {
+        case FrameModel::FrameObjects: t.first_frame = field<uint64_t>(p, L_.tstate_frame); break;
+        case FrameModel::CurrentFrame: t.first_frame = field<uint64_t>(p, L_.tstate_current_frame); break;
+        case FrameModel::CFrame: {
+          uint64_t cframe = field<uint64_t>(p, L_.tstate_cframe);
+          if (cframe && (cframe % 8 || !r.read(cframe + L_.cframe_current_frame, t.first_frame)))
+            return WalkError::Unreadable;
+          break;
+        }
+      }
+      if (L_.tstate_datastack_chunk != kAbsent) t.chunk = field<uint64_t>(p, L_.tstate_datastack_chunk);
+      out.push_back(t);
+      ts = field<uint64_t>(p, L_.tstate_next);
+    }
+  }
+  return WalkError::None;
+}
+
+WalkError LiveStacks::walk(TickReader& r, const LiveThread& t, WalkedStack& out) {
+  out.clear();
+  visited_->reset();
+  if (traits_.frame_model == FrameModel::FrameObjects) return walk_frame_objects(r, t, out);
+  return walk_interpreter_frames(r, t, out);
+}
+
+WalkError LiveStacks::walk_frame_objects(TickReader& r, const LiveThread& t, WalkedStack& out) {
+  for (uint64_t frame = t.first_frame; frame;) {
+    if (frame % 8) return WalkError::BadFrame;
+    if (!visited_->insert(frame)) return WalkError::Loop;
+    if (static_cast<int>(out.frames.size()) >= max_frames_) return WalkError::TooDeep;
+    const std::byte* p = r.get(frame + frame_lo_, static_cast<std::size_t>(frame_len_));
+    if (!p) return WalkError::Unreadable;
+    p -= frame_lo_;
+    if (field<uint64_t>(p, L_.object_ob_type) != symbols_.frame_type) return WalkError::BadFrame;
+    CodeCheck why{};
+    SampledCode* code = codes_.lookup(r, field<uint64_t>(p, L_.frame_f_code), why);
+    if (!code) return why == CodeCheck::NotCode ? WalkError::NotCode : WalkError::Unreadable;
+    std::optional<uint32_t> id;
+    if (field<uint64_t>(p, L_.frame_f_trace)) {
+      // A traced frame keeps f_lineno up to date itself (frames.cpp reads it the same way).
+      id = codes_.frame_id_for_line(*code, field<int32_t>(p, L_.frame_f_lineno));
+    } else {
+      int32_t lasti = field<int32_t>(p, L_.frame_f_lasti);
+      if (lasti < -1 || lasti > (1 << 26)) return WalkError::BadOffset;
+      id = codes_.frame_id(*code, lasti < 0 ? -1 : (traits_.frame_lasti_in_code_units ? lasti * 2 : lasti));
+    }
+    if (!id) return WalkError::BadLine;
+    out.frames.push_back(*id);
+    out.entry.push_back(1);  // one evaluation loop per frame object
+    frame = field<uint64_t>(p, L_.frame_f_back);
+  }
+  return WalkError::None;
+}
+
+// The header of the interpreter frame at `frame`: from a data-stack chunk when the frame lives in
+// one (the whole used part of a chunk is read at once), else read on its own (generator frames, the
+// C-stack shim frames of 3.12+).
+const std::byte* LiveStacks::interpreter_frame(TickReader& r, uint64_t frame) {
+  uint64_t end = frame + static_cast<uint64_t>(iframe_len_);
+  for (const Chunk& c : chunks_) {
+    if (frame >= c.addr && end <= c.end) return c.data + (frame - c.addr);
+  }
+  // Chunks are walked newest first, and inside one the oldest frame is at the lowest address: the
+  // first frame met in a chunk is its newest, so reading the chunk up to it covers every older frame
+  // in it. The chunk's header says how large it is; a frame outside it (a generator's, a C-stack
+  // shim) is read on its own and the chunk stays the candidate for the frames after it.
+  uint64_t c = chunk_next_;
+  if (c && chunks_.size() < kMaxChunks && frame > c && frame - c < kMaxChunkBytes) {
+    int64_t header = std::max(L_.chunk_size, L_.chunk_previous) + 8;
+    const std::byte* h = r.get(c, static_cast<std::size_t>(header));
+    uint64_t size = h ? field<uint64_t>(h, L_.chunk_size) : 0;
+    if (size <= kMaxChunkBytes && end <= c + size) {
+      // A little more than needed, so that the next sample's prefetch still covers a slightly
+      // deeper stack.
+      uint64_t stop = std::min(c + size, end + kChunkSlack);
+      if (const std::byte* p = r.get(c, static_cast<std::size_t>(stop - c))) {
+        chunks_.push_back({c, stop, p});
+        chunk_next_ = field<uint64_t>(p, L_.chunk_previous);
+        if (chunk_next_ % 8) chunk_next_ = 0;
+        return p + (frame - c);
+      }
+    }
+  }
+  return r.get(frame, static_cast<std::size_t>(iframe_len_));
+}
+
+WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t, WalkedStack& out) {
+  chunks_.clear();
+  chunk_next_ = L_.chunk_size != kAbsent && L_.chunk_previous != kAbsent && t.chunk % 8 == 0 ? t.chunk : 0;
+  const uint8_t generator_owner = static_cast<uint8_t>(traits_.frame_owned_by_generator);
+  for (uint64_t frame = t.first_frame; frame;) {
+    if (frame % 8) return WalkError::BadFrame;
+    if (!visited_->insert(frame)) return WalkError::Loop;
+    if (static_cast<int>(out.frames.size()) >= max_frames_) return WalkError::TooDeep;
+    const std::byte* p = interpreter_frame(r, frame);
+    if (!p) return WalkError::Unreadable;
+    uint64_t previous = field<uint64_t>(p, L_.iframe_previous);
+    frame = previous;
+    int owner = 0;
+    if (L_.iframe_owner != kAbsent) {
+      owner = field<uint8_t>(p, L_.iframe_owner);
+      if (owner > kMaxOwner) return WalkError::BadFrame;
+      if ((traits_.hidden_frame_owners >> owner) & 1) {
+        // A C-stack shim: the frame just newer than it is where a C call entered Python.
+        if (!out.entry.empty()) out.entry.back() = 1;
+        continue;
+      }
+    }
+    uint64_t executable = field<uint64_t>(p, code_field_);
+    if (traits_.stackref_tagged) executable &= ~uint64_t{3};
+    CodeCheck why{};
+    SampledCode* code = codes_.lookup(r, executable, why);
+    if (!code) {
+      // 3.13+ frames may run something that is not code (None for a trampoline): Python hides them.
+      if (why == CodeCheck::NotCode && symbols_.none_object && executable == symbols_.none_object &&
+          traits_.frame_model == FrameModel::CurrentFrame)
+        continue;
+      return why == CodeCheck::NotCode ? WalkError::NotCode : WalkError::Unreadable;
+    }
+    int64_t offset = static_cast<int64_t>(field<uint64_t>(p, instr_field_)) - static_cast<int64_t>(code->code_start);
+    if (offset < -2 || (code->code_bytes >= 0 && offset > code->code_bytes) || offset > (int64_t{1} << 27))
+      return WalkError::BadOffset;
+    // A frame that has not started yet is not shown by Python (frames.cpp: "incomplete").
+    if (owner != generator_owner && offset < code->first_traceable * 2) continue;
+    auto id = codes_.frame_id(*code, offset < 0 ? -1 : static_cast<int>(offset & ~int64_t{1}));
+    if (!id) return WalkError::BadLine;
+    out.frames.push_back(*id);
+    out.entry.push_back(L_.iframe_is_entry != kAbsent ? field<uint8_t>(p, L_.iframe_is_entry) != 0 : 0);
+  }
+  return WalkError::None;
+}
+
+}  // namespace pyxray

@@ -1,0 +1,111 @@
+// Thread lists and Python stacks of a *running* process, for py-sample: the same three frame models
+// as frames.cpp, but read through a TickReader (a few system calls per sample), allocation-free, and
+// validated at every step, because the target changes while it is read. A walk that finds something
+// inconsistent (a code pointer that is no code object, a loop, an impossible offset or line) reports
+// why instead of returning a wrong stack.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "expected.hpp"
+#include "layout.hpp"
+
+namespace pyxray {
+
+class PythonProcess;
+class SampleCodes;
+class TickReader;
+struct VersionTraits;
+
+// What the walks need from the debugger, looked up before the target runs: the worker that samples
+// must not call into the debugger.
+struct SampleSymbols {
+  uint64_t code_type = 0;       // PyCode_Type
+  uint64_t frame_type = 0;      // PyFrame_Type (<= 3.10 frame objects are checked against it)
+  uint64_t none_object = 0;     // _Py_NoneStruct (3.13+: frames of non-code executables)
+  uint64_t tstate_current = 0;  // 2.7/3.6: the _PyThreadState_Current variable, the GIL holder
+};
+Expected<SampleSymbols> resolve_sample_symbols(PythonProcess& proc);
+
+struct LiveThread {
+  uint64_t tstate = 0;
+  uint64_t interp = 0;
+  uint64_t thread_id = 0;     // pthread id
+  int64_t native_id = -1;     // kernel tid from the thread state (3.8+), -1 when unknown
+  bool holds_gil = false;
+  bool gil_known = false;     // whether its interpreter's GIL holder could be read
+  uint64_t first_frame = 0;   // tstate->frame, or the newest _PyInterpreterFrame
+  uint64_t chunk = 0;         // 3.11+: tstate->datastack_chunk
+};
+
+enum class WalkError : uint8_t {
+  None,
+  Unreadable,   // memory that was there a moment ago is not (freed, unmapped)
+  NotCode,      // a frame's code pointer does not point to a code object
+  BadFrame,     // a frame that cannot be one (type, owner, alignment)
+  BadOffset,    // an instruction offset outside its code object
+  BadLine,      // a line table giving an impossible line
+  Loop,         // the frame chain or the thread list loops
+  TooDeep,      // more frames than the limit
+  BadThreads,   // the thread list could not be read
+  kCount
+};
+const char* walk_error_name(WalkError e);
+
+struct WalkedStack {
+  std::vector<uint32_t> frames;  // frame ids, innermost first
+  std::vector<uint8_t> entry;    // per frame: an evaluation loop was entered from C at this frame
+  void clear() {
+    frames.clear();
+    entry.clear();
+  }
+};
+
+class LiveStacks {
+ public:
+  LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymbols& symbols, int max_frames);
+  ~LiveStacks();
+
+  // The list of interpreters is read again when older than this (they come and go rarely; their
+  // thread lists are read at every sample).
+  static constexpr double kInterpretersRecheck = 0.01;  // seconds
+
+  // Every thread state of every interpreter, with the GIL holder. `now` (seconds, any steady origin)
+  // decides whether the interpreter list is read again.
+  WalkError read_threads(TickReader& reader, std::vector<LiveThread>& out, double now);
+  // One thread's Python frames.
+  WalkError walk(TickReader& reader, const LiveThread& thread, WalkedStack& out);
+
+ private:
+  class Visited;
+  struct Chunk {
+    uint64_t addr = 0;
+    uint64_t end = 0;               // of the bytes read
+    const std::byte* data = nullptr;
+  };
+
+  WalkError walk_frame_objects(TickReader& r, const LiveThread& t, WalkedStack& out);
+  WalkError walk_interpreter_frames(TickReader& r, const LiveThread& t, WalkedStack& out);
+  const std::byte* interpreter_frame(TickReader& r, uint64_t frame);
+  uint64_t gil_holder(TickReader& r, uint64_t interp, bool& known);
+
+  PythonProcess& proc_;
+  const Layout& L_;
+  const VersionTraits& traits_;
+  SampleCodes& codes_;
+  SampleSymbols symbols_;
+  int max_frames_;
+  int64_t tstate_lo_ = 0, tstate_len_ = 0;  // the span of a thread state the sampler reads
+  int64_t frame_lo_ = 0, frame_len_ = 0;    // of a frame object (<= 3.10)
+  int64_t iframe_len_ = 0;                  // of an interpreter frame's header (3.11+)
+  int64_t code_field_ = kAbsent, instr_field_ = kAbsent;
+  std::vector<Chunk> chunks_;               // data-stack chunks read during one walk
+  std::vector<uint64_t> interps_;           // the interpreters, as last read
+  double interps_at_ = -1;
+  uint64_t chunk_next_ = 0;                 // the newest chunk not read yet
+  std::unique_ptr<Visited> visited_;
+};
+
+}  // namespace pyxray

@@ -1,0 +1,519 @@
+// End-to-end tests of `py-sample`: tests/workloads/sample_split.py splits its time between two
+// pure-Python functions and measures the split itself (wall-clock time around each call, written to
+// a log every 0.05 s); gdb samples it from outside with the plugin; the split in the profile must
+// match the one the process measured over the same window. The other tests check what the brief of
+// the command promises: the target is stopped afterwards exactly as before (same threads, same
+// selected thread, nothing pending, no signal delivered to the program, running normally after
+// detaching), Ctrl-C and a target that exits end sampling cleanly with the samples so far, the three
+// output formats are well formed and hold exactly the recorded samples, and core files are refused.
+#include "harness.hpp"
+#include "interpreters.hpp"
+#include "workload.hpp"
+
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace pyxray::it {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr double kShareA = 0.3;
+constexpr double kMaxSplitError = 2.0;  // percentage points
+
+// One line of the workload's log.
+struct StatusLine {
+  double t = 0, a = 0, b = 0;
+  long rounds = 0;
+  std::vector<int> signals;
+};
+
+// The first line of a py-sample summary.
+struct Summary {
+  long taken = 0, recorded = 0, errors = 0, idle = 0;
+  double seconds = 0, rate = 0;
+  std::string text;  // the whole summary, for messages
+};
+
+std::optional<Summary> parse_summary(const std::string& out, std::size_t nth = 0) {
+  static const std::regex first(
+      R"(^py-sample: (\d+) samples in ([0-9.]+) s \((\d+) Hz, \d+ Hz requested[^)]*\): (\d+) recorded, (\d+) errors \([^)]*\), (\d+) idle)");
+  auto lines = split_lines(out);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::smatch m;
+    if (!std::regex_search(lines[i], m, first)) continue;
+    if (nth-- > 0) continue;
+    Summary s;
+    s.taken = std::stol(m[1]);
+    s.seconds = std::stod(m[2]);
+    s.rate = std::stod(m[3]);
+    s.recorded = std::stol(m[4]);
+    s.errors = std::stol(m[5]);
+    s.idle = std::stol(m[6]);
+    for (std::size_t j = i; j < lines.size() && (j == i || lines[j].rfind("py-sample:", 0) != 0); ++j)
+      s.text += lines[j] + "\n";
+    return s;
+  }
+  return std::nullopt;
+}
+
+// Folded stacks: every line "frame;frame;... count", each frame "function (file:line)" or
+// "function (file)". Returns stack -> count; *problem says what is wrong, if anything.
+std::map<std::string, long> parse_folded(const fs::path& path, std::string* problem) {
+  static const std::regex frame(R"(^.+ \(.+\)$)");
+  std::map<std::string, long> stacks;
+  std::ifstream in(path);
+  if (!in) {
+    *problem = "cannot open " + path.string();
+    return stacks;
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    auto space = line.rfind(' ');
+    if (space == std::string::npos || space + 1 == line.size() ||
+        line.find_first_not_of("0123456789", space + 1) != std::string::npos) {
+      *problem = "not 'frames count': " + line;
+      return stacks;
+    }
+    std::string stack = line.substr(0, space);
+    std::stringstream frames(stack);
+    std::string f;
+    while (std::getline(frames, f, ';')) {
+      if (!std::regex_match(f, frame)) {
+        *problem = "frame not 'function (file:line)': '" + f + "' in " + line;
+        return stacks;
+      }
+    }
+    stacks[stack] += std::stol(line.substr(space + 1));
+  }
+  return stacks;
+}
+
+long total(const std::map<std::string, long>& stacks) {
+  long n = 0;
+  for (const auto& [stack, count] : stacks) n += count;
+  return n;
+}
+
+std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
+
+// A gdb command that writes time.time() to DIR/NAME: it runs while the target is stopped, so it
+// brackets what happens between two commands.
+std::string mark(const fs::path& dir, const std::string& name) {
+  return "python open('" + (dir / name).string() + "', 'w').write(repr(__import__('time').time()))";
+}
+
+// A gdb command printing "TASK tid state SigPnd" for every thread and "SHDPND mask" for the process.
+const char* kTaskStates =
+    "python import os\n"
+    "pid = gdb.selected_inferior().pid\n"
+    "for t in sorted(os.listdir('/proc/%d/task' % pid)):\n"
+    "    d = dict(l.split(':', 1) for l in open('/proc/%d/task/%s/status' % (pid, t)) if ':' in l)\n"
+    "    print('TASK %s %s %s' % (t, d['State'].split()[0], d['SigPnd'].strip()))\n"
+    "d = dict(l.split(':', 1) for l in open('/proc/%d/status' % pid) if ':' in l)\n"
+    "print('SHDPND %s' % d['ShdPnd'].strip())\n";
+
+class Sample : public testing::TestWithParam<Interpreter> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(gdb_plugin_path())) << "gdb plugin not found: " << gdb_plugin_path();
+    Start("0");
+  }
+
+  // (Re)starts the workload; exit_after > 0: it exits by itself after that many CPU seconds.
+  void Start(const std::string& exit_after) {
+    proc_.reset();
+    status_ = dir_.path() / "status.json";
+    fs::remove(status_);
+    fs::remove(status_.string() + ".log");
+    const fs::path script = fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/sample_split.py";
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{GetParam().path.string(), "-E", "-s", script.string(), status_.string(),
+                                 std::to_string(kShareA), exit_after, "240"},
+        dir_.path() / "workload.out", dir_.path() / "workload.err");
+    const auto deadline = Clock::now() + 30s;
+    while (!fs::exists(status_)) {
+      ASSERT_TRUE(proc_->running()) << "workload died\n" << read_text(dir_.path() / "workload.err");
+      ASSERT_LT(Clock::now(), deadline) << "workload wrote no status within 30 s";
+      std::this_thread::sleep_for(20ms);
+    }
+    // Both threads exist once the first status is written (the sleeper starts first).
+  }
+
+  pid_t pid() const { return proc_->pid(); }
+  const fs::path& dir() const { return dir_.path(); }
+
+  std::vector<StatusLine> Log() const {
+    std::vector<StatusLine> out;
+    std::string text = read_text(status_.string() + ".log");
+    std::size_t pos = 0;
+    while (true) {
+      std::size_t end = text.find('\n', pos);
+      if (end == std::string::npos) break;  // a line still being written
+      try {
+        json j = json::parse(text.substr(pos, end - pos));
+        StatusLine s;
+        s.t = j.at("t").get<double>();
+        s.a = j.at("a").get<double>();
+        s.b = j.at("b").get<double>();
+        s.rounds = j.at("rounds").get<long>();
+        s.signals = j.at("signals").get<std::vector<int>>();
+        out.push_back(std::move(s));
+      } catch (const std::exception&) {
+      }
+      pos = end + 1;
+    }
+    return out;
+  }
+
+  // gdb in the test's directory ("cd": relative output files and the default one go there).
+  CommandResult Gdb(std::vector<std::string> commands, Clock::duration timeout = 120s) {
+    commands.insert(commands.begin(), "cd " + dir().string());
+    auto r = run_gdb(pid(), commands, dir(), timeout);
+    for (const auto& p : gdb_run_problems(r, /*require_success=*/true)) ADD_FAILURE() << p << "\n" << r.describe();
+    return r;
+  }
+
+  // The share of part_a in samples that are in part_a or part_b.
+  static double SampledShare(const std::map<std::string, long>& stacks, long* in_parts) {
+    long a = 0, b = 0;
+    for (const auto& [stack, count] : stacks) {
+      if (stack.find("part_a (") != std::string::npos) a += count;
+      else if (stack.find("part_b (") != std::string::npos) b += count;
+    }
+    *in_parts = a + b;
+    return a + b ? static_cast<double>(a) / static_cast<double>(a + b) : 0;
+  }
+
+  // Samples at `rate` for `duration` and compares the split with the one the process measured over
+  // the lines it logged while py-sample ran (between the two marks, the target is never stopped).
+  void CheckSplit(const std::string& rate, const std::string& duration, long min_samples) {
+    const fs::path out = dir() / "split.folded";
+    auto r = Gdb({mark(dir(), "start"), "py-sample " + duration + " --rate " + rate + " -o " + out.string(),
+                  mark(dir(), "end")});
+    auto summary = parse_summary(r.out);
+    ASSERT_TRUE(summary) << r.describe();
+    std::string problem;
+    auto stacks = parse_folded(out, &problem);
+    ASSERT_TRUE(problem.empty()) << problem;
+    EXPECT_EQ(total(stacks), summary->recorded) << summary->text;
+    EXPECT_LT(summary->errors, std::max<long>(1, summary->taken / 100)) << "more than 1% errors\n" << summary->text;
+
+    const double t0 = std::stod(read_text(dir() / "start")), t1 = std::stod(read_text(dir() / "end"));
+    std::vector<StatusLine> inside;
+    for (const auto& s : Log())
+      if (s.t > t0 && s.t < t1) inside.push_back(s);
+    ASSERT_GE(inside.size(), 10u) << "the workload logged too little while py-sample ran";
+    const double ta = inside.back().a - inside.front().a, tb = inside.back().b - inside.front().b;
+    const double truth = ta / (ta + tb);
+    long in_parts = 0;
+    const double sampled = SampledShare(stacks, &in_parts);
+    EXPECT_GE(in_parts, min_samples) << summary->text;
+    EXPECT_NEAR(100 * sampled, 100 * truth, kMaxSplitError)
+        << "part_a's share: measured by the process " << truth << " over " << inside.back().t - inside.front().t
+        << " s, sampled " << sampled << " from " << in_parts << " samples\n" << summary->text;
+    std::cout << "  " << GetParam().name << " at " << rate << " Hz: truth " << truth << ", sampled " << sampled
+              << " (" << in_parts << " samples, " << summary->rate << " Hz achieved, " << summary->errors
+              << " errors)\n";
+  }
+
+  // After gdb has detached: the workload runs normally, nothing is pending, no thread is stopped and
+  // it received no signal.
+  void ExpectRunningUntouched() {
+    ASSERT_TRUE(proc_->running()) << "the workload died";
+    const auto before = Log();
+    ASSERT_FALSE(before.empty());
+    std::this_thread::sleep_for(400ms);
+    const auto after = Log();
+    ASSERT_FALSE(after.empty());
+    EXPECT_GT(after.back().rounds, before.back().rounds) << "the workload makes no progress after detaching";
+    EXPECT_TRUE(after.back().signals.empty()) << "the workload received signals: " << json(after.back().signals).dump();
+    for (pid_t tid : task_ids(pid())) {
+      char state = proc_state(pid(), tid);
+      EXPECT_TRUE(state != 't' && state != 'T') << "thread " << tid << " left in state '" << state << "'";
+    }
+    std::string status = read_text("/proc/" + std::to_string(pid()) + "/status");
+    EXPECT_NE(status.find("ShdPnd:\t0000000000000000"), std::string::npos) << status;
+    EXPECT_NE(status.find("SigPnd:\t0000000000000000"), std::string::npos) << status;
+  }
+
+  TempDir dir_;  // first: outlives the process
+  fs::path status_;
+  std::unique_ptr<Process> proc_;
+};
+
+TEST_P(Sample, SplitAt1kHz) { CheckSplit("1000", "6s", 4000); }
+
+TEST_P(Sample, SplitAt20kHz) { CheckSplit("20000", "2s", 20000); }
+
+// Sampling leaves the target stopped exactly as before: same threads, same selected thread, stacks
+// readable, no signal pending; a second py-sample runs its full time (a stray SIGSTOP or SIGINT
+// would stop it at once); after detaching the program runs on and received nothing.
+TEST_P(Sample, TargetStoppedAsBefore) {
+  auto r = Gdb({"thread 2", "info threads", "py-bt-all --json", kTaskStates,
+                "py-sample 2s --rate 2000 -o first.folded",
+                "echo ==AFTER==\\n", "info threads", "py-bt-all --json", kTaskStates,
+                "py-sample 1s --rate 200 -o second.folded"});
+  const std::string& out = r.out;
+  auto split = out.find("==AFTER==");
+  ASSERT_NE(split, std::string::npos) << r.describe();
+  const std::string before = out.substr(0, split), after = out.substr(split);
+
+  auto thread_lines = [](const std::string& text) {
+    std::vector<std::string> lines;
+    static const std::regex row(R"(^(\*?)\s+(\d+)\s+Thread 0x[0-9a-f]+ \(LWP (\d+)\))");
+    for (const auto& l : split_lines(text)) {
+      std::smatch m;
+      if (std::regex_search(l, m, row)) lines.push_back(m[1].str() + m[2].str() + ":" + m[3].str());
+    }
+    return lines;
+  };
+  auto threads_before = thread_lines(before), threads_after = thread_lines(after);
+  EXPECT_EQ(threads_before.size(), 2u) << before;
+  EXPECT_EQ(threads_before, threads_after) << "threads or the selected thread changed\n" << r.describe();
+
+  std::string error;
+  auto bt_before = find_json_line(before, &error), bt_after = find_json_line(after, &error);
+  ASSERT_TRUE(bt_before && bt_after) << error << "\n" << r.describe();
+  auto ids = [](const json& j) {
+    std::set<uint64_t> s;
+    for (const auto& t : j.at("threads")) s.insert(t.at("thread_id").get<uint64_t>());
+    return s;
+  };
+  EXPECT_EQ(ids(*bt_before), ids(*bt_after));
+  EXPECT_EQ(bt_after->at("threads").size(), 2u);
+
+  for (const auto& l : split_lines(after)) {
+    if (l.rfind("TASK ", 0) == 0) {
+      std::istringstream w(l.substr(5));
+      std::string tid, state, pending;
+      w >> tid >> state >> pending;
+      EXPECT_EQ(state, "t") << "thread " << tid << " should be in a tracing stop: " << l;
+      EXPECT_EQ(pending, "0000000000000000") << "signal pending on thread " << tid;
+    } else if (l.rfind("SHDPND ", 0) == 0) {
+      EXPECT_EQ(l, "SHDPND 0000000000000000") << "signal pending on the process";
+    }
+  }
+
+  auto first = parse_summary(out, 0), second = parse_summary(out, 1);
+  ASSERT_TRUE(first && second) << r.describe();
+  EXPECT_GT(first->recorded, 0);
+  EXPECT_EQ(first->text.find("pyxray:"), std::string::npos) << first->text;
+  EXPECT_EQ(second->text.find("pyxray:"), std::string::npos) << "the second run did not run normally\n" << second->text;
+  EXPECT_GE(second->seconds, 0.95) << second->text;
+  ExpectRunningUntouched();
+}
+
+// The three formats, each holding exactly the samples the summary says were recorded; the default
+// file name; --idle keeps the sleeper thread's samples, which are dropped otherwise.
+TEST_P(Sample, OutputFiles) {
+  auto r = Gdb({"py-sample 1s --rate 500 -o prof.folded", "py-sample 1s --rate 500 -o prof.json --idle",
+                "py-sample 1s --rate 500", "py-sample 1s --rate 500 -o prof.txt --threads gil"});
+  auto folded = parse_summary(r.out, 0), speedscope = parse_summary(r.out, 1), svg = parse_summary(r.out, 2),
+       gil = parse_summary(r.out, 3);
+  ASSERT_TRUE(folded && speedscope && svg && gil) << r.describe();
+
+  // Folded: the main thread's stacks start at <module>; the sleeper's idle samples were dropped.
+  std::string problem;
+  auto stacks = parse_folded(dir() / "prof.folded", &problem);
+  ASSERT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(stacks), folded->recorded) << folded->text;
+  EXPECT_GT(folded->idle, 0) << "the sleeper thread's samples should be dropped as idle\n" << folded->text;
+  long sleeper_recorded = 0;
+  for (const auto& [stack, count] : stacks) {
+    if (stack.find("main (") != std::string::npos)
+      EXPECT_EQ(stack.rfind("<module> (", 0), 0u) << "not root first: " << stack;
+    // The sleeper waits all the time, but it is runnable for an instant whenever it resumes from a
+    // debugger stop (its wait restarts): a sample may catch that.
+    if (stack.find("sleeper (") != std::string::npos) sleeper_recorded += count;
+  }
+  EXPECT_LE(sleeper_recorded, std::max<long>(3, folded->idle / 100)) << "idle samples were recorded\n" << folded->text;
+  auto gil_stacks = parse_folded(dir() / "prof.txt", &problem);
+  ASSERT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(gil_stacks), gil->recorded) << gil->text;
+  EXPECT_EQ(gil->idle, 0) << gil->text;
+
+  // Speedscope: schema, frames and samples consistent, weights summing to the recorded samples; with
+  // --idle the sleeper thread is a second profile.
+  json j;
+  try {
+    j = json::parse(read_text(dir() / "prof.json"));
+  } catch (const std::exception& e) {
+    FAIL() << "prof.json is not JSON: " << e.what();
+  }
+  EXPECT_EQ(j.value("$schema", ""), "https://www.speedscope.app/file-format-schema.json");
+  ASSERT_TRUE(j.contains("shared") && j["shared"].contains("frames") && j.contains("profiles")) << j.dump().substr(0, 500);
+  const auto& frames = j["shared"]["frames"];
+  for (const auto& f : frames) EXPECT_TRUE(f.contains("name") && f["name"].is_string()) << f.dump();
+  long weights = 0;
+  bool sleeper_profile = false;
+  for (const auto& p : j["profiles"]) {
+    EXPECT_EQ(p.value("type", ""), "sampled");
+    EXPECT_TRUE(p.contains("unit") && p.contains("startValue") && p.contains("endValue") && p.contains("name"));
+    ASSERT_EQ(p["samples"].size(), p["weights"].size());
+    long profile_weights = 0;
+    for (const auto& w : p["weights"]) profile_weights += w.get<long>();
+    EXPECT_EQ(p["endValue"].get<long>() - p["startValue"].get<long>(), profile_weights);
+    weights += profile_weights;
+    for (const auto& s : p["samples"]) {
+      EXPECT_FALSE(s.empty());
+      for (const auto& i : s) EXPECT_LT(i.get<std::size_t>(), frames.size());
+    }
+    if (p["name"].get<std::string>().find("sleeper") != std::string::npos) sleeper_profile = true;
+  }
+  EXPECT_EQ(weights, speedscope->recorded) << speedscope->text;
+  EXPECT_TRUE(sleeper_profile) << "--idle: the sleeper thread should have a profile\n" << speedscope->text;
+
+  // SVG, at the default name: well-formed XML with the script, the root frame counting the samples.
+  const fs::path svg_path = dir() / ("pyxray-" + std::to_string(pid()) + ".svg");
+  ASSERT_TRUE(fs::exists(svg_path)) << svg->text;
+  const char* check =
+      "import sys, xml.etree.ElementTree as ET\n"
+      "root = ET.parse(sys.argv[1]).getroot()\n"
+      "ns = '{http://www.w3.org/2000/svg}'\n"
+      "assert root.tag == ns + 'svg', root.tag\n"
+      "script = root.find(ns + 'script')\n"
+      "assert script is not None and 'function zoom' in script.text and 'function search' in script.text\n"
+      "frames = [g for g in root.iter(ns + 'g') if g.get('id') == 'frames'][0]\n"
+      "boxes = list(frames)\n"
+      "assert boxes[0].find(ns + 'title').text.startswith('all (')\n"
+      "print('TOTAL', frames.get('data-total'), boxes[0].get('data-n'), len(boxes))\n";
+  auto v = run_command({"python3", "-c", check, svg_path.string()}, dir(), 60s);
+  ASSERT_EQ(v.exit_code, 0) << "the flame graph is not well-formed or lacks its parts\n" << v.describe();
+  std::istringstream w(v.out);
+  std::string word;
+  long data_total = 0, root_count = 0, boxes = 0;
+  w >> word >> data_total >> root_count >> boxes;
+  EXPECT_EQ(data_total, svg->recorded) << svg->text;
+  EXPECT_EQ(root_count, svg->recorded) << svg->text;
+  EXPECT_GT(boxes, 3);
+  ExpectRunningUntouched();
+}
+
+// Ctrl-C (SIGINT to gdb) ends sampling early; the samples so far are written, gdb goes on with the
+// next command, and the program receives no SIGINT.
+TEST_P(Sample, CtrlCEndsEarly) {
+  std::vector<std::string> argv{"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
+                                "-p", std::to_string(pid()), "-x", gdb_plugin_path().string(),
+                                "-ex", "cd " + dir().string(), "-ex", "py-sample 60s --rate 500 -o int.folded",
+                                "-ex", "py-bt-all --json"};
+  Process gdb(argv, dir() / "gdb.out", dir() / "gdb.err");
+  // Wait until sampling runs: the workload was stopped by the attach and logs again.
+  const auto deadline = Clock::now() + 60s;
+  bool attached = false;
+  long rounds_at_attach = 0;
+  while (Clock::now() < deadline && gdb.running()) {
+    if (!attached && proc_state(pid()) == 't') {
+      attached = true;
+      auto log = Log();
+      rounds_at_attach = log.empty() ? 0 : log.back().rounds;
+    }
+    if (attached) {
+      auto log = Log();
+      if (!log.empty() && log.back().rounds > rounds_at_attach + 5 && proc_state(pid()) != 't') break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(gdb.running()) << read_text(dir() / "gdb.out") << read_text(dir() / "gdb.err");
+  ::kill(gdb.pid(), SIGINT);
+  ASSERT_TRUE(gdb.wait_for(30s)) << "gdb did not end after Ctrl-C\n" << read_text(dir() / "gdb.out");
+  const std::string out = read_text(dir() / "gdb.out");
+  auto summary = parse_summary(out);
+  ASSERT_TRUE(summary) << out << read_text(dir() / "gdb.err");
+  EXPECT_NE(summary->text.find("pyxray: interrupted after"), std::string::npos) << summary->text;
+  EXPECT_LT(summary->seconds, 30) << summary->text;
+  EXPECT_GT(summary->recorded, 0) << summary->text;
+  std::string problem;
+  auto stacks = parse_folded(dir() / "int.folded", &problem);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(stacks), summary->recorded);
+  std::string error;
+  EXPECT_TRUE(find_json_line(out, &error)) << "gdb was not usable after the interrupt: " << error << "\n" << out;
+  ExpectRunningUntouched();
+}
+
+// A target that exits while it is sampled: the samples so far are kept and written, the summary says
+// so, and gdb stays usable (the next command says there is no process).
+TEST_P(Sample, TargetExitsWhileSampled) {
+  Start("2");  // exits after 2 CPU seconds
+  auto r = run_gdb(pid(), {"cd " + dir().string(), "py-sample 60s --rate 500 -o exit.folded", "py-bt-all", "echo STILL-HERE\\n"},
+                   dir(), 120s);
+  for (const auto& p : gdb_run_problems(r, /*require_success=*/false)) ADD_FAILURE() << p << "\n" << r.describe();
+  auto summary = parse_summary(r.out);
+  ASSERT_TRUE(summary) << r.describe();
+  EXPECT_NE(summary->text.find("pyxray: the target exited"), std::string::npos) << summary->text;
+  EXPECT_LT(summary->seconds, 30) << summary->text;
+  EXPECT_GT(summary->recorded, 0) << summary->text;
+  std::string problem;
+  auto stacks = parse_folded(dir() / "exit.folded", &problem);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(stacks), summary->recorded);
+  EXPECT_NE(r.out.find("STILL-HERE"), std::string::npos) << r.describe();
+  auto lines = pyxray_lines(r);
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) { return l.find("no process") != std::string::npos; }))
+      << r.describe();
+  EXPECT_TRUE(proc_->wait_for(10s)) << "the workload should have exited";
+}
+
+// --blocking stops the target for every sample: exact stacks, no errors; --native adds the native
+// frames around them. The target is left as before.
+TEST_P(Sample, Blocking) {
+  auto r = Gdb({"py-sample 2s --rate 200 --blocking -o blocking.folded", "py-sample 1s --rate 50 --blocking --native -o native.folded"});
+  auto plain = parse_summary(r.out, 0), native = parse_summary(r.out, 1);
+  ASSERT_TRUE(plain && native) << r.describe();
+  EXPECT_EQ(plain->errors, 0) << plain->text;
+  EXPECT_GT(plain->recorded, 10) << plain->text;
+  std::string problem;
+  auto stacks = parse_folded(dir() / "blocking.folded", &problem);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(stacks), plain->recorded);
+  auto native_stacks = parse_folded(dir() / "native.folded", &problem);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(native_stacks), native->recorded);
+  // Native frames have no line: "symbol (library)". At least the C entry point is below Python.
+  bool has_native = false;
+  for (const auto& [stack, count] : native_stacks)
+    if (std::regex_search(stack, std::regex(R"((^|;)[^;:]+ \([^;:]+\);)"))) has_native = true;
+  EXPECT_TRUE(has_native || native->text.find("warning") != std::string::npos) << native->text;
+  ExpectRunningUntouched();
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, Sample, testing::ValuesIn(all_interpreters()), param_name);
+
+// A core file cannot be sampled: one line saying so.
+TEST(SampleCore, NeedsLiveProcess) {
+  auto interps = pyenv_interpreters();
+  ASSERT_FALSE(interps.empty());
+  const Interpreter& interp = interps.back();
+  TempDir dir;
+  const fs::path status = dir.path() / "status.json";
+  Process proc({interp.path.string(), "-E", "-s", (fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/sample_split.py").string(),
+                status.string(), "0.3", "0", "240"},
+               dir.path() / "out", dir.path() / "err");
+  const auto deadline = Clock::now() + 30s;
+  while (!fs::exists(status) && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(fs::exists(status)) << read_text(dir.path() / "err");
+  const fs::path core = dir.path() / "core";
+  write_core(proc.pid(), core, dir.path());
+  proc.kill_group();
+  auto r = run_gdb_core(interp.path, core, {"py-sample 1s"}, dir.path());
+  fs::remove(core);
+  for (const auto& p : gdb_run_problems(r, /*require_success=*/false)) ADD_FAILURE() << p << "\n" << r.describe();
+  auto lines = pyxray_lines(r);
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  EXPECT_EQ(lines[0], "pyxray: py-sample needs a live process (this target is a core file or not on this host)");
+  EXPECT_EQ(r.out.find("py-sample:"), std::string::npos) << r.describe();
+}
+
+}  // namespace
+}  // namespace pyxray::it
