@@ -17,6 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "stop_worker.hpp"
+
 namespace py = pybind11;
 
 namespace pyxray::gdb {
@@ -278,8 +280,6 @@ std::vector<std::string> GdbTarget::missing_objects() {
 // it would stop the program at the user's next "continue": we look for it in /proc and consume it.
 namespace {
 
-constexpr int kStopSignal = SIGSTOP;
-
 // What `info signals SIGSTOP` says, so that a user's own `handle SIGSTOP ...` is put back afterwards.
 struct SignalHandling {
   bool stop = true, print = true, pass = false;
@@ -302,22 +302,6 @@ void set_sigstop_handling(py::module_& gdb, const SignalHandling& h) {
   std::string cmd = std::string("handle SIGSTOP ") + (h.print ? "print " : "noprint ") +
                     (h.stop ? "stop " : "nostop ") + (h.pass ? "pass" : "nopass");
   gdb.attr("execute")(cmd, false, true);
-}
-
-// True when a SIGSTOP is queued, not yet delivered, for thread `tid` or the whole process.
-bool sigstop_pending(int pid, int64_t tid) {
-  auto mask_has = [](const std::string& path, const char* key) {
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind(key, 0) != 0) continue;
-      unsigned long long mask = std::stoull(line.substr(std::strlen(key)), nullptr, 16);
-      return ((mask >> (kStopSignal - 1)) & 1) != 0;
-    }
-    return false;
-  };
-  std::string task = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status";
-  return mask_has(task, "SigPnd:") || mask_has(task, "ShdPnd:");
 }
 
 // While the inferior runs for us, gdb's announcements of its stops are noise: the stop is ours.
@@ -375,19 +359,8 @@ class QuietOutput {
 
 // Ctrl-C. gdb 13 does not interrupt a "continue" run from a Python command (its SIGINT becomes a
 // Python KeyboardInterrupt that nothing looks at while the inferior runs), so while the inferior runs
-// for us our own handler takes SIGINT: it asks the worker to finish, and the worker stops the
-// inferior as at the end of its work. A Ctrl-C that arrives while gdb's handler is in place (between
-// two calls) is a pending Python KeyboardInterrupt, which we take and clear.
-std::atomic<std::atomic<bool>*> g_stop_on_interrupt{nullptr};
-std::atomic<bool> g_interrupted{false};
-static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<std::atomic<bool>*>::is_always_lock_free,
-              "used from a signal handler");
-
-extern "C" void on_interrupt(int) {
-  g_interrupted.store(true);
-  if (std::atomic<bool>* stop = g_stop_on_interrupt.load()) stop->store(true);
-}
-
+// for us an InterruptCapture takes SIGINT. A Ctrl-C that arrives while gdb's handler is in place
+// (between two calls) is a pending Python KeyboardInterrupt, which we take and clear.
 bool take_python_interrupt() {
   if (PyErr_CheckSignals() == 0) return false;
   PyErr_Clear();
@@ -447,61 +420,31 @@ Expected<RunOutcome> GdbTarget::run_while(const std::function<void(const std::at
   events.attr("stop").attr("connect")(on_stop);
   events.attr("exited").attr("connect")(on_exit);
 
-  std::atomic<bool> stop_requested{false};
-  std::mutex mutex;
-  bool continue_returned = false;  // under mutex: once set, the worker must not signal the inferior
-  bool stop_sent = false;          // under mutex
-
-  // The worker blocks every signal, so that gdb's handlers (SIGINT, SIGCHLD) keep running on gdb's
-  // own thread; the new thread inherits the mask it is created with.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &previous);
-  std::thread worker([&] {
-    try {
-      work(stop_requested);
-    } catch (...) {
-      // The core's work does not throw; if it did, still stop the inferior below.
-    }
-    std::lock_guard<std::mutex> lock(mutex);
-    if (continue_returned) return;
-    if (syscall(SYS_tgkill, pid, static_cast<pid_t>(resumed_tid), kStopSignal) != 0) ::kill(pid, kStopSignal);
-    stop_sent = true;
-  });
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-
   std::optional<std::string> error;
   bool keyboard_interrupt = false;
   bool alive = false;
+  bool stop_sent = false;
   {
+    StopWorker worker(pid, resumed_tid, work);
     QuietOutput quiet(gdb);
-    g_interrupted.store(false);
-    g_stop_on_interrupt.store(&stop_requested);
-    struct sigaction ours {}, gdbs {};
-    ours.sa_handler = on_interrupt;
-    sigemptyset(&ours.sa_mask);
-    ours.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &ours, &gdbs);
-    try {
-      gdb.attr("execute")("continue", false, true);  // returns once the inferior stopped or exited
-    } catch (py::error_already_set& e) {
-      if (e.matches(PyExc_KeyboardInterrupt)) keyboard_interrupt = true;
-      else error = e.what();
-    }
     {
-      std::lock_guard<std::mutex> lock(mutex);
-      continue_returned = true;
+      InterruptCapture interrupt(worker.stop_requested());
+      try {
+        gdb.attr("execute")("continue", false, true);  // returns once the inferior stopped or exited
+      } catch (py::error_already_set& e) {
+        if (e.matches(PyExc_KeyboardInterrupt)) keyboard_interrupt = true;
+        else error = e.what();
+      }
+      worker.finish();
+      keyboard_interrupt |= interrupt.interrupted();
     }
-    stop_requested = true;
-    worker.join();
-    sigaction(SIGINT, &gdbs, nullptr);
-    g_stop_on_interrupt.store(nullptr);
-    keyboard_interrupt |= g_interrupted.load() || take_python_interrupt();
+    keyboard_interrupt |= take_python_interrupt();
+    stop_sent = worker.stop_sent();
 
     alive = !record->exited && inferior.attr("is_valid")().cast<bool>() && inferior.attr("pid").cast<int>() == pid;
     // The worker's SIGSTOP lost the race against another stop: consume it now (it stops the inferior
     // again at once) rather than let it surface at the user's next "continue".
-    if (alive && stop_sent && record->signal != "SIGSTOP" && sigstop_pending(pid, resumed_tid)) {
+    if (alive && stop_sent && record->signal != "SIGSTOP" && stop_signal_pending(pid, resumed_tid)) {
       try {
         gdb.attr("execute")("continue", false, true);
       } catch (py::error_already_set&) {

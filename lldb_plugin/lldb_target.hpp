@@ -32,6 +32,7 @@ public:
   std::vector<LoadedObject> loaded_objects() override;
   std::optional<std::vector<NativeFrame>> native_frames(int64_t tid, std::size_t max_frames) override;
   std::vector<std::string> missing_objects() override;
+  Expected<RunOutcome> run_while(const std::function<void(const std::atomic<bool> &)> &work) override;
 
   // Process plugins that open a dump rather than a running process.
   static bool isPostMortemPlugin(const std::string &Name);

@@ -5,6 +5,7 @@
 #include "compare.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
+#include "lldb_harness.hpp"
 #include "workload.hpp"
 
 #include <algorithm>
@@ -18,68 +19,6 @@ namespace pyxray::it {
 namespace {
 
 namespace fs = std::filesystem;
-
-// $PYXRAY_LLDB_PLUGIN, else the library this build tree made.
-fs::path lldb_plugin_path() {
-  if (const char* env = std::getenv("PYXRAY_LLDB_PLUGIN"); env && *env) return env;
-  return fs::path(PYXRAY_BUILD_DIR) / "libpyxray-lldb.so";
-}
-
-// $PYXRAY_LLDB, else Debian's lldb-16.
-std::string lldb_program() {
-  if (const char* env = std::getenv("PYXRAY_LLDB"); env && *env) return env;
-  return "lldb-16";
-}
-
-// lldb --no-lldbinit --batch TARGET_ARGS -o 'plugin load PLUGIN' -o CMD... with a hard timeout.
-// Batch mode stops at the first failing command and then quits, detaching from an attached process
-// (as the final `process detach` does when everything succeeded).
-CommandResult run_lldb(const std::vector<std::string>& target_args, const std::vector<std::string>& commands,
-                       const fs::path& work_dir, Clock::duration timeout = 90s) {
-  std::vector<std::string> argv{lldb_program(), "--no-lldbinit", "--batch"};
-  argv.insert(argv.end(), target_args.begin(), target_args.end());
-  argv.push_back("-o");
-  argv.push_back("plugin load " + lldb_plugin_path().string());
-  for (const auto& c : commands) {
-    argv.push_back("-o");
-    argv.push_back(c);
-  }
-  return run_command(argv, work_dir, timeout);
-}
-
-CommandResult run_lldb_attached(pid_t pid, std::vector<std::string> commands, const fs::path& work_dir) {
-  commands.push_back("process detach");
-  return run_lldb({"-p", std::to_string(pid)}, commands, work_dir);
-}
-
-// What one command printed: the lines after LLDB's echo of "(lldb) COMMAND", up to the next echo.
-std::string command_output(const std::string& out, const std::string& command) {
-  std::string text;
-  bool inside = false;
-  for (const auto& line : split_lines(out)) {
-    if (line.rfind("(lldb) ", 0) == 0) {
-      if (inside) break;
-      inside = line == "(lldb) " + command;
-      continue;
-    }
-    if (inside) text += line + "\n";
-  }
-  return text;
-}
-
-// Why an LLDB run did not end cleanly (empty when it did).
-std::vector<std::string> run_problems(const CommandResult& r, bool require_success) {
-  std::vector<std::string> problems;
-  if (r.timed_out) problems.push_back("lldb was killed after its timeout");
-  else if (r.exit_code < 0) problems.push_back("lldb died by a signal");
-  else if (require_success && r.exit_code != 0) problems.push_back("lldb exited with " + std::to_string(r.exit_code));
-  for (const auto* stream : {&r.out, &r.err}) {
-    for (const char* bad : {"PLEASE submit a bug report", "Stack dump:", "internal error", "Traceback"}) {
-      if (stream->find(bad) != std::string::npos) problems.push_back(std::string("\"") + bad + "\" in the output");
-    }
-  }
-  return problems;
-}
 
 std::string join(const std::vector<std::string>& lines) {
   std::string s;
@@ -122,7 +61,7 @@ TEST(LldbEnvironment, AttachesToAProcess) {
   auto r = run_command({lldb_program(), "--no-lldbinit", "--batch", "-p", std::to_string(sleeper.pid()), "-o",
                         "thread list"},
                        dir.path(), 60s);
-  ASSERT_TRUE(run_problems(r, true).empty()) << join(run_problems(r, true)) << r.describe();
+  ASSERT_TRUE(lldb_run_problems(r, true).empty()) << join(lldb_run_problems(r, true)) << r.describe();
   EXPECT_NE(r.out.find("tid = " + std::to_string(sleeper.pid())), std::string::npos)
       << "lldb cannot attach here (ptrace permissions?)\n" << r.describe();
   EXPECT_TRUE(sleeper.running());
@@ -135,18 +74,18 @@ TEST(LldbHelp, HelpDescribesTheCommands) {
                                   << " (build the whole project, or point PYXRAY_LLDB_PLUGIN at it)";
   TempDir dir;
   auto r = run_lldb({}, {"help py-bt-all", "help py-bt", "help"}, dir.path(), 60s);
-  ASSERT_TRUE(run_problems(r, true).empty()) << join(run_problems(r, true)) << r.describe();
-  const std::string bt_all = command_output(r.out, "help py-bt-all");
+  ASSERT_TRUE(lldb_run_problems(r, true).empty()) << join(lldb_run_problems(r, true)) << r.describe();
+  const std::string bt_all = lldb_command_output(r.out, "help py-bt-all");
   EXPECT_NE(bt_all.find("Print the Python stack of every thread"), std::string::npos) << r.describe();
   // The flags grow; the syntax line starts with these and ends with --max-frames.
   EXPECT_TRUE(std::regex_search(bt_all, std::regex(R"(\nSyntax: py-bt-all \[--json\][^\n]*\[--max-frames N\]\n)")))
       << r.describe();
   EXPECT_NE(bt_all.find("innermost frame first"), std::string::npos) << "no long help\n" << r.describe();
-  const std::string bt = command_output(r.out, "help py-bt");
+  const std::string bt = lldb_command_output(r.out, "help py-bt");
   EXPECT_TRUE(std::regex_search(bt, std::regex(R"(\nSyntax: py-bt \[--json\][^\n]*\[--max-frames N\]\n)")))
       << r.describe();
   // The plain `help` lists them among the user commands.
-  const std::string all = command_output(r.out, "help");
+  const std::string all = lldb_command_output(r.out, "help");
   for (const char* name : {"py-bt-all", "py-bt"})
     EXPECT_TRUE(std::regex_search(all, std::regex(std::string("\\n\\s*") + name + "\\s+--")))
         << name << " missing from `help`\n" << r.describe();
@@ -172,7 +111,7 @@ class LldbBtAll : public testing::TestWithParam<Interpreter> {
   // target running.
   CommandResult lldb(const std::vector<std::string>& commands) {
     auto r = run_lldb_attached(workload_->pid(), commands, workload_->dir());
-    const auto problems = run_problems(r, true);
+    const auto problems = lldb_run_problems(r, true);
     EXPECT_TRUE(problems.empty()) << join(problems) << r.describe();
     EXPECT_TRUE(workload_->alive()) << "the workload died while lldb was attached";
     expect_left_running(workload_->pid());
@@ -199,7 +138,7 @@ TEST_P(LldbBtAll, JsonMatchesGroundTruth) {
 
 TEST_P(LldbBtAll, TextListsEveryThread) {
   auto r = lldb({"py-bt-all"});
-  const auto diffs = compare_bt_all_text(truth(), command_output(r.out, "py-bt-all"));
+  const auto diffs = compare_bt_all_text(truth(), lldb_command_output(r.out, "py-bt-all"));
   EXPECT_TRUE(diffs.empty()) << "py-bt-all text differs from the ground truth (" << diffs.size()
                              << " differences):\n" << join_diffs(diffs) << "\n" << r.describe();
 }
@@ -209,7 +148,7 @@ TEST_P(LldbBtAll, PyBtPrintsSelectedMainThread) {
   const ThreadTruth* main = truth().by_name("MainThread");
   ASSERT_TRUE(main);
   auto r = lldb({"py-bt"});
-  const auto diffs = compare_bt_text_one(truth(), *main, command_output(r.out, "py-bt"));
+  const auto diffs = compare_bt_text_one(truth(), *main, lldb_command_output(r.out, "py-bt"));
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
 }
 
@@ -233,9 +172,9 @@ TEST_P(LldbBtAll, PyBtFollowsThreadSwitch) {
   }
   const std::string select = "script lldb.process.SetSelectedThreadByID(" + std::to_string(*tid) + ")";
   auto r = lldb({select, "thread info", "py-bt"});
-  ASSERT_NE(command_output(r.out, "thread info").find("tid = " + std::to_string(*tid)), std::string::npos)
+  ASSERT_NE(lldb_command_output(r.out, "thread info").find("tid = " + std::to_string(*tid)), std::string::npos)
       << "lldb did not switch to worker-1 (tid " << *tid << ")\n" << r.describe();
-  const auto diffs = compare_bt_text_one(truth(), *worker, command_output(r.out, "py-bt"));
+  const auto diffs = compare_bt_text_one(truth(), *worker, lldb_command_output(r.out, "py-bt"));
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
 }
 
@@ -271,13 +210,13 @@ TEST_P(LldbCoreFile, JsonMatchesGroundTruth) {
   expect_left_running(workload_->pid());
 
   auto r = run_lldb({"-c", core.string(), GetParam().path.string()}, {"py-bt-all --json", "py-bt"}, core_dir.path());
-  const auto problems = run_problems(r, true);
+  const auto problems = lldb_run_problems(r, true);
   EXPECT_TRUE(problems.empty()) << join(problems) << r.describe();
   expect_json_matches(r, "py-bt-all --json on a core under lldb");
   // The core's selected thread is the main thread (the first one gcore wrote).
   const ThreadTruth* main = truth().by_name("MainThread");
   ASSERT_TRUE(main);
-  const auto diffs = compare_bt_text_one(truth(), *main, command_output(r.out, "py-bt"));
+  const auto diffs = compare_bt_text_one(truth(), *main, lldb_command_output(r.out, "py-bt"));
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
 }
 
@@ -300,7 +239,7 @@ TEST(LldbNonPython, PyBtAllSaysNotCPython) {
   }
   auto r = run_lldb_attached(sleeper.pid(), {"py-bt-all"}, dir.path());
   // Batch mode reports the failed command with exit status 1; it must still end by itself.
-  const auto problems = run_problems(r, false);
+  const auto problems = lldb_run_problems(r, false);
   EXPECT_TRUE(problems.empty()) << join(problems) << r.describe();
   const auto lines = pyxray_error_lines(r);
   ASSERT_EQ(lines.size(), 1u) << "expected exactly one \"error: pyxray:\" line\n" << r.describe();
@@ -316,7 +255,7 @@ TEST(LldbNoProcess, PyBtAllSaysNoProcess) {
   ASSERT_TRUE(fs::exists(plugin)) << "LLDB plugin not found: " << plugin;
   TempDir dir;
   auto r = run_lldb({}, {"py-bt-all"}, dir.path(), 60s);
-  EXPECT_TRUE(run_problems(r, false).empty()) << join(run_problems(r, false)) << r.describe();
+  EXPECT_TRUE(lldb_run_problems(r, false).empty()) << join(lldb_run_problems(r, false)) << r.describe();
   const auto lines = pyxray_error_lines(r);
   ASSERT_EQ(lines.size(), 1u) << r.describe();
   EXPECT_NE(lines[0].find("no process"), std::string::npos) << lines[0];

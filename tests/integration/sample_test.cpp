@@ -8,6 +8,7 @@
 // output formats are well formed and hold exactly the recorded samples, and core files are refused.
 #include "harness.hpp"
 #include "interpreters.hpp"
+#include "lldb_harness.hpp"
 #include "workload.hpp"
 
 #include <csignal>
@@ -183,6 +184,11 @@ class Sample : public testing::TestWithParam<Interpreter> {
     return r;
   }
 
+  // The debugger the split is measured under, and its command that writes time.time() to DIR/NAME.
+  virtual CommandResult Run(std::vector<std::string> commands) { return Gdb(std::move(commands)); }
+  virtual std::string Mark(const std::string& name) { return mark(dir(), name); }
+  virtual std::string Debugger() const { return ""; }
+
   // The share of part_a in samples that are in part_a or part_b.
   static double SampledShare(const std::map<std::string, long>& stacks, long* in_parts) {
     long a = 0, b = 0;
@@ -198,8 +204,7 @@ class Sample : public testing::TestWithParam<Interpreter> {
   // the lines it logged while py-sample ran (between the two marks, the target is never stopped).
   void CheckSplit(const std::string& rate, const std::string& duration, long min_samples) {
     const fs::path out = dir() / "split.folded";
-    auto r = Gdb({mark(dir(), "start"), "py-sample " + duration + " --rate " + rate + " -o " + out.string(),
-                  mark(dir(), "end")});
+    auto r = Run({Mark("start"), "py-sample " + duration + " --rate " + rate + " -o " + out.string(), Mark("end")});
     auto summary = parse_summary(r.out);
     ASSERT_TRUE(summary) << r.describe();
     std::string problem;
@@ -221,7 +226,7 @@ class Sample : public testing::TestWithParam<Interpreter> {
     EXPECT_NEAR(100 * sampled, 100 * truth, kMaxSplitError)
         << "part_a's share: measured by the process " << truth << " over " << inside.back().t - inside.front().t
         << " s, sampled " << sampled << " from " << in_parts << " samples\n" << summary->text;
-    std::cout << "  " << GetParam().name << " at " << rate << " Hz: truth " << truth << ", sampled " << sampled
+    std::cout << "  " << GetParam().name << Debugger() << " at " << rate << " Hz: truth " << truth << ", sampled " << sampled
               << " (" << in_parts << " samples, " << summary->rate << " Hz achieved, " << summary->errors
               << " errors)\n";
   }
@@ -489,6 +494,161 @@ TEST_P(Sample, Blocking) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, Sample, testing::ValuesIn(all_interpreters()), param_name);
+
+// ---- the same under LLDB: the sampling engine is the core's, the resume/stop is LLDB's own
+// (lldb_plugin/run_while.cpp), so what is checked here is the front end's part.
+
+// An LLDB `script` command running Python statements (one line for LLDB; "\n" for Python).
+std::string lldb_script(const std::string& statements) {
+  std::string escaped;
+  for (char c : statements) escaped += c == '\n' ? std::string("\\n") : std::string(1, c);
+  return "script exec(\"" + escaped + "\")";
+}
+
+class LldbSample : public Sample {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(lldb_plugin_path())) << "LLDB plugin not found: " << lldb_plugin_path();
+    Sample::SetUp();
+  }
+  CommandResult Run(std::vector<std::string> commands) override {
+    auto r = run_lldb_attached(pid(), std::move(commands), dir());
+    for (const auto& p : lldb_run_problems(r, /*require_success=*/true)) ADD_FAILURE() << p << "\n" << r.describe();
+    return r;
+  }
+  std::string Mark(const std::string& name) override {
+    return lldb_script("open('" + (dir() / name).string() + "', 'w').write(repr(__import__('time').time()))");
+  }
+  std::string Debugger() const override { return " (lldb)"; }
+};
+
+// "TASK tid state SigPnd" for every thread and "SHDPND mask" for the process, from LLDB.
+std::string lldb_task_states() {
+  return lldb_script(
+      "import os\n"
+      "pid = lldb.process.GetProcessID()\n"
+      "for t in sorted(os.listdir('/proc/%d/task' % pid)):\n"
+      "    d = dict(l.split(':', 1) for l in open('/proc/%d/task/%s/status' % (pid, t)) if ':' in l)\n"
+      "    print('TASK %s %s %s' % (t, d['State'].split()[0], d['SigPnd'].strip()))\n"
+      "d = dict(l.split(':', 1) for l in open('/proc/%d/status' % pid) if ':' in l)\n"
+      "print('SHDPND %s' % d['ShdPnd'].strip())");
+}
+
+// 20 kHz for 2 s: as many samples as 1 kHz would need 40 s for, so the split is tight.
+TEST_P(LldbSample, SplitAt20kHz) { CheckSplit("20000", "2s", 20000); }
+
+// As TargetStoppedAsBefore under gdb: the same threads and selected thread, every thread in a
+// tracing stop with nothing pending, a second py-sample that runs its full time, and the program
+// untouched after LLDB detaches.
+TEST_P(LldbSample, TargetStoppedAsBefore) {
+  // LLDB has no `cd`: output files by absolute path.
+  auto r = Run({"thread select 2", "thread list", lldb_task_states(),
+                "py-sample 2s --rate 2000 -o " + (dir() / "first.folded").string(), lldb_script("print('==AFTER==')"),
+                "thread list", "py-bt-all --json", lldb_task_states(),
+                "py-sample 1s --rate 200 -o " + (dir() / "second.folded").string()});
+  const std::string& out = r.out;
+  auto split = out.rfind("\n==AFTER==");
+  ASSERT_NE(split, std::string::npos) << r.describe();
+  const std::string before = out.substr(0, split), after = out.substr(split);
+  auto thread_lines = [](const std::string& text) {
+    std::vector<std::string> lines;
+    static const std::regex row(R"(^(\*?)\s*thread #(\d+): tid = (\d+))");
+    for (const auto& l : split_lines(text)) {
+      std::smatch m;
+      if (std::regex_search(l, m, row)) lines.push_back(m[1].str() + m[2].str() + ":" + m[3].str());
+    }
+    return lines;
+  };
+  auto threads_before = thread_lines(before), threads_after = thread_lines(after);
+  EXPECT_EQ(threads_before.size(), 2u) << before;
+  EXPECT_EQ(threads_before, threads_after) << "threads or the selected thread changed\n" << r.describe();
+  std::string error;
+  auto bt = find_json_line(after, &error);
+  ASSERT_TRUE(bt) << error << "\n" << r.describe();
+  EXPECT_EQ(bt->at("threads").size(), 2u);
+  int tasks = 0;
+  for (const auto& l : split_lines(after)) {
+    if (l.rfind("TASK ", 0) == 0) {
+      ++tasks;
+      std::istringstream w(l.substr(5));
+      std::string tid, state, pending;
+      w >> tid >> state >> pending;
+      EXPECT_EQ(state, "t") << "thread " << tid << " should be in a tracing stop: " << l;
+      EXPECT_EQ(pending, "0000000000000000") << "signal pending on thread " << tid;
+    } else if (l.rfind("SHDPND ", 0) == 0) {
+      EXPECT_EQ(l, "SHDPND 0000000000000000") << "signal pending on the process";
+    }
+  }
+  EXPECT_EQ(tasks, 2) << r.describe();
+  auto first = parse_summary(out, 0), second = parse_summary(out, 1);
+  ASSERT_TRUE(first && second) << r.describe();
+  EXPECT_GT(first->recorded, 0);
+  EXPECT_EQ(first->text.find("pyxray:"), std::string::npos) << first->text;
+  EXPECT_EQ(second->text.find("pyxray:"), std::string::npos) << "the second run did not run normally\n" << second->text;
+  EXPECT_GE(second->seconds, 0.95) << second->text;
+  ExpectRunningUntouched();
+}
+
+// Ctrl-C (SIGINT to lldb) ends sampling early with the samples so far; LLDB goes on.
+TEST_P(LldbSample, CtrlCEndsEarly) {
+  std::vector<std::string> argv{lldb_program(), "--no-lldbinit", "--batch", "-p", std::to_string(pid()),
+                                "-o", "plugin load " + lldb_plugin_path().string(),
+                                "-o", "py-sample 60s --rate 500 -o " + (dir() / "int.folded").string(),
+                                "-o", "py-bt-all --json", "-o", "process detach"};
+  Process lldb(argv, dir() / "lldb.out", dir() / "lldb.err");
+  const auto deadline = Clock::now() + 60s;
+  bool attached = false;
+  long rounds_at_attach = 0;
+  while (Clock::now() < deadline && lldb.running()) {
+    if (!attached && proc_state(pid()) == 't') {
+      attached = true;
+      auto log = Log();
+      rounds_at_attach = log.empty() ? 0 : log.back().rounds;
+    }
+    if (attached) {
+      auto log = Log();
+      if (!log.empty() && log.back().rounds > rounds_at_attach + 5 && proc_state(pid()) != 't') break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(lldb.running()) << read_text(dir() / "lldb.out") << read_text(dir() / "lldb.err");
+  ::kill(lldb.pid(), SIGINT);
+  ASSERT_TRUE(lldb.wait_for(30s)) << "lldb did not end after Ctrl-C\n" << read_text(dir() / "lldb.out");
+  const std::string out = read_text(dir() / "lldb.out");
+  auto summary = parse_summary(out);
+  ASSERT_TRUE(summary) << out << read_text(dir() / "lldb.err");
+  EXPECT_NE(summary->text.find("pyxray: interrupted after"), std::string::npos) << summary->text;
+  EXPECT_LT(summary->seconds, 30) << summary->text;
+  EXPECT_GT(summary->recorded, 0) << summary->text;
+  std::string problem;
+  auto stacks = parse_folded(dir() / "int.folded", &problem);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(stacks), summary->recorded);
+  std::string error;
+  EXPECT_TRUE(find_json_line(out, &error)) << "lldb was not usable after the interrupt: " << error << "\n" << out;
+  ExpectRunningUntouched();
+}
+
+// A target that exits while LLDB samples it: the samples so far are kept, the summary says so.
+TEST_P(LldbSample, TargetExitsWhileSampled) {
+  Start("2");
+  auto r = run_lldb({"-p", std::to_string(pid())},
+                    {"py-sample 60s --rate 500 -o " + (dir() / "exit.folded").string(), "py-bt-all"}, dir(), 120s);
+  for (const auto& p : lldb_run_problems(r, /*require_success=*/false)) ADD_FAILURE() << p << "\n" << r.describe();
+  auto summary = parse_summary(r.out);
+  ASSERT_TRUE(summary) << r.describe();
+  EXPECT_NE(summary->text.find("pyxray: the target exited"), std::string::npos) << summary->text;
+  EXPECT_LT(summary->seconds, 30) << summary->text;
+  EXPECT_GT(summary->recorded, 0) << summary->text;
+  std::string problem;
+  auto stacks = parse_folded(dir() / "exit.folded", &problem);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(stacks), summary->recorded);
+  EXPECT_TRUE(proc_->wait_for(10s)) << "the workload should have exited";
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, LldbSample, testing::ValuesIn(all_interpreters()), param_name);
 
 // A core file cannot be sampled: one line saying so.
 TEST(SampleCore, NeedsLiveProcess) {

@@ -1,0 +1,64 @@
+// The operating-system half of Target::run_while, shared by the front ends: while the debugger's own
+// thread resumes the target and waits for it to stop, a worker thread runs the core's `work`; when
+// the work is done first, the worker stops the target with a SIGSTOP, which the debugger sees as an
+// ordinary signal stop. Linux (and any POSIX system with tgkill-like signalling) only.
+#pragma once
+
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace pyxray {
+
+inline constexpr int kRunStopSignal = SIGSTOP;
+
+class StopWorker {
+ public:
+  // Starts `work` at once on a thread that blocks every signal (the debugger's handlers must keep
+  // running on the debugger's thread). When it returns, SIGSTOP goes to thread `tid` of `pid` -- the
+  // thread the debugger resumes -- unless finish() was called first.
+  StopWorker(int pid, int64_t tid, std::function<void(const std::atomic<bool>&)> work);
+  ~StopWorker() { finish(); }
+  StopWorker(const StopWorker&) = delete;
+  StopWorker& operator=(const StopWorker&) = delete;
+
+  // The debugger's resume returned (the target stopped or exited): from now on nothing is sent; asks
+  // the work to end and waits for it.
+  void finish();
+  // Whether the worker sent its SIGSTOP (valid after finish()).
+  bool stop_sent() const { return stop_sent_; }
+  // Set by finish(), or by the user's interrupt through InterruptCapture.
+  std::atomic<bool>& stop_requested() { return stop_requested_; }
+
+ private:
+  std::atomic<bool> stop_requested_{false};
+  std::mutex mutex_;
+  bool finished_ = false;   // under mutex_
+  bool stop_sent_ = false;  // under mutex_
+  std::thread thread_;
+};
+
+// While alive, SIGINT (Ctrl-C) on the debugger's thread does not reach the debugger: it sets `stop`
+// (so the work ends and the worker stops the target) and is remembered. Debuggers do not all see a
+// Ctrl-C during a resume started from a plugin command, so this makes it behave the same everywhere.
+class InterruptCapture {
+ public:
+  explicit InterruptCapture(std::atomic<bool>& stop);
+  ~InterruptCapture();
+  InterruptCapture(const InterruptCapture&) = delete;
+  InterruptCapture& operator=(const InterruptCapture&) = delete;
+  bool interrupted() const;
+
+ private:
+  struct sigaction previous_ {};
+};
+
+// True when a SIGSTOP is queued, not yet delivered, for thread `tid` of `pid` or the whole process:
+// the worker's signal lost the race against another stop and would stop the program at the next
+// resume, so the front end consumes it.
+bool stop_signal_pending(int pid, int64_t tid);
+
+}  // namespace pyxray

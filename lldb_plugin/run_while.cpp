@@ -1,0 +1,143 @@
+// LLDBTarget::run_while: let the process run while the core samples it from a worker thread.
+//
+// The debugger's thread resumes the process with a synchronous SBProcess::Continue (the debugger is
+// put in synchronous mode for the call, so Continue returns once the process stopped or exited and
+// LLDB's event handler does not announce the stop); the worker (core/stop_worker.hpp) runs `work`
+// and, when it is done first, stops the process with a SIGSTOP, which LLDB reports as a signal stop.
+// SIGSTOP is set to stop, not to be passed and not to be announced for the call, so the program never
+// receives it; the user's handling is put back afterwards, as is the selected thread and frame.
+#include <csignal>
+#include <string>
+
+#include "lldb/API/SBDebugger.h"
+#include "lldb/API/SBError.h"
+#include "lldb/API/SBFrame.h"
+#include "lldb/API/SBThread.h"
+#include "lldb/API/SBUnixSignals.h"
+
+#include "lldb_target.hpp"
+#include "stop_worker.hpp"
+
+namespace pyxray::lldb_plugin {
+namespace {
+
+struct SignalHandling {
+  bool Stop = true, Suppress = true, Notify = true;
+};
+
+SignalHandling readHandling(const lldb::SBUnixSignals &Signals, int32_t Signo) {
+  return {Signals.GetShouldStop(Signo), Signals.GetShouldSuppress(Signo), Signals.GetShouldNotify(Signo)};
+}
+
+void setHandling(lldb::SBUnixSignals &Signals, int32_t Signo, const SignalHandling &H) {
+  Signals.SetShouldStop(Signo, H.Stop);
+  Signals.SetShouldSuppress(Signo, H.Suppress);
+  Signals.SetShouldNotify(Signo, H.Notify);
+}
+
+// Why the process stopped: the first thread with a stop reason that says so.
+struct StopCause {
+  int Signal = 0;          // a signal stop's number, 0 otherwise
+  std::string Breakpoints;  // "1, 3" for a breakpoint stop
+};
+
+StopCause stopCause(lldb::SBProcess &Process) {
+  StopCause Cause;
+  const uint32_t N = Process.GetNumThreads();
+  for (uint32_t I = 0; I < N; ++I) {
+    lldb::SBThread T = Process.GetThreadAtIndex(I);
+    switch (T.GetStopReason()) {
+    case lldb::eStopReasonSignal:
+      if (!Cause.Signal) Cause.Signal = static_cast<int>(T.GetStopReasonDataAtIndex(0));
+      break;
+    case lldb::eStopReasonBreakpoint:
+      // Pairs of (breakpoint id, location id).
+      for (uint32_t D = 0; D + 1 < T.GetStopReasonDataCount(); D += 2) {
+        if (!Cause.Breakpoints.empty()) Cause.Breakpoints += ", ";
+        Cause.Breakpoints += std::to_string(T.GetStopReasonDataAtIndex(D));
+      }
+      break;
+    default:
+      break;
+    }
+  }
+  return Cause;
+}
+
+// Continue synchronously: returns once the process stopped or exited.
+lldb::SBError continueAndWait(lldb::SBProcess &Process) { return Process.Continue(); }
+
+}  // namespace
+
+Expected<RunOutcome> LLDBTarget::run_while(const std::function<void(const std::atomic<bool> &)> &work) {
+  if (!is_live_local()) return fail("the target is not a live process on this host");
+  if (Process.GetState() != lldb::eStateStopped) return fail("the target is not stopped");
+  const int Pid = pid();
+  lldb::SBThread Selected = Process.GetSelectedThread();
+  if (!Selected.IsValid()) return fail("no thread is selected");
+  // The worker signals the selected thread: LLDB resumes every thread on Continue.
+  const lldb::tid_t SelectedTid = Selected.GetThreadID();
+  const uint32_t SelectedFrame = Selected.GetSelectedFrame().IsValid() ? Selected.GetSelectedFrame().GetFrameID() : 0;
+
+  lldb::SBDebugger Debugger = Target.GetDebugger();
+  const bool WasAsync = Debugger.GetAsync();
+  lldb::SBUnixSignals Signals = Process.GetUnixSignals();
+  const int32_t Sigstop = Signals.IsValid() ? Signals.GetSignalNumberFromName("SIGSTOP") : SIGSTOP;
+  const SignalHandling Saved = readHandling(Signals, Sigstop);
+  setHandling(Signals, Sigstop, SignalHandling{true, true, false});
+  Debugger.SetAsync(false);
+
+  lldb::SBError Error;
+  bool Interrupted = false, StopSent = false;
+  {
+    StopWorker Worker(Pid, static_cast<int64_t>(SelectedTid), work);
+    InterruptCapture Interrupt(Worker.stop_requested());
+    Error = continueAndWait(Process);
+    Worker.finish();
+    Interrupted = Interrupt.interrupted();
+    StopSent = Worker.stop_sent();
+  }
+
+  lldb::StateType State = Process.GetState();
+  StopCause Cause = State == lldb::eStateStopped ? stopCause(Process) : StopCause{};
+  // The worker's SIGSTOP lost the race against another stop: consume it now rather than let it stop
+  // the program at the user's next continue.
+  if (State == lldb::eStateStopped && StopSent && Cause.Signal != Sigstop &&
+      stop_signal_pending(Pid, static_cast<int64_t>(SelectedTid))) {
+    continueAndWait(Process);
+    State = Process.GetState();
+  }
+
+  Debugger.SetAsync(WasAsync);
+  if (Signals.IsValid()) setHandling(Signals, Sigstop, Saved);
+  if (State == lldb::eStateStopped && Process.SetSelectedThreadByID(SelectedTid)) {
+    lldb::SBThread T = Process.GetSelectedThread();
+    if (T.IsValid()) T.SetSelectedFrame(SelectedFrame);
+  }
+
+  RunOutcome Out;
+  if (State == lldb::eStateExited || State == lldb::eStateDetached || !Process.IsValid()) {
+    Out.end = RunEnd::Exited;
+    if (State == lldb::eStateExited) Out.detail = "exit code " + std::to_string(Process.GetExitStatus());
+    return Out;
+  }
+  if (State != lldb::eStateStopped && State != lldb::eStateCrashed) {
+    if (Error.Fail()) return fail(std::string("could not resume the target: ") + (Error.GetCString() ? Error.GetCString() : "?"));
+    return fail("the target did not stop (state " + std::to_string(static_cast<int>(State)) + ")");
+  }
+  if (Interrupted) {
+    Out.end = RunEnd::Interrupted;
+  } else if (StopSent && Cause.Signal == Sigstop) {
+    Out.end = RunEnd::WorkDone;
+  } else if (!Cause.Breakpoints.empty()) {
+    Out.end = RunEnd::Stopped;
+    Out.detail = "breakpoint " + Cause.Breakpoints;
+  } else {
+    Out.end = RunEnd::Stopped;
+    const char *Name = Cause.Signal && Signals.IsValid() ? Signals.GetSignalAsCString(Cause.Signal) : nullptr;
+    Out.detail = Name ? std::string("signal ") + Name : "stopped";
+  }
+  return Out;
+}
+
+}  // namespace pyxray::lldb_plugin
