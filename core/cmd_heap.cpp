@@ -12,6 +12,7 @@
 
 #include "commands.hpp"
 #include "heap_walk.hpp"
+#include "terminal_progress.hpp"
 #include "memory.hpp"
 #include "object_size.hpp"
 #include "objects.hpp"
@@ -105,7 +106,9 @@ struct HeapContext {
   explicit HeapContext(PythonProcess& p) : proc(p), objects(p), types(p, objects), sizer(p, types), refs(p, types) {}
 
   Expected<HeapWalkStats> walk(HeapWalkOptions opt) {
-    if (!opt.progress) opt.progress = heap_progress_sink();
+    // Walks of big heaps take seconds: say how far they got, on a terminal.
+    TerminalProgress terminal;
+    if (!opt.progress && terminal.enabled()) opt.progress = [&](std::string_view line) { terminal.show(line); };
     HeapWalker w(proc, objects, types, sizer, refs);
     return w.run(opt);
   }
@@ -405,7 +408,9 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     std::sort(edges.begin(), edges.end());
     edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
     std::unordered_set<uint64_t> next;
-    for (const auto& [src, dst] : edges) {
+    for (const auto& edge : edges) {
+      // Not a structured binding: clang 14 (the fuzzing build) cannot capture one in a lambda.
+      const uint64_t src = edge.first, dst = edge.second;
       if (depth == 1 && direct.size() < kMaxDirect && std::find(direct.begin(), direct.end(), src) == direct.end())
         direct.push_back(src);
       if (auto m = roots.module_dicts.find(src); m != roots.module_dicts.end()) {

@@ -17,6 +17,7 @@
 #include "sampler.hpp"
 #include "speedscope.hpp"
 #include "stack_aggregate.hpp"
+#include "terminal_progress.hpp"
 
 namespace pyxray {
 namespace {
@@ -180,21 +181,6 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
   return out;
 }
 
-// While sampling, on a terminal: one line on stderr, rewritten in place. The sampling thread calls
-// this, so it writes to the file descriptor directly.
-void show_progress(double elapsed, double duration, uint64_t recorded) {
-  std::string line = fmt::format("\rpy-sample: {:.1f} s of {:.1f} s, {} samples (Ctrl-C stops early)\033[K",
-                                 elapsed, duration, recorded);
-  ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
-  (void)ignored;
-}
-
-void clear_progress() {
-  static const char clear[] = "\r\033[K";
-  ssize_t ignored = ::write(STDERR_FILENO, clear, sizeof clear - 1);
-  (void)ignored;
-}
-
 Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   if (args.positional.empty())
     return fail("py-sample: missing DURATION (e.g. 'py-sample 10s'; see 'help py-sample')");
@@ -233,8 +219,12 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   PYX_TRY(format, format_for(path));
   if (auto w = check_writable(path); !w) return Unexpected<Error>{w.error()};
 
-  if (::isatty(STDERR_FILENO))
-    options.progress = [duration](double elapsed, uint64_t recorded) { show_progress(elapsed, duration, recorded); };
+  TerminalProgress terminal;  // called from the sampling thread: it writes to the terminal directly
+  if (terminal.enabled())
+    options.progress = [&terminal, duration](double elapsed, uint64_t recorded) {
+      terminal.show(fmt::format("py-sample: {:.1f} s of {:.1f} s, {} samples (Ctrl-C stops early)", elapsed,
+                                duration, recorded));
+    };
   const int pid = target.pid();
   Sampler sampler(*proc, options);
   if (auto r = sampler.prepare(); !r) return Unexpected<Error>{r.error()};
@@ -242,7 +232,7 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   Expected<RunOutcome> outcome = options.blocking
       ? sampler.run_blocking(target)
       : target.run_while([&](const std::atomic<bool>& stop) { sampler.run(stop); });
-  if (options.progress) clear_progress();
+  terminal.clear();
   if (!outcome) return fail("py-sample: " + outcome.error().message);
   bool alive = outcome->end != RunEnd::Exited;
   sampler.finish(alive);

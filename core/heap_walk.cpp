@@ -35,11 +35,6 @@ constexpr uint64_t kMaxArenaSlots = uint64_t{1} << 20;
 constexpr uint64_t kMaxObjectSize = uint64_t{1} << 36;  // larger is a corrupt size field
 constexpr uint64_t kMaxModules = 100000;
 
-ProgressFn& progress_sink() {
-  static ProgressFn sink;
-  return sink;
-}
-
 int64_t or_default(int64_t v, int64_t d) { return v == kAbsent ? d : v; }
 
 
@@ -156,8 +151,6 @@ PymallocHeap load_pymalloc(PythonProcess& proc) {
 
 }  // namespace
 
-void set_heap_progress_sink(ProgressFn sink) { progress_sink() = std::move(sink); }
-const ProgressFn& heap_progress_sink() { return progress_sink(); }
 
 // --- roots ---
 

@@ -104,9 +104,4 @@ class HeapWalker {
   Referents& refs_;
 };
 
-// Where long walks report progress. Front ends may set a sink (gdb: print to stderr); without one,
-// progress is not shown.
-void set_heap_progress_sink(ProgressFn sink);
-const ProgressFn& heap_progress_sink();
-
 }  // namespace pyxray
