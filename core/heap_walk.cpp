@@ -53,18 +53,8 @@ struct PymallocHeap {
   std::vector<Arena> arenas;
 };
 
-uint64_t main_interpreter(PythonProcess& proc) {
-  const Layout& L = proc.layout();
-  if (proc.runtime_addr() && L.runtime_interpreters_main != kAbsent) {
-    if (auto m = proc.mem().read_ptr(proc.runtime_addr() + L.runtime_interpreters_main); m && *m) return *m;
-  }
-  auto all = interpreters(proc);
-  return all && !all->empty() ? all->back() : 0;
-}
-
 // pymalloc's geometry from read_pymalloc (which checks it against the pool headers), and the arena
-// vector, found where read_pymalloc finds it (obmalloc.c statics up to 3.11, the main interpreter's
-// obmalloc state from 3.12).
+// vector where read_pymalloc finds it.
 PymallocHeap load_pymalloc(PythonProcess& proc) {
   PymallocHeap h;
   ObjectAllocator alloc = object_allocator(proc);
@@ -94,32 +84,12 @@ PymallocHeap load_pymalloc(PythonProcess& proc) {
   }
   Memory& m = proc.mem();
   const Layout& L = proc.layout();
-  uint64_t arenas = 0, maxarenas = 0;
-  if (proc.version().before(3, 12)) {
-    auto a = static_symbol(proc.target(), "arenas");
-    auto n = static_symbol(proc.target(), "maxarenas");
-    if (!a || !n) {
-      h.why_not = "pymalloc's arena vector has no symbol";
-      return h;
-    }
-    arenas = m.read_ptr(*a).value_or(0);
-    maxarenas = m.read<uint32_t>(*n).value_or(0);
-  } else {
-    uint64_t interp = main_interpreter(proc);
-    if (!interp || L.interp_obmalloc == kAbsent || L.obmalloc_mgmt_arenas == kAbsent ||
-        L.obmalloc_mgmt_maxarenas == kAbsent) {
-      h.why_not = "no layout for the interpreter's obmalloc state";
-      return h;
-    }
-    uint64_t state = interp + L.interp_obmalloc;
-    if (proc.version().at_least(3, 13)) state = m.read_ptr(state).value_or(0);
-    if (!state) {
-      h.why_not = "the main interpreter has no obmalloc state";
-      return h;
-    }
-    arenas = m.read_ptr(state + L.obmalloc_mgmt_arenas).value_or(0);
-    maxarenas = m.read<uint32_t>(state + L.obmalloc_mgmt_maxarenas).value_or(0);
+  auto vector = pymalloc_arena_vector(proc);
+  if (!vector) {
+    h.why_not = fmt::format("pymalloc's arena vector cannot be found ({})", vector.error().message);
+    return h;
   }
+  const uint64_t arenas = vector->arenas, maxarenas = vector->maxarenas;
   if (maxarenas > kMaxArenaSlots || (maxarenas && !arenas)) {
     h.why_not = fmt::format("pymalloc's arena vector looks corrupt ({} slots at 0x{:x})", maxarenas, arenas);
     return h;

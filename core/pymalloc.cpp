@@ -141,13 +141,6 @@ uint32_t read_u32(std::span<const std::byte> buf, int64_t off) {
 }
 
 // The arena vector and CPython's own counters, wherever this version keeps them.
-struct ArenaVector {
-  uint64_t arenas = 0;
-  uint64_t maxarenas = 0;
-  std::optional<uint64_t> ncurrent, ntimes, highwater;
-  std::string where;
-};
-
 // --- stripped <= 3.11: the arena vector found by a validated scan of the interpreter's .bss ---
 //
 // Without a symbol table nothing names `arenas` and `maxarenas`. They are zero-initialised statics of
@@ -464,6 +457,10 @@ std::optional<Domain> read_domain(Memory& m, uint64_t addr, const AllocatorLayou
 }
 
 }  // namespace
+
+Expected<ArenaVector> pymalloc_arena_vector(PythonProcess& proc) {
+  return locate_arenas(proc, pymalloc_traits(proc.version()));
+}
 
 ObjectAllocator object_allocator(PythonProcess& proc) {
   const PyVersion& v = proc.version();

@@ -56,6 +56,17 @@ struct PymallocStats {
 // does not use pymalloc); the caller reports it as a note and prints "pymalloc": null.
 Expected<PymallocStats> read_pymalloc(PythonProcess& proc);
 
+// pymalloc's vector of arena_objects (`arenas`, `maxarenas` slots) and its counters: obmalloc.c
+// statics up to 3.11 (by symbol, or a validated scan of .bss when stripped), the main
+// interpreter's obmalloc state from 3.12.
+struct ArenaVector {
+  uint64_t arenas = 0;
+  uint64_t maxarenas = 0;
+  std::optional<uint64_t> ncurrent, ntimes, highwater;
+  std::string where;  // how it was found, for messages
+};
+Expected<ArenaVector> pymalloc_arena_vector(PythonProcess& proc);
+
 // The allocator behind PyObject_Malloc, as far as the target tells: "pymalloc", "pymalloc_debug",
 // "malloc", "malloc_debug", "hooked ..." or "unknown". `uses_pymalloc` is false only when the process
 // is known not to use pymalloc for objects.
