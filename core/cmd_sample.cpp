@@ -138,6 +138,7 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
     out += fmt::format("  errors (stacks that changed while being read, dropped): {}\n", kinds);
   }
   if (s.native_warning) out += fmt::format("pyxray: warning: {}\n", *s.native_warning);
+  if (s.note) out += fmt::format("pyxray: note: {}\n", *s.note);
   if (s.ticks)
     out += fmt::format("  cost: {:.2f} reads of the target ({:.1f} ranges) per round, {} code objects decoded\n",
                        static_cast<double>(s.syscalls) / static_cast<double>(s.ticks),
@@ -229,7 +230,8 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   Sampler sampler(*proc, options);
   if (auto r = sampler.prepare(); !r) return Unexpected<Error>{r.error()};
 
-  Expected<RunOutcome> outcome = options.blocking
+  // The sampler may have had to switch to blocking sampling (see SampleStats::note).
+  Expected<RunOutcome> outcome = sampler.options().blocking
       ? sampler.run_blocking(target)
       : target.run_while([&](const std::atomic<bool>& stop) { sampler.run(stop); });
   terminal.clear();
@@ -245,7 +247,7 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
       info.subtitle = fmt::format("Python {}, {} samples in {:.2f} s at {:.0f} Hz{}", proc->version().text(),
                                   sampler.stats().recorded, sampler.stats().elapsed,
                                   sampler.stats().elapsed > 0 ? static_cast<double>(sampler.stats().ticks) / sampler.stats().elapsed : 0,
-                                  options.blocking ? " (blocking)" : "");
+                                  sampler.options().blocking ? " (blocking)" : "");
       text = flamegraph_svg(sampler.aggregate(), sampler.frames(), info);
       break;
     }

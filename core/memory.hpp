@@ -64,6 +64,7 @@ class Memory {
   void clear();
 
   const MemoryReader& reader() const { return *reader_; }
+  MemoryReader& reader() { return *reader_; }
   std::size_t remote_reads() const { return remote_reads_; }
 
  private:

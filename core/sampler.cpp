@@ -92,11 +92,19 @@ double Sampler::now() const {
 Expected<void> Sampler::prepare() {
   Target& target = proc_.target();
   if (!target.is_live_local() || target.pid() <= 0) return fail("py-sample needs a live process");
-  // The sampling thread reads the target with process_vm_readv only; if the core could not use it
-  // for this process (a remote target, another pid namespace), there is nothing to sample with.
-  if (std::strcmp(proc_.mem().reader().name(), "process_vm_readv") != 0)
-    return fail(fmt::format("py-sample needs a live process on this host whose memory it can read directly "
-                            "(reading process {} through {})", target.pid(), proc_.mem().reader().name()));
+  // Sampling a running process reads it with process_vm_readv from the sampling thread. Where the
+  // core cannot (another system, another pid namespace, PYXRAY_READER=debugger), it reads through
+  // the debugger, which needs the process stopped: every sample then stops it (--blocking).
+  MemoryReader* via = nullptr;
+  if (std::strcmp(proc_.mem().reader().name(), "process_vm_readv") != 0) {
+    via = &proc_.mem().reader();
+    if (!options_.blocking) {
+      options_.blocking = true;
+      stats_.note = fmt::format("process {} cannot be read while it runs (reads go through {}): every sample "
+                                "stopped it, as with --blocking, so the rate is limited",
+                                target.pid(), proc_.mem().reader().name());
+    }
+  }
   PYX_TRY(symbols, resolve_sample_symbols(proc_));
   symbols_ = symbols;
   const Layout& L = proc_.layout();
@@ -105,7 +113,7 @@ Expected<void> Sampler::prepare() {
   if (options_.threads == ThreadFilter::Gil && !gil_readable)
     return fail("--threads gil: pyxray cannot tell which thread holds the GIL in this build");
 
-  reader_ = std::make_unique<TickReader>(target.pid());
+  reader_ = std::make_unique<TickReader>(target.pid(), via);
   codes_ = std::make_unique<SampleCodes>(proc_, frames_, symbols_.code_type);
   stacks_ = std::make_unique<LiveStacks>(proc_, *codes_, symbols_, options_.max_frames);
   os_ = std::make_unique<OsThreads>(target.pid(), options_.blocking);

@@ -63,6 +63,7 @@ struct SampleStats {
   std::size_t codes = 0;    // code objects decoded
   bool target_gone = false; // the process went away under the sampler
   std::optional<std::string> native_warning;  // --native: why some stacks have Python frames only
+  std::optional<std::string> note;            // how sampling had to differ from what was asked
 };
 
 class Sampler {

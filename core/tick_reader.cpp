@@ -2,15 +2,28 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <span>
+
+#include "memory.hpp"
 
 namespace pyxray {
 
 namespace {
 // After a merged range failed to read (it spanned an unmapped gap), fetch ranges unmerged for a while.
 constexpr int kNoMergeTicks = 4096;
+
+ssize_t vm_read(int pid, const iovec* local, std::size_t nlocal, const iovec* remote, std::size_t nremote) {
+#ifdef __linux__
+  return process_vm_readv(pid, local, nlocal, remote, nremote, 0);
+#else
+  errno = ENOSYS;  // other systems sample through the debugger (TickReader's `via`)
+  return -1;
+#endif
+}
+
 }  // namespace
 
-TickReader::TickReader(int pid) : pid_(pid) {
+TickReader::TickReader(int pid, MemoryReader* via) : pid_(pid), via_(via) {
   used_.reserve(kMaxRanges);
   plan_.reserve(kMaxRanges);
   held_.reserve(kMaxRanges);
@@ -42,11 +55,12 @@ void TickReader::note_error(int err) {
 }
 
 bool TickReader::read_now(uint64_t addr, std::byte* out, std::size_t len) {
-  iovec local{out, len};
-  iovec remote{reinterpret_cast<void*>(addr), len};
   ++syscalls_;
   ++ranges_;
-  ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+  if (via_) return via_->read(addr, std::span<std::byte>(out, len)) == len;
+  iovec local{out, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  ssize_t n = vm_read(pid_, &local, 1, &remote, 1);
   if (n < 0) note_error(errno);
   return n == static_cast<ssize_t>(len);
 }
@@ -73,7 +87,17 @@ void TickReader::begin() {
   }
   ++syscalls_;
   ranges_ += remote_.size();
-  ssize_t n = process_vm_readv(pid_, local_.data(), local_.size(), remote_.data(), remote_.size(), 0);
+  ssize_t n = 0;
+  if (via_) {  // one range at a time, stopping at the first short one, like process_vm_readv
+    for (std::size_t i = 0; i < remote_.size(); ++i) {
+      std::size_t got = via_->read(reinterpret_cast<uint64_t>(remote_[i].iov_base),
+                                   std::span<std::byte>(static_cast<std::byte*>(local_[i].iov_base), local_[i].iov_len));
+      n += static_cast<ssize_t>(got);
+      if (got < remote_[i].iov_len) break;
+    }
+  } else {
+    n = vm_read(pid_, local_.data(), local_.size(), remote_.data(), remote_.size());
+  }
   if (n < 0) {
     note_error(errno);
     n = 0;

@@ -18,6 +18,8 @@
 
 namespace pyxray {
 
+class MemoryReader;
+
 class TickReader {
  public:
   // Ranges closer than this are fetched as one (an extra iovec costs more than copying this much).
@@ -27,7 +29,9 @@ class TickReader {
   static constexpr std::size_t kMaxRead = 8 << 20;       // one range, and one tick's prefetch
   static constexpr std::size_t kBlockSize = 1 << 20;
 
-  explicit TickReader(int pid);
+  // `via`: read through this reader rather than process_vm_readv -- the debugger's reads, for a
+  // system or target where the process cannot be read directly; then only while it is stopped.
+  explicit TickReader(int pid, MemoryReader* via = nullptr);
   TickReader(const TickReader&) = delete;
   TickReader& operator=(const TickReader&) = delete;
 
@@ -72,6 +76,7 @@ class TickReader {
   void note_error(int err);
 
   int pid_;
+  MemoryReader* via_ = nullptr;
   std::vector<Range> used_;     // this sample's requests
   std::vector<Range> plan_;     // merged requests of the previous sample
   std::vector<Held> held_;      // bytes this sample can use: the prefetch (sorted), then reads on demand

@@ -648,6 +648,32 @@ TEST_P(LldbSample, TargetExitsWhileSampled) {
   EXPECT_TRUE(proc_->wait_for(10s)) << "the workload should have exited";
 }
 
+// Where the process cannot be read while it runs (macOS; here forced with PYXRAY_READER=debugger),
+// py-sample reads through LLDB and stops the process for every sample, and says so.
+TEST_P(LldbSample, ThroughDebuggerReads) {
+  const fs::path out = dir() / "via.folded";
+  auto r = run_command({lldb_program(), "--no-lldbinit", "--batch", "-p", std::to_string(pid()), "-o",
+                        "plugin load " + lldb_plugin_path().string(), "-o",
+                        "py-sample 1s --rate 200 -o " + out.string(), "-o", "process detach"},
+                       dir(), 120s, {{"PYXRAY_READER", "debugger"}});
+  for (const auto& p : lldb_run_problems(r, /*require_success=*/true)) ADD_FAILURE() << p << "\n" << r.describe();
+  auto summary = parse_summary(r.out);
+  ASSERT_TRUE(summary) << r.describe();
+  EXPECT_NE(summary->text.find(", blocking)"), std::string::npos) << summary->text;
+  EXPECT_NE(summary->text.find("pyxray: note: process " + std::to_string(pid()) + " cannot be read while it runs"),
+            std::string::npos) << summary->text;
+  EXPECT_EQ(summary->errors, 0) << summary->text;
+  EXPECT_GT(summary->recorded, 20) << summary->text;
+  std::string problem;
+  auto stacks = parse_folded(out, &problem);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(stacks), summary->recorded);
+  long in_parts = 0;
+  SampledShare(stacks, &in_parts);
+  EXPECT_GT(in_parts, 0) << "no sample in part_a or part_b\n" << summary->text;
+  ExpectRunningUntouched();
+}
+
 INSTANTIATE_TEST_SUITE_P(Interpreters, LldbSample, testing::ValuesIn(all_interpreters()), param_name);
 
 // A core file cannot be sampled: one line saying so.
