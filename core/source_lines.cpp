@@ -1,26 +1,58 @@
 #include "source_lines.hpp"
 
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 namespace pyxray {
+namespace {
+
+// The file's bytes if `path` names a regular file of at most max_size bytes. The path comes from the
+// target's memory (co_filename), so it may name anything: a FIFO would block open() forever and
+// /dev/zero would never end, so only regular files are opened (O_NONBLOCK covers a file swapped for
+// a FIFO after the stat), and never more than the size they had is read.
+std::optional<std::string> read_regular_file(const std::string& path, std::size_t max_size) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+      static_cast<std::size_t>(st.st_size) > max_size)
+    return std::nullopt;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return std::nullopt;
+  struct stat opened {};
+  std::optional<std::string> out;
+  if (::fstat(fd, &opened) == 0 && S_ISREG(opened.st_mode)) {
+    std::string data(static_cast<std::size_t>(std::min<off_t>(opened.st_size, static_cast<off_t>(max_size))), '\0');
+    std::size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::read(fd, data.data() + done, data.size() - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    data.resize(done);
+    out = std::move(data);
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace
 
 const std::vector<std::string>* SourceLines::lines(const std::string& path) {
   auto it = files_.find(path);
   if (it == files_.end()) {
     std::optional<std::vector<std::string>> content;
-    std::ifstream in(path, std::ios::binary);
-    if (in) {
-      in.seekg(0, std::ios::end);
-      auto size = in.tellg();
-      in.seekg(0);
-      if (size >= 0 && static_cast<std::size_t>(size) <= kMaxFileSize) {
-        content.emplace();
-        std::string l;
-        while (std::getline(in, l)) {
-          if (!l.empty() && l.back() == '\r') l.pop_back();
-          content->push_back(std::move(l));
-        }
+    if (auto data = read_regular_file(path, kMaxFileSize)) {
+      content.emplace();
+      std::size_t start = 0;
+      while (start < data->size()) {
+        std::size_t end = data->find('\n', start);
+        if (end == std::string::npos) end = data->size();
+        std::string l = data->substr(start, end - start);
+        if (!l.empty() && l.back() == '\r') l.pop_back();
+        content->push_back(std::move(l));
+        start = end + 1;
       }
     }
     it = files_.emplace(path, std::move(content)).first;
