@@ -11,6 +11,7 @@
 #include "lldb/API/SBError.h"
 #include "lldb/API/SBFileSpec.h"
 #include "lldb/API/SBFrame.h"
+#include "lldb/API/SBFunction.h"
 #include "lldb/API/SBMemoryRegionInfo.h"
 #include "lldb/API/SBMemoryRegionInfoList.h"
 #include "lldb/API/SBPlatform.h"
@@ -182,6 +183,16 @@ std::optional<uint64_t> LLDBTarget::lookupSymbol(const std::string &Name) {
   if (Vars.GetSize() > 0) {
     lldb::SBValue Var = Vars.GetValueAtIndex(0);
     const lldb::addr_t Load = Var.GetLoadAddress();
+    if (Load != LLDB_INVALID_ADDRESS && Load != 0) return Load;
+  }
+  // Debuginfo functions: static functions such as obmalloc.c's _PyObject_Malloc, which an LTO
+  // build's symbol table lacks (gdb finds them through the same debuginfo).
+  lldb::SBSymbolContextList Functions = Target.FindFunctions(Name.c_str(), lldb::eFunctionNameTypeFull);
+  for (uint32_t I = 0; I < Functions.GetSize(); ++I) {
+    // An inlined copy comes back as its caller's function: only the function of that name counts.
+    lldb::SBFunction Fn = Functions.GetContextAtIndex(I).GetFunction();
+    if (!Fn.IsValid() || !Fn.GetName() || Name != Fn.GetName()) continue;
+    const lldb::addr_t Load = Fn.GetStartAddress().GetLoadAddress(Target);
     if (Load != LLDB_INVALID_ADDRESS && Load != 0) return Load;
   }
   return std::nullopt;

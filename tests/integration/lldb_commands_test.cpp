@@ -1,0 +1,130 @@
+// Every command under LLDB prints what it prints under gdb: both front ends call the same core
+// commands, so for one stopped process the outputs must be identical, byte for byte. The process is
+// tests/workloads/frames.py, whose threads stay parked (nothing changes between the two attaches);
+// gdb's outputs themselves are checked against ground truth by the gdb suites (frames, print, heap,
+// arenas tests), so equality carries that over to LLDB.
+#include "harness.hpp"
+#include "interpreters.hpp"
+#include "lldb_harness.hpp"
+#include "script_workload.hpp"
+#include "workload.hpp"
+
+#include <regex>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace pyxray::it {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
+
+// gdb: each command's output, in order, told apart by `echo` markers between them; pyxray's error
+// lines (stderr) all together.
+std::vector<std::string> gdb_outputs(pid_t pid, const std::vector<std::string>& commands, const fs::path& dir,
+                                     std::string* errors, std::string* problems) {
+  std::vector<std::string> script;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    script.push_back("echo @@CMD " + std::to_string(i) + "\\n");
+    script.push_back(commands[i]);
+  }
+  script.push_back("echo @@CMD end\\n");
+  auto r = run_gdb(pid, script, dir, 240s);
+  for (const auto& p : gdb_run_problems(r, /*require_success=*/false)) *problems += p + "\n";
+  std::vector<std::string> out(commands.size());
+  long current = -1;
+  for (const auto& line : split_lines(r.out)) {
+    if (line.rfind("@@CMD ", 0) == 0) {
+      current = line == "@@CMD end" ? -1 : std::stol(line.substr(6));
+      continue;
+    }
+    if (current >= 0) out[static_cast<std::size_t>(current)] += line + "\n";
+  }
+  for (const auto& line : split_lines(r.err))
+    if (line.rfind("pyxray:", 0) == 0) *errors += line + "\n";
+  return out;
+}
+
+// LLDB: each command's output is what follows its echo "(lldb) COMMAND" up to the next echo.
+std::vector<std::string> lldb_outputs(pid_t pid, const std::vector<std::string>& commands, const fs::path& dir,
+                                      std::string* errors, std::string* problems) {
+  auto all = commands;
+  all.push_back("process detach");
+  auto r = run_lldb({"-p", std::to_string(pid)}, all, dir, 240s);
+  // Batch mode ends at the first failing command: only the last one may fail (it is meant to).
+  for (const auto& p : lldb_run_problems(r, /*require_success=*/false)) *problems += p + "\n";
+  std::vector<std::string> out(commands.size());
+  std::size_t next = 0;
+  long current = -1;
+  for (const auto& line : split_lines(r.out)) {
+    if (line.rfind("(lldb) ", 0) == 0) {
+      current = -1;
+      if (next < commands.size() && line == "(lldb) " + commands[next]) current = static_cast<long>(next++);
+      continue;
+    }
+    if (current >= 0) out[static_cast<std::size_t>(current)] += line + "\n";
+  }
+  for (const auto* stream : {&r.out, &r.err})
+    for (const auto& line : split_lines(*stream))
+      if (line.rfind("error: pyxray:", 0) == 0) *errors += line.substr(7) + "\n";
+  return out;
+}
+
+// The heap walk reports how long it took: the one thing allowed to differ.
+std::string without_timing(const std::string& text) {
+  static const std::regex json_seconds(R"("seconds":[0-9.e+-]+)"), text_seconds(R"(; [0-9.]+ s\))");
+  return std::regex_replace(std::regex_replace(text, json_seconds, "\"seconds\":T"), text_seconds, "; T s)");
+}
+
+class LldbCommands : public testing::TestWithParam<Interpreter> {};
+
+TEST_P(LldbCommands, SameOutputAsGdb) {
+  std::unique_ptr<ScriptWorkload> w;
+  try {
+    w = ScriptWorkload::start(GetParam().path, {}, "frames.py");
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  // An object to ask about: the workload's REGISTRY dict (a global of the main thread's frames).
+  std::string problems, errors;
+  auto first = gdb_outputs(w->pid(), {"py-print REGISTRY --json"}, w->dir(), &errors, &problems);
+  ASSERT_TRUE(problems.empty()) << problems;
+  std::string error;
+  auto registry = find_json_line(first[0], &error, "{");
+  ASSERT_TRUE(registry) << error << "\n" << first[0];
+  std::ostringstream hex;
+  hex << "0x" << std::hex << registry->at("address").get<uint64_t>();
+  const std::string addr = hex.str();
+
+  // Native frames are left out: each debugger unwinds (and names inlined frames) its own way.
+  const std::vector<std::string> commands{
+      "py-bt --locals", "py-bt-all --json --locals", "py-locals", "py-locals --json", "py-print GLOBAL_ANSWER",
+      "py-print len --json", "py-list", "py-list --json", "py-up", "py-locals --json", "py-list 10", "py-down",
+      "py-print " + addr + " --json", "py-sizeof " + addr + " --deep --json", "py-referrers " + addr + " --json",
+      "py-biggest 3 --json", "py-heap-summary --limit 5 --json", "py-heap-summary --limit 5", "py-arenas --json",
+      "py-layout --json",
+      "py-print nope_not_defined"};  // last: LLDB's batch mode stops at a failing command
+  std::string gdb_errors, lldb_errors;
+  auto gdb = gdb_outputs(w->pid(), commands, w->dir(), &gdb_errors, &problems);
+  auto lldb = lldb_outputs(w->pid(), commands, w->dir(), &lldb_errors, &problems);
+  EXPECT_TRUE(problems.empty()) << problems;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    const std::string& c = commands[i];
+    if (c == "py-print nope_not_defined") continue;  // an error line: compared below
+    EXPECT_FALSE(gdb[i].empty()) << "gdb printed nothing for " << c;
+    EXPECT_EQ(without_timing(lldb[i]), without_timing(gdb[i])) << "`" << c << "` (command " << i << ") differs between LLDB and gdb";
+  }
+  EXPECT_FALSE(gdb_errors.empty());
+  EXPECT_EQ(lldb_errors, gdb_errors) << "the error lines differ";
+  EXPECT_TRUE(w->alive());
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, LldbCommands, testing::ValuesIn(all_interpreters()), param_name);
+
+}  // namespace
+}  // namespace pyxray::it
