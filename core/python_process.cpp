@@ -146,14 +146,23 @@ LayoutSources PythonProcess::read_layout_sources() {
     }
   }
   const LayoutTable* table = table_for(version_);
+  bool older_table = false;
   if (!table && !src.debug_offsets.empty()) {
     // A version newer than every table (3.14+): _Py_DebugOffsets covers the frame walk; the newest
     // table fills only what the block lacks (dict keys, sizes), which has not changed since.
     table = newest_table_before(version_);
+    older_table = table != nullptr;
   }
   if (table) {
     src.table_version = table->version.text();
-    for (const auto& e : table->entries) src.table[std::string(e.key)] = e.offset;
+    for (const auto& e : table->entries) {
+      // Except _PyRuntimeState's fields: _PyRuntime begins with the block, which grows with every
+      // version (3.13's interpreters.main and allocators lie inside 3.14's block), so an older
+      // table's offsets there point into the block. Left absent, the decoders fall back (the
+      // interpreter list for the main interpreter, pymalloc presumed for the allocator).
+      if (older_table && e.key.starts_with("_PyRuntimeState:")) continue;
+      src.table[std::string(e.key)] = e.offset;
+    }
   }
   return src;
 }
