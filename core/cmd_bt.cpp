@@ -46,7 +46,8 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
   PYX_TRY(report, collect_report(*proc, objects, codes, options));
   if (!all_threads && report.threads.empty())
     return fail(fmt::format("thread {} has no Python thread state", *options.only_native_id));
-  if (args.has("--json")) return stacks_json(report).dump() + "\n";
+  if (args.has("--json"))
+    return stacks_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   SourceLines sources;
   return stacks_text(report, sources);
 }

@@ -44,7 +44,7 @@ Expected<std::vector<uint64_t>> tuple_items(PythonProcess& proc, uint64_t tuple)
   if (size < 0 || size > kMaxSlots) return fail(fmt::format("tuple at 0x{:x} has a bad size", tuple));
   PYX_TRY(raw, proc.mem().read_bytes(tuple + proc.layout().tuple_ob_item, static_cast<std::size_t>(size) * 8));
   std::vector<uint64_t> out(static_cast<std::size_t>(size));
-  std::memcpy(out.data(), raw.data(), raw.size());
+  if (!raw.empty()) std::memcpy(out.data(), raw.data(), raw.size());  // an empty tuple has no buffers at all
   return out;
 }
 

@@ -287,9 +287,7 @@ uint64_t ObjectSizer::min_allocation(const TypeInfo& t, std::span<const std::byt
   }
   uint64_t size = base + static_cast<uint64_t>(t.basicsize);
   if (t.itemsize && !no_ob_size(t)) {
-    int64_t n = load_i64(head, L_.varobject_ob_size);
-    if (n < 0) n = -n;
-    size += static_cast<uint64_t>(n) * static_cast<uint64_t>(t.itemsize);
+    size += magnitude(load_i64(head, L_.varobject_ob_size)) * static_cast<uint64_t>(t.itemsize);
   }
   return size;
 }
@@ -441,8 +439,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
   auto var_default = [&]() -> uint64_t {
     uint64_t size = basic;
     if (t.itemsize) {
-      int64_t n = load_i64(head, L_.varobject_ob_size);
-      size += static_cast<uint64_t>(n < 0 ? -n : n) * static_cast<uint64_t>(t.itemsize);
+      size += magnitude(load_i64(head, L_.varobject_ob_size)) * static_cast<uint64_t>(t.itemsize);
     }
     return size;
   };
@@ -453,14 +450,12 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
         uint64_t n = load_u64(head, L_.long_lv_tag) >> 3;
         return static_cast<uint64_t>(L_.long_value_ob_digit) + std::max<uint64_t>(n, 1) * digit;
       }
-      int64_t n = load_i64(head, L_.varobject_ob_size);
-      uint64_t nd = static_cast<uint64_t>(n < 0 ? -n : n);
+      uint64_t nd = magnitude(load_i64(head, L_.varobject_ob_size));
       if (minor_ >= 11) nd = std::max<uint64_t>(nd, 1);  // 3.11 counts one digit even for 0
       return static_cast<uint64_t>(L_.long_ob_digit) + nd * digit;
     }
     case BaseKind::Long27: {
-      int64_t n = load_i64(head, L_.varobject_ob_size);
-      return basic + static_cast<uint64_t>(n < 0 ? -n : n) * digit;
+      return basic + magnitude(load_i64(head, L_.varobject_ob_size)) * digit;
     }
     case BaseKind::Str:
       return str_sizeof(addr, head);

@@ -157,6 +157,8 @@ inline uint32_t load_u32(std::span<const std::byte> b, int64_t off) {
   if (off >= 0 && static_cast<std::size_t>(off) + 4 <= b.size()) __builtin_memcpy(&v, b.data() + off, 4);
   return v;
 }
+// |v| without overflow (INT64_MIN included): target sizes are signed and may hold anything.
+inline uint64_t magnitude(int64_t v) { return v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v); }
 inline uint8_t load_u8(std::span<const std::byte> b, int64_t off) {
   return off >= 0 && static_cast<std::size_t>(off) < b.size() ? static_cast<uint8_t>(b[off]) : 0;
 }

@@ -1,5 +1,6 @@
 #include "objects.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -12,6 +13,8 @@ namespace pyxray {
 namespace {
 
 constexpr std::size_t kMaxTypeName = 200;
+// Dict entries read per remote read.
+constexpr int64_t kDictChunk = 4096;
 
 // Code units of `width` bytes (1, 2 or 4) to UTF-8.
 std::string decode_code_units(const std::vector<std::byte>& raw, int width) {
@@ -127,26 +130,28 @@ Expected<int64_t> Objects::read_int(uint64_t obj) {
 
 Expected<int64_t> Objects::read_long(uint64_t obj) {
   const Layout& L = proc_.layout();
-  int64_t ndigits = 0;
+  uint64_t ndigits = 0;
   int sign = 1;
   uint64_t digits = 0;
   if (L.long_lv_tag != kAbsent) {  // 3.12+: lv_tag = ndigits << 3 | sign bits (0 +, 1 zero, 2 -)
     PYX_TRY(tag, proc_.mem().read<uint64_t>(obj + L.long_lv_tag));
-    ndigits = static_cast<int64_t>(tag >> 3);
+    ndigits = tag >> 3;
     sign = 1 - static_cast<int>(tag & 3);
     digits = obj + L.long_value_ob_digit;
   } else {
     PYX_TRY(size, proc_.mem().read<int64_t>(obj + L.varobject_ob_size));
-    ndigits = size < 0 ? -size : size;
+    ndigits = size < 0 ? 0 - static_cast<uint64_t>(size) : static_cast<uint64_t>(size);
     sign = size < 0 ? -1 : 1;
     digits = obj + L.long_ob_digit;
   }
   int shift = L.digit_size == 2 ? 15 : 30;
   int width = L.digit_size == 2 ? 2 : 4;
-  if (ndigits * shift > 64 + shift) return fail(fmt::format("int at 0x{:x} does not fit in 64 bits", obj));
+  // ndigits * shift > 64 + shift, without the overflow
+  if (ndigits > static_cast<uint64_t>((64 + shift) / shift))
+    return fail(fmt::format("int at 0x{:x} does not fit in 64 bits", obj));
   PYX_TRY(raw, proc_.mem().read_bytes(digits, static_cast<std::size_t>(ndigits) * width));
   unsigned __int128 value = 0;
-  for (int64_t i = ndigits - 1; i >= 0; --i) {
+  for (int64_t i = static_cast<int64_t>(ndigits) - 1; i >= 0; --i) {
     uint32_t d = 0;
     std::memcpy(&d, raw.data() + i * width, width);
     value = (value << shift) | d;
@@ -229,6 +234,8 @@ Expected<void> Objects::keys_items(uint64_t keys, uint64_t values, const ItemFn&
     }
   } else {
     PYX_TRY(dk_size, m.read<int64_t>(keys + L.dictkeys_dk_size));
+    if (dk_size <= 0 || dk_size > kMaxDictEntries)  // before size * width can overflow
+      return fail(fmt::format("dict keys at 0x{:x} are corrupt (size {})", keys, dk_size));
     size = dk_size;
     int width = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffLL ? 4 : 8;
     index_bytes = size * width;
@@ -237,23 +244,28 @@ Expected<void> Objects::keys_items(uint64_t keys, uint64_t values, const ItemFn&
   if (size <= 0 || size > kMaxDictEntries || nentries < 0 || nentries > size)
     return fail(fmt::format("dict keys at 0x{:x} are corrupt (size {}, entries {})", keys, size, nentries));
   uint64_t entries = keys + L.dictkeys_dk_indices + index_bytes;
-  PYX_TRY(raw, m.read_bytes(entries, static_cast<std::size_t>(nentries * entry_size)));
-  std::vector<std::byte> vals;
+  // In chunks, so that the first items of a huge (or corrupt) table cost no more than a few reads
+  // and a caller that stops early never has the whole table read.
   uint64_t values_array = values + (L.dictvalues_values == kAbsent ? 0 : L.dictvalues_values);
-  if (values) {
-    PYX_TRY(v, m.read_bytes(values_array, static_cast<std::size_t>(nentries * 8)));
-    vals = std::move(v);
-  }
-  for (int64_t i = 0; i < nentries; ++i) {
-    uint64_t key = 0, value = 0;
-    std::memcpy(&key, raw.data() + i * entry_size + key_slot * 8, 8);
+  for (int64_t first = 0; first < nentries; first += kDictChunk) {
+    const int64_t count = std::min(kDictChunk, nentries - first);
+    PYX_TRY(raw, m.read_bytes(entries + first * entry_size, static_cast<std::size_t>(count * entry_size)));
+    std::vector<std::byte> vals;
     if (values) {
-      std::memcpy(&value, vals.data() + i * 8, 8);
-    } else {
-      std::memcpy(&value, raw.data() + i * entry_size + value_slot * 8, 8);
+      PYX_TRY(v, m.read_bytes(values_array + first * 8, static_cast<std::size_t>(count * 8)));
+      vals = std::move(v);
     }
-    if (key == 0 || value == 0) continue;  // deleted entry
-    if (!fn(key, value)) break;
+    for (int64_t i = 0; i < count; ++i) {
+      uint64_t key = 0, value = 0;
+      std::memcpy(&key, raw.data() + i * entry_size + key_slot * 8, 8);
+      if (values) {
+        std::memcpy(&value, vals.data() + i * 8, 8);
+      } else {
+        std::memcpy(&value, raw.data() + i * entry_size + value_slot * 8, 8);
+      }
+      if (key == 0 || value == 0) continue;  // deleted entry
+      if (!fn(key, value)) return {};
+    }
   }
   return {};
 }
@@ -263,13 +275,16 @@ Expected<void> Objects::dict27_items(uint64_t dict, const ItemFn& fn) {
   PYX_TRY(mask, proc_.mem().read<int64_t>(dict + L.dict27_ma_mask));
   PYX_TRY(table, proc_.mem().read_ptr(dict + L.dict27_ma_table));
   if (mask < 0 || mask >= kMaxDictEntries) return fail(fmt::format("dict at 0x{:x} is corrupt", dict));
-  PYX_TRY(raw, proc_.mem().read_bytes(table, static_cast<std::size_t>((mask + 1) * 24)));
-  for (int64_t i = 0; i <= mask; ++i) {
-    uint64_t key = 0, value = 0;
-    std::memcpy(&key, raw.data() + i * 24 + 8, 8);
-    std::memcpy(&value, raw.data() + i * 24 + 16, 8);
-    if (key == 0 || value == 0) continue;  // empty or dummy slot
-    if (!fn(key, value)) break;
+  for (int64_t first = 0; first <= mask; first += kDictChunk) {
+    const int64_t count = std::min(kDictChunk, mask + 1 - first);
+    PYX_TRY(raw, proc_.mem().read_bytes(table + first * 24, static_cast<std::size_t>(count * 24)));
+    for (int64_t i = 0; i < count; ++i) {
+      uint64_t key = 0, value = 0;
+      std::memcpy(&key, raw.data() + i * 24 + 8, 8);
+      std::memcpy(&value, raw.data() + i * 24 + 16, 8);
+      if (key == 0 || value == 0) continue;  // empty or dummy slot
+      if (!fn(key, value)) return {};
+    }
   }
   return {};
 }
@@ -317,10 +332,12 @@ Expected<uint64_t> Objects::dict_at_offset(uint64_t obj, uint64_t type) {
     PYX_TRY(basic, m.read<int64_t>(type + L.type_tp_basicsize));
     PYX_TRY(item, m.read<int64_t>(type + L.type_tp_itemsize));
     PYX_TRY(size, m.read<int64_t>(obj + L.varobject_ob_size));
-    int64_t end = basic + (size < 0 ? -size : size) * item;
-    off += (end + 7) & ~int64_t{7};
+    // Unsigned: the values come from the target, and a wrapped address just fails to read.
+    uint64_t items = size < 0 ? 0 - static_cast<uint64_t>(size) : static_cast<uint64_t>(size);
+    uint64_t end = static_cast<uint64_t>(basic) + items * static_cast<uint64_t>(item);
+    return m.read_ptr(obj + static_cast<uint64_t>(off) + ((end + 7) & ~uint64_t{7}));
   }
-  return m.read_ptr(obj + off);
+  return m.read_ptr(obj + static_cast<uint64_t>(off));
 }
 
 Expected<std::optional<uint64_t>> Objects::dict_lookup_or_none(Expected<uint64_t> dict, std::string_view name) {

@@ -174,9 +174,10 @@ void Referents::object_refs(uint64_t addr, const TypeInfo& t, std::span<const st
     for (int64_t off : t.slots) emit_nz(word(off));
     if (!t.managed_dict && t.dictoffset) {
       int64_t off = t.dictoffset;
-      if (off < 0) {  // counted from the end of a variable-size object
-        int64_t n = std::abs(load_i64(body, L.varobject_ob_size));
-        off += (t.basicsize + n * t.itemsize + 7) & ~int64_t{7};
+      if (off < 0) {  // counted from the end of a variable-size object (unsigned: ob_size may hold anything)
+        uint64_t end = static_cast<uint64_t>(t.basicsize) +
+                       magnitude(load_i64(body, L.varobject_ob_size)) * static_cast<uint64_t>(t.itemsize);
+        off = static_cast<int64_t>(static_cast<uint64_t>(off) + ((end + 7) & ~uint64_t{7}));
       }
       if (off >= 16) emit_nz(word(off));
     }
@@ -252,6 +253,7 @@ bool Referents::array_refs(const OutOfLine& what, const ReadFn& read, const RefF
         }
       } else {
         size = load_i64(head, L.dictkeys_dk_size);
+        if (size <= 0 || size > kMaxArray) return false;  // before size * width can overflow
         int width = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffLL ? 4 : 8;
         index_bytes = size * width;
       }

@@ -49,7 +49,7 @@ void append_unicode27_repr(std::string& out, std::span<const uint32_t> cps, bool
 void append_bytes_repr(std::string& out, std::span<const std::byte> bytes, std::string_view prefix,
                        bool bytearray_style = false);
 // Replaces bytes that are not UTF-8 (a corrupt type name, say) so the text is safe to hand on.
-std::string sanitize_utf8(std::string_view in);
+using pyxray::sanitize_utf8;
 
 // How the target's Python spells reprs: the version facts safe_repr depends on, decided once.
 struct Dialect {

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "python_process.hpp"
+#include "utf8.hpp"
 
 namespace pyxray {
 
@@ -50,7 +51,36 @@ Expected<PythonProcess*> Session::process() {
   return proc_.get();
 }
 
+namespace {
+
+// Control characters escaped (a trailing newline dropped), so that a message is one line.
+std::string one_line(std::string_view text) {
+  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if ((u < 0x20 && c != '\t') || u == 0x7f) out += fmt::format("\\x{:02x}", u);
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 CommandResult Session::run(std::string_view name, std::string_view args) {
+  CommandResult r = run_command(name, args);
+  // Names and text come from the target's memory: whatever they hold, the front ends get UTF-8
+  // (gdb's Python refuses anything else, and a JSON document must be UTF-8), and a failure stays
+  // one line even when it quotes a name with a newline in it.
+  r.output = sanitize_utf8(r.output);
+  if (!r.ok) r.output = one_line(r.output);
+  return r;
+}
+
+CommandResult Session::run_command(std::string_view name, std::string_view args) {
   const CommandDef* def = nullptr;
   for (const auto& d : command_defs())
     if (d.info.name == name) def = &d;

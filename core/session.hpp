@@ -52,6 +52,7 @@ class Session {
   FrameSelection& selection() { return selection_; }
 
  private:
+  CommandResult run_command(std::string_view name, std::string_view args);
   std::unique_ptr<Target> target_;
   std::unique_ptr<PythonProcess> proc_;
   int proc_pid_ = -1;

@@ -1,0 +1,100 @@
+// What the fuzzers found, as plain tests: names from the target that are not UTF-8 or hold
+// newlines, and objects whose sizes are absurd, must give well-formed answers (valid UTF-8 and JSON,
+// one-line errors) and cheap failures, never exceptions or huge allocations.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "objects.hpp"
+#include "python_process.hpp"
+#include "repr.hpp"
+#include "scene.hpp"
+#include "session.hpp"
+#include "utf8.hpp"
+
+namespace pyxray {
+namespace {
+
+using namespace synthetic;
+using json = nlohmann::json;
+
+TEST(Utf8, SanitizeReplacesWhatPythonWouldRefuse) {
+  EXPECT_EQ(sanitize_utf8("abc \xc3\xa9 \xf0\x9f\x98\x80"), "abc \xc3\xa9 \xf0\x9f\x98\x80");
+  EXPECT_EQ(sanitize_utf8("\xff"), "\xef\xbf\xbd");
+  EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a surrogate
+  EXPECT_EQ(sanitize_utf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");                  // overlong '/'
+  EXPECT_EQ(sanitize_utf8("\xf4\x90\x80\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // > U+10FFFF
+}
+
+// A function whose co_name is a bytes object that is not UTF-8 and whose co_filename holds a newline.
+TEST(HostileTarget, NamesThatAreNotTextGiveValidOutput) {
+  ProcessBuilder b(kPy312);
+  uint64_t code = b.code({"f", "f", "/srv/app/main.py", 1, true, false, 0, {"x"}, {1, 1, 2, 2}});
+  b.put_u64(code + b.layout().code_co_name, b.bytes("\xff\xfe\x03name"));
+  b.put_u64(code + b.layout().code_co_qualname, b.bytes("q\xc3"));
+  b.put_u64(code + b.layout().code_co_filename, b.str("/srv/no\nsuch\rfile.py"));
+  int t = b.add_thread(4242, 0x7f0000001000, "python3", "MainThread");
+  uint64_t globals = b.dict_str({});
+  b.push_frame(t, code, 2, {b.integer(1)}, globals);
+  b.finish_modules(globals);
+  Session session(b.target(nullptr, 4242));
+
+  for (const char* args : {"--json", "", "--locals --json"}) {
+    CommandResult r = session.run("py-bt-all", args);
+    ASSERT_TRUE(r.ok) << r.output;
+    EXPECT_EQ(sanitize_utf8(r.output), r.output);
+    if (std::string_view(args).find("--json") != std::string_view::npos) {
+      json j = json::parse(r.output);
+      EXPECT_EQ(j["threads"][0]["frames"][0]["function"], "\xef\xbf\xbd\xef\xbf\xbd\x03name");
+    }
+  }
+  // py-list cannot read the file: one line, the newline in its name escaped.
+  CommandResult list = session.run("py-list", "");
+  ASSERT_FALSE(list.ok);
+  EXPECT_EQ(list.output.find('\n'), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("/srv/no\\nsuch\\rfile.py"), std::string::npos) << list.output;
+  CommandResult locals = session.run("py-locals", "--json");
+  ASSERT_TRUE(locals.ok) << locals.output;
+  EXPECT_NO_THROW((void)json::parse(locals.output));
+}
+
+// Sizes that no object has: the decoders must refuse them cheaply (a repr that read every entry a
+// corrupt dict claims would allocate gigabytes first).
+TEST(HostileTarget, AbsurdSizesFailFast) {
+  for (uint32_t version : {kPy310, kPy312}) {
+    SCOPED_TRACE(fmt::format("{:x}", version));
+    Scene scene = standard_scene(version);
+    ProcessBuilder& b = *scene.builder;
+    const Layout& L = b.layout();
+    uint64_t keys = b.image()->read_u64(scene.root + L.dict_ma_keys);
+    if (L.dictkeys_dk_log2_size != kAbsent) {
+      b.put_u8(keys + L.dictkeys_dk_log2_size, 26);  // 2^26 slots, every one of them an entry
+      b.put_u64(keys + L.dictkeys_dk_nentries, uint64_t{1} << 26);
+    } else {
+      b.put_u64(keys + L.dictkeys_dk_size, 0x7000000000000000);  // size * index width overflows
+    }
+    uint64_t big = 0;
+    for (const auto& [addr, text] : scene.reprs)
+      if (text == "-12345678901234567") big = addr;
+    if (L.long_lv_tag != kAbsent) b.put_u64(big + L.long_lv_tag, ~uint64_t{3});  // 2^61 digits
+    else b.put_u64(big + L.varobject_ob_size, 0x8000000000000000);             // INT64_MIN
+
+    auto target = b.target();
+    auto proc = PythonProcess::open(*target);
+    ASSERT_TRUE(proc) << proc.error().message;
+    Objects objects(**proc);
+    auto start = std::chrono::steady_clock::now();
+    std::string root = safe_repr(**proc, objects, scene.root);
+    EXPECT_NE(root.find("unreadable"), std::string::npos) << root;
+    std::string num = safe_repr(**proc, objects, big);
+    EXPECT_NE(num.find("unreadable"), std::string::npos) << num;
+    EXPECT_FALSE(objects.read_int(big));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  }
+}
+
+}  // namespace
+}  // namespace pyxray
