@@ -273,8 +273,9 @@ uint64_t ObjectSizer::min_allocation(const TypeInfo& t, std::span<const std::byt
       int kind = static_cast<int>((state >> 2) & 7);
       bool compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
       if (len < 0 || !compact) break;
-      if (ascii) return base + static_cast<uint64_t>(L_.ascii_size + len + 1);
-      return base + static_cast<uint64_t>(L_.compact_unicode_size + (len + 1) * kind);
+      const uint64_t n = static_cast<uint64_t>(len);  // unsigned: a corrupt length must not overflow
+      if (ascii) return base + static_cast<uint64_t>(L_.ascii_size) + n + 1;
+      return base + static_cast<uint64_t>(L_.compact_unicode_size) + (n + 1) * static_cast<uint64_t>(kind);
     }
     case BaseKind::Int:
       if (L_.long_lv_tag != kAbsent) {  // 3.12+: the digit count is in lv_tag, there is no ob_size
@@ -342,29 +343,32 @@ uint64_t ObjectSizer::keys_size(std::span<const std::byte> k) const {
 uint64_t ObjectSizer::str_sizeof(uint64_t addr, std::span<const std::byte> head) const {
   // unicode___sizeof__: the struct, the characters, a separate wchar_t copy (<= 3.11) and a UTF-8 cache.
   uint32_t state = load_u32(head, L_.ascii_state);
-  int64_t len = std::max<int64_t>(load_i64(head, L_.ascii_length), 0);
+  // Unsigned arithmetic throughout: the lengths come from the target and may hold anything.
+  const uint64_t len = static_cast<uint64_t>(std::max<int64_t>(load_i64(head, L_.ascii_length), 0));
   uint64_t kind = (state >> 2) & 7;
   bool compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
   bool ready = py2_ || minor_ >= 12 || ((state >> 7) & 1);
   uint64_t size = 0;
   uint64_t data = 0;
   if (compact && ascii) {
-    size = static_cast<uint64_t>(L_.ascii_size + len + 1);
+    size = static_cast<uint64_t>(L_.ascii_size) + len + 1;
     data = addr + static_cast<uint64_t>(L_.ascii_size);
   } else if (compact) {
-    size = static_cast<uint64_t>(L_.compact_unicode_size) + static_cast<uint64_t>(len + 1) * kind;
+    size = static_cast<uint64_t>(L_.compact_unicode_size) + (len + 1) * kind;
     data = addr + static_cast<uint64_t>(L_.compact_unicode_size);
   } else {
     size = static_cast<uint64_t>(or_default(L_.unicode_object_size, 80));
     if (L_.unicode_data != kAbsent) data = load_u64(head, L_.unicode_data);
-    if (data) size += static_cast<uint64_t>(len + 1) * kind;
+    if (data) size += (len + 1) * kind;
   }
   // _PyUnicode_HAS_WSTR_MEMORY (3.3-3.11): a wchar_t copy that is not the data itself.
   if (L_.ascii_wstr != kAbsent) {
     uint64_t wstr = load_u64(head, L_.ascii_wstr);
     if (wstr && (!ready || wstr != data)) {
-      int64_t wlen = compact && ascii ? len : load_i64(head, L_.compact_unicode_wstr_length);
-      size += static_cast<uint64_t>(std::max<int64_t>(wlen, 0) + 1) * 4;
+      uint64_t wlen = compact && ascii
+                          ? len
+                          : static_cast<uint64_t>(std::max<int64_t>(load_i64(head, L_.compact_unicode_wstr_length), 0));
+      size += (wlen + 1) * 4;
     }
   }
   // _PyUnicode_HAS_UTF8_MEMORY: a cached UTF-8 copy (never for compact ASCII, whose data is UTF-8).
@@ -460,9 +464,9 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
     case BaseKind::Str:
       return str_sizeof(addr, head);
     case BaseKind::Unicode27: {
-      int64_t len = std::max<int64_t>(load_i64(head, L_.unicode27_length), 0);
+      uint64_t len = static_cast<uint64_t>(std::max<int64_t>(load_i64(head, L_.unicode27_length), 0));
       return static_cast<uint64_t>(or_default(L_.unicode_object_size, basic)) +
-             static_cast<uint64_t>(len + 1) * static_cast<uint64_t>(or_default(L_.py_unicode_size, 4));
+             (len + 1) * static_cast<uint64_t>(or_default(L_.py_unicode_size, 4));
     }
     case BaseKind::ByteArray:
       return basic + std::max<uint64_t>(load_u64(head, L_.bytearray_ob_alloc), 0);
@@ -473,7 +477,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
       uint64_t table = load_u64(head, L_.set_table);
       int64_t mask = load_i64(head, L_.set_mask);
       if (L_.set_smalltable != kAbsent && table != addr + static_cast<uint64_t>(L_.set_smalltable) && mask > 0)
-        return basic + static_cast<uint64_t>(mask + 1) * static_cast<uint64_t>(or_default(L_.setentry_size, 16));
+        return basic + (static_cast<uint64_t>(mask) + 1) * static_cast<uint64_t>(or_default(L_.setentry_size, 16));
       return basic;
     }
     case BaseKind::Dict: {
@@ -481,7 +485,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
         uint64_t table = load_u64(head, L_.dict27_ma_table);
         int64_t mask = load_i64(head, L_.dict27_ma_mask);
         if (L_.dict27_ma_smalltable != kAbsent && table != addr + static_cast<uint64_t>(L_.dict27_ma_smalltable))
-          return basic + static_cast<uint64_t>(mask + 1) * static_cast<uint64_t>(or_default(L_.dictentry27_size, 24));
+          return basic + (static_cast<uint64_t>(mask) + 1) * static_cast<uint64_t>(or_default(L_.dictentry27_size, 24));
         return basic;
       }
       return dict_size(t, load_u64(head, L_.dict_ma_values) != 0, keys_head);
@@ -498,9 +502,9 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
       return !py2_ && minor_ >= 11 ? gen_sizeof(t, addr, head) : basic;
     case BaseKind::Deque: {
       // deque_sizeof: the object and its 64-item blocks.
-      int64_t len = std::max<int64_t>(load_i64(head, L_.varobject_ob_size), 0);
+      uint64_t len = static_cast<uint64_t>(std::max<int64_t>(load_i64(head, L_.varobject_ob_size), 0));
       int64_t left = L_.deque_leftindex != kAbsent ? load_i64(head, L_.deque_leftindex) : 0;
-      uint64_t blocks = static_cast<uint64_t>(std::max<int64_t>(left + len + 63, 0)) / 64;
+      uint64_t blocks = (static_cast<uint64_t>(std::max<int64_t>(left, 0)) + len + 63) / 64;
       return basic + blocks * (8 + 64 * 8 + 8);
     }
     case BaseKind::Frame: {
@@ -512,7 +516,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
       // frame_sizeof (<= 3.10): sizeof(PyFrameObject) includes one of the ob_size extra slots.
       int64_t n = load_i64(head, L_.varobject_ob_size);
       uint64_t fsize = static_cast<uint64_t>(or_default(L_.frame_object_size, t.basicsize + 8));
-      return fsize + static_cast<uint64_t>(std::max<int64_t>(n - 1, 0)) * 8;
+      return fsize + (n > 1 ? static_cast<uint64_t>(n) - 1 : 0) * 8;
     }
     default:
       return var_default();

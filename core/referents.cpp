@@ -90,8 +90,8 @@ void Referents::object_refs(uint64_t addr, const TypeInfo& t, std::span<const st
   bool conservative_scan = false;
   switch (t.kind) {
     case BaseKind::Tuple: {
-      int64_t n = std::abs(load_i64(body, L.varobject_ob_size));
-      for (int64_t i = 0; i < n && i < kMaxArray; ++i) {
+      const uint64_t n = std::min<uint64_t>(magnitude(load_i64(body, L.varobject_ob_size)), kMaxArray);
+      for (int64_t i = 0; static_cast<uint64_t>(i) < n; ++i) {
         int64_t off = L.tuple_ob_item + 8 * i;
         if (static_cast<std::size_t>(off) + 8 > body.size()) break;
         emit_nz(word(off));

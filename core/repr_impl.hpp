@@ -28,6 +28,8 @@ inline constexpr std::size_t kMaxName = 1024;
 inline constexpr int64_t kMaxElements = int64_t{1} << 40;
 // ints with more digits than this print as <int of N bits>: decimal conversion is quadratic.
 inline constexpr int64_t kMaxIntDigits = 4096;
+// No int has this many digits (16 TiB of them): a larger count is corrupt, not big.
+inline constexpr int64_t kMaxPlausibleDigits = int64_t{1} << 42;
 // Metaclass chain followed to decide that a type is a type (type(type(type(obj)))...).
 inline constexpr int kMaxMetaclassDepth = 4;
 

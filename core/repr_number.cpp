@@ -71,10 +71,6 @@ std::string digits_to_decimal(std::span<const uint32_t> digits, int shift) {
   return out;
 }
 
-namespace {
-constexpr int64_t kMaxPlausibleDigits = int64_t{1} << 42;
-}  // namespace
-
 Engine::Result Engine::emit_long(uint64_t addr, bool suffix_l) {
   int64_t ndigits = 0;
   bool negative = false;
@@ -95,7 +91,6 @@ Engine::Result Engine::emit_long(uint64_t addr, bool suffix_l) {
   const int width = L_.digit_size == 2 ? 2 : 4;
   const int shift = width == 2 ? 15 : 30;
   if (ndigits < 0) return fail("int has a negative digit count");
-  // No int can have this many digits (an eighth of the address space): the count is corrupt.
   if (ndigits > kMaxPlausibleDigits) return fail(fmt::format("int claims {} digits", ndigits));
   if (ndigits > kMaxIntDigits) {
     out_ += fmt::format("<int of {} bits at 0x{:x}>", ndigits * shift, addr);
