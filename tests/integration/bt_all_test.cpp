@@ -263,8 +263,8 @@ TEST(NoProcess, PyBtAllSaysNoProcess) {
   const fs::path plugin = gdb_plugin_path();
   ASSERT_TRUE(fs::exists(plugin)) << "gdb plugin not found: " << plugin;
   TempDir dir;
-  auto r = run_command({"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off", "-x", plugin.string(), "-ex",
-                        "py-bt-all"},
+  auto r = run_command({gdb_program(), "-nx", "-batch", "-iex", "set debuginfod enabled off", "-x", plugin.string(),
+                        "-ex", "py-bt-all"},
                        dir.path(), 60s);
   const auto problems = gdb_run_problems(r, /*require_success=*/false);
   EXPECT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();

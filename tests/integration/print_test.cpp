@@ -327,7 +327,7 @@ TEST(PyPrintTables, DebianPythonWithoutDebuginfo) {
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
-  std::vector<std::string> argv{"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off", "-iex",
+  std::vector<std::string> argv{gdb_program(), "-nx", "-batch", "-iex", "set debuginfod enabled off", "-iex",
                                 "set debug-file-directory /nonexistent", "-p", std::to_string(w->pid()),
                                 "-x", gdb_plugin_path().string(), "-ex", "py-layout --json"};
   for (const auto& o : w->truth().objects) {

@@ -108,12 +108,17 @@ fs::path gdb_plugin_path() {
   return fs::path(PYXRAY_BUILD_DIR) / "pyxray-gdb.py";
 }
 
+std::string gdb_program() {
+  if (const char* env = std::getenv("PYXRAY_GDB"); env && *env) return env;
+  return "gdb";
+}
+
 namespace {
 
 // -nx keeps the user's gdbinit out. Disabling debuginfod keeps a stray DEBUGINFOD_URLS from turning
 // the test into a network download; everything needed is installed locally.
 std::vector<std::string> gdb_argv(const std::vector<std::string>& init_commands) {
-  std::vector<std::string> argv{"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off"};
+  std::vector<std::string> argv{gdb_program(), "-nx", "-batch", "-iex", "set debuginfod enabled off"};
   for (const auto& c : init_commands) {
     argv.push_back("-iex");
     argv.push_back(c);
@@ -181,7 +186,10 @@ std::vector<std::string> gdb_run_problems(const CommandResult& r, bool require_s
   if (r.timed_out) problems.push_back("gdb was killed after its timeout");
   else if (r.exit_code < 0) problems.push_back("gdb died by a signal");
   else if (require_success && r.exit_code != 0) problems.push_back("gdb exited with status " + std::to_string(r.exit_code));
-  for (const char* bad : {"Traceback", "Python Exception", "Fatal signal", "pyxray: internal error"})
+  // The sanitizers' reports, from a PYXRAY_SANITIZE build's module in gdb (PYXRAY_GDB=gdb-asan).
+  for (const char* bad : {"Traceback", "Python Exception", "Fatal signal", "pyxray: internal error",
+                          "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                          "UndefinedBehaviorSanitizer"})
     for (const auto* stream : {&r.out, &r.err})
       if (stream->find(bad) != std::string::npos)
         problems.push_back(std::string("\"") + bad + "\" on " + (stream == &r.out ? "stdout" : "stderr"));

@@ -74,6 +74,9 @@ class Workload {
 
 // The gdb script that loads pyxray: $PYXRAY_GDB_PLUGIN, else PYXRAY_BUILD_DIR/pyxray-gdb.py.
 std::filesystem::path gdb_plugin_path();
+// The gdb that run_gdb, run_gdb_core and write_core start: $PYXRAY_GDB (a sanitizer build's
+// gdb-asan, which preloads the ASan runtime), else gdb from PATH.
+std::string gdb_program();
 
 // gdb -nx -batch [-iex INIT]... -p PID -x PLUGIN -ex CMD... with a hard timeout. INIT commands run
 // before gdb attaches (e.g. "set debug-file-directory /nonexistent").
@@ -97,8 +100,8 @@ std::optional<nlohmann::json> find_json_line(const std::string& out, std::string
                                              const std::string& prefix = "{\"pid\"");
 
 // Why a gdb run did not end cleanly: it timed out, died by a signal or crashed ("Fatal signal"),
-// printed a Python traceback, pyxray reported an internal error (a caught exception), or, with
-// `require_success`, exited non-zero. Empty when it ended cleanly.
+// printed a Python traceback, pyxray reported an internal error (a caught exception), a sanitizer
+// reported an error, or, with `require_success`, exited non-zero. Empty when it ended cleanly.
 std::vector<std::string> gdb_run_problems(const CommandResult& r, bool require_success);
 
 // Lines of `text` (stdout and stderr together) that start with "pyxray:" once leading blanks are
