@@ -1,5 +1,7 @@
 #include "frames.hpp"
 
+#include <algorithm>
+#include <climits>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -11,6 +13,11 @@
 
 namespace pyxray {
 namespace {
+
+// A byte offset for the line tables, which take an int: past INT_MAX it is past the end of any code.
+int clamp_offset(int64_t offset) {
+  return static_cast<int>(std::clamp<int64_t>(offset, INT_MIN, INT_MAX & ~1));
+}
 
 // Bounds on prefetching a thread's data stack: chunks are 16 KiB by default and grow for deep stacks.
 constexpr uint64_t kMaxChunkPrefetch = 8 << 20;
@@ -60,8 +67,9 @@ class Walker {
       if (trace) {  // a traced frame keeps its line up to date itself
         pf.line = m_.read<int32_t>(frame + L_.frame_f_lineno).value_or(0);
       } else {
-        int lasti = m_.read<int32_t>(frame + L_.frame_f_lasti).value_or(-1);
-        pf.line = (*code)->line_at(traits_.frame_lasti_in_code_units && lasti >= 0 ? lasti * 2 : lasti);
+        int64_t lasti = m_.read<int32_t>(frame + L_.frame_f_lasti).value_or(-1);
+        if (traits_.frame_lasti_in_code_units && lasti >= 0) lasti *= 2;
+        pf.line = (*code)->line_at(clamp_offset(lasti));
       }
       stack_.frames.push_back(pf);
       auto back = m_.read_ptr(frame + L_.frame_f_back);
@@ -132,15 +140,16 @@ class Walker {
     }
     PYX_TRY(code, codes_.get(executable));
     PYX_TRY(instr, m_.read_ptr(frame + instr_field));
-    int64_t offset = static_cast<int64_t>(instr) - static_cast<int64_t>(code->code_start);
-    bool incomplete = owner != traits_.frame_owned_by_generator && offset < code->first_traceable * 2;
+    // Modular, then signed: instr comes from the target and may be anywhere.
+    int64_t offset = static_cast<int64_t>(instr - code->code_start);
+    bool incomplete = owner != traits_.frame_owned_by_generator && offset < int64_t{code->first_traceable} * 2;
     if (incomplete) return pf;
     if (L_.iframe_is_entry != kAbsent) pf.is_entry = m_.read<uint8_t>(frame + L_.iframe_is_entry).value_or(0);
     pf.code = code;
     pf.code_addr = executable;
     // prev_instr points at the last executed instruction, instr_ptr (3.13+) at the current one:
     // either way CPython reports the line of that instruction.
-    pf.line = code->line_at(offset < 0 ? -1 : static_cast<int>(offset & ~int64_t{1}));
+    pf.line = code->line_at(offset < 0 ? -1 : clamp_offset(offset & ~int64_t{1}));
     return pf;
   }
 
