@@ -8,6 +8,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <utility>
+#include <string_view>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -28,36 +32,38 @@ constexpr std::size_t kTopFunctions = 8;
 
 enum class Format { Svg, Speedscope, Folded };
 
-// "10s", "500ms", "2m", "1.5s", "10" (seconds).
-Expected<double> parse_duration(const std::string& text) {
+// A number followed by one of `units` (each a suffix and its scale; "" for no suffix), scaled;
+// nullopt when the text is not that.
+std::optional<double> parse_scaled(const std::string& text,
+                                   std::initializer_list<std::pair<std::string_view, double>> units) {
   std::size_t end = 0;
   double value = 0;
   try {
     value = std::stod(text, &end);
   } catch (const std::exception&) {
-    end = 0;
+    return std::nullopt;
   }
-  std::string unit = end ? text.substr(end) : "";
-  double scale = unit.empty() || unit == "s" ? 1 : unit == "ms" ? 1e-3 : unit == "m" || unit == "min" ? 60 : unit == "h" ? 3600 : 0;
-  if (end == 0 || scale == 0 || !std::isfinite(value) || value <= 0 || value * scale > kMaxDuration)
+  if (end == 0 || !std::isfinite(value)) return std::nullopt;
+  const std::string_view unit = std::string_view(text).substr(end);
+  for (const auto& [suffix, scale] : units)
+    if (unit == suffix) return value * scale;
+  return std::nullopt;
+}
+
+// "10s", "500ms", "2m", "1.5s", "10" (seconds).
+Expected<double> parse_duration(const std::string& text) {
+  auto seconds = parse_scaled(text, {{"", 1}, {"s", 1}, {"ms", 1e-3}, {"m", 60}, {"min", 60}, {"h", 3600}});
+  if (!seconds || *seconds <= 0 || *seconds > kMaxDuration)
     return fail(fmt::format("py-sample: DURATION is a time such as 10s, 500ms or 2m (at most 24h), not '{}'", text));
-  return value * scale;
+  return *seconds;
 }
 
 // "100", "20000", "20k", "1.5k".
 Expected<double> parse_rate(const std::string& text) {
-  std::size_t end = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &end);
-  } catch (const std::exception&) {
-    end = 0;
-  }
-  std::string unit = end ? text.substr(end) : "";
-  double scale = unit.empty() || unit == "Hz" ? 1 : unit == "k" || unit == "kHz" ? 1e3 : 0;
-  if (end == 0 || scale == 0 || !std::isfinite(value) || value * scale < 0.1 || value * scale > kMaxRate)
+  auto rate = parse_scaled(text, {{"", 1}, {"Hz", 1}, {"k", 1e3}, {"kHz", 1e3}});
+  if (!rate || *rate < 0.1 || *rate > kMaxRate)
     return fail(fmt::format("py-sample: --rate wants samples per second from 0.1 to 10000000 (e.g. 100, 20k), not '{}'", text));
-  return value * scale;
+  return *rate;
 }
 
 Expected<Format> format_for(const std::string& path) {
