@@ -62,13 +62,16 @@ Expected<ParsedArgs> parse_args(std::string_view command, std::string_view line,
         if (s.name == name) spec = &s;
       if (!spec) return fail(fmt::format("{}: unknown option '{}' (see 'help {}')", command, name, command));
       if (spec->takes_value) {
+        std::string value;
         if (inline_value) {
-          parsed.flags[name] = *inline_value;
+          value = *inline_value;
         } else if (i + 1 < tokens.size()) {
-          parsed.flags[name] = tokens[++i];
+          value = tokens[++i];
         } else {
           return fail(fmt::format("{}: option '{}' needs a value", command, name));
         }
+        auto [it, fresh] = parsed.flags.try_emplace(name, value);
+        if (!fresh) it->second = spec->repeatable ? it->second + "," + value : value;
       } else {
         if (inline_value) return fail(fmt::format("{}: option '{}' takes no value", command, name));
         parsed.flags[name] = "";

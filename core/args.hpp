@@ -15,6 +15,7 @@ struct FlagSpec {
   std::string name;        // "--json"
   bool takes_value = false;
   std::string help;
+  bool repeatable = false;  // given again, its values are joined with ','
 };
 
 struct ParsedArgs {

@@ -11,6 +11,7 @@
 #include "glibc_malloc.hpp"
 #include "pymalloc.hpp"
 #include "python_process.hpp"
+#include "thousands.hpp"
 #include "threads.hpp"
 
 namespace pyxray {
@@ -18,20 +19,10 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-std::string commas(uint64_t v) {
-  std::string digits = fmt::format("{}", v);
-  std::string out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 // One line as _debugmallocstats' printone() prints it: the label padded to 35 columns, '=', the
 // value with thousands separators right-aligned in 21 columns.
 std::string printone(const std::string& label, uint64_t value) {
-  return fmt::format("{:<35}={:>21}\n", label, commas(value));
+  return fmt::format("{:<35}={:>21}\n", label, thousands(value));
 }
 
 std::string pymalloc_text(const PythonProcess& proc, const PymallocStats& s) {
@@ -64,23 +55,23 @@ std::string pymalloc_text(const PythonProcess& proc, const PymallocStats& s) {
 
 std::string glibc_text(const GlibcStats& g) {
   std::string out = fmt::format("glibc malloc: {} arena{}, {} bytes from the system\n", g.arenas.size(),
-                                g.arenas.size() == 1 ? "" : "s", commas(g.system_bytes()));
+                                g.arenas.size() == 1 ? "" : "s", thousands(g.system_bytes()));
   out += fmt::format("{:<20} {:>15} {:>15} {:>15} {:>13} {:>10} {:>10}\n", "arena", "system", "in use", "free", "top",
                      "fast (n)", "bins (n)");
   uint64_t fast = 0, bins = 0;
   for (const auto& a : g.arenas) {
     out += fmt::format("{:<20} {:>15} {:>15} {:>15} {:>13} {:>10} {:>10}\n",
-                       a.main ? "main" : fmt::format("0x{:x}", a.address), commas(a.system_bytes),
-                       commas(a.in_use_bytes()), commas(a.free_bytes()), commas(a.top_bytes), a.fastbin_chunks,
+                       a.main ? "main" : fmt::format("0x{:x}", a.address), thousands(a.system_bytes),
+                       thousands(a.in_use_bytes()), thousands(a.free_bytes()), thousands(a.top_bytes), a.fastbin_chunks,
                        a.bin_chunks);
     fast += a.fastbin_chunks;
     bins += a.bin_chunks;
   }
-  out += fmt::format("{:<20} {:>15} {:>15} {:>15} {:>13} {:>10} {:>10}\n", "total", commas(g.system_bytes()),
-                     commas(g.in_use_bytes()), commas(g.free_bytes()), commas(g.top_bytes()), fast, bins);
+  out += fmt::format("{:<20} {:>15} {:>15} {:>15} {:>13} {:>10} {:>10}\n", "total", thousands(g.system_bytes()),
+                     thousands(g.in_use_bytes()), thousands(g.free_bytes()), thousands(g.top_bytes()), fast, bins);
   out += fmt::format("mmapped chunks: {} region{}, {} bytes (peak {} regions, {} bytes)\n", g.mmapped_regions,
-                     g.mmapped_regions == 1 ? "" : "s", commas(g.mmapped_bytes), g.max_mmapped_regions,
-                     commas(g.max_mmapped_bytes));
+                     g.mmapped_regions == 1 ? "" : "s", thousands(g.mmapped_bytes), g.max_mmapped_regions,
+                     thousands(g.max_mmapped_bytes));
   out += "(chunks cached in the per-thread tcache count as in use, as mallinfo() counts them)\n";
   for (const auto& w : g.warnings) out += fmt::format("warning: {}\n", w);
   return out;
@@ -121,7 +112,7 @@ std::string rss_text(const Expected<PymallocStats>& py, const Expected<GlibcStat
     out += fmt::format("  free inside pymalloc: {:>15} bytes ({} in available blocks of used pools + {} in {} unused "
                        "pools), kept for objects of at most {} bytes; an arena goes back to the system only when "
                        "every pool in it is empty\n",
-                       commas(pymalloc_free(s)), commas(s.bytes_in_available_blocks), commas(s.bytes_in_unused_pools),
+                       thousands(pymalloc_free(s)), thousands(s.bytes_in_available_blocks), thousands(s.bytes_in_unused_pools),
                        s.unused_pools, s.small_request_threshold);
   } else {
     out += "  free inside pymalloc: unknown (see above)\n";
@@ -130,8 +121,8 @@ std::string rss_text(const Expected<PymallocStats>& py, const Expected<GlibcStat
     const auto& g = *gl;
     out += fmt::format("  free inside glibc:    {:>15} bytes ({} in free chunks + {} in top chunks), kept for "
                        "malloc; a heap shrinks only from its top (trim threshold {})\n",
-                       commas(g.free_bytes()), commas(g.free_bytes() - g.top_bytes()), commas(g.top_bytes()),
-                       g.trim_threshold ? commas(*g.trim_threshold) + " bytes" : std::string("unknown"));
+                       thousands(g.free_bytes()), thousands(g.free_bytes() - g.top_bytes()), thousands(g.top_bytes()),
+                       g.trim_threshold ? thousands(*g.trim_threshold) + " bytes" : std::string("unknown"));
   } else {
     out += "  free inside glibc:    unknown (see above)\n";
   }
@@ -139,15 +130,15 @@ std::string rss_text(const Expected<PymallocStats>& py, const Expected<GlibcStat
   if (py) {
     if (auto r = pymalloc_returned(*py))
       returned.push_back(fmt::format("pymalloc {} arenas ({} bytes)", *py->arenas_allocated_total - py->arenas,
-                                     commas(*r)));
+                                     thousands(*r)));
   }
   if (gl) {
-    returned.push_back(fmt::format("glibc heaps {} bytes below their peak", commas(glibc_heap_returned(*gl))));
+    returned.push_back(fmt::format("glibc heaps {} bytes below their peak", thousands(glibc_heap_returned(*gl))));
     returned.push_back(fmt::format("mmapped chunks {} bytes below their peak",
-                                   commas(gl->max_mmapped_bytes - std::min(gl->max_mmapped_bytes, gl->mmapped_bytes))));
+                                   thousands(gl->max_mmapped_bytes - std::min(gl->max_mmapped_bytes, gl->mmapped_bytes))));
   }
   if (!returned.empty()) out += fmt::format("  returned to the OS:   {}\n", fmt::join(returned, "; "));
-  if (rss) out += fmt::format("  resident now (VmRSS): {:>15} bytes\n", commas(*rss));
+  if (rss) out += fmt::format("  resident now (VmRSS): {:>15} bytes\n", thousands(*rss));
   return out;
 }
 

@@ -15,10 +15,10 @@ namespace {
 std::vector<FlagSpec> bt_flags() {
   return {
       {"--json", false, "print one JSON object instead of text"},
-      {"--max-frames", true, fmt::format("stop each stack after N frames (default {})", kDefaultMaxFrames)},
+      {"--max-frames", true, "stop each stack after N frames (as --max frames=N)"},
       {"--native", false, "interleave native frames with the Python frames"},
       {"--max-native-frames", true,
-       fmt::format("with --native, unwind at most N native frames per thread (default {})", kDefaultMaxNativeFrames)},
+       "with --native, unwind at most N native frames per thread (as --max native-frames=N)"},
       {"--locals", false, "show each Python frame's local variables"},
   };
 }

@@ -12,6 +12,7 @@
 
 #include "commands.hpp"
 #include "heap_walk.hpp"
+#include "limits.hpp"
 #include "terminal_progress.hpp"
 #include "memory.hpp"
 #include "object_size.hpp"
@@ -25,11 +26,9 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-constexpr uint64_t kMaxDeepObjects = 10'000'000;
 constexpr int kDefaultBiggest = 10;
 constexpr int kDefaultLimit = 30;
 constexpr int kDefaultDepth = 12;
-constexpr std::size_t kMaxFrontier = 200'000;
 constexpr std::size_t kMaxChains = 5;
 constexpr std::size_t kMaxDirect = 20;
 
@@ -219,6 +218,7 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
 struct DeepSize {
   uint64_t bytes = 0, objects = 0;
   bool partial = false;
+  bool at_limit = false;  // stopped at the deep-objects limit (else: unreadable memory)
 };
 
 bool skipped_in_deep(const TypeInfo& t) {
@@ -236,8 +236,8 @@ DeepSize deep_size(HeapContext& ctx, uint64_t root) {
     if (!size) continue;
     d.bytes += *size;
     ++d.objects;
-    if (d.objects >= kMaxDeepObjects) {
-      d.partial = true;
+    if (d.objects >= static_cast<uint64_t>(limits().deep_objects)) {
+      d.partial = d.at_limit = true;
       break;
     }
     auto r = ctx.refs.all_refs(a, RefMode::Traverse, [&](uint64_t ref) {
@@ -277,7 +277,11 @@ Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
   if (deep) {
     out += fmt::format("deep: {} bytes in {} objects (types, modules and functions are not followed)\n",
                        grouped(deep->bytes), grouped(deep->objects));
-    if (deep->partial) out += "pyxray: warning: the deep size is partial (unreadable memory or the object bound)\n";
+    if (deep->partial)
+      out += fmt::format("pyxray: warning: the deep size is partial ({})\n",
+                         deep->at_limit ? fmt::format("stopped at {} objects; {}", limits().deep_objects,
+                                                      raise_hint("deep-objects"))
+                                        : std::string("some memory was unreadable"));
   }
   return out;
 }
@@ -425,7 +429,7 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
         continue;
       }
       if (visited.contains(src)) continue;
-      if (next.size() >= kMaxFrontier) {
+      if (next.size() >= static_cast<std::size_t>(limits().referrer_frontier)) {
         truncated = true;
         continue;
       }
@@ -436,7 +440,9 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     if (!chains.empty()) break;
     frontier = std::move(next);
   }
-  if (truncated) warnings.push_back(fmt::format("more than {} referrers at one level: some were not followed", kMaxFrontier));
+  if (truncated)
+    warnings.push_back(fmt::format("more than {} referrers at one level: some were not followed ({})",
+                                   limits().referrer_frontier, raise_hint("referrer-frontier")));
   for (const auto& w : last.warnings) warnings.push_back(w);
   auto type_name = [&](uint64_t a) -> std::string {
     if (const TypeInfo* t = ctx.validated(a)) return t->name;

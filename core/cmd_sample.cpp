@@ -17,6 +17,7 @@
 
 #include "commands.hpp"
 #include "flamegraph_svg.hpp"
+#include "limits.hpp"
 #include "python_process.hpp"
 #include "sampler.hpp"
 #include "speedscope.hpp"
@@ -26,7 +27,6 @@
 namespace pyxray {
 namespace {
 
-constexpr double kMaxDuration = 24 * 3600.0;
 constexpr double kMaxRate = 10'000'000.0;
 constexpr std::size_t kTopFunctions = 8;
 
@@ -53,8 +53,11 @@ std::optional<double> parse_scaled(const std::string& text,
 // "10s", "500ms", "2m", "1.5s", "10" (seconds).
 Expected<double> parse_duration(const std::string& text) {
   auto seconds = parse_scaled(text, {{"", 1}, {"s", 1}, {"ms", 1e-3}, {"m", 60}, {"min", 60}, {"h", 3600}});
-  if (!seconds || *seconds <= 0 || *seconds > kMaxDuration)
-    return fail(fmt::format("py-sample: DURATION is a time such as 10s, 500ms or 2m (at most 24h), not '{}'", text));
+  if (!seconds || *seconds <= 0)
+    return fail(fmt::format("py-sample: DURATION is a time such as 10s, 500ms or 2m, not '{}'", text));
+  if (*seconds > static_cast<double>(limits().sample_seconds))
+    return fail(fmt::format("py-sample: {} is longer than the sample-seconds limit ({} s): {}", text,
+                            limits().sample_seconds, raise_hint("sample-seconds")));
   return *seconds;
 }
 
@@ -144,6 +147,10 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
     out += fmt::format("  errors (stacks that changed while being read, dropped): {}\n", kinds);
   }
   if (s.native_warning) out += fmt::format("pyxray: warning: {}\n", *s.native_warning);
+  if (format == Format::Speedscope && !sampler.aggregate().timeline_complete())
+    out += fmt::format("pyxray: note: more than {} changes of stack: the speedscope profile keeps each thread's "
+                       "samples grouped by stack, not in time order ({})\n",
+                       limits().timeline_runs, raise_hint("timeline-runs"));
   if (s.note) out += fmt::format("pyxray: note: {}\n", *s.note);
   if (s.ticks)
     out += fmt::format("  cost: {:.2f} reads of the target ({:.1f} ranges) per round, {} code objects decoded\n",

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "limits.hpp"
 #include "objects.hpp"
 #include "python_process.hpp"
 
@@ -29,22 +30,23 @@ Expected<CodeInfo> CodeCache::decode(uint64_t code) {
   CodeInfo info;
   PYX_TRY(name, m.read_ptr(code + L.code_co_name));
   PYX_TRY(filename, m.read_ptr(code + L.code_co_filename));
-  PYX_TRY(name_text, objects_.read_text(name, kMaxName));
-  PYX_TRY(file_text, objects_.read_text(filename, kMaxFilename));
+  const auto max_name = static_cast<std::size_t>(limits().name_length);
+  PYX_TRY(name_text, objects_.read_text(name, max_name));
+  PYX_TRY(file_text, objects_.read_text(filename, static_cast<std::size_t>(limits().filename_length)));
   info.name = std::move(name_text);
   info.filename = std::move(file_text);
   PYX_TRY(first_line, m.read<int32_t>(code + L.code_co_firstlineno));
   info.first_line = first_line;
   if (L.code_co_qualname != kAbsent) {
     if (auto q = m.read_ptr(code + L.code_co_qualname); q && *q) {
-      if (auto text = objects_.read_text(*q, kMaxName)) info.qualname = std::move(*text);
+      if (auto text = objects_.read_text(*q, max_name)) info.qualname = std::move(*text);
     }
   }
   const PyVersion& v = proc_.version();
   info.format = line_table_format(v.major, v.minor);
   int64_t table_off = L.code_co_linetable != kAbsent ? L.code_co_linetable : L.code_co_lnotab;
   PYX_TRY(table, m.read_ptr(code + table_off));
-  PYX_TRY(table_bytes, objects_.read_bytes_value(table, kMaxLineTable));
+  PYX_TRY(table_bytes, objects_.read_bytes_value(table, static_cast<std::size_t>(limits().line_table)));
   info.line_table = std::move(table_bytes);
   if (L.code_co_code_adaptive != kAbsent) {
     info.code_start = code + L.code_co_code_adaptive;

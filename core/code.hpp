@@ -33,10 +33,6 @@ struct CodeInfo {
 
 class CodeCache {
  public:
-  static constexpr std::size_t kMaxLineTable = 1 << 20;
-  static constexpr std::size_t kMaxName = 1024;
-  static constexpr std::size_t kMaxFilename = 4096;
-
   CodeCache(PythonProcess& proc, Objects& objects) : proc_(proc), objects_(objects) {}
   // Cached by address: valid while the target does not run (one command, or one sample).
   Expected<const CodeInfo*> get(uint64_t code);

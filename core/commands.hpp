@@ -29,5 +29,6 @@ std::vector<CommandDef> frame_commands();
 std::vector<CommandDef> sample_commands();
 std::vector<CommandDef> heap_commands();
 std::vector<CommandDef> arenas_commands();
+std::vector<CommandDef> limits_commands();
 
 }  // namespace pyxray

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "code.hpp"
+#include "limits.hpp"
 #include "python_process.hpp"
 #include "threads.hpp"
 #include "version_traits.hpp"
@@ -19,9 +20,6 @@ int clamp_offset(int64_t offset) {
   return static_cast<int>(std::clamp<int64_t>(offset, INT_MIN, INT_MAX & ~1));
 }
 
-// Bounds on prefetching a thread's data stack: chunks are 16 KiB by default and grow for deep stacks.
-constexpr uint64_t kMaxChunkPrefetch = 8 << 20;
-constexpr int kMaxChunks = 64;
 
 class Walker {
  public:
@@ -46,7 +44,7 @@ class Walker {
       return false;
     }
     if (static_cast<int>(stack_.frames.size()) >= max_frames_) {
-      stack_.warning = fmt::format("stack cut at {} frames", max_frames_);
+      stack_.warning = fmt::format("stack cut at {} frames ({})", max_frames_, raise_hint("frames"));
       return false;
     }
     return true;
@@ -80,10 +78,14 @@ class Walker {
 
   void prefetch_data_stack(const ThreadState& t) {
     if (L_.tstate_datastack_chunk == kAbsent) return;
+    // Chunks are 16 KiB by default and grow for deep stacks; past the limits the frames are still
+    // walked, one read each.
+    const int64_t max_chunks = limits().data_stack_chunks;
+    const auto max_bytes = static_cast<uint64_t>(limits().data_stack);
     uint64_t chunk = m_.read_ptr(t.addr + L_.tstate_datastack_chunk).value_or(0);
-    for (int i = 0; chunk && i < kMaxChunks; ++i) {
+    for (int64_t i = 0; chunk && i < max_chunks; ++i) {
       uint64_t size = m_.read<uint64_t>(chunk + L_.chunk_size).value_or(0);
-      if (size == 0 || size > kMaxChunkPrefetch) break;
+      if (size == 0 || size > max_bytes) break;
       m_.prefetch(chunk, size);
       chunk = m_.read_ptr(chunk + L_.chunk_previous).value_or(0);
     }

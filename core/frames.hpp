@@ -30,10 +30,8 @@ struct PyStack {
   std::optional<std::string> warning;  // why the walk stopped early, if it did
 };
 
-// Enough for Python's default recursion limit many times over; deeper stacks are cut with a warning.
-inline constexpr int kDefaultMaxFrames = 10000;
-
-PyStack walk_stack(PythonProcess& proc, CodeCache& codes, const ThreadState& thread,
-                   int max_frames = kDefaultMaxFrames);
+// Stops after max_frames (the `frames` limit by default: Python's recursion limit many times over)
+// with a warning.
+PyStack walk_stack(PythonProcess& proc, CodeCache& codes, const ThreadState& thread, int max_frames);
 
 }  // namespace pyxray

@@ -7,15 +7,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "limits.hpp"
 #include "memory.hpp"
 #include "target.hpp"
 
 namespace pyxray {
 namespace {
 
-// Bounds on the walks: arenas in the ring (glibc allows 8 per core by default), chunks per arena.
-constexpr int kMaxArenas = 4096;
-constexpr uint64_t kMaxChunksPerArena = uint64_t{1} << 22;
 constexpr uint64_t kSizeBits = 7;  // PREV_INUSE | IS_MMAPPED | NON_MAIN_ARENA
 constexpr uint64_t kChunkAlign = 16;  // MALLOC_ALIGNMENT on 64-bit
 constexpr std::size_t kMaxWarnings = 8;
@@ -129,7 +127,10 @@ class Walker {
     uint64_t top = field(s, o_.top);
     if (auto sz = chunk_size(top)) a.top_bytes = *sz;
     else warn(out_.warnings, fmt::format("arena 0x{:x}: cannot read its top chunk at 0x{:x}", addr, top));
-    uint64_t budget = kMaxChunksPerArena;
+    // glibc allows 8 arenas per core by default; the malloc-arenas and malloc-chunks limits bound
+    // the walk of each.
+    const auto max_chunks = static_cast<uint64_t>(limits().malloc_chunks);
+    uint64_t budget = max_chunks;
 
     for (int i = 0; i < o_.nfastbins(); ++i) {
       uint64_t head = field(s, o_.fastbins + 8 * i);
@@ -181,7 +182,8 @@ class Walker {
       }
       if (!ok)
         warn(out_.warnings, fmt::format("arena 0x{:x}: bin {} is cut short at 0x{:x} (unreadable, misaligned or "
-                                        "longer than {} chunks); counted up to there", addr, i, p, kMaxChunksPerArena));
+                                        "longer than {} chunks: {}); counted up to there", addr, i, p, max_chunks,
+                                        raise_hint("malloc-chunks")));
     }
     if (a.free_bytes() > a.system_bytes)
       warn(out_.warnings, fmt::format("arena 0x{:x}: {} free bytes in {} bytes from the system: its lists changed "
@@ -245,7 +247,13 @@ Expected<GlibcStats> read_glibc_malloc(Target& target, Memory& mem) {
   Walker walker(mem, o, out);
   std::unordered_set<uint64_t> seen;
   uint64_t a = *main_arena;
-  for (int n = 0; n < kMaxArenas; ++n) {
+  const int64_t max_arenas = limits().malloc_arenas;
+  for (int64_t n = 0;; ++n) {
+    if (n == max_arenas) {
+      warn(out.warnings, fmt::format("the arena ring has more than {} arenas; the others are not counted ({})",
+                                     max_arenas, raise_hint("malloc-arenas")));
+      break;
+    }
     if (!seen.insert(a).second) {
       warn(out.warnings, fmt::format("the arena ring loops back to 0x{:x}, not to main_arena", a));
       break;

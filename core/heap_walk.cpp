@@ -11,6 +11,7 @@
 #include "frames.hpp"
 #include "gc_lists.hpp"
 #include "layout.hpp"
+#include "limits.hpp"
 #include "locals.hpp"
 #include "memory.hpp"
 #include "object_size.hpp"
@@ -26,14 +27,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Bounds, so that a corrupt heap cannot make a walk run away with the debugger's memory.
-constexpr std::size_t kMaxOutside = 50'000'000;     // out-of-arena objects and candidates remembered
-constexpr std::size_t kMaxGcOutside = 50'000'000;   // out-of-arena GC list nodes visited
+// Bounds the user does not tune (the walk's own bookkeeping and corrupt-value checks); the others
+// are limits (core/limits.def): outside-objects, modules, pymalloc-arenas.
 constexpr std::size_t kMaxDeferred = std::size_t{1} << 20;  // queued arrays before they are served
 constexpr std::size_t kMaxWarnings = 12;
-constexpr uint64_t kMaxArenaSlots = uint64_t{1} << 20;
 constexpr uint64_t kMaxObjectSize = uint64_t{1} << 36;  // larger is a corrupt size field
-constexpr uint64_t kMaxModules = 100000;
 
 int64_t or_default(int64_t v, int64_t d) { return v == kAbsent ? d : v; }
 
@@ -90,8 +88,9 @@ PymallocHeap load_pymalloc(PythonProcess& proc) {
     return h;
   }
   const uint64_t arenas = vector->arenas, maxarenas = vector->maxarenas;
-  if (maxarenas > kMaxArenaSlots || (maxarenas && !arenas)) {
-    h.why_not = fmt::format("pymalloc's arena vector looks corrupt ({} slots at 0x{:x})", maxarenas, arenas);
+  if (maxarenas > static_cast<uint64_t>(limits().pymalloc_arenas) || (maxarenas && !arenas)) {
+    h.why_not = fmt::format("pymalloc's arena vector looks corrupt ({} slots at 0x{:x}; if it is not, {})", maxarenas,
+                            arenas, raise_hint("pymalloc-arenas"));
     return h;
   }
   const int64_t slot = or_default(L.arena_object_size, 48);
@@ -141,7 +140,11 @@ HeapRoots heap_roots(PythonProcess& proc, Objects& objects) {
       const int64_t md_dict = or_default(L.module_md_dict, 16);
       uint64_t n = 0;
       auto r = objects.dict_items(modules, [&](uint64_t key, uint64_t module) {
-        if (++n > kMaxModules) return false;
+        if (++n > static_cast<uint64_t>(limits().modules)) {
+          roots.warnings.push_back(fmt::format("more than {} modules: the others are not roots ({})", limits().modules,
+                                               raise_hint("modules")));
+          return false;
+        }
         auto name = objects.read_text(key, 256);
         uint64_t dict = m.read_ptr(module + md_dict).value_or(0);
         if (name && dict && !roots.module_dicts.contains(dict)) roots.module_dicts.emplace(dict, *name);
@@ -157,7 +160,7 @@ HeapRoots heap_roots(PythonProcess& proc, Objects& objects) {
   }
   CodeCache codes(proc, objects);
   for (const ThreadState& ts : threads->threads) {
-    PyStack stack = walk_stack(proc, codes, ts);
+    PyStack stack = walk_stack(proc, codes, ts, static_cast<int>(limits().frames));
     std::string thread = ts.native_id ? fmt::format("thread {}", *ts.native_id) : fmt::format("thread 0x{:x}", ts.thread_id);
     for (const PyFrame& f : stack.frames) {
       // A module or class body's "locals" are that namespace's dict, an object like any other: what it
@@ -235,10 +238,10 @@ struct HeapWalker::Impl {
   bool check_bounds() {
     if (stop) return true;
     if (st.objects >= opt.max_objects) {
-      warn(fmt::format("stopped after {} objects (the bound): the walk is partial", st.objects));
+      warn(fmt::format("stopped after {} objects: the walk is partial ({})", st.objects, raise_hint("heap-objects")));
       st.partial = stop = true;
     } else if (std::chrono::duration<double>(Clock::now() - start).count() > opt.max_seconds) {
-      warn(fmt::format("stopped after {:.0f} s (the bound): the walk is partial", opt.max_seconds));
+      warn(fmt::format("stopped after {:.0f} s: the walk is partial ({})", opt.max_seconds, raise_hint("heap-seconds")));
       st.partial = stop = true;
     }
     return stop;
@@ -310,8 +313,10 @@ struct HeapWalker::Impl {
   void reference(uint64_t from, uint64_t dst) {
     if (opt.edge_targets && opt.edge_targets->contains(dst)) opt.on_edge(from, dst);
     if (!plausible_pointer(dst) || in_arena(dst)) return;
-    if (outside_seen.size() >= kMaxOutside) {
-      if (!st.partial) warn("too many objects outside pymalloc's arenas: the walk is partial");
+    if (outside_seen.size() >= static_cast<std::size_t>(limits().outside_objects)) {
+      if (!st.partial)
+        warn(fmt::format("more than {} objects outside pymalloc's arenas: the walk is partial ({})", outside_seen.size(),
+                         raise_hint("outside-objects")));
       st.partial = true;
       return;
     }
@@ -558,8 +563,9 @@ struct HeapWalker::Impl {
       uint64_t h = stack.back();
       stack.pop_back();
       if (!h || gc->is_head(h) || in_arena(h)) continue;
-      if (gc_seen.size() >= kMaxGcOutside) {
-        warn("too many GC objects outside pymalloc's arenas: the walk is partial");
+      if (gc_seen.size() >= static_cast<std::size_t>(limits().outside_objects)) {
+        warn(fmt::format("more than {} GC objects outside pymalloc's arenas: the walk is partial ({})", gc_seen.size(),
+                         raise_hint("outside-objects")));
         st.partial = true;
         break;
       }

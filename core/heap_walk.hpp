@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "expected.hpp"
+#include "limits.hpp"
 
 namespace pyxray {
 
@@ -52,8 +53,8 @@ struct HeapWalkOptions {
   const std::unordered_set<uint64_t>* edge_targets = nullptr;
   std::function<void(uint64_t src, uint64_t dst)> on_edge;
   ProgressFn progress;
-  uint64_t max_objects = 500'000'000;
-  double max_seconds = 900;
+  uint64_t max_objects = static_cast<uint64_t>(limits().heap_objects);
+  double max_seconds = static_cast<double>(limits().heap_seconds);
 };
 
 struct HeapWalkStats {

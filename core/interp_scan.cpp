@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "elf_file.hpp"
+#include "limits.hpp"
 #include "objects.hpp"
 #include "python_process.hpp"
 
@@ -34,12 +35,15 @@ Expected<uint64_t> scan_for_interp_head(PythonProcess& proc, const ElfFile& elf,
   Objects objects(proc);
   std::unordered_set<uint64_t> rejected;
   std::size_t examined = 0;
+  const auto max_words = static_cast<std::size_t>(limits().scan_words);
+  bool cut = false;
   // interp_head is zero-initialised, so it lives in .bss; .data is the fallback for odd builds.
   for (const char* name : {".bss", ".data"}) {
     auto section = elf.section(name);
     if (!section || section->size == 0) continue;
     uint64_t start = section->addr + bias;
-    std::size_t words = std::min<std::size_t>(section->size / 8, kMaxScanWords - examined);
+    std::size_t words = std::min<std::size_t>(section->size / 8, max_words - examined);
+    cut = cut || words < section->size / 8;
     auto raw = proc.mem().read_bytes(start, words * 8);
     if (!raw) continue;
     for (std::size_t i = 0; i < words; ++i, ++examined) {
@@ -50,6 +54,9 @@ Expected<uint64_t> scan_for_interp_head(PythonProcess& proc, const ElfFile& elf,
       rejected.insert(p);
     }
   }
+  if (cut)
+    return fail(fmt::format("no interpreter state found in the first {} words of {}'s data ({})", max_words,
+                            elf.path, raise_hint("scan-words")));
   return fail(fmt::format("no interpreter state found in the data of {} (is the interpreter initialised?)",
                           elf.path));
 }

@@ -12,10 +12,8 @@ namespace pyxray {
 class PythonProcess;
 struct ElfFile;
 
-// Bound on the pointers examined, so a huge data segment cannot stall the debugger.
-inline constexpr std::size_t kMaxScanWords = std::size_t{1} << 21;
-
-// Address of the variable holding the first interpreter state; `bias` is the object's load bias.
+// Examines at most the `scan-words` limit's pointers, so that a huge data segment cannot stall the
+// debugger. Address of the variable holding the first interpreter state; `bias` is the object's load bias.
 Expected<uint64_t> scan_for_interp_head(PythonProcess& proc, const ElfFile& elf, uint64_t bias);
 
 }  // namespace pyxray

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "limits.hpp"
 #include "python_process.hpp"
 #include "sample_codes.hpp"
 #include "threads.hpp"
@@ -14,13 +15,8 @@
 namespace pyxray {
 namespace {
 
-// Bounds: a data-stack chunk is 16 KiB unless one frame needs more; thread lists of sampled
-// processes are short, but a corrupt one must not run on.
-constexpr uint64_t kMaxChunkBytes = 8 << 20;
-constexpr std::size_t kMaxChunks = 64;
 constexpr uint64_t kChunkSlack = 1024;
-constexpr std::size_t kMaxSampledThreads = 4096;
-constexpr int kMaxOwner = 4;
+constexpr int kMaxOwner = 4;  // the largest frame owner value any version uses
 
 template <class T>
 T field(const std::byte* base, int64_t offset) {
@@ -113,7 +109,12 @@ Expected<SampleSymbols> resolve_sample_symbols(PythonProcess& proc) {
 
 LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymbols& symbols, int max_frames)
     : proc_(proc), L_(proc.layout()), traits_(traits_for(proc.version())), codes_(codes), symbols_(symbols),
-      max_frames_(max_frames), visited_(std::make_unique<Visited>(std::max<std::size_t>(max_frames, kMaxSampledThreads))) {
+      max_frames_(max_frames),
+      max_interpreters_(static_cast<std::size_t>(limits().interpreters)),
+      max_threads_(static_cast<std::size_t>(limits().sample_threads)),
+      max_chunks_(static_cast<std::size_t>(limits().data_stack_chunks)),
+      max_chunk_bytes_(static_cast<uint64_t>(limits().data_stack)),
+      visited_(std::make_unique<Visited>(std::max<std::size_t>(static_cast<std::size_t>(max_frames), max_threads_))) {
   span_of({{L_.tstate_next, 8}, {L_.tstate_thread_id, 8}, {L_.tstate_native_thread_id, 8}, {L_.tstate_frame, 8},
            {L_.tstate_cframe, 8}, {L_.tstate_current_frame, 8}, {L_.tstate_datastack_chunk, 8}},
           tstate_lo_, tstate_len_);
@@ -130,7 +131,7 @@ LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymb
             lo, iframe_len_);
     iframe_len_ += lo;
   }
-  chunks_.reserve(kMaxChunks);
+  chunks_.reserve(std::min<std::size_t>(max_chunks_, 64));
 }
 
 LiveStacks::~LiveStacks() = default;
@@ -165,7 +166,7 @@ WalkError LiveStacks::read_threads(TickReader& r, std::vector<LiveThread>& out, 
     uint64_t interp = 0;
     if (!r.read(head_slot, interp) || interp == 0) return WalkError::BadThreads;
     visited_->reset();
-    for (int n = 0; interp && n < kMaxInterpreters; ++n) {
+    for (std::size_t n = 0; interp && n < max_interpreters_; ++n) {
       if (interp % 8 || !visited_->insert(interp)) {
         interps_.clear();
         return WalkError::Loop;
@@ -186,7 +187,7 @@ WalkError LiveStacks::read_threads(TickReader& r, std::vector<LiveThread>& out, 
     bool known = false;
     uint64_t holder = gil_holder(r, interp, known);
     while (ts) {
-      if (ts % 8 || out.size() >= kMaxSampledThreads) return WalkError::BadThreads;
+      if (ts % 8 || out.size() >= max_threads_) return WalkError::BadThreads;
       if (!visited_->insert(ts)) return WalkError::Loop;
       const std::byte* p = r.get(ts + tstate_lo_, static_cast<std::size_t>(tstate_len_));
       if (!p) return WalkError::Unreadable;
@@ -265,11 +266,11 @@ const std::byte* LiveStacks::interpreter_frame(TickReader& r, uint64_t frame) {
   // in it. The chunk's header says how large it is; a frame outside it (a generator's, a C-stack
   // shim) is read on its own and the chunk stays the candidate for the frames after it.
   uint64_t c = chunk_next_;
-  if (c && chunks_.size() < kMaxChunks && frame > c && frame - c < kMaxChunkBytes) {
+  if (c && chunks_.size() < max_chunks_ && frame > c && frame - c < max_chunk_bytes_) {
     int64_t header = std::max(L_.chunk_size, L_.chunk_previous) + 8;
     const std::byte* h = r.get(c, static_cast<std::size_t>(header));
     uint64_t size = h ? field<uint64_t>(h, L_.chunk_size) : 0;
-    if (size <= kMaxChunkBytes && end <= c + size) {
+    if (size <= max_chunk_bytes_ && end <= c + size) {
       // A little more than needed, so that the next sample's prefetch still covers a slightly
       // deeper stack.
       uint64_t stop = std::min(c + size, end + kChunkSlack);

@@ -97,6 +97,9 @@ class LiveStacks {
   SampleCodes& codes_;
   SampleSymbols symbols_;
   int max_frames_;
+  // The limits in force when sampling began (core/limits.def).
+  std::size_t max_interpreters_, max_threads_, max_chunks_;
+  uint64_t max_chunk_bytes_;
   int64_t tstate_lo_ = 0, tstate_len_ = 0;  // the span of a thread state the sampler reads
   int64_t frame_lo_ = 0, frame_len_ = 0;    // of a frame object (<= 3.10)
   int64_t iframe_len_ = 0;                  // of an interpreter frame's header (3.11+)

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "frames.hpp"
+#include "limits.hpp"
 #include "objects.hpp"
 #include "python_process.hpp"
 #include "version_traits.hpp"
@@ -73,7 +74,9 @@ Expected<std::vector<LocalVar>> dict_locals(Objects& objects, uint64_t dict) {
   std::vector<LocalVar> out;
   auto r = objects.dict_items(dict, [&](uint64_t key, uint64_t value) {
     if (auto name = objects.read_text(key, 256)) out.push_back({*name, value, false});
-    return out.size() < kMaxLocals;
+    // Module-level frames list their f_locals dict: cut at the `locals` limit so that a huge module
+    // cannot flood the output.
+    return out.size() < static_cast<std::size_t>(limits().locals);
   });
   if (!r) return Unexpected<Error>{r.error()};
   return out;

@@ -22,9 +22,6 @@ struct LocalVar {
   bool is_argument = false;
 };
 
-// Module-level frames list their f_locals dict; cut there so a huge module cannot flood the output.
-inline constexpr std::size_t kMaxLocals = 1000;
-
 // Whether a code object's frames keep variables in fast slots (functions) rather than in a dict
 // (module and class bodies, and 2.7 functions made unoptimized by `exec` or `import *`).
 Expected<bool> has_fast_locals(PythonProcess& proc, uint64_t code);

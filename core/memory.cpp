@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "limits.hpp"
 #include "target.hpp"
 
 namespace pyxray {
@@ -95,13 +96,17 @@ std::unique_ptr<MemoryReader> choose_reader(Target& target, uint64_t probe) {
 
 Memory::Memory(std::unique_ptr<MemoryReader> reader) : reader_(std::move(reader)) {}
 
+std::size_t Memory::max_cached_pages() {
+  return std::max<std::size_t>(static_cast<std::size_t>(limits().memory_cache) / kPageSize, 1);
+}
+
 void Memory::clear() {
   pages_.clear();
   unreadable_.clear();
 }
 
 bool Memory::load_pages(uint64_t first_page, std::size_t count) {
-  if (pages_.size() + count > kMaxCachedPages) pages_.clear();
+  if (pages_.size() + count > max_cached_pages()) pages_.clear();
   std::vector<std::byte> buf(count * kPageSize);
   ++remote_reads_;
   std::size_t got = reader_->read(first_page, buf);
@@ -125,7 +130,7 @@ const Memory::Page* Memory::page(uint64_t page_addr) {
 }
 
 void Memory::prefetch(uint64_t addr, std::size_t len) {
-  if (len == 0 || len > kMaxCachedPages * kPageSize / 4) return;
+  if (len == 0 || len > max_cached_pages() * kPageSize / 4) return;
   uint64_t first = addr & ~(kPageSize - 1);
   uint64_t last = (addr + len - 1) & ~(kPageSize - 1);
   // Only fetch the run of pages not yet cached; a partial failure just leaves pages to load lazily.

@@ -38,8 +38,9 @@ std::unique_ptr<MemoryReader> debugger_reader(Target& target);
 class Memory {
  public:
   static constexpr std::size_t kPageSize = 4096;
-  // Bound on the cache so that a heap walk cannot grow the debugger's memory without limit.
-  static constexpr std::size_t kMaxCachedPages = 16384;  // 64 MiB
+  // The cache is bounded by the `memory-cache` limit, so that a heap walk cannot grow the
+  // debugger's memory without limit.
+  static std::size_t max_cached_pages();
 
   explicit Memory(std::unique_ptr<MemoryReader> reader);
 

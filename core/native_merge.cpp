@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "limits.hpp"
+
 namespace pyxray {
 
 bool is_eval_frame(const NativeFrame& f) {
@@ -45,8 +47,8 @@ MixedStack merge_native(const PyStack& python, const std::vector<NativeFrame>& n
     ++next_run;
   }
   if (cut_short) {
-    out.warning = fmt::format("native stack cut at {} frames (raise --max-native-frames); older frames are "
-                              "Python only", native.size());
+    out.warning = fmt::format("native stack cut at {} frames ({}); older frames are Python only", native.size(),
+                              raise_hint("native-frames"));
     for (; next_run < runs.size(); ++next_run)
       for (const PyFrame* p : runs[next_run]) out.frames.push_back({p, {}});
   }

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "limits.hpp"
 #include "python_process.hpp"
 #include "utf8.hpp"
 #include "version_traits.hpp"
@@ -26,6 +27,15 @@ std::string decode_code_units(const std::vector<std::byte>& raw, int width) {
     append_utf8(out, cp);
   }
   return out;
+}
+
+// A dict larger than the `dict-entries` limit is not walked: it is more often a corrupt size than a
+// real table, and its size times the index width must not overflow.
+Expected<void> within_dict_limit(uint64_t addr, int64_t slots) {
+  if (slots > limits().dict_entries)
+    return fail(fmt::format("dict at 0x{:x} has {} slots, more than pyxray reads ({}), or is corrupt", addr, slots,
+                            raise_hint("dict-entries")));
+  return {};
 }
 
 }  // namespace
@@ -234,14 +244,15 @@ Expected<void> Objects::keys_items(uint64_t keys, uint64_t values, const ItemFn&
     }
   } else {
     PYX_TRY(dk_size, m.read<int64_t>(keys + L.dictkeys_dk_size));
-    if (dk_size <= 0 || dk_size > kMaxDictEntries)  // before size * width can overflow
-      return fail(fmt::format("dict keys at 0x{:x} are corrupt (size {})", keys, dk_size));
+    if (dk_size <= 0) return fail(fmt::format("dict keys at 0x{:x} are corrupt (size {})", keys, dk_size));
+    if (auto r = within_dict_limit(keys, dk_size); !r) return Unexpected<Error>{r.error()};
     size = dk_size;
     int width = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffLL ? 4 : 8;
     index_bytes = size * width;
   }
   PYX_TRY(nentries, m.read<int64_t>(keys + L.dictkeys_dk_nentries));
-  if (size <= 0 || size > kMaxDictEntries || nentries < 0 || nentries > size)
+  if (auto r = within_dict_limit(keys, size); !r) return Unexpected<Error>{r.error()};
+  if (size <= 0 || nentries < 0 || nentries > size)
     return fail(fmt::format("dict keys at 0x{:x} are corrupt (size {}, entries {})", keys, size, nentries));
   uint64_t entries = keys + L.dictkeys_dk_indices + index_bytes;
   // In chunks, so that the first items of a huge (or corrupt) table cost no more than a few reads
@@ -274,7 +285,8 @@ Expected<void> Objects::dict27_items(uint64_t dict, const ItemFn& fn) {
   const Layout& L = proc_.layout();
   PYX_TRY(mask, proc_.mem().read<int64_t>(dict + L.dict27_ma_mask));
   PYX_TRY(table, proc_.mem().read_ptr(dict + L.dict27_ma_table));
-  if (mask < 0 || mask >= kMaxDictEntries) return fail(fmt::format("dict at 0x{:x} is corrupt", dict));
+  if (mask < 0) return fail(fmt::format("dict at 0x{:x} is corrupt", dict));
+  if (auto r = within_dict_limit(dict, mask + 1); !r) return Unexpected<Error>{r.error()};
   for (int64_t first = 0; first <= mask; first += kDictChunk) {
     const int64_t count = std::min(kDictChunk, mask + 1 - first);
     PYX_TRY(raw, proc_.mem().read_bytes(table + first * 24, static_cast<std::size_t>(count * 24)));

@@ -19,9 +19,6 @@ class PythonProcess;
 
 class Objects {
  public:
-  // Dicts larger than this are treated as corrupt rather than walked.
-  static constexpr int64_t kMaxDictEntries = int64_t{1} << 26;
-
   explicit Objects(PythonProcess& proc);
 
   Expected<uint64_t> type_of(uint64_t obj);

@@ -10,6 +10,7 @@
 
 #include "elf_file.hpp"
 #include "interp_scan.hpp"
+#include "limits.hpp"
 #include "python_process.hpp"
 #include "static_symbol.hpp"
 #include "threads.hpp"
@@ -125,9 +126,7 @@ AllocatorLayout allocator_layout(const Layout& L) {
           pick(L.debug_alloc_api_alloc, d.debug_alloc), pick(L.debug_alloc_api_size, d.debug_size)};
 }
 
-// Bounds, so that a corrupt target cannot make the walk run away.
-constexpr uint64_t kMaxArenaSlots = uint64_t{1} << 20;  // 1 TiB of 1 MiB arenas
-constexpr std::size_t kMaxWarnings = 8;
+constexpr std::size_t kMaxWarnings = 8;  // then one line says how many more
 
 uint64_t read_u64(std::span<const std::byte> buf, int64_t off) {
   uint64_t v = 0;
@@ -227,7 +226,7 @@ Expected<ArenaVector> scan_for_arenas(PythonProcess& proc, const PymallocTraits&
   auto bss = obj.elf.section(".bss");
   if (!bss || bss->size < 16) return fail(fmt::format("{} has no .bss", obj.elf.path));
   const uint64_t start = bss->addr + obj.bias;
-  const std::size_t words = std::min<std::size_t>(bss->size / 8, kMaxScanWords);
+  const std::size_t words = std::min<std::size_t>(bss->size / 8, static_cast<std::size_t>(limits().scan_words));
   PYX_TRY(raw, proc.mem().read_bytes(start, words * 8));
   const std::vector<Geometry> geometries = candidates(traits);
   std::vector<std::pair<uint64_t, uint64_t>> found;  // (vector, slots), distinct
@@ -531,9 +530,9 @@ Expected<PymallocStats> read_pymalloc(PythonProcess& proc) {
                             alloc.name, alloc.name));
   const PymallocTraits& traits = pymalloc_traits(proc.version());
   PYX_TRY(av, locate_arenas(proc, traits));
-  if (av.maxarenas > kMaxArenaSlots)
-    return fail(fmt::format("pymalloc's arena vector claims {} slots (more than {}): the state at {} looks corrupt",
-                            av.maxarenas, kMaxArenaSlots, av.where));
+  if (av.maxarenas > static_cast<uint64_t>(limits().pymalloc_arenas))
+    return fail(fmt::format("pymalloc's arena vector claims {} slots: the state at {} looks corrupt (if it is not, {})",
+                            av.maxarenas, av.where, raise_hint("pymalloc-arenas")));
   if (av.maxarenas && !av.arenas)
     return fail(fmt::format("pymalloc's arena vector is NULL but has {} slots ({})", av.maxarenas, av.where));
   const ArenaObjectLayout A = arena_layout(proc.layout());

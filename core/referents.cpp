@@ -6,15 +6,13 @@
 #include <fmt/format.h>
 
 #include "layout.hpp"
+#include "limits.hpp"
 #include "memory.hpp"
 #include "object_size.hpp"
 #include "python_process.hpp"
 
 namespace pyxray {
 namespace {
-
-// Bytes of an object read at most to find its inline references (a bigger tuple is cut).
-constexpr uint64_t kMaxObjectBytes = uint64_t{16} << 20;
 
 int64_t or_default(int64_t v, int64_t d) { return v == kAbsent ? d : v; }
 
@@ -25,7 +23,8 @@ constexpr std::size_t kDequeBlockBytes = 8 + kDequeBlock * 8 + 8;
 }  // namespace
 
 Referents::Referents(PythonProcess& proc, TypeCache& types)
-    : proc_(proc), types_(types), minor_(proc.version().minor), py2_(proc.version().major == 2) {}
+    : proc_(proc), types_(types), minor_(proc.version().minor), py2_(proc.version().major == 2),
+      max_array_(limits().container_items), max_object_bytes_(static_cast<uint64_t>(limits().object_bytes)) {}
 
 uint64_t Referents::wanted_bytes(const TypeInfo& t, uint64_t object_size) const {
   uint64_t want = ObjectSizer::kHeaderBytes;
@@ -33,7 +32,7 @@ uint64_t Referents::wanted_bytes(const TypeInfo& t, uint64_t object_size) const 
   if (t.inline_values) want = std::max<uint64_t>(want, static_cast<uint64_t>(t.basicsize) + 8 + 8 * t.cached_nentries);
   if (t.kind == BaseKind::Set || t.kind == BaseKind::FrozenSet || (t.kind == BaseKind::Dict && py2_))
     want = std::max<uint64_t>(want, static_cast<uint64_t>(t.basicsize));  // the small table is inline
-  return std::min(std::max(want, object_size < 16 ? object_size : uint64_t{16}), kMaxObjectBytes);
+  return std::min(std::max(want, object_size < 16 ? object_size : uint64_t{16}), max_object_bytes_);
 }
 
 void Referents::conservative(std::span<const std::byte> body, std::size_t from, const RefFn& emit) const {
@@ -90,7 +89,7 @@ void Referents::object_refs(uint64_t addr, const TypeInfo& t, std::span<const st
   bool conservative_scan = false;
   switch (t.kind) {
     case BaseKind::Tuple: {
-      const uint64_t n = std::min<uint64_t>(magnitude(load_i64(body, L.varobject_ob_size)), kMaxArray);
+      const uint64_t n = std::min<uint64_t>(magnitude(load_i64(body, L.varobject_ob_size)), max_array_);
       for (int64_t i = 0; static_cast<uint64_t>(i) < n; ++i) {
         int64_t off = L.tuple_ob_item + 8 * i;
         if (static_cast<std::size_t>(off) + 8 > body.size()) break;
@@ -101,14 +100,14 @@ void Referents::object_refs(uint64_t addr, const TypeInfo& t, std::span<const st
     case BaseKind::List: {
       uint64_t items = word(L.list_ob_item);
       int64_t n = load_i64(body, L.varobject_ob_size);
-      if (items && n > 0 && n < kMaxArray) ool.push_back({OutOfLine::Kind::Pointers, addr, items, 0, n});
+      if (items && n > 0 && n < max_array_) ool.push_back({OutOfLine::Kind::Pointers, addr, items, 0, n});
       break;
     }
     case BaseKind::Dict: {
       if (py2_) {
         uint64_t table = word(L.dict27_ma_table);
         int64_t mask = load_i64(body, L.dict27_ma_mask);
-        if (!table || mask < 0 || mask >= kMaxArray) break;
+        if (!table || mask < 0 || mask >= max_array_) break;
         const int64_t es = or_default(L.dictentry27_size, 24);
         if (L.dict27_ma_smalltable != kAbsent && table == addr + L.dict27_ma_smalltable) {
           for (int64_t i = 0; i <= mask; ++i) {
@@ -131,7 +130,7 @@ void Referents::object_refs(uint64_t addr, const TypeInfo& t, std::span<const st
     case BaseKind::FrozenSet: {
       uint64_t table = word(L.set_table);
       int64_t mask = load_i64(body, L.set_mask);
-      if (!table || mask < 0 || mask >= kMaxArray) break;
+      if (!table || mask < 0 || mask >= max_array_) break;
       const int64_t es = or_default(L.setentry_size, 16);
       const int64_t key = or_default(L.setentry_key, 0);
       if (L.set_smalltable != kAbsent && table == addr + L.set_smalltable) {
@@ -151,7 +150,7 @@ void Referents::object_refs(uint64_t addr, const TypeInfo& t, std::span<const st
       uint64_t left = L.deque_leftblock != kAbsent ? word(L.deque_leftblock) : 0;
       int64_t index = L.deque_leftindex != kAbsent ? load_i64(body, L.deque_leftindex) : 0;
       int64_t n = load_i64(body, L.varobject_ob_size);
-      if (left && n > 0 && n < kMaxArray && index >= 0 && index < kDequeBlock)
+      if (left && n > 0 && n < max_array_ && index >= 0 && index < kDequeBlock)
         ool.push_back({OutOfLine::Kind::DequeBlocks, addr, left, static_cast<uint64_t>(index), n});
       break;
     }
@@ -190,7 +189,7 @@ bool Referents::array_refs(const OutOfLine& what, const ReadFn& read, const RefF
   // A fixed-stride array read in chunks: fn(entry bytes) for each of `count` entries of `stride` bytes.
   auto each_entry = [&](uint64_t addr, int64_t count, int64_t stride, const auto& fn) -> bool {
     if (count <= 0) return true;
-    if (count > kMaxArray) return false;
+    if (count > max_array_) return false;
     const int64_t per_chunk = std::max<int64_t>(1, static_cast<int64_t>(kChunk) / stride);
     for (int64_t i = 0; i < count; i += per_chunk) {
       int64_t n = std::min(per_chunk, count - i);
@@ -253,12 +252,12 @@ bool Referents::array_refs(const OutOfLine& what, const ReadFn& read, const RefF
         }
       } else {
         size = load_i64(head, L.dictkeys_dk_size);
-        if (size <= 0 || size > kMaxArray) return false;  // before size * width can overflow
+        if (size <= 0 || size > max_array_) return false;  // before size * width can overflow
         int width = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffLL ? 4 : 8;
         index_bytes = size * width;
       }
       int64_t nentries = load_i64(head, L.dictkeys_dk_nentries);
-      if (size <= 0 || size > kMaxArray || nentries < 0 || nentries > size) return false;
+      if (size <= 0 || size > max_array_ || nentries < 0 || nentries > size) return false;
       const uint64_t entries = what.addr + static_cast<uint64_t>(L.dictkeys_dk_indices + index_bytes);
       if (what.aux) {  // a split table: keys from the shared keys, values from the dict's own array
         const int64_t values_off = L.dictvalues_values == kAbsent ? 0 : L.dictvalues_values;

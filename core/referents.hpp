@@ -48,8 +48,6 @@ using RefFn = std::function<void(uint64_t ref)>;
 
 class Referents {
  public:
-  // Arrays longer than this are corrupt, not big.
-  static constexpr int64_t kMaxArray = int64_t{1} << 28;
   // Out-of-line arrays are read in pieces of this many bytes.
   static constexpr std::size_t kChunk = std::size_t{1} << 20;
 
@@ -81,6 +79,10 @@ class Referents {
   TypeCache& types_;
   int minor_;
   bool py2_;
+  // The container-items and object-bytes limits when this walk began: longer arrays are taken as
+  // corrupt, a bigger object's inline references (a huge tuple's) are read up to there.
+  int64_t max_array_;
+  uint64_t max_object_bytes_;
 };
 
 // Whether a word could be a pointer to an object (aligned, in the user half of the address space).

@@ -21,9 +21,6 @@ constexpr uint64_t kTpFlagsReady = uint64_t{1} << 12;
 constexpr int64_t kMaxBasicSize = int64_t{1} << 20;
 // Set table entries read per remote read while looking for live keys.
 constexpr std::size_t kSetChunk = 256;
-// Slots looked at for the first max_items keys: a table emptied by many deletions (or a corrupt
-// mask) prints the keys found so far and "...", rather than reading gigabytes.
-constexpr uint64_t kMaxSetSlotsScanned = uint64_t{1} << 20;
 
 // One row per builtin the repr knows: the exported type symbol and the static type's tp_name, for
 // each dialect ("" where the version has no such type).
@@ -355,7 +352,9 @@ Expected<std::vector<uint64_t>> Engine::set_keys(uint64_t addr, std::size_t max,
     return fail(fmt::format("set is corrupt (used {}, mask {})", used, mask));
   const std::size_t entry = L_.setentry_size == kAbsent ? 16 : static_cast<std::size_t>(L_.setentry_size);
   const std::size_t want = std::min<std::size_t>(static_cast<std::size_t>(used), max);
-  const uint64_t slots = std::min<uint64_t>(static_cast<uint64_t>(mask) + 1, kMaxSetSlotsScanned);
+  // Slots looked at for the first max_items keys (the set-slots limit): a table emptied by many
+  // deletions (or a corrupt mask) prints the keys found so far and "...", rather than reading gigabytes.
+  const uint64_t slots = std::min<uint64_t>(static_cast<uint64_t>(mask) + 1, static_cast<uint64_t>(limits().set_slots));
   std::vector<uint64_t> keys;
   for (uint64_t first = 0; first < slots && keys.size() < want; first += kSetChunk) {
     std::size_t count = static_cast<std::size_t>(std::min<uint64_t>(kSetChunk, slots - first));

@@ -8,23 +8,21 @@
 #include <string>
 
 #include "expected.hpp"
+#include "limits.hpp"
 
 namespace pyxray {
 
 class Objects;
 class PythonProcess;
 
+// By default the repr-* limits in force (a 32-wide tree three levels deep could otherwise print
+// megabytes); a caller may narrow them for a table cell.
 struct ReprLimits {
-  static constexpr int kDefaultMaxDepth = 3;
-  static constexpr int kDefaultMaxItems = 32;
-  static constexpr std::size_t kDefaultMaxString = 200;
-  // A 32-wide tree three levels deep could otherwise print megabytes.
-  static constexpr std::size_t kDefaultMaxOutput = 64 * 1024;
-
-  int max_depth = kDefaultMaxDepth;          // containers nested deeper print as [...], {...}, (...)
-  int max_items = kDefaultMaxItems;          // items shown per container, then ", ..."
-  std::size_t max_string = kDefaultMaxString;  // code points (bytes for bytes) shown, then '...' after the quote
-  std::size_t max_output = kDefaultMaxOutput;  // the whole repr is cut here, ending in "..."
+  int max_depth = static_cast<int>(limits().repr_depth);  // containers nested deeper print as [...], {...}, (...)
+  int max_items = static_cast<int>(limits().repr_items);  // items shown per container, then ", ..."
+  // Code points (bytes for bytes) shown, then '...' after the quote.
+  std::size_t max_string = static_cast<std::size_t>(limits().repr_string);
+  std::size_t max_output = static_cast<std::size_t>(limits().repr_length);  // the whole repr is cut here, ending in "..."
 };
 
 // repr(obj) as the target's Python would print it (with the limits above). A cycle prints as [...] /

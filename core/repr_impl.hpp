@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "expected.hpp"
+#include "limits.hpp"
 #include "repr.hpp"
 #include "utf8.hpp"
 
@@ -23,11 +24,9 @@ struct Layout;
 namespace repr_detail {
 
 // Longest name (qualname, module name, file name) read for a type/function/module/code repr.
-inline constexpr std::size_t kMaxName = 1024;
+inline std::size_t max_name() { return static_cast<std::size_t>(limits().name_length); }
 // More elements than this in a tuple/list/set table means the object is corrupt, not big.
 inline constexpr int64_t kMaxElements = int64_t{1} << 40;
-// ints with more digits than this print as <int of N bits>: decimal conversion is quadratic.
-inline constexpr int64_t kMaxIntDigits = 4096;
 // No int has this many digits (16 TiB of them): a larger count is corrupt, not big.
 inline constexpr int64_t kMaxPlausibleDigits = int64_t{1} << 42;
 // Metaclass chain followed to decide that a type is a type (type(type(type(obj)))...).
@@ -115,7 +114,7 @@ class Engine {
   Result emit_bytes(uint64_t addr, std::string_view prefix);
   Result emit_bytearray(uint64_t addr, uint64_t type);
   // Plain UTF-8 text of a str (2.7: str or unicode), cut at `max` code points: for names.
-  Expected<std::string> plain_text(uint64_t addr, std::size_t max = kMaxName);
+  Expected<std::string> plain_text(uint64_t addr, std::size_t max = max_name());
 
   // repr.cpp: containers
   Result emit_sequence(uint64_t addr, bool tuple, int depth);

@@ -228,7 +228,7 @@ Engine::Result Engine::emit_builtin_function(uint64_t addr) {
   if (auto s = need(L_.cfunction_m_ml, "built-in functions"); !s) return s;
   PYX_TRY(ml, mem_.read_ptr(addr + L_.cfunction_m_ml));
   PYX_TRY(name_ptr, mem_.read_ptr(ml + (L_.methoddef_ml_name == kAbsent ? 0 : L_.methoddef_ml_name)));
-  PYX_TRY(name, mem_.read_cstring(name_ptr, kMaxName));
+  PYX_TRY(name, mem_.read_cstring(name_ptr, max_name()));
   PYX_TRY(self, mem_.read_ptr(addr + L_.cfunction_m_self));
   bool function = self == 0;
   std::string self_type = "?";

@@ -92,7 +92,8 @@ Engine::Result Engine::emit_long(uint64_t addr, bool suffix_l) {
   const int shift = width == 2 ? 15 : 30;
   if (ndigits < 0) return fail("int has a negative digit count");
   if (ndigits > kMaxPlausibleDigits) return fail(fmt::format("int claims {} digits", ndigits));
-  if (ndigits > kMaxIntDigits) {
+  // Longer ints print as <int of N bits> (the int-digits limit): decimal conversion is quadratic.
+  if (ndigits > limits().int_digits) {
     out_ += fmt::format("<int of {} bits at 0x{:x}>", ndigits * shift, addr);
     return {};
   }

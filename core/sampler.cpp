@@ -198,7 +198,7 @@ void Sampler::record(uint32_t slot, Target* native, const LiveThread& t) {
   ++stats_.recorded;
   int64_t tid = agg_.threads()[slot].native_id.value_or(-1);
   std::optional<std::vector<NativeFrame>> nf;
-  if (native && tid > 0) nf = native->native_frames(tid, kDefaultMaxNativeFrames);
+  if (native && tid > 0) nf = native->native_frames(tid, options_.max_native_frames);
   if (!nf) {
     agg_.add(slot, walked_.frames);
     return;
@@ -207,7 +207,7 @@ void Sampler::record(uint32_t slot, Target* native, const LiveThread& t) {
   PyStack py;
   py.frames.resize(walked_.frames.size());
   for (std::size_t i = 0; i < py.frames.size(); ++i) py.frames[i].is_entry = walked_.entry[i] != 0;
-  MixedStack mixed = merge_native(py, *nf, nf->size() >= kDefaultMaxNativeFrames);
+  MixedStack mixed = merge_native(py, *nf, nf->size() >= options_.max_native_frames);
   if (mixed.warning && !stats_.native_warning) stats_.native_warning = mixed.warning;
   merged_.clear();
   for (const MixedFrame& m : mixed.frames) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "expected.hpp"
+#include "limits.hpp"
 #include "live_stacks.hpp"
 #include "stack_aggregate.hpp"
 #include "target.hpp"
@@ -42,7 +43,8 @@ struct SampleOptions {
   bool idle = false;      // keep samples of idle threads
   bool blocking = false;  // stop the target for every sample
   bool native = false;    // blocking only: native frames from the debugger
-  int max_frames = 10000;
+  int max_frames = static_cast<int>(limits().frames);
+  std::size_t max_native_frames = static_cast<std::size_t>(limits().native_frames);  // with `native`
   // Called about four times a second from the sampling thread: seconds sampled, samples recorded.
   std::function<void(double elapsed, uint64_t recorded)> progress;
 };

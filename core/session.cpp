@@ -10,6 +10,14 @@
 
 namespace pyxray {
 
+namespace {
+
+FlagSpec max_flag() {
+  return {"--max", true, "raise limits for this command: NAME=N[,NAME=N] (see py-limits)", /*repeatable=*/true};
+}
+
+}  // namespace
+
 const std::vector<CommandDef>& command_defs() {
   static const std::vector<CommandDef> defs = [] {
     std::vector<CommandDef> all;
@@ -20,6 +28,8 @@ const std::vector<CommandDef>& command_defs() {
     for (auto& d : sample_commands()) all.push_back(std::move(d));
     for (auto& d : heap_commands()) all.push_back(std::move(d));
     for (auto& d : arenas_commands()) all.push_back(std::move(d));
+    for (auto& d : limits_commands()) all.push_back(std::move(d));
+    for (auto& d : all) d.flags.push_back(max_flag());
     return all;
   }();
   return defs;
@@ -28,7 +38,12 @@ const std::vector<CommandDef>& command_defs() {
 const std::vector<CommandInfo>& command_list() {
   static const std::vector<CommandInfo> list = [] {
     std::vector<CommandInfo> out;
-    for (const auto& d : command_defs()) out.push_back(d.info);
+    for (const auto& d : command_defs()) {
+      CommandInfo info = d.info;
+      info.help += "\nEvery command takes --max NAME=N[,NAME=N] to raise one of pyxray's limits for that\n"
+                   "command; py-limits lists them.";
+      out.push_back(std::move(info));
+    }
     return out;
   }();
   return list;
@@ -88,6 +103,12 @@ CommandResult Session::run_command(std::string_view name, std::string_view args)
   try {
     auto parsed = parse_args(name, args, def->flags, def->max_positional);
     if (!parsed) return {false, "pyxray: " + parsed.error().message};
+    Limits command_limits = limits_;
+    if (auto raised = parsed->value("--max")) {
+      if (auto r = apply_limits(command_limits, *raised); !r)
+        return {false, fmt::format("pyxray: {}: --max: {}", name, r.error().message)};
+    }
+    LimitsScope scope(command_limits);
     auto out = def->run(*this, *parsed);
     if (!out) return {false, "pyxray: " + out.error().message};
     return {true, std::move(*out)};

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "expected.hpp"
+#include "limits.hpp"
 #include "target.hpp"
 
 namespace pyxray {
@@ -50,6 +51,8 @@ class Session {
   // The decoded process, opened (or re-opened after the target changed) on demand.
   Expected<PythonProcess*> process();
   FrameSelection& selection() { return selection_; }
+  // The limits every command of this session starts from (py-limits changes them).
+  Limits& limits() { return limits_; }
 
  private:
   CommandResult run_command(std::string_view name, std::string_view args);
@@ -57,6 +60,7 @@ class Session {
   std::unique_ptr<PythonProcess> proc_;
   int proc_pid_ = -1;
   FrameSelection selection_;
+  Limits limits_;
 };
 
 }  // namespace pyxray

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "limits.hpp"
+
 namespace pyxray {
 namespace {
 
@@ -43,7 +45,7 @@ const std::vector<std::string>* SourceLines::lines(const std::string& path) {
   auto it = files_.find(path);
   if (it == files_.end()) {
     std::optional<std::vector<std::string>> content;
-    if (auto data = read_regular_file(path, kMaxFileSize)) {
+    if (auto data = read_regular_file(path, static_cast<std::size_t>(limits().source_file))) {
       content.emplace();
       std::size_t start = 0;
       while (start < data->size()) {

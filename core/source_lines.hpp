@@ -10,7 +10,6 @@ namespace pyxray {
 
 class SourceLines {
  public:
-  static constexpr std::size_t kMaxFileSize = 16 << 20;
   // Line `line` (1-based) of `path` without its indentation, or nullopt when unreadable.
   std::optional<std::string> line(const std::string& path, int line);
   // The whole file as lines (empty when unreadable), for listings.

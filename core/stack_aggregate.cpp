@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "limits.hpp"
+
 namespace pyxray {
 
 uint32_t FrameTable::intern(const FrameInfo& frame) {
@@ -22,7 +24,7 @@ std::string FrameTable::label(uint32_t id) const {
   return fmt::format("{} ({}:{})", f.function, f.file, f.line);
 }
 
-StackAggregate::StackAggregate() {
+StackAggregate::StackAggregate() : max_runs_(static_cast<std::size_t>(limits().timeline_runs)) {
   nodes_.reserve(1 << 12);
   children_.reserve(1 << 12);
 }
@@ -62,7 +64,7 @@ void StackAggregate::add(uint32_t thread, std::span<const uint32_t> innermost_fi
   auto& runs = timelines_[thread];
   if (!runs.empty() && runs.back().leaf == node && runs.back().count < UINT32_MAX) {
     ++runs.back().count;
-  } else if (runs_ < kMaxRuns) {
+  } else if (runs_ < max_runs_) {
     runs.push_back({node, 1});
     ++runs_;
   } else {

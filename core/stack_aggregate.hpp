@@ -53,9 +53,6 @@ class StackAggregate {
     uint32_t leaf = 0;
     uint32_t count = 0;
   };
-  // Bound on the time-ordered record (8 bytes a run); the counts in the tree are always complete.
-  static constexpr std::size_t kMaxRuns = std::size_t{1} << 22;
-
   StackAggregate();
 
   // Adds one sample of `thread` (an index into threads()); frames innermost first, never empty.
@@ -71,7 +68,8 @@ class StackAggregate {
   std::vector<uint32_t> path(uint32_t node) const;
   // One thread's samples in time order: consecutive equal stacks as one run.
   const std::vector<Run>& timeline(uint32_t thread) const { return timelines_[thread]; }
-  // False once kMaxRuns was reached: the timelines then stop early.
+  // False once the timeline-runs limit was reached (8 bytes a run): the timelines then stop early;
+  // the counts in the tree are always complete.
   bool timeline_complete() const { return timeline_complete_; }
 
  private:
@@ -85,6 +83,7 @@ class StackAggregate {
   uint64_t samples_ = 0;
   std::size_t runs_ = 0;
   bool timeline_complete_ = true;
+  std::size_t max_runs_;  // the timeline-runs limit when sampling began
 };
 
 // Folded stacks, the input format of flamegraph.pl and most flame graph tools: one line per distinct

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "code.hpp"
+#include "limits.hpp"
 #include "objects.hpp"
 #include "locals.hpp"
 #include "native_merge.hpp"
@@ -15,8 +16,6 @@
 
 namespace pyxray {
 namespace {
-
-constexpr std::size_t kMaxThreadName = 256;
 
 // threading._active: {ident: Thread}, and each Thread's _name. Best effort: a missing or odd threading
 // module only costs the names.
@@ -37,9 +36,10 @@ std::unordered_map<uint64_t, std::string> threading_names(PythonProcess& proc, O
     auto name_obj = objects.instance_attr(thread, "_name");
     if (name_obj && !*name_obj) name_obj = objects.instance_attr(thread, "_Thread__name");
     if (name_obj && *name_obj) {
-      if (auto text = objects.read_text(**name_obj, kMaxThreadName)) names[static_cast<uint64_t>(*ident)] = *text;
+      if (auto text = objects.read_text(**name_obj, static_cast<std::size_t>(limits().thread_name_length))) names[static_cast<uint64_t>(*ident)] = *text;
     }
-    return names.size() < kMaxThreads;
+    // Every name, not only as many as the threads limit: the threads shown need not come first.
+    return true;
   });
   return names;
 }

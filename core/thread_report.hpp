@@ -8,6 +8,7 @@
 
 #include "expected.hpp"
 #include "frames.hpp"
+#include "limits.hpp"
 #include "native_merge.hpp"
 #include "threads.hpp"
 
@@ -44,16 +45,12 @@ struct ProcessReport {
   std::vector<std::string> warnings;
 };
 
-// A CPython <= 3.10 Python call costs about six native frames, so this covers the default Python
-// frame limit's worth of a deep recursion on every version.
-inline constexpr std::size_t kDefaultMaxNativeFrames = 65536;
-
 struct ReportOptions {
-  int max_frames = kDefaultMaxFrames;
+  int max_frames = static_cast<int>(limits().frames);
   std::optional<int64_t> only_native_id;  // py-bt: just the selected thread
   bool locals = false;
   bool native = false;
-  std::size_t max_native_frames = kDefaultMaxNativeFrames;
+  std::size_t max_native_frames = static_cast<std::size_t>(limits().native_frames);
 };
 
 // Native frames looked at to tell a thread waiting for the GIL from an idle one: take_gil sits a few

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "limits.hpp"
 #include "python_process.hpp"
 #include "version_traits.hpp"
 
@@ -39,7 +40,8 @@ Expected<std::vector<uint64_t>> interpreters(PythonProcess& proc) {
   if (head == 0) return fail("the interpreter is not initialised (or is shutting down): no interpreter state");
   std::vector<uint64_t> out;
   std::unordered_set<uint64_t> seen;
-  for (uint64_t interp = head; interp && out.size() < kMaxInterpreters; ) {
+  const auto max = static_cast<std::size_t>(limits().interpreters);
+  for (uint64_t interp = head; interp && out.size() < max; ) {
     if (!seen.insert(interp).second) break;
     out.push_back(interp);
     auto next = m.read_ptr(interp + L.interp_next);
@@ -54,6 +56,9 @@ Expected<ThreadStates> thread_states(PythonProcess& proc) {
   Memory& m = proc.mem();
   PYX_TRY(interps, interpreters(proc));
   ThreadStates result;
+  if (interps.size() >= static_cast<std::size_t>(limits().interpreters))
+    result.warning = fmt::format("showing the first {} interpreters ({})", interps.size(), raise_hint("interpreters"));
+  const auto max_threads = static_cast<std::size_t>(limits().threads);
   std::unordered_set<uint64_t> seen;
   for (uint64_t interp : interps) {
     int64_t head_off = L.interp_threads_head != kAbsent ? L.interp_threads_head : L.interp_tstate_head;
@@ -64,8 +69,12 @@ Expected<ThreadStates> thread_states(PythonProcess& proc) {
     }
     uint64_t holder = gil_holder(proc, interp);
     for (uint64_t ts = *head; ts; ) {
-      if (result.threads.size() >= kMaxThreads || !seen.insert(ts).second) {
-        result.warning = "the thread list loops or is too long; showing the threads found so far";
+      if (result.threads.size() >= max_threads) {
+        result.warning = fmt::format("showing the first {} thread states ({})", max_threads, raise_hint("threads"));
+        break;
+      }
+      if (!seen.insert(ts).second) {
+        result.warning = "the thread list loops; showing the threads found before the loop";
         break;
       }
       ThreadState t;

@@ -26,10 +26,8 @@ struct ThreadStates {
   std::optional<std::string> warning;     // a walk cut short by a loop or unreadable memory
 };
 
-// Bounds on the walks, so that a corrupt or changing target cannot hang the debugger.
-inline constexpr int kMaxInterpreters = 256;
-inline constexpr int kMaxThreads = 100000;
-
+// Both walks stop at their limits (`interpreters`, `threads`), so that a corrupt or changing target
+// cannot hang the debugger.
 Expected<std::vector<uint64_t>> interpreters(PythonProcess& proc);
 Expected<ThreadStates> thread_states(PythonProcess& proc);
 

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@ namespace pyxray::it {
 namespace {
 
 namespace fs = std::filesystem;
+using nlohmann::json;
 
 // --- the environment: a missing interpreter must fail, never shrink the matrix silently ---
 
@@ -215,6 +217,58 @@ TEST_P(BtAll, DetachLeavesTargetRunning) {
   }
   ASSERT_TRUE(now) << "the workload is gone";
   EXPECT_GT(*now, *before) << "the workload used no CPU for 5 s after gdb detached: the spinner is not running";
+}
+
+// The output of each command of one gdb run, split at `echo @@N` markers (index N).
+std::map<int, std::string> split_at_markers(const std::string& out) {
+  std::map<int, std::string> parts;
+  int current = -1;
+  for (const auto& line : split_lines(out)) {
+    if (line.rfind("@@", 0) == 0) {
+      current = std::stoi(line.substr(2));
+      continue;
+    }
+    if (current >= 0) parts[current] += line + "\n";
+  }
+  return parts;
+}
+
+// 7. Limits: a stack cut at `--max frames=N` and a thread list cut at `py-limits threads=N` are
+// sound partial answers that name the limit to raise; after `py-limits --reset` the whole answer is
+// back.
+TEST_P(BtAll, LimitsCutNameTheLimitAndReset) {
+  auto r = gdb({"echo @@1\n", "py-bt-all --json --max frames=100", "echo @@2\n", "py-limits threads=3",
+                "echo @@3\n", "py-bt-all --json", "echo @@4\n", "py-limits --reset", "echo @@5\n",
+                "py-bt-all --json"});
+  auto parts = split_at_markers(r.out);
+  std::string error;
+  auto cut_frames = find_json_line(parts[1], &error);
+  ASSERT_TRUE(cut_frames) << error << "\n" << r.describe();
+  auto diffs = check_partial_bt_all_json(truth(), *cut_frames);
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
+  const ThreadTruth* rec = truth().by_name("recursion-thread");
+  ASSERT_TRUE(rec);
+  bool seen = false;
+  for (const auto& t : (*cut_frames)["threads"]) {
+    if (t["thread_id"] != rec->thread_id) continue;
+    seen = true;
+    EXPECT_EQ(t["frames"].size(), 100u);
+    EXPECT_NE(t.value("warning", json()).dump().find("--max frames=N"), std::string::npos) << t.dump();
+  }
+  EXPECT_TRUE(seen) << cut_frames->dump();
+
+  EXPECT_NE(parts[2].find("threads: 100,000 -> 3 for this session"), std::string::npos) << parts[2];
+  auto cut_threads = find_json_line(parts[3], &error);
+  ASSERT_TRUE(cut_threads) << error << "\n" << r.describe();
+  EXPECT_EQ((*cut_threads)["threads"].size(), 3u) << cut_threads->dump();
+  EXPECT_NE((*cut_threads)["warnings"].dump().find("--max threads=N"), std::string::npos) << cut_threads->dump();
+  diffs = check_partial_bt_all_json(truth(), *cut_threads);
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
+
+  auto whole = find_json_line(parts[5], &error);
+  ASSERT_TRUE(whole) << error << "\n" << r.describe();
+  diffs = compare_bt_all_json(truth(), *whole, task_ids(workload_->pid()));
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, WorkloadTruth, testing::ValuesIn(all_interpreters()), param_name);

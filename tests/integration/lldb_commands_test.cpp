@@ -107,7 +107,8 @@ TEST_P(LldbCommands, SameOutputAsGdb) {
       "py-print len --json", "py-list", "py-list --json", "py-up", "py-locals --json", "py-list 10", "py-down",
       "py-print " + addr + " --json", "py-sizeof " + addr + " --deep --json", "py-referrers " + addr + " --json",
       "py-biggest 3 --json", "py-heap-summary --limit 5 --json", "py-heap-summary --limit 5", "py-arenas --json",
-      "py-layout --json",
+      "py-layout --json", "py-limits repr-string=5", "py-locals --json", "py-bt-all --json --max frames=2",
+      "py-limits --reset", "py-limits --json",
       "py-print nope_not_defined"};  // last: LLDB's batch mode stops at a failing command
   std::string gdb_errors, lldb_errors;
   auto gdb = gdb_outputs(w->pid(), commands, w->dir(), &gdb_errors, &problems);
