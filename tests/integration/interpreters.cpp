@@ -73,6 +73,15 @@ std::vector<Interpreter> all_interpreters() {
   return result;
 }
 
+std::vector<Interpreter> model_interpreters() {
+  auto pyenv = pyenv_interpreters();
+  std::vector<Interpreter> result;
+  if (!pyenv.empty()) result.push_back(pyenv.front());
+  result.push_back(Interpreter{"debian_3_11", kDebianPython, 3, 11, true});
+  if (pyenv.size() > 1) result.push_back(pyenv.back());
+  return result;
+}
+
 std::optional<std::string> gnu_build_id(const fs::path& elf) {
   std::ifstream in(elf, std::ios::binary);
   Elf64_Ehdr eh{};

@@ -25,6 +25,11 @@ std::vector<Interpreter> pyenv_interpreters();
 // pyenv_interpreters() plus Debian's python3.11. The Debian entry is always present, even when the
 // file is missing, so that its tests fail instead of vanishing from the matrix.
 std::vector<Interpreter> all_interpreters();
+// One interpreter per stack model, for tests of what does not depend on the version (a front end's
+// plumbing, checked on every version through the other debugger): the oldest pyenv interpreter
+// (frame objects on 2.7), Debian's 3.11 (a static, stripped binary with _PyCFrame) and the newest
+// pyenv interpreter (tstate->current_frame from 3.13).
+std::vector<Interpreter> model_interpreters();
 
 // Hex GNU build id of an ELF file (nullopt when it has none or cannot be read).
 std::optional<std::string> gnu_build_id(const std::filesystem::path& elf);
