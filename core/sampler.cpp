@@ -34,6 +34,28 @@ std::string basename_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// When to sample, for both ways of sampling: gaps drawn from an exponential distribution (Poisson
+// sampling), so that nothing periodic in the program can line up with the samples; and when to
+// report progress.
+struct Schedule {
+  Schedule(const SampleOptions& o, double start_time)
+      : options(o), rng(std::random_device{}()), gaps(o.rate), start(start_time), end(start_time + o.duration),
+        next(start_time + gap()), next_progress(start_time + kProgressInterval) {}
+  double gap() { return gaps(rng); }
+  void progress(double t, uint64_t recorded) {
+    if (!options.progress || t < next_progress) return;
+    options.progress(t - start, recorded);
+    next_progress = t + kProgressInterval;
+  }
+
+  const SampleOptions& options;
+  std::mt19937_64 rng;
+  std::exponential_distribution<double> gaps;
+  double start, end;
+  double next;  // the next sample is due then
+  double next_progress;
+};
+
 }  // namespace
 
 // Whether a thread is busy, from /proc (files kept open: one pread per question). While the target
@@ -311,18 +333,13 @@ void Sampler::sleep_until(double deadline, const std::atomic<bool>& stop) {
 void Sampler::run(const std::atomic<bool>& stop) {
   // Sleeps end when asked, not up to 50 µs later (the default timer slack).
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-  std::mt19937_64 rng(std::random_device{}());
-  std::exponential_distribution<double> gap(options_.rate);
-  double start = now();
-  double end = start + options_.duration;
-  double next = start + gap(rng);
-  double next_progress = start + kProgressInterval;
-  start_ = start;
+  Schedule s(options_, now());
+  start_ = s.start;
   while (!stop.load(std::memory_order_relaxed)) {
     double t = now();
-    if (t >= end) break;
-    if (next > t) {
-      sleep_until(std::min(next, end), stop);
+    if (t >= s.end) break;
+    if (s.next > t) {
+      sleep_until(std::min(s.next, s.end), stop);
       continue;
     }
     tick(nullptr);
@@ -330,49 +347,38 @@ void Sampler::run(const std::atomic<bool>& stop) {
       stats_.target_gone = true;
       break;
     }
-    next += gap(rng);
-    if (next < t - kMaxLag) next = t;  // descheduled for a while: do not make up for it in a burst
-    if (options_.progress && t >= next_progress) {
-      options_.progress(t - start, stats_.recorded);
-      next_progress = t + kProgressInterval;
-    }
+    s.next += s.gap();
+    if (s.next < t - kMaxLag) s.next = t;  // descheduled for a while: do not make up for it in a burst
+    s.progress(t, stats_.recorded);
   }
-  stats_.elapsed = std::min(now(), end) - start;
+  stats_.elapsed = std::min(now(), s.end) - s.start;
 }
 
 Expected<RunOutcome> Sampler::run_blocking(Target& target) {
-  std::mt19937_64 rng(std::random_device{}());
-  std::exponential_distribution<double> gap(options_.rate);
-  double start = now();
-  double end = start + options_.duration;
-  double next = start + gap(rng);
-  double next_progress = start + kProgressInterval;
-  start_ = start;
+  Schedule s(options_, now());
+  start_ = s.start;
   Target* native = options_.native ? &target : nullptr;
   RunOutcome last;
   for (;;) {
-    double until = std::min(next, end);
+    double until = std::min(s.next, s.end);
     auto out = target.run_while([&](const std::atomic<bool>& stop) {
       prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
       sleep_until(until, stop);
     });
     if (!out) {
-      stats_.elapsed = std::min(now(), end) - start;
+      stats_.elapsed = std::min(now(), s.end) - s.start;
       return out;
     }
     last = *out;
     double t = now();
-    if (last.end != RunEnd::WorkDone || t >= end) break;
+    if (last.end != RunEnd::WorkDone || t >= s.end) break;
     tick(native);  // the target is stopped: an exact sample
-    next += gap(rng);
+    s.next += s.gap();
     // Stopping and resuming through the debugger is slow: when behind, wait a full gap from now.
-    if (next < now()) next = now() + gap(rng);
-    if (options_.progress && t >= next_progress) {
-      options_.progress(t - start, stats_.recorded);
-      next_progress = t + kProgressInterval;
-    }
+    if (s.next < now()) s.next = now() + s.gap();
+    s.progress(t, stats_.recorded);
   }
-  stats_.elapsed = std::min(now(), end) - start;
+  stats_.elapsed = std::min(now(), s.end) - s.start;
   return last;
 }
 
