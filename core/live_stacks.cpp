@@ -318,11 +318,14 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
         continue;
       return why == CodeCheck::NotCode ? WalkError::NotCode : WalkError::Unreadable;
     }
-    int64_t offset = static_cast<int64_t>(field<uint64_t>(p, instr_field_)) - static_cast<int64_t>(code->code_start);
+    // Modular, then signed (as frames.cpp): the pointer comes from the target and may be anywhere,
+    // and the difference of two addresses cast to int64_t first can overflow.
+    int64_t offset = static_cast<int64_t>(field<uint64_t>(p, instr_field_) - code->code_start);
     if (offset < -2 || (code->code_bytes >= 0 && offset > code->code_bytes) || offset > (int64_t{1} << 27))
       return WalkError::BadOffset;
     // A frame that has not started yet is not shown by Python (frames.cpp: "incomplete").
-    if (owner != generator_owner && offset < code->first_traceable * 2) continue;
+    // _co_firsttraceable is an int read from the target: doubled in 64 bits, it cannot overflow.
+    if (owner != generator_owner && offset < int64_t{code->first_traceable} * 2) continue;
     auto id = codes_.frame_id(*code, offset < 0 ? -1 : static_cast<int>(offset & ~int64_t{1}));
     if (!id) return WalkError::BadLine;
     out.frames.push_back(*id);
