@@ -83,6 +83,16 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
+std::string without_nul(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 8);
+  for (char c : text) {
+    if (c == '\0') out += "\\x00";
+    else out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 CommandResult Session::run(std::string_view name, std::string_view args) {
@@ -92,6 +102,9 @@ CommandResult Session::run(std::string_view name, std::string_view args) {
   // one line even when it quotes a name with a newline in it.
   r.output = sanitize_utf8(r.output);
   if (!r.ok) r.output = one_line(r.output);
+  // gdb's Python refuses text with a NUL in it ("embedded null character") and LLDB's C strings end
+  // at one; a name decoded from the target (or with a wrong layout) may hold one.
+  else if (r.output.find('\0') != std::string::npos) r.output = without_nul(r.output);
   return r;
 }
 

@@ -110,6 +110,8 @@ void run_checked(Session& session, std::string_view name, std::string_view args)
   CommandResult r = session.run(name, args);
   std::string cmd = fmt::format("{} {}", name, args);
   check_utf8(r.output, fmt::format("the output of `{}`", cmd));
+  // gdb's Python refuses text with a NUL in it (and LLDB's C strings end there).
+  if (r.output.find('\0') != std::string::npos) finding(fmt::format("`{}` printed a NUL character", cmd));
   // Session::run's catch-all (text from the target may say "internal error" anywhere else).
   if (!r.ok && r.output.rfind(fmt::format("pyxray: internal error in {}:", name), 0) == 0)
     finding(fmt::format("`{}`: an exception escaped a decoder: {}", cmd, r.output));

@@ -61,6 +61,27 @@ TEST(HostileTarget, NamesThatAreNotTextGiveValidOutput) {
   EXPECT_NO_THROW((void)json::parse(locals.output));
 }
 
+// A name with a NUL in it (Python allows one; a layout that does not fit the build makes them
+// common): gdb's Python refuses such text, so every output shows it escaped.
+TEST(HostileTarget, NulInANameIsEscaped) {
+  ProcessBuilder b(kPy312);
+  uint64_t code = b.code({"f", "f", "/srv/app/main.py", 1, true, false, 0, {"x"}, {1, 1, 2, 2}});
+  b.put_u64(code + b.layout().code_co_name, b.str(std::string_view("f\0g", 3)));
+  b.put_u64(code + b.layout().code_co_qualname, b.str(std::string_view("f\0g", 3)));
+  int t = b.add_thread(4242, 0x7f0000001000, "python3", "MainThread");
+  uint64_t globals = b.dict_str({});
+  b.push_frame(t, code, 2, {b.integer(1)}, globals);
+  b.finish_modules(globals);
+  Session session(b.target(nullptr, 4242));
+  for (const auto& [name, args] : std::vector<std::pair<std::string, std::string>>{
+           {"py-bt-all", ""}, {"py-bt", ""}, {"py-print", fmt::format("{:#x}", code)}, {"py-bt-all", "--json"}}) {
+    CommandResult r = session.run(name, args);
+    ASSERT_TRUE(r.ok) << name << ": " << r.output;
+    EXPECT_EQ(r.output.find('\0'), std::string::npos) << name << " " << args;
+    EXPECT_NE(r.output.find(args == "--json" ? "f\\u0000g" : "f\\x00g"), std::string::npos) << r.output;
+  }
+}
+
 // Sizes that no object has: the decoders must refuse them cheaply (a repr that read every entry a
 // corrupt dict claims would allocate gigabytes first).
 TEST(HostileTarget, AbsurdSizesFailFast) {
