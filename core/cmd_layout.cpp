@@ -1,10 +1,14 @@
 // py-layout: which struct offsets pyxray uses for this target and where each came from. The first
 // thing to look at when a stack looks wrong, and what the tests use to cross-check the sources.
+#include <algorithm>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "layout_tables.hpp"
 #include "python_process.hpp"
 
 namespace pyxray {
@@ -40,7 +44,38 @@ std::vector<Row> rows(const LayoutSources& s) {
 
 nlohmann::json opt(const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
 
+// "2.7, 3.6, ..., 3.13": the minor versions pyxray has a built-in table for.
+std::string table_versions() {
+  std::vector<PyVersion> minors;
+  for (const auto& t : layout_tables())
+    if (std::find(minors.begin(), minors.end(), t.version) == minors.end()) minors.push_back({t.version.major, t.version.minor});
+  std::sort(minors.begin(), minors.end());
+  std::vector<std::string> names;
+  for (const auto& v : minors) names.push_back(v.text());
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+// --python X.Y | auto. A forced version is decoded with its built-in table alone, so only versions
+// with a table can be forced.
+Expected<std::optional<PyVersion>> forced_version_arg(const std::string& text) {
+  if (text == "auto") return std::optional<PyVersion>();
+  auto v = parse_version(text);
+  if (!v || !table_for(*v))
+    return fail(fmt::format("--python {}: pyxray has no built-in layout table for that; it has tables for "
+                            "CPython {} (or 'auto' to detect the version)",
+                            text, table_versions()));
+  return std::optional<PyVersion>(*v);
+}
+
+std::string forced_note(const LayoutSources& s) {
+  return fmt::format(" (forced by --python; detected: {})", s.detected_version.value_or("nothing"));
+}
+
 Expected<std::string> run_layout(Session& session, const ParsedArgs& args) {
+  if (auto text = args.value("--python")) {
+    PYX_TRY(version, forced_version_arg(*text));
+    session.force_version(version);  // before opening: the process may only open as that version
+  }
   PYX_TRY(proc, session.process());
   const LayoutSources& s = proc->layout_sources();
   const Layout& L = proc->layout();
@@ -48,6 +83,8 @@ Expected<std::string> run_layout(Session& session, const ParsedArgs& args) {
   if (args.has("--json")) {
     nlohmann::json j;
     j["python"] = proc->version().text();
+    j["python_forced"] = s.forced;
+    j["python_detected"] = s.detected_version ? nlohmann::json(*s.detected_version) : nlohmann::json(nullptr);
     j["source"] = L.source;
     j["free_threaded"] = s.free_threaded;
     nlohmann::json fields = nlohmann::json::object();
@@ -63,8 +100,11 @@ Expected<std::string> run_layout(Session& session, const ParsedArgs& args) {
     j["disagreements"] = std::move(bad);
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
-  std::string out = fmt::format("CPython {}{}; layouts from {}\n", proc->version().text(),
-                                s.free_threaded ? " (free-threaded)" : "", L.source);
+  std::string out = fmt::format("CPython {}{}{}; layouts from {}\n", proc->version().text(),
+                                s.forced ? forced_note(s) : "", s.free_threaded ? " (free-threaded)" : "", L.source);
+  if (s.forced)
+    out += "debuginfo and _Py_DebugOffsets are not read while the version is forced ('py-layout --python auto' "
+           "detects it again)\n";
   if (s.debug_offsets_error) out += fmt::format("_Py_DebugOffsets not used: {}\n", *s.debug_offsets_error);
   if (!s.table_version.empty()) out += fmt::format("built-in table: {}\n", s.table_version);
   out += fmt::format("{:<48} {:>9} {:>9} {:>9}\n", "field", "debuginfo", "debugoffs", "table");
@@ -86,11 +126,15 @@ Expected<std::string> run_layout(Session& session, const ParsedArgs& args) {
 
 std::vector<CommandDef> layout_commands() {
   return {{{"py-layout", "Show the struct layouts pyxray uses and where they came from",
-            "Usage: py-layout [--json] [--differences]\n"
+            "Usage: py-layout [--json] [--differences] [--python X.Y|auto]\n"
             "List every struct offset pyxray decodes this process with, as debuginfo, _Py_DebugOffsets\n"
             "(3.13+) and the built-in table for this version give it; --differences shows only fields\n"
-            "where the sources disagree."},
-           {{"--json", false, "print one JSON object"}, {"--differences", false, "only fields whose sources differ"}},
+            "where the sources disagree.\n"
+            "--python X.Y decodes the process as CPython X.Y from now on, with pyxray's built-in table\n"
+            "for X.Y alone (for a version that is detected wrongly or not at all); --python auto goes\n"
+            "back to detecting it."},
+           {{"--json", false, "print one JSON object"}, {"--differences", false, "only fields whose sources differ"},
+            {"--python", true, "decode as this CPython version (X.Y), or auto"}},
            0, run_layout}};
 }
 

@@ -12,10 +12,17 @@
 
 namespace pyxray {
 
-Expected<std::unique_ptr<PythonProcess>> PythonProcess::open(Target& target) {
+Expected<std::unique_ptr<PythonProcess>> PythonProcess::open(Target& target, const OpenOptions& options) {
   std::unique_ptr<PythonProcess> p(new PythonProcess(target));
   if (auto r = p->find_anchor(); !r) return Unexpected<Error>{r.error()};
-  if (auto r = p->detect_version(); !r) return Unexpected<Error>{r.error()};
+  if (options.forced_version) {
+    // Detection still runs so that py-layout can show what the user overrides; failing is fine.
+    if (p->detect_version()) p->detected_ = p->version_.text();
+    p->version_ = *options.forced_version;
+    p->forced_ = true;
+  } else if (auto r = p->detect_version(); !r) {
+    return Unexpected<Error>{r.error()};
+  }
   if (auto r = check_supported(p->version_); !r) return Unexpected<Error>{r.error()};
   if (auto r = p->resolve_layout(); !r) return Unexpected<Error>{r.error()};
   if (p->scan_object_) {
@@ -97,7 +104,8 @@ Expected<void> PythonProcess::detect_version() {
     }
   }
   return fail(fmt::format("process {} runs CPython, but its version could not be determined "
-                          "(no Py_Version symbol and no versioned libpython or executable name)",
+                          "(no Py_Version symbol and no versioned libpython or executable name); "
+                          "if you know it, give it with 'py-layout --python X.Y'",
                           target_.pid()));
 }
 
@@ -129,10 +137,16 @@ void derive_from_debug_offsets(std::map<std::string, int64_t>& offsets) {
 
 LayoutSources PythonProcess::read_layout_sources() {
   LayoutSources src;
-  for (const auto& f : layout_fields()) {
-    if (auto off = target_.type_offset(f.type, f.path)) src.debuginfo[layout_key(f)] = *off;
+  src.forced = forced_;
+  src.detected_version = detected_;
+  // A forced version is the user saying the detected one is wrong: debuginfo and _Py_DebugOffsets
+  // describe the build as it is, so they would contradict the version, or be what is broken.
+  if (!forced_) {
+    for (const auto& f : layout_fields()) {
+      if (auto off = target_.type_offset(f.type, f.path)) src.debuginfo[layout_key(f)] = *off;
+    }
   }
-  if (runtime_ && version_.at_least(3, 13)) {
+  if (!forced_ && runtime_ && version_.at_least(3, 13)) {
     auto bytes = mem_->read_bytes(runtime_, kDebugOffsetsReadSize);
     if (!bytes) {
       src.debug_offsets_error = bytes.error().message;

@@ -26,11 +26,21 @@ struct LayoutSources {
   bool free_threaded = false;
   std::map<std::string, int64_t> table;
   std::string table_version;
+  // The version was given by the user (py-layout --python): only the table was read, and this is
+  // what detection said, if it said anything.
+  bool forced = false;
+  std::optional<std::string> detected_version;
+};
+
+struct OpenOptions {
+  // Decode as this version with pyxray's built-in table for it alone: detection, debuginfo types and
+  // _Py_DebugOffsets are ignored, because the user says they are wrong or missing.
+  std::optional<PyVersion> forced_version;
 };
 
 class PythonProcess {
  public:
-  static Expected<std::unique_ptr<PythonProcess>> open(Target& target);
+  static Expected<std::unique_ptr<PythonProcess>> open(Target& target, const OpenOptions& options = {});
 
   Target& target() { return target_; }
   Memory& mem() { return *mem_; }
@@ -60,6 +70,8 @@ class PythonProcess {
   Layout layout_;
   LayoutSources sources_;
   PyVersion version_;
+  bool forced_ = false;
+  std::optional<std::string> detected_;  // when forced_
   uint64_t runtime_ = 0;
   uint64_t interp_head_ = 0;
   std::unique_ptr<ElfFile> scan_object_;  // set when interp_head must be found by scanning its data

@@ -58,12 +58,21 @@ Expected<PythonProcess*> Session::process() {
     return fail("no process: attach to one ('gdb -p PID') or open a core file ('gdb PYTHON CORE')");
   if (!proc_ || pid != proc_pid_) {
     proc_.reset();
-    PYX_TRY(opened, PythonProcess::open(*target_));
+    PYX_TRY(opened, PythonProcess::open(*target_, {forced_version_}));
     proc_ = std::move(opened);
     proc_pid_ = pid;
   }
   proc_->begin_command();
   return proc_.get();
+}
+
+void Session::force_version(std::optional<PyVersion> version) {
+  auto text = [](const std::optional<PyVersion>& v) { return v ? v->text() : std::string("auto"); };
+  if (text(version) != text(forced_version_)) {
+    proc_.reset();  // decoded with the other version's layout: open it again
+    selection_ = {};
+  }
+  forced_version_ = version;
 }
 
 namespace {
@@ -123,8 +132,14 @@ CommandResult Session::run_command(std::string_view name, std::string_view args)
     }
     LimitsScope scope(command_limits);
     auto out = def->run(*this, *parsed);
-    if (!out) return {false, "pyxray: " + out.error().message};
-    return {true, std::move(*out)};
+    if (out) return {true, std::move(*out)};
+    std::string message = out.error().message;
+    // Under a forced version a failure may be the version's fault: say so, and how to undo it.
+    if (forced_version_)
+      message += fmt::format(" (decoding as CPython {}, forced by 'py-layout --python'; 'py-layout --python auto' "
+                             "detects the version again)",
+                             forced_version_->text());
+    return {false, "pyxray: " + message};
   } catch (const std::exception& e) {
     // A decoder bug must not take the debugger down with it.
     return {false, fmt::format("pyxray: internal error in {}: {}", name, e.what())};

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "expected.hpp"
 #include "limits.hpp"
 #include "target.hpp"
+#include "version.hpp"
 
 namespace pyxray {
 
@@ -54,11 +56,17 @@ class Session {
   // The limits every command of this session starts from (py-limits changes them).
   Limits& limits() { return limits_; }
 
+  // py-layout --python X.Y: decode the process as that version from then on (nullopt: detect it).
+  // A change re-opens the process at the next command.
+  void force_version(std::optional<PyVersion> version);
+  const std::optional<PyVersion>& forced_version() const { return forced_version_; }
+
  private:
   CommandResult run_command(std::string_view name, std::string_view args);
   std::unique_ptr<Target> target_;
   std::unique_ptr<PythonProcess> proc_;
   int proc_pid_ = -1;
+  std::optional<PyVersion> forced_version_;
   FrameSelection selection_;
   Limits limits_;
 };
