@@ -46,6 +46,11 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
   PYX_TRY(report, collect_report(*proc, objects, codes, options));
   if (!all_threads && report.threads.empty())
     return fail(fmt::format("thread {} has no Python thread state", *options.only_native_id));
+  // A running interpreter has at least its main thread's state: an empty list, with nothing said
+  // about why, must not look like an answer.
+  if (all_threads && report.threads.empty() && report.warnings.empty())
+    report.warnings.push_back("no Python thread state in any interpreter (an interpreter shutting down, or a "
+                              "layout that does not fit this build: see py-layout)");
   if (args.has("--json"))
     return stacks_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   SourceLines sources;
