@@ -91,6 +91,7 @@ void add_walk_json(json& j, const HeapWalkStats& s) {
   j["gc_outside"] = s.gc_outside;
   j["by_reference"] = s.by_reference;
   j["partial"] = s.partial;
+  j["target_gone"] = s.target_gone;
   j["seconds"] = s.seconds;
   j["warnings"] = s.warnings;
 }
@@ -104,12 +105,17 @@ struct HeapContext {
   Referents refs;
   explicit HeapContext(PythonProcess& p) : proc(p), objects(p), types(p, objects), sizer(p, types), refs(p, types) {}
 
-  Expected<HeapWalkStats> walk(HeapWalkOptions opt) {
+  // When the process goes away during the walk, py-heap-summary shows what was counted until then
+  // (`counts_if_gone`); the others answer about particular objects, which can no longer be read.
+  Expected<HeapWalkStats> walk(HeapWalkOptions opt, bool counts_if_gone = false) {
     // Walks of big heaps take seconds: say how far they got, on a terminal.
     TerminalProgress terminal;
     if (!opt.progress && terminal.enabled()) opt.progress = [&](std::string_view line) { terminal.show(line); };
     HeapWalker w(proc, objects, types, sizer, refs);
-    return w.run(opt);
+    auto stats = w.run(opt);
+    if (stats && stats->target_gone && !counts_if_gone)
+      return fail(process_gone_message(proc.target().pid(), " during the heap walk"));
+    return stats;
   }
 
   // The object's type facts, or why it is not an object.
@@ -161,7 +167,7 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
     r.bytes += o.size;
     r.max = std::max(r.max, o.size);
   };
-  PYX_TRY(stats, ctx.walk(opt));
+  PYX_TRY(stats, ctx.walk(opt, /*counts_if_gone=*/true));
   rows.erase(std::remove_if(rows.begin(), rows.end(), [](const TypeRow& r) { return r.count == 0; }), rows.end());
   auto by_bytes = [](const TypeRow& a, const TypeRow& b) {
     if (a.bytes != b.bytes) return a.bytes > b.bytes;
@@ -187,7 +193,12 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
     add_walk_json(j, stats);
     return dump(j);
   }
-  std::string out = fmt::format("Total {} objects, {} types, {} ({} bytes)\n", grouped(stats.objects),
+  std::string out;
+  // As py-sample does when its target exits: say so first, then what was gathered until then.
+  if (stats.target_gone)
+    out += fmt::format("pyxray: {}; the counts below are of the {} objects read before that\n",
+                       process_gone_message(proc->target().pid(), " during the heap walk"), grouped(stats.objects));
+  out += fmt::format("Total {} objects, {} types, {} ({} bytes)\n", grouped(stats.objects),
                                 grouped(rows.size()), human(stats.bytes), grouped(stats.bytes));
   std::size_t shown = std::min<std::size_t>(rows.size(), static_cast<std::size_t>(limit));
   std::size_t wc = 5, ws = 4, wm = 3;

@@ -235,8 +235,17 @@ struct HeapWalker::Impl {
     if (st.warnings.size() < kMaxWarnings) st.warnings.push_back(std::move(msg));
   }
 
+  // Once a read has found the process gone (SIGKILL can land at any moment, even while the
+  // debugger holds the process stopped), nothing more is counted: what follows would be read from
+  // nowhere.
+  bool target_gone() {
+    if (!st.target_gone && (bulk->process_gone() || proc.mem().reader().process_gone()))
+      st.target_gone = st.partial = stop = true;
+    return st.target_gone;
+  }
+
   bool check_bounds() {
-    if (stop) return true;
+    if (stop || target_gone()) return true;
     if (st.objects >= opt.max_objects) {
       warn(fmt::format("stopped after {} objects: the walk is partial ({})", st.objects, raise_hint("heap-objects")));
       st.partial = stop = true;
@@ -301,7 +310,7 @@ struct HeapWalker::Impl {
     std::size_t got = bulk->read(a.first_pool, buf);
     st.bytes_read += got;
     buf_len = got;
-    if (got < len) {
+    if (got < len && !target_gone()) {
       warn(fmt::format("arena at 0x{:x}: only {} of {} bytes readable", a.address, got, len));
       st.partial = true;
     }
@@ -324,6 +333,8 @@ struct HeapWalker::Impl {
   }
 
   void emit(uint64_t addr, const TypeInfo& t, uint64_t size, HeapObject::Where where) {
+    // Its size may have needed a read that failed because the process had just gone.
+    if (target_gone()) return;
     ++st.objects;
     st.bytes += size;
     switch (where) {
@@ -359,6 +370,7 @@ struct HeapWalker::Impl {
     int64_t loaded = -1;
     std::size_t done = 0;
     for (const Deferred& d : deferred) {
+      if (target_gone()) break;
       int64_t ai = arena_of(d.ool.addr);
       if (ai >= 0 && ai != loaded) {
         load_arena(heap.arenas[static_cast<std::size_t>(ai)]);
@@ -588,7 +600,7 @@ struct HeapWalker::Impl {
       if (outside_emitted.insert(obj).second) outside_object(obj, *t, HeapObject::Where::GcList);
       if ((gc_seen.size() & 0xfff) == 0) progress("following GC lists outside the arenas", 0, 0);
     }
-    if (bad) {
+    if (bad && !target_gone()) {
       warn(fmt::format("{} GC list link(s) lead to memory that is not a GC object (a collection in progress, "
                        "or a damaged list)",
                        bad));
@@ -658,6 +670,7 @@ struct HeapWalker::Impl {
                        "by reference",
                        g.error().message));
     }
+    if (target_gone()) return fail(process_gone_message(proc.target().pid()));
     if (!heap.available && !gc) return fail(fmt::format("nothing to walk: {}", heap.why_not));
     const uint32_t gch = gc ? static_cast<uint32_t>(gc->head_size)
                             : static_cast<uint32_t>(or_default(L.gc_head_size, proc.version().before(3, 8) ? 32 : 16));
@@ -673,7 +686,8 @@ struct HeapWalker::Impl {
     if (!stop) walk_gc_outside();
     if (!stop) {
       HeapRoots roots = heap_roots(proc, objects);
-      for (const auto& w : roots.warnings) warn(w);
+      if (!target_gone())
+        for (const auto& w : roots.warnings) warn(w);
       src = 0;
       for (const auto& l : roots.frame_locals) reference(0, l.value);
       for (uint64_t o : roots.others) reference(0, o);
@@ -681,6 +695,7 @@ struct HeapWalker::Impl {
     }
     drain();
     st.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (target_gone() && st.objects == 0) return fail(process_gone_message(proc.target().pid()));
     return st;
   }
 };

@@ -70,6 +70,9 @@ struct HeapWalkStats {
   uint64_t bytes_read = 0;
   double seconds = 0;
   bool partial = false;        // a bound was hit or memory was unreadable: some objects may be missing
+  // The process exited or was killed during the walk: the walk stopped at the first read that found
+  // it gone, and counts only what was read before (partial, and true as far as it goes).
+  bool target_gone = false;
   std::vector<std::string> warnings;
 };
 

@@ -1,5 +1,6 @@
 #include "memory.hpp"
 
+#include <cerrno>
 #include <cstdlib>
 #include <string_view>
 
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -24,12 +26,17 @@ class ProcessVmReader final : public MemoryReader {
     iovec local{out.data(), out.size()};
     iovec remote{reinterpret_cast<void*>(addr), out.size()};
     ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+    // ESRCH: no such process, or one without an address space any more (a zombie); an unmapped
+    // address is EFAULT.
+    if (n < 0 && errno == ESRCH) gone_ = true;
     return n > 0 ? static_cast<std::size_t>(n) : 0;
   }
   const char* name() const override { return "process_vm_readv"; }
+  bool process_gone() const override { return gone_; }
 
  private:
   int pid_;
+  bool gone_ = false;
 };
 
 class ProcMemReader final : public MemoryReader {
@@ -45,24 +52,33 @@ class ProcMemReader final : public MemoryReader {
   bool ok() const { return fd_ >= 0; }
   std::size_t read(uint64_t addr, std::span<std::byte> out) override {
     ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(addr));
+    // The file reads as empty once the process's address space is gone; an unmapped address is EIO.
+    if (n == 0 && !out.empty()) gone_ = true;
     return n > 0 ? static_cast<std::size_t>(n) : 0;
   }
   const char* name() const override { return "/proc/PID/mem"; }
+  bool process_gone() const override { return gone_; }
 
  private:
   int fd_ = -1;
+  bool gone_ = false;
 };
 
 class DebuggerReader final : public MemoryReader {
  public:
   explicit DebuggerReader(Target& target) : target_(target) {}
   std::size_t read(uint64_t addr, std::span<std::byte> out) override {
-    return target_.read_memory(addr, out);
+    std::size_t n = target_.read_memory(addr, out);
+    // The debugger says only that it could not read: ask whether the process is still there.
+    if (n < out.size() && !gone_) gone_ = live_process_gone(target_);
+    return n;
   }
   const char* name() const override { return "debugger"; }
+  bool process_gone() const override { return gone_; }
 
  private:
   Target& target_;
+  bool gone_ = false;
 };
 
 // A direct reader is only trusted if it returns the same bytes the debugger sees: a pid namespace or
@@ -75,6 +91,37 @@ bool agrees_with_debugger(MemoryReader& reader, Target& target, uint64_t probe) 
 }
 
 }  // namespace
+
+bool live_process_gone(Target& target) {
+  if (!target.is_live_local() || target.pid() <= 0) return false;
+  // The debugger runs in this process, so its pid is ours to look up. SIGKILL ends a process even
+  // while the debugger holds it stopped: its address space goes first (vsize 0 while it still runs
+  // to free it, which takes a while for a big heap), then it is a zombie ('Z', then 'X') until the
+  // debugger notices.
+  int fd = ::open(fmt::format("/proc/{}/stat", target.pid()).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;
+  char buf[512];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  if (n <= 0) return n < 0 && errno == ESRCH;  // reaped between the open and the read
+  std::string_view line(buf, static_cast<std::size_t>(n));
+  auto paren = line.rfind(')');  // the command name may hold anything, even ')'
+  if (paren == std::string_view::npos || paren + 2 >= line.size()) return false;
+  // From the state (field 3) on: fields are single words. vsize is field 23.
+  std::vector<std::string_view> fields;
+  for (std::size_t at = paren + 2; at < line.size() && fields.size() < 21;) {
+    std::size_t end = line.find(' ', at);
+    if (end == std::string_view::npos) end = line.size();
+    fields.push_back(line.substr(at, end - at));
+    at = end + 1;
+  }
+  if (fields[0] == "Z" || fields[0] == "X") return true;
+  return fields.size() == 21 && fields[20] == "0";
+}
+
+std::string process_gone_message(int pid, std::string_view when) {
+  return fmt::format("process {} is gone (it exited or was killed){}", pid, when);
+}
 
 std::unique_ptr<MemoryReader> debugger_reader(Target& target) {
   return std::make_unique<DebuggerReader>(target);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
@@ -27,7 +28,19 @@ class MemoryReader {
   // Reads up to out.size() bytes; returns the number of leading bytes read (0 on failure).
   virtual std::size_t read(uint64_t addr, std::span<std::byte> out) = 0;
   virtual const char* name() const = 0;
+  // True once a read failed because the process itself is gone (exited or killed: its address
+  // space no longer exists), as opposed to an address that is not mapped. Direct readers can tell;
+  // the debugger's reads ask /proc when a read fails.
+  virtual bool process_gone() const { return false; }
 };
+
+// For a live local target: whether its process has exited or been killed (no /proc entry any more,
+// or a zombie the debugger has not reaped yet). False for a core, and while the process lives.
+bool live_process_gone(Target& target);
+
+// What a command says once a reader found the process gone: "process PID is gone (it exited or was
+// killed)" and `when` ("during the heap walk").
+std::string process_gone_message(int pid, std::string_view when = "");
 
 // The fastest reader that works for this target: process_vm_readv for a live local process, then
 // /proc/PID/mem, then the debugger (always the choice for core files). `probe` is an address known to

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "memory.hpp"
 #include "python_process.hpp"
 #include "utf8.hpp"
 
@@ -134,8 +135,11 @@ CommandResult Session::run_command(std::string_view name, std::string_view args)
     auto out = def->run(*this, *parsed);
     if (out) return {true, std::move(*out)};
     std::string message = out.error().message;
+    // A process that exited or was killed explains any failure to read it.
+    if (message.find(" is gone (") == std::string::npos && live_process_gone(*target_))
+      message = fmt::format("{}: {}", process_gone_message(target_->pid()), message);
     // Under a forced version a failure may be the version's fault: say so, and how to undo it.
-    if (forced_version_)
+    else if (forced_version_)
       message += fmt::format(" (decoding as CPython {}, forced by 'py-layout --python'; 'py-layout --python auto' "
                              "detects the version again)",
                              forced_version_->text());

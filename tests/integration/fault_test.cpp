@@ -6,12 +6,14 @@
 //   and unmaps data-stack chunks all the time. py-bt-all between resumes sees thread states at
 //   every stage of their life; py-sample reads them while they change.
 // - KilledDuringHeapSummary: the target is killed (SIGKILL, which a debugger cannot hold off)
-//   while py-heap-summary walks its heap.
+//   while py-heap-summary walks its heap: it must say the process is gone, with sound counts.
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "workload.hpp"
 
+#include <algorithm>
 #include <csignal>
+#include <map>
 #include <iostream>
 #include <regex>
 #include <thread>
@@ -102,8 +104,32 @@ TEST_P(Churn, BtAllAndSampleWhileThreadsComeAndGo) {
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, Churn, testing::ValuesIn(all_interpreters()), param_name);
 
-// SIGKILL while py-heap-summary runs: gdb prints a clear line (or a summary it finished first),
-// does not crash or hang, and the next command says there is no process.
+// Type -> count from py-heap-summary: its --json document, or the rows of its text table.
+std::map<std::string, uint64_t> heap_counts_json(const json& j) {
+  std::map<std::string, uint64_t> out;
+  for (const auto& t : j.at("types")) out[t.at("type").get<std::string>()] = t.at("count").get<uint64_t>();
+  return out;
+}
+std::map<std::string, uint64_t> heap_counts_text(const std::string& text) {
+  static const std::regex row(R"(^\s*\d+\s+([\d,]+)\s+\d+\s+[\d,]+\s+\d+\s+\d+\s+[\d,]+\s+(\S+)$)");
+  std::map<std::string, uint64_t> out;
+  for (const auto& line : split_lines(text)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, row)) continue;
+    std::string count = m[1].str();
+    count.erase(std::remove(count.begin(), count.end(), ','), count.end());
+    out[m[2].str()] = std::stoull(count);
+  }
+  return out;
+}
+
+// SIGKILL while py-heap-summary walks a heap of 2 million dicts (about a second's walk). One gdb
+// session: py-bt opens the process, a full py-heap-summary --json gives the true counts (the
+// process is stopped: the heap cannot change), then WALK-START is echoed and a second walk starts,
+// and the test kills the target a moment later. That walk must say plainly that the process is gone
+// (not "cannot read target memory"), and count no more of any type than the full walk did; if the
+// kill came too late, a complete summary is fine. gdb must not crash or hang, and the next command
+// says the process is gone (or that there is none).
 TEST(Fault, KilledDuringHeapSummary) {
   std::optional<Interpreter> interp;
   for (const auto& i : pyenv_interpreters())
@@ -123,26 +149,75 @@ TEST(Fault, KilledDuringHeapSummary) {
     ASSERT_LT(Clock::now(), deadline);
     std::this_thread::sleep_for(50ms);
   }
-  std::vector<std::string> argv = {"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
-                                   "-p", std::to_string(target.pid()), "-x", gdb_plugin_path().string(),
-                                   "-ex", "py-heap-summary --limit 3", "-ex", "py-bt-all", "-ex", "echo STILL-HERE\\n"};
+  const std::string pid = std::to_string(target.pid());
+  std::vector<std::string> argv = {gdb_program(), "-nx", "-batch", "-iex", "set debuginfod enabled off",
+                                   "-p", pid, "-x", gdb_plugin_path().string(),
+                                   "-ex", "py-bt", "-ex", "py-heap-summary --json",
+                                   "-ex", "echo WALK-START\\n", "-ex", "py-heap-summary --limit 100000",
+                                   "-ex", "echo WALK-END\\n", "-ex", "py-bt-all", "-ex", "echo STILL-HERE\\n"};
   Process gdb(argv, dir.path() / "gdb.out", dir.path() / "gdb.err");
-  // Attached (the target is stopped), then a moment into the walk: kill it.
-  while (Clock::now() < deadline && proc_state(target.pid()) != 't') std::this_thread::sleep_for(5ms);
-  std::this_thread::sleep_for(300ms);
+  const fs::path gdb_out = dir.path() / "gdb.out";
+  while (read_text(gdb_out).find("WALK-START") == std::string::npos) {
+    ASSERT_TRUE(gdb.running()) << read_text(gdb_out) << read_text(dir.path() / "gdb.err");
+    ASSERT_LT(Clock::now(), deadline) << "gdb did not get to the second walk";
+    std::this_thread::sleep_for(5ms);
+  }
+  std::this_thread::sleep_for(250ms);
   ::kill(target.pid(), SIGKILL);
   ASSERT_TRUE(gdb.wait_for(60s)) << "gdb hangs after the target was killed";
-  const std::string out = read_text(dir.path() / "gdb.out"), err = read_text(dir.path() / "gdb.err");
+  const std::string out = read_text(gdb_out), err = read_text(dir.path() / "gdb.err");
   EXPECT_NE(out.find("STILL-HERE"), std::string::npos) << out << err;
-  for (const char* bad : {"Traceback", "internal error", "Segmentation", "terminate called"}) {
+  for (const char* bad : {"Traceback", "Python Exception", "internal error", "Segmentation", "terminate called",
+                          "Fatal signal"}) {
     EXPECT_EQ(out.find(bad), std::string::npos) << bad << "\n" << out;
     EXPECT_EQ(err.find(bad), std::string::npos) << bad << "\n" << err;
   }
-  // Either the walk finished before the kill (a summary) or it says what happened in pyxray's words.
-  const bool summary = out.find("Total ") != std::string::npos;
-  const bool message = err.find("pyxray:") != std::string::npos;
-  EXPECT_TRUE(summary || message) << out << err;
-  std::cout << "  " << (summary ? "the walk finished first" : "pyxray said: " + err.substr(err.find("pyxray:"), 200)) << "\n";
+  std::string error;
+  auto full = find_json_line(out, &error, "{");
+  ASSERT_TRUE(full) << error << "\n" << out << err;
+  ASSERT_FALSE(full->at("target_gone").get<bool>());
+  const auto truth = heap_counts_json(*full);
+  ASSERT_GT(truth.at("dict"), 2'000'000u);
+
+  // The killed walk's output: between the markers on stdout, and its error line (if it failed) on
+  // stderr, before py-bt-all's.
+  const auto a = out.find("WALK-START\n"), b = out.find("WALK-END\n");
+  ASSERT_TRUE(a != std::string::npos && b != std::string::npos && a < b) << out;
+  const std::string walk = out.substr(a, b - a);
+  std::vector<std::string> errors;
+  for (const auto& line : split_lines(err))
+    if (line.rfind("pyxray:", 0) == 0) errors.push_back(line);
+  const std::string gone = "pyxray: process " + pid + " is gone (it exited or was killed)";
+  const bool complete = walk.find("Total ") != std::string::npos && walk.find(gone) == std::string::npos;
+  if (complete) {
+    std::cout << "  the walk finished before the kill\n";
+    EXPECT_EQ(heap_counts_text(walk), truth);
+  } else if (walk.find(gone + " during the heap walk; the counts below are of the ") != std::string::npos) {
+    // Killed mid-walk: counts of what was read before, never more than there was.
+    const auto counts = heap_counts_text(walk);
+    uint64_t total = 0;
+    for (const auto& [type, n] : counts) {
+      ASSERT_TRUE(truth.contains(type)) << type << " was not in the full walk\n" << walk;
+      EXPECT_LE(n, truth.at(type)) << type;
+      total += n;
+    }
+    static const std::regex said(R"(the counts below are of the ([\d,]+) objects read before that)");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(walk, m, said)) << walk;
+    std::string n = m[1].str();
+    n.erase(std::remove(n.begin(), n.end(), ','), n.end());
+    EXPECT_EQ(std::stoull(n), total) << walk;
+    std::cout << "  killed mid-walk: " << walk.substr(walk.find(gone), 160) << "\n";
+  } else {
+    // Killed before the walk read anything: one clear line, no counts.
+    ASSERT_FALSE(errors.empty()) << out << err;
+    EXPECT_EQ(errors[0], gone) << "the heap walk on a killed process must say plainly that it is gone\n" << err;
+    std::cout << "  killed before the walk read anything: " << errors[0] << "\n";
+  }
+  EXPECT_EQ(walk.find("cannot read target memory"), std::string::npos) << walk;
+  // py-bt-all afterwards: the process is gone (or gdb has noticed and there is no process).
+  ASSERT_FALSE(errors.empty()) << "py-bt-all on a killed process printed no pyxray: line\n" << out << err;
+  EXPECT_TRUE(errors.back().rfind(gone, 0) == 0 || errors.back().rfind("pyxray: no process", 0) == 0) << errors.back();
 }
 
 }  // namespace
