@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -19,6 +22,52 @@
 namespace pyxray {
 namespace {
 
+// One task's /proc/.../stat: its state letter, and whether it still has an address space (vsize,
+// field 23, is 0 once it has let go of it).
+struct TaskStat {
+  char state = '?';
+  bool has_mm = false;
+  bool alive() const { return state != 'Z' && state != 'X' && has_mm; }
+};
+
+std::optional<TaskStat> task_stat(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[1024];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  if (n <= 0) return std::nullopt;
+  std::string_view line(buf, static_cast<std::size_t>(n));
+  auto paren = line.rfind(')');  // the command name may hold anything, even ')'
+  if (paren == std::string_view::npos || paren + 2 >= line.size()) return std::nullopt;
+  std::vector<std::string_view> fields;  // from the state (field 3) on: single words
+  for (std::size_t at = paren + 2; at < line.size() && fields.size() < 21;) {
+    std::size_t end = line.find(' ', at);
+    if (end == std::string_view::npos) end = line.size();
+    fields.push_back(line.substr(at, end - at));
+    at = end + 1;
+  }
+  if (fields.size() < 21 || fields[0].empty()) return std::nullopt;
+  return TaskStat{fields[0][0], fields[20] != "0"};
+}
+
+// Whether process `pid` has exited or been killed. SIGKILL ends a process even while a debugger
+// holds it stopped: each thread lets go of the address space first (and runs on for a while
+// freeing it when the heap is big), then is a zombie until the debugger reaps it. A main thread
+// that ended alone (pthread_exit) looks the same, so the other threads are asked too.
+bool pid_gone(int pid) {
+  const std::string dir = fmt::format("/proc/{}", pid);
+  auto leader = task_stat(dir + "/stat");
+  if (!leader) return ::access(dir.c_str(), F_OK) != 0 && errno == ENOENT;
+  if (leader->alive()) return false;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(dir + "/task", ec)) {
+    auto t = task_stat(task.path().string() + "/stat");
+    if (t && t->alive()) return false;
+  }
+  return true;
+}
+
 class ProcessVmReader final : public MemoryReader {
  public:
   explicit ProcessVmReader(int pid) : pid_(pid) {}
@@ -26,9 +75,9 @@ class ProcessVmReader final : public MemoryReader {
     iovec local{out.data(), out.size()};
     iovec remote{reinterpret_cast<void*>(addr), out.size()};
     ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
-    // ESRCH: no such process, or one without an address space any more (a zombie); an unmapped
+    // ESRCH: no such process, or its main thread has no address space any more; an unmapped
     // address is EFAULT.
-    if (n < 0 && errno == ESRCH) gone_ = true;
+    if (n < 0 && errno == ESRCH && !gone_) gone_ = pid_gone(pid_);
     return n > 0 ? static_cast<std::size_t>(n) : 0;
   }
   const char* name() const override { return "process_vm_readv"; }
@@ -41,7 +90,7 @@ class ProcessVmReader final : public MemoryReader {
 
 class ProcMemReader final : public MemoryReader {
  public:
-  explicit ProcMemReader(int pid) {
+  explicit ProcMemReader(int pid) : pid_(pid) {
     fd_ = ::open(fmt::format("/proc/{}/mem", pid).c_str(), O_RDONLY | O_CLOEXEC);
   }
   ~ProcMemReader() override {
@@ -52,14 +101,15 @@ class ProcMemReader final : public MemoryReader {
   bool ok() const { return fd_ >= 0; }
   std::size_t read(uint64_t addr, std::span<std::byte> out) override {
     ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(addr));
-    // The file reads as empty once the process's address space is gone; an unmapped address is EIO.
-    if (n == 0 && !out.empty()) gone_ = true;
+    // The file reads as empty once the address space is gone; an unmapped address is EIO.
+    if (n == 0 && !out.empty() && !gone_) gone_ = pid_gone(pid_);
     return n > 0 ? static_cast<std::size_t>(n) : 0;
   }
   const char* name() const override { return "/proc/PID/mem"; }
   bool process_gone() const override { return gone_; }
 
  private:
+  int pid_;
   int fd_ = -1;
   bool gone_ = false;
 };
@@ -93,30 +143,8 @@ bool agrees_with_debugger(MemoryReader& reader, Target& target, uint64_t probe) 
 }  // namespace
 
 bool live_process_gone(Target& target) {
-  if (!target.is_live_local() || target.pid() <= 0) return false;
-  // The debugger runs in this process, so its pid is ours to look up. SIGKILL ends a process even
-  // while the debugger holds it stopped: its address space goes first (vsize 0 while it still runs
-  // to free it, which takes a while for a big heap), then it is a zombie ('Z', then 'X') until the
-  // debugger notices.
-  int fd = ::open(fmt::format("/proc/{}/stat", target.pid()).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT;
-  char buf[512];
-  ssize_t n = ::read(fd, buf, sizeof buf);
-  ::close(fd);
-  if (n <= 0) return n < 0 && errno == ESRCH;  // reaped between the open and the read
-  std::string_view line(buf, static_cast<std::size_t>(n));
-  auto paren = line.rfind(')');  // the command name may hold anything, even ')'
-  if (paren == std::string_view::npos || paren + 2 >= line.size()) return false;
-  // From the state (field 3) on: fields are single words. vsize is field 23.
-  std::vector<std::string_view> fields;
-  for (std::size_t at = paren + 2; at < line.size() && fields.size() < 21;) {
-    std::size_t end = line.find(' ', at);
-    if (end == std::string_view::npos) end = line.size();
-    fields.push_back(line.substr(at, end - at));
-    at = end + 1;
-  }
-  if (fields[0] == "Z" || fields[0] == "X") return true;
-  return fields.size() == 21 && fields[20] == "0";
+  // The debugger runs in this process, so the target's pid is ours to look up.
+  return target.is_live_local() && target.pid() > 0 && pid_gone(target.pid());
 }
 
 std::string process_gone_message(int pid, std::string_view when) {
