@@ -10,7 +10,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
-#include <map>
 #include <regex>
 #include <sstream>
 #include <gtest/gtest.h>
@@ -219,30 +218,16 @@ TEST_P(BtAll, DetachLeavesTargetRunning) {
   EXPECT_GT(*now, *before) << "the workload used no CPU for 5 s after gdb detached: the spinner is not running";
 }
 
-// The output of each command of one gdb run, split at `echo @@N` markers (index N).
-std::map<int, std::string> split_at_markers(const std::string& out) {
-  std::map<int, std::string> parts;
-  int current = -1;
-  for (const auto& line : split_lines(out)) {
-    if (line.rfind("@@", 0) == 0) {
-      current = std::stoi(line.substr(2));
-      continue;
-    }
-    if (current >= 0) parts[current] += line + "\n";
-  }
-  return parts;
-}
-
 // 7. Limits: a stack cut at `--max frames=N` and a thread list cut at `py-limits threads=N` are
 // sound partial answers that name the limit to raise; after `py-limits --reset` the whole answer is
 // back.
 TEST_P(BtAll, LimitsCutNameTheLimitAndReset) {
-  auto r = gdb({"echo @@1\n", "py-bt-all --json --max frames=100", "echo @@2\n", "py-limits threads=3",
-                "echo @@3\n", "py-bt-all --json", "echo @@4\n", "py-limits --reset", "echo @@5\n",
-                "py-bt-all --json"});
-  auto parts = split_at_markers(r.out);
+  const std::vector<std::string> commands{"py-bt-all --json --max frames=100", "py-limits threads=3",
+                                          "py-bt-all --json", "py-limits --reset", "py-bt-all --json"};
+  auto r = gdb(marked_script(commands));
+  auto parts = marked_outputs(r.out, commands.size());
   std::string error;
-  auto cut_frames = find_json_line(parts[1], &error);
+  auto cut_frames = find_json_line(parts[0], &error);
   ASSERT_TRUE(cut_frames) << error << "\n" << r.describe();
   auto diffs = check_partial_bt_all_json(truth(), *cut_frames);
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
@@ -257,15 +242,15 @@ TEST_P(BtAll, LimitsCutNameTheLimitAndReset) {
   }
   EXPECT_TRUE(seen) << cut_frames->dump();
 
-  EXPECT_NE(parts[2].find("threads: 100,000 -> 3 for this session"), std::string::npos) << parts[2];
-  auto cut_threads = find_json_line(parts[3], &error);
+  EXPECT_NE(parts[1].find("threads: 100,000 -> 3 for this session"), std::string::npos) << parts[1];
+  auto cut_threads = find_json_line(parts[2], &error);
   ASSERT_TRUE(cut_threads) << error << "\n" << r.describe();
   EXPECT_EQ((*cut_threads)["threads"].size(), 3u) << cut_threads->dump();
   EXPECT_NE((*cut_threads)["warnings"].dump().find("--max threads=N"), std::string::npos) << cut_threads->dump();
   diffs = check_partial_bt_all_json(truth(), *cut_threads);
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
 
-  auto whole = find_json_line(parts[5], &error);
+  auto whole = find_json_line(parts[4], &error);
   ASSERT_TRUE(whole) << error << "\n" << r.describe();
   diffs = compare_bt_all_json(truth(), *whole, task_ids(workload_->pid()));
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);

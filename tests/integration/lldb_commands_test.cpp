@@ -28,23 +28,9 @@ std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return
 // lines (stderr) all together.
 std::vector<std::string> gdb_outputs(pid_t pid, const std::vector<std::string>& commands, const fs::path& dir,
                                      std::string* errors, std::string* problems) {
-  std::vector<std::string> script;
-  for (std::size_t i = 0; i < commands.size(); ++i) {
-    script.push_back("echo @@CMD " + std::to_string(i) + "\\n");
-    script.push_back(commands[i]);
-  }
-  script.push_back("echo @@CMD end\\n");
-  auto r = run_gdb(pid, script, dir, 240s);
+  auto r = run_gdb(pid, marked_script(commands), dir, 240s);
   for (const auto& p : gdb_run_problems(r, /*require_success=*/false)) *problems += p + "\n";
-  std::vector<std::string> out(commands.size());
-  long current = -1;
-  for (const auto& line : split_lines(r.out)) {
-    if (line.rfind("@@CMD ", 0) == 0) {
-      current = line == "@@CMD end" ? -1 : std::stol(line.substr(6));
-      continue;
-    }
-    if (current >= 0) out[static_cast<std::size_t>(current)] += line + "\n";
-  }
+  std::vector<std::string> out = marked_outputs(r.out, commands.size());
   for (const auto& line : split_lines(r.err))
     if (line.rfind("pyxray:", 0) == 0) *errors += line + "\n";
   return out;

@@ -196,6 +196,30 @@ std::vector<std::string> gdb_run_problems(const CommandResult& r, bool require_s
   return problems;
 }
 
+std::vector<std::string> marked_script(const std::vector<std::string>& commands) {
+  std::vector<std::string> script;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    script.push_back("echo @@CMD " + std::to_string(i) + "\\n");
+    script.push_back(commands[i]);
+  }
+  script.push_back("echo @@CMD end\\n");
+  return script;
+}
+
+std::vector<std::string> marked_outputs(const std::string& out, std::size_t commands) {
+  std::vector<std::string> parts(commands);
+  long current = -1;
+  for (const auto& line : split_lines(out)) {
+    if (line.rfind("@@CMD ", 0) == 0) {
+      current = line == "@@CMD end" ? -1 : std::stol(line.substr(6));
+      if (current >= static_cast<long>(commands)) current = -1;
+      continue;
+    }
+    if (current >= 0) parts[static_cast<std::size_t>(current)] += line + "\n";
+  }
+  return parts;
+}
+
 std::vector<std::string> pyxray_lines(const CommandResult& r) {
   std::vector<std::string> lines;
   for (const auto* stream : {&r.out, &r.err})

@@ -108,4 +108,10 @@ std::vector<std::string> gdb_run_problems(const CommandResult& r, bool require_s
 // removed (per-thread warnings are indented).
 std::vector<std::string> pyxray_lines(const CommandResult& r);
 
+// Several gdb commands in one run, each output told apart: marked_script puts an `echo` marker
+// before each command (and after the last), marked_outputs splits gdb's stdout back into one
+// string per command, in order.
+std::vector<std::string> marked_script(const std::vector<std::string>& commands);
+std::vector<std::string> marked_outputs(const std::string& out, std::size_t commands);
+
 }  // namespace pyxray::it
