@@ -322,7 +322,7 @@ struct HeapWalker::Impl {
   void reference(uint64_t from, uint64_t dst) {
     if (opt.edge_targets && opt.edge_targets->contains(dst)) opt.on_edge(from, dst);
     if (!plausible_pointer(dst) || in_arena(dst)) return;
-    if (outside_seen.size() >= static_cast<std::size_t>(limits().outside_objects)) {
+    if (outside_seen.size() >= opt.max_outside) {
       if (!st.partial)
         warn(fmt::format("more than {} objects outside pymalloc's arenas: the walk is partial ({})", outside_seen.size(),
                          raise_hint("outside-objects")));
@@ -575,7 +575,7 @@ struct HeapWalker::Impl {
       uint64_t h = stack.back();
       stack.pop_back();
       if (!h || gc->is_head(h) || in_arena(h)) continue;
-      if (gc_seen.size() >= static_cast<std::size_t>(limits().outside_objects)) {
+      if (gc_seen.size() >= opt.max_outside) {
         warn(fmt::format("more than {} GC objects outside pymalloc's arenas: the walk is partial ({})", gc_seen.size(),
                          raise_hint("outside-objects")));
         st.partial = true;

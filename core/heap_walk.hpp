@@ -55,6 +55,7 @@ struct HeapWalkOptions {
   ProgressFn progress;
   uint64_t max_objects = static_cast<uint64_t>(limits().heap_objects);
   double max_seconds = static_cast<double>(limits().heap_seconds);
+  std::size_t max_outside = static_cast<std::size_t>(limits().outside_objects);  // objects outside the arenas
 };
 
 struct HeapWalkStats {
