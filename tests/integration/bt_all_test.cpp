@@ -48,6 +48,30 @@ TEST(Environment, DebianPythonHasDebugSymbols) {
       << r.describe();
 }
 
+// sid's 3.14 and 3.15 run in a container made from the root scripts/install-sid-root makes; their
+// debug symbols (python3.X-dbg) are inside it, where gdb finds them through the target's files.
+TEST(Environment, SidInterpretersRunInTheirRoot) {
+  ASSERT_TRUE(fs::is_regular_file(sid_root() / ".pyxray-root"))
+      << sid_root() << " is not a finished sid root: run scripts/install-sid-root (scripts/test does)";
+  for (const auto& interp : sid_interpreters()) {
+    SCOPED_TRACE(interp.name);
+    ASSERT_TRUE(fs::exists(interp.path)) << interp.path << " is missing";
+    auto id = gnu_build_id(interp.path);
+    ASSERT_TRUE(id && id->size() > 2) << interp.path << " has no GNU build id";
+    EXPECT_TRUE(fs::exists(sid_root() / "usr/lib/debug/.build-id" / id->substr(0, 2) / (id->substr(2) + ".debug")))
+        << "no debug file for " << interp.path << " (python3." << interp.minor << "-dbg) in " << sid_root();
+    TempDir dir;
+    auto r = run_command({interp.path.string(), "-c", "import os, sys; print(sys.version_info[:2], os.listdir('/'))"},
+                         dir.path(), 60s);
+    const std::string version = "(3, " + std::to_string(interp.minor) + ")";
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(r.out.rfind(version, 0), 0u) << r.describe();
+    // Inside, the root is its own: the host's folders are not there (the container has no /work).
+    EXPECT_EQ(r.out.find("'.host-root'"), std::string::npos) << r.describe();
+    EXPECT_NE(r.out.find("'.pyxray-root'"), std::string::npos) << "not inside " << sid_root() << "\n" << r.describe();
+  }
+}
+
 // --- per-interpreter fixtures ---
 
 std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
@@ -182,19 +206,24 @@ TEST_P(BtAll, PyBtPrintsSelectedMainThread) {
 }
 
 // 5b. ... and after switching threads in gdb, that thread (so it is not always the main thread).
-// The thread is picked by its pthread_t (gdb's thread handle), which every version reports.
+// The thread is picked by its kernel id where the workload reports one (3.8+), else by its
+// pthread_t (gdb's thread handle, which needs libthread_db: a container's libc may have none that
+// gdb can use).
 TEST_P(BtAll, PyBtFollowsThreadSwitch) {
   const ThreadTruth* worker = truth().by_name("worker-1");
   ASSERT_TRUE(worker);
-  const std::string ident = std::to_string(worker->thread_id);
-  auto r = gdb({"python [t.switch() for t in gdb.selected_inferior().threads() "
-                "if int.from_bytes(t.handle(), 'little') == " + ident + "]",
-                "thread", "py-bt"});
-  std::ostringstream hex;
-  hex << "Thread 0x" << std::hex << worker->thread_id << " ";
+  const std::string pick =
+      worker->native_id ? "t.ptid[1] == " + std::to_string(*worker->native_id)
+                        : "int.from_bytes(t.handle(), 'little') == " + std::to_string(worker->thread_id);
+  auto r = gdb({"python [t.switch() for t in gdb.selected_inferior().threads() if " + pick + "]", "thread", "py-bt"});
+  std::ostringstream current;
+  if (worker->native_id)
+    current << "LWP " << *worker->native_id << ")";
+  else
+    current << "Thread 0x" << std::hex << worker->thread_id << " ";
   ASSERT_NE(r.out.find("[Current thread is"), std::string::npos) << r.describe();
-  ASSERT_NE(r.out.find(hex.str()), std::string::npos) << "gdb did not switch to worker-1 (" << hex.str() << ")\n"
-                                                      << r.describe();
+  ASSERT_NE(r.out.find(current.str()), std::string::npos) << "gdb did not switch to worker-1 (" << current.str()
+                                                          << ")\n" << r.describe();
   const auto diffs = compare_bt_text_one(truth(), *worker, r.out);
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
 }

@@ -29,8 +29,35 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-Process::Process(const std::vector<std::string>& argv, const fs::path& stdout_path,
+fs::path sid_root() {
+  const char* env = std::getenv("PYXRAY_SID_ROOT");
+  return env && *env ? fs::path(env) : fs::path("/var/cache/pyxray/sid-root");
+}
+
+std::optional<fs::path> container_root_of(const fs::path& program) {
+  const std::string root = sid_root().string() + "/";
+  if (program.string().rfind(root, 0) == 0) return sid_root();
+  return std::nullopt;
+}
+
+namespace {
+
+std::vector<std::string> argv_in_container(const std::vector<std::string>& argv) {
+  auto root = argv.empty() ? std::nullopt : container_root_of(argv[0]);
+  if (!root) return argv;
+  const char* tmp = std::getenv("TMPDIR");
+  std::vector<std::string> wrapped{(fs::path(PYXRAY_SOURCE_DIR) / "tests/integration/tools/in-root").string(),
+                                   root->string(), tmp && *tmp ? tmp : "/tmp", PYXRAY_SOURCE_DIR, "--",
+                                   argv[0].substr(root->string().size())};
+  wrapped.insert(wrapped.end(), argv.begin() + 1, argv.end());
+  return wrapped;
+}
+
+}  // namespace
+
+Process::Process(const std::vector<std::string>& program_argv, const fs::path& stdout_path,
                  const fs::path& stderr_path, const EnvOverrides& env) {
+  const std::vector<std::string> argv = argv_in_container(program_argv);
   // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

@@ -32,13 +32,23 @@ class TempDir {
 // Environment variables to set (or override) in a child, on top of this process's environment.
 using EnvOverrides = std::vector<std::pair<std::string, std::string>>;
 
+// The Debian sid root that holds CPython 3.14 and 3.15 (scripts/install-sid-root):
+// $PYXRAY_SID_ROOT, else /var/cache/pyxray/sid-root.
+std::filesystem::path sid_root();
+// The root file system a program runs in, when it is not the host's: sid_root() for a path under
+// it, else nullopt.
+std::optional<std::filesystem::path> container_root_of(const std::filesystem::path& program);
+
 // A child process leading its own process group, with stdin from /dev/null and stdout/stderr
 // redirected to files (files rather than pipes: nothing can block on a full pipe). The destructor
 // SIGKILLs the whole group and reaps the child. PR_SET_PDEATHSIG also kills the child if the test
 // binary itself dies without running destructors.
 class Process {
  public:
-  // argv[0] is looked up in PATH. Throws std::runtime_error when fork fails; an exec failure shows
+  // argv[0] is looked up in PATH. A program under a container root (container_root_of) runs in a
+  // container made from that root by tests/integration/tools/in-root, as ROOT-relative path, with
+  // $TMPDIR (or /tmp) and the source tree bound at their own paths, so that both sides name the same
+  // files; the child's pid is the program's. Throws std::runtime_error when fork fails; an exec failure shows
   // up as exit status 127 with the reason in the stderr file. `env` is applied on top of this
   // process's environment.
   Process(const std::vector<std::string>& argv, const std::filesystem::path& stdout_path,

@@ -411,7 +411,7 @@ TEST(PyHeapAllocators, PymallocDebugHooks) {
 TEST(PyHeapAllocators, DebianPythonWithoutDebuginfo) {
   Interpreter debian;
   for (const auto& i : all_interpreters())
-    if (i.debian) debian = i;
+    if (i.path == kDebianPython) debian = i;
   ASSERT_TRUE(fs::exists(debian.path)) << debian.path << " is missing";
   summary_for(debian, {}, true, {"set debug-file-directory /nonexistent"}, true, "pymalloc");
 }

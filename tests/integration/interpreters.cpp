@@ -1,5 +1,7 @@
 #include "interpreters.hpp"
 
+#include "harness.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -67,9 +69,20 @@ std::vector<Interpreter> pyenv_interpreters() {
   return result;
 }
 
+std::vector<Interpreter> sid_interpreters() {
+  std::vector<Interpreter> result;
+  for (int minor : {14, 15}) {
+    const std::string exe = "python3." + std::to_string(minor);
+    result.push_back(Interpreter{"sid_3_" + std::to_string(minor), sid_root() / "usr/bin" / exe, 3, minor, true,
+                                 sid_root()});
+  }
+  return result;
+}
+
 std::vector<Interpreter> all_interpreters() {
   auto result = pyenv_interpreters();
-  result.push_back(Interpreter{"debian_3_11", kDebianPython, 3, 11, true});
+  result.push_back(Interpreter{"debian_3_11", kDebianPython, 3, 11, true, {}});
+  for (auto& i : sid_interpreters()) result.push_back(std::move(i));
   return result;
 }
 
@@ -77,8 +90,9 @@ std::vector<Interpreter> model_interpreters() {
   auto pyenv = pyenv_interpreters();
   std::vector<Interpreter> result;
   if (!pyenv.empty()) result.push_back(pyenv.front());
-  result.push_back(Interpreter{"debian_3_11", kDebianPython, 3, 11, true});
+  result.push_back(Interpreter{"debian_3_11", kDebianPython, 3, 11, true, {}});
   if (pyenv.size() > 1) result.push_back(pyenv.back());
+  result.push_back(sid_interpreters().front());
   return result;
 }
 

@@ -14,7 +14,10 @@ struct Interpreter {
   std::string name;              // test-instance name: "py3_11_7", "debian_3_11"
   std::filesystem::path path;    // the pythonX.Y executable
   int major = 0, minor = 0;      // from the executable's name
-  bool debian = false;           // Debian's static, stripped /usr/bin/python3.11
+  bool debian = false;           // a Debian package's build: stripped, its symbols from pythonX.Y-dbg
+  // Non-empty for an interpreter that runs in a container made from this root (sid's 3.14 and 3.15):
+  // `path` is the host's path to it, and the workload runs as path-inside-root (see Process).
+  std::filesystem::path root;
 };
 
 // Debian's system interpreter, whose debug symbols come from the python3.11-dbg package.
@@ -22,13 +25,18 @@ inline const std::filesystem::path kDebianPython = "/usr/bin/python3.11";
 
 // $PYENV_ROOT (default /root/.pyenv) versions/*/bin/pythonX.Y, oldest first.
 std::vector<Interpreter> pyenv_interpreters();
-// pyenv_interpreters() plus Debian's python3.11. The Debian entry is always present, even when the
-// file is missing, so that its tests fail instead of vanishing from the matrix.
+// CPython 3.14 and 3.15 from Debian sid, in the root that scripts/install-sid-root makes: stripped,
+// statically linked, their symbols from python3.X-dbg inside the root. Always both, even when the
+// root is missing, so that their tests fail instead of vanishing from the matrix.
+std::vector<Interpreter> sid_interpreters();
+// pyenv_interpreters(), Debian's python3.11, then sid_interpreters(). The Debian entries are always
+// present, even when the file is missing, so that their tests fail instead of vanishing.
 std::vector<Interpreter> all_interpreters();
 // One interpreter per stack model, for tests of what does not depend on the version (a front end's
 // plumbing, checked on every version through the other debugger): the oldest pyenv interpreter
 // (frame objects on 2.7), Debian's 3.11 (a static, stripped binary with _PyCFrame) and the newest
-// pyenv interpreter (tstate->current_frame from 3.13).
+// pyenv interpreter (tstate->current_frame from 3.13), and sid's 3.14 (tagged stack references, in a
+// container).
 std::vector<Interpreter> model_interpreters();
 
 // Hex GNU build id of an ELF file (nullopt when it has none or cannot be read).

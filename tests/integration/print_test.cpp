@@ -319,7 +319,7 @@ INSTANTIATE_TEST_SUITE_P(Interpreters, PyPrint, testing::ValuesIn(all_interprete
 TEST(PyPrintTables, DebianPythonWithoutDebuginfo) {
   Interpreter debian;
   for (const auto& i : all_interpreters())
-    if (i.debian) debian = i;
+    if (i.path == kDebianPython) debian = i;
   ASSERT_TRUE(fs::exists(debian.path)) << debian.path << " is missing";
   std::unique_ptr<ObjectsWorkload> w;
   try {
