@@ -19,6 +19,7 @@
 #include "objects.hpp"
 #include "python_process.hpp"
 #include "referents.hpp"
+#include "version_traits.hpp"
 #include "repr.hpp"
 
 namespace pyxray {
@@ -132,7 +133,7 @@ struct HeapContext {
     if (!plausible_pointer(addr)) return nullptr;
     Memory& m = proc.mem();
     auto rc = m.read<uint64_t>(addr + (proc.layout().object_ob_refcnt == kAbsent ? 0 : proc.layout().object_ob_refcnt));
-    if (!rc || !plausible_refcount(*rc)) return nullptr;
+    if (!rc || !plausible_refcount(*rc, traits_for(proc.version()).refcount_mask)) return nullptr;
     auto type = m.read_ptr(addr + proc.layout().object_ob_type);
     if (!type) return nullptr;
     return types.get(*type);

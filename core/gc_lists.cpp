@@ -31,6 +31,11 @@ bool GcLists::tracked(std::span<const std::byte> head) const {
 uint64_t GcLists::next(std::span<const std::byte> head) { return load(head, 0) & ~uint64_t{7}; }
 uint64_t GcLists::prev(std::span<const std::byte> head) { return load(head, 8) & ~uint64_t{7}; }
 
+bool GcLists::prev_is_link(std::span<const std::byte> head) const {
+  constexpr uint64_t kPrevMaskCollecting = 2;
+  return refs_field || (load(head, 8) & kPrevMaskCollecting) == 0;
+}
+
 bool GcLists::is_head(uint64_t addr) const { return std::find(heads.begin(), heads.end(), addr) != heads.end(); }
 
 Expected<GcLists> gc_lists(PythonProcess& proc) {

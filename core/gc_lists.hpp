@@ -32,6 +32,8 @@ struct GcLists {
   bool tracked(std::span<const std::byte> head) const;
   static uint64_t next(std::span<const std::byte> head);
   static uint64_t prev(std::span<const std::byte> head);
+  // Whether prev() is a list link now: during a collection (3.8+) _gc_prev holds a reference count.
+  bool prev_is_link(std::span<const std::byte> head) const;
   bool is_head(uint64_t addr) const;
 };
 

@@ -20,6 +20,7 @@
 #include "python_process.hpp"
 #include "static_symbol.hpp"
 #include "referents.hpp"
+#include "version_traits.hpp"
 #include "threads.hpp"
 
 namespace pyxray {
@@ -188,6 +189,7 @@ struct HeapWalker::Impl {
   Referents& refs;
   const HeapWalkOptions& opt;
   const Layout& L;
+  const uint64_t refcount_mask;
   HeapWalkStats st;
 
   std::unique_ptr<MemoryReader> bulk;
@@ -226,7 +228,8 @@ struct HeapWalker::Impl {
   ReadFn reader;
 
   Impl(PythonProcess& p, Objects& o, TypeCache& t, ObjectSizer& s, Referents& r, const HeapWalkOptions& options)
-      : proc(p), objects(o), types(t), sizer(s), refs(r), opt(options), L(p.layout()) {
+      : proc(p), objects(o), types(t), sizer(s), refs(r), opt(options), L(p.layout()),
+        refcount_mask(traits_for(p.version()).refcount_mask) {
     on_ref = [this](uint64_t dst) { reference(src, dst); };
     reader = [this](uint64_t a, std::size_t n) { return read_any(a, n); };
   }
@@ -455,15 +458,30 @@ struct HeapWalker::Impl {
     }
   }
 
+  // A tracked GC object's previous list node, when it lies outside the arenas, links back to it. A
+  // block can hold what looks like an object at the GC offset without being one (3.14+ keeps freed
+  // ints on a free list, and an int's digit can equal a class's address): its "links" are another
+  // object's words. Neighbours inside the arenas are not read: the arena scan validates those.
+  bool links_back(uint64_t gc_head, std::span<const std::byte> gh) {
+    if (!gc->tracked(gh) || !gc->prev_is_link(gh)) return true;
+    const uint64_t prev = GcLists::prev(gh);
+    if (!prev || in_arena(prev)) return true;
+    std::array<std::byte, 8> next{};
+    if (!proc.mem().read(prev, next)) return false;
+    return GcLists::next(next) == gc_head;
+  }
+
   void scan_block(uint64_t block, std::span<const std::byte> b, uint64_t bsize) {
     for (uint32_t o : block_offsets) {
       if (o + 16 > bsize) return;
       uint64_t rc = load_u64(b, o);
-      if (!plausible_refcount(rc)) continue;
+      if (!plausible_refcount(rc, refcount_mask)) continue;
       uint64_t type = load_u64(b, o + 8);
       if (!plausible_pointer(type)) continue;
       const TypeInfo* t = types.get(type);
       if (!t || t->preheader + debug_prefix != o) continue;
+      if (t->gc && gc && o >= gc->head_size && !links_back(block + o - gc->head_size, b.subspan(o - gc->head_size)))
+        continue;
       std::span<const std::byte> alloc = b.subspan(debug_prefix);
       uint64_t need = sizer.min_allocation(*t, alloc.subspan(t->preheader)) + debug_prefix + debug_suffix;
       if (need > bsize) continue;
@@ -569,7 +587,7 @@ struct HeapWalker::Impl {
       stack.push_back(GcLists::next(hh));
       stack.push_back(GcLists::prev(hh));
     }
-    uint64_t bad = 0;
+    uint64_t bad = 0, first_bad = 0;
     std::vector<std::byte> node(gc->head_size + 16);
     while (!stack.empty() && !check_bounds()) {
       uint64_t h = stack.back();
@@ -583,15 +601,15 @@ struct HeapWalker::Impl {
       }
       if (!gc_seen.insert(h).second) continue;
       if (!m.read(h, node)) {
-        ++bad;
+        if (!bad++) first_bad = h;
         continue;
       }
       std::span<const std::byte> nb(node);
       uint64_t obj = h + gc->head_size;
       uint64_t rc = load_u64(nb, static_cast<int64_t>(gc->head_size));
-      const TypeInfo* t = plausible_refcount(rc) ? types.get(load_u64(nb, static_cast<int64_t>(gc->head_size) + 8)) : nullptr;
+      const TypeInfo* t = plausible_refcount(rc, refcount_mask) ? types.get(load_u64(nb, static_cast<int64_t>(gc->head_size) + 8)) : nullptr;
       if (!t || !t->gc) {
-        ++bad;
+        if (!bad++) first_bad = h;
         continue;
       }
       stack.push_back(GcLists::next(nb));
@@ -601,9 +619,9 @@ struct HeapWalker::Impl {
       if ((gc_seen.size() & 0xfff) == 0) progress("following GC lists outside the arenas", 0, 0);
     }
     if (bad && !target_gone()) {
-      warn(fmt::format("{} GC list link(s) lead to memory that is not a GC object (a collection in progress, "
-                       "or a damaged list)",
-                       bad));
+      warn(fmt::format("{} GC list link(s) lead to memory that is not a GC object, the first to 0x{:x} (a "
+                       "collection in progress, or a damaged list)",
+                       bad, first_bad));
     }
   }
 
@@ -615,7 +633,7 @@ struct HeapWalker::Impl {
       if (!proc.mem().read(c, local)) return;
       hb = local;
     }
-    if (!plausible_refcount(load_u64(hb, 0))) return;
+    if (!plausible_refcount(load_u64(hb, 0), refcount_mask)) return;
     uint64_t type = load_u64(hb, 8);
     if (!plausible_pointer(type)) return;
     const TypeInfo* t = types.get(type);

@@ -468,8 +468,13 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
       return static_cast<uint64_t>(or_default(L_.unicode_object_size, basic)) +
              (len + 1) * static_cast<uint64_t>(or_default(L_.py_unicode_size, 4));
     }
-    case BaseKind::ByteArray:
-      return basic + std::max<uint64_t>(load_u64(head, L_.bytearray_ob_alloc), 0);
+    case BaseKind::ByteArray: {
+      uint64_t size = basic + load_u64(head, L_.bytearray_ob_alloc);
+      // 3.15+ keeps the buffer in a bytes object, whose header bytearray.__sizeof__ counts too.
+      if (L_.bytearray_ob_bytes_object != kAbsent && load_u64(head, L_.bytearray_ob_bytes_object) != 0)
+        size += static_cast<uint64_t>(L_.bytes_ob_sval) + 1;
+      return size;
+    }
     case BaseKind::List:
       return basic + load_u64(head, L_.list_allocated) * 8;
     case BaseKind::Set:

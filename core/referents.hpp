@@ -88,8 +88,12 @@ class Referents {
 // Whether a word could be a pointer to an object (aligned, in the user half of the address space).
 inline bool plausible_pointer(uint64_t w) { return w >= 0x10000 && w < (uint64_t{1} << 47) && (w & 7) == 0; }
 // Whether a word could be a live object's reference count: at least 1, and at most 2^32 - 1, which is
-// also 3.12+'s immortal count. A freed object has 0, or whatever the C allocator put there (a
-// free-list link, in glibc mangled with the chunk's address, which is above 2^32).
-inline bool plausible_refcount(uint64_t rc) { return rc >= 1 && rc <= 0xffffffffu; }
+// also 3.12+'s immortal count, once the bits outside `mask` (VersionTraits::refcount_mask: 3.14's
+// ob_flags) are dropped. A freed object has 0, or whatever the C allocator put there (a free-list
+// link, in glibc mangled with the chunk's address, which is above 2^32 even without its top bits).
+inline bool plausible_refcount(uint64_t rc, uint64_t mask) {
+  rc &= mask;
+  return rc >= 1 && rc <= 0xffffffffu;
+}
 
 }  // namespace pyxray

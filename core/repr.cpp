@@ -83,6 +83,7 @@ Dialect dialect_for(const PyVersion& v) {
   d.unicode_minor = v.major == 3 ? v.minor : 99;
   d.bytearray_subclass_name = !d.py2 && !v.before(3, 7);
   d.loader_module_repr = !d.py2 && v.before(3, 12);
+  d.bytearray_escapes_quote = v.before(3, 15);
   return d;
 }
 

@@ -46,9 +46,9 @@ void append_str_repr(std::string& out, std::span<const uint32_t> cps, int minor)
 // surrogate pairs.
 void append_unicode27_repr(std::string& out, std::span<const uint32_t> cps, bool narrow);
 // repr of bytes (3.x, prefix "b") or a 2.7 str (prefix ""). bytearray's repr escapes every ', even
-// inside double quotes (`bytearray_style`).
+// inside double quotes (`escape_single_quote`: bytearray up to 3.14).
 void append_bytes_repr(std::string& out, std::span<const std::byte> bytes, std::string_view prefix,
-                       bool bytearray_style = false);
+                       bool escape_single_quote = false);
 // Replaces bytes that are not UTF-8 (a corrupt type name, say) so the text is safe to hand on.
 using pyxray::sanitize_utf8;
 
@@ -59,6 +59,7 @@ struct Dialect {
   int unicode_minor = 0;        // 3.x minor whose Unicode database decides printability
   bool bytearray_subclass_name = false;  // 3.7+: MyBytes(b'..'), not bytearray(b'..'), for a subclass
   bool loader_module_repr = false;  // 3.4-3.11: a module's __loader__.module_repr() speaks first
+  bool bytearray_escapes_quote = false;  // up to 3.14: bytearray(b"it\'s") escapes ' even in "..."
 };
 
 enum class Kind : uint8_t {

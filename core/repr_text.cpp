@@ -99,13 +99,13 @@ void append_unicode27_repr(std::string& out, std::span<const uint32_t> cps, bool
 }
 
 void append_bytes_repr(std::string& out, std::span<const std::byte> bytes, std::string_view prefix,
-                       bool bytearray_style) {
+                       bool escape_single_quote) {
   std::string_view chars(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   const char quote = pick_quote(chars);
   out += prefix;
   out += quote;
   for (unsigned char c : chars) {
-    if (bytearray_style && c == '\'') {
+    if (escape_single_quote && c == '\'') {
       out += "\\'";
       continue;
     }
@@ -207,7 +207,7 @@ Engine::Result Engine::emit_bytearray(uint64_t addr, uint64_t type) {
     name = tp_name.substr(tp_name.rfind('.') + 1);
   }
   out_ += name + "(";
-  append_bytes_repr(out_, bytes, "b", /*bytearray_style=*/true);
+  append_bytes_repr(out_, bytes, "b", /*escape_single_quote=*/dialect_.bytearray_escapes_quote);
   if (n < static_cast<std::size_t>(size)) out_ += "...";
   out_ += ')';
   return {};

@@ -33,7 +33,7 @@ const VersionTraits& traits_for(const PyVersion& v) {
                                      .instance_dict_model = I::InlineValues313, .has_runtime = true,
                                      .tpflags_managed_dict = 1 << 4, .tpflags_inline_values = 1 << 2,
                                      .frame_owned_by_generator = 1, .hidden_frame_owners = 1u << 3 | 1u << 4,
-                                     .stackref_tagged = true};
+                                     .stackref_tagged = true, .refcount_mask = 0x0000'ffff'ffff'ffff};
   if (v.major == 2) return v27;
   if (v.before(3, 7)) return v36;
   if (v.before(3, 10)) return v37;

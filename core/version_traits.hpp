@@ -42,6 +42,10 @@ struct VersionTraits {
   unsigned hidden_frame_owners = 0;
   bool frame_lasti_in_code_units = false;  // 3.10: f_lasti counts code units, not bytes
   bool stackref_tagged = false;         // 3.14+: _PyStackRef / tagged f_executable
+  // The bits of an object's first word that a plausible reference count may use. 3.14+ keeps
+  // ob_flags (statically allocated, immortal) in its top 16 bits, set on the static objects (small
+  // ints, one-character strings) that every heap references.
+  uint64_t refcount_mask = ~uint64_t{0};
 };
 
 const VersionTraits& traits_for(const PyVersion& v);
