@@ -212,17 +212,12 @@ TEST_P(BtAll, PyBtPrintsSelectedMainThread) {
 TEST_P(BtAll, PyBtFollowsThreadSwitch) {
   const ThreadTruth* worker = truth().by_name("worker-1");
   ASSERT_TRUE(worker);
-  const std::string pick =
-      worker->native_id ? "t.ptid[1] == " + std::to_string(*worker->native_id)
-                        : "int.from_bytes(t.handle(), 'little') == " + std::to_string(worker->thread_id);
-  auto r = gdb({"python [t.switch() for t in gdb.selected_inferior().threads() if " + pick + "]", "thread", "py-bt"});
-  std::ostringstream current;
-  if (worker->native_id)
-    current << "LWP " << *worker->native_id << ")";
-  else
-    current << "Thread 0x" << std::hex << worker->thread_id << " ";
+  auto r = gdb({"python [t.switch() for t in gdb.selected_inferior().threads() if " +
+                    gdb_thread_is(worker->thread_id, worker->native_id) + "]",
+                "thread", "py-bt"});
+  const std::string current = gdb_thread_label(worker->thread_id, worker->native_id);
   ASSERT_NE(r.out.find("[Current thread is"), std::string::npos) << r.describe();
-  ASSERT_NE(r.out.find(current.str()), std::string::npos) << "gdb did not switch to worker-1 (" << current.str()
+  ASSERT_NE(r.out.find(current), std::string::npos) << "gdb did not switch to worker-1 (" << current
                                                           << ")\n" << r.describe();
   const auto diffs = compare_bt_text_one(truth(), *worker, r.out);
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();

@@ -321,10 +321,10 @@ TEST_P(Frames, NavigateEveryThread) {
     return std::nullopt;
   };
   for (const auto& t : threads_) {
-    // gdb's thread number for this thread, found from its pthread_t (every version reports it).
+    // gdb's thread number for this thread, found from its kernel id or pthread_t.
     step(t, "select",
-         "python gdb.execute('thread %d' % [t.num for t in gdb.selected_inferior().threads() "
-         "if int.from_bytes(t.handle(), 'little') == " + std::to_string(t.thread_id) + "][0])");
+         "python gdb.execute('thread %d' % [t.num for t in gdb.selected_inferior().threads() if " +
+             gdb_thread_is(t.thread_id, t.native_id) + "][0])");
     step(t, "locals0", "py-locals --json");
     step(t, "up", "py-up");
     step(t, "locals1", "py-locals --json");
@@ -424,7 +424,8 @@ TEST_P(Frames, NavigateEveryThread) {
   for (const auto& t : threads_) {
     const auto& sel = segment(t, "select");
     const bool switched = std::any_of(sel.begin(), sel.end(), [&](const std::string& l) {
-      return l.find("[Switching to thread ") != std::string::npos && l.find("Thread " + hex(t.thread_id) + " ") != std::string::npos;
+      return l.find("[Switching to thread ") != std::string::npos &&
+             l.find(gdb_thread_label(t.thread_id, t.native_id)) != std::string::npos;
     });
     if (!switched) {
       diffs.push_back(t.role + ": gdb did not switch to thread " + hex(t.thread_id));
@@ -486,8 +487,8 @@ TEST(FramesCharset, ErrorLineUnderAsciiCharset) {
     if (th.role == "unicode") t = &th;
   ASSERT_TRUE(t) << "no unicode thread";
   auto r = run_gdb(w->pid(),
-                   {"python gdb.execute('thread %d' % [t.num for t in gdb.selected_inferior().threads() "
-                    "if int.from_bytes(t.handle(), 'little') == " + std::to_string(t->thread_id) + "][0])",
+                   {"python gdb.execute('thread %d' % [t.num for t in gdb.selected_inferior().threads() if " +
+                        gdb_thread_is(t->thread_id, t->native_id) + "][0])",
                     "py-print nope_not_defined", "py-locals", "echo @@end\\n"},
                    w->dir(), 60s, {"set host-charset ASCII"});
   const auto problems = gdb_run_problems(r, /*require_success=*/false);

@@ -220,8 +220,8 @@ TEST_P(LldbCoreFile, JsonMatchesGroundTruth) {
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, LldbBtAll, testing::ValuesIn(all_interpreters()), param_name);
-INSTANTIATE_TEST_SUITE_P(Interpreters, LldbCoreFile, testing::ValuesIn(all_interpreters()), param_name);
+INSTANTIATE_TEST_SUITE_P(Interpreters, LldbBtAll, testing::ValuesIn(host_interpreters()), param_name);
+INSTANTIATE_TEST_SUITE_P(Interpreters, LldbCoreFile, testing::ValuesIn(host_interpreters()), param_name);
 
 // --- a process that is not Python ---
 

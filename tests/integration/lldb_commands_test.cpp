@@ -111,7 +111,7 @@ TEST_P(LldbCommands, SameOutputAsGdb) {
   EXPECT_TRUE(w->alive());
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, LldbCommands, testing::ValuesIn(all_interpreters()), param_name);
+INSTANTIATE_TEST_SUITE_P(Interpreters, LldbCommands, testing::ValuesIn(host_interpreters()), param_name);
 
 }  // namespace
 }  // namespace pyxray::it

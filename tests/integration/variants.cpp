@@ -115,6 +115,13 @@ std::vector<Variant> all_variants() {
   return out;
 }
 
+std::vector<Variant> named_eval_loop_variants() {
+  std::vector<Variant> out;
+  for (auto& v : all_variants())
+    if (v.interp.root.empty() || v.has_debuginfo()) out.push_back(std::move(v));
+  return out;
+}
+
 StrippedInstall stripped_install(const Interpreter& interp) {
   if (interp.debian) throw std::runtime_error("no stripped install of Debian's interpreter (it has no shared libpython)");
   auto original_libpython = pyenv_libpython(interp);
@@ -187,6 +194,10 @@ VariantSetup setup_for(const Variant& v) {
       setup.gdb_init.push_back("set debug-file-directory /nonexistent");
       break;
   }
+  // A container's files, its libc and debug files among them, are found under its root: attached,
+  // gdb could also reach them through the process (sysroot "target:", what the tests without a
+  // setup use), but a core has only the paths the process saw.
+  if (!v.interp.root.empty()) setup.gdb_init.push_back("set sysroot " + v.interp.root.string());
   return setup;
 }
 

@@ -1,6 +1,7 @@
 #include "workload.hpp"
 
 #include <cstdlib>
+#include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
 #include <thread>
@@ -101,6 +102,18 @@ std::unique_ptr<Workload> Workload::start(const Interpreter& interp, const Launc
     std::this_thread::sleep_for(10ms);
   }
   return w;
+}
+
+std::string gdb_thread_is(uint64_t pthread_id, std::optional<int64_t> native_id) {
+  if (native_id) return "t.ptid[1] == " + std::to_string(*native_id);
+  return "int.from_bytes(t.handle(), 'little') == " + std::to_string(pthread_id);
+}
+
+std::string gdb_thread_label(uint64_t pthread_id, std::optional<int64_t> native_id) {
+  if (native_id) return "LWP " + std::to_string(*native_id) + ")";
+  std::ostringstream hex;
+  hex << "Thread 0x" << std::hex << pthread_id << " ";
+  return hex.str();
 }
 
 fs::path gdb_plugin_path() {

@@ -72,6 +72,14 @@ class Workload {
   GroundTruth truth_;
 };
 
+// A Python condition on a gdb.InferiorThread `t`, true for the thread with this pthread_t and kernel
+// id: the kernel id where the workload reports one (3.8+), else the pthread_t (t.handle() needs
+// libthread_db, which gdb cannot load for the libc of a process in a container).
+std::string gdb_thread_is(uint64_t pthread_id, std::optional<int64_t> native_id);
+// What gdb prints of that thread when it switches to it: "LWP N)" or, with no kernel id known,
+// "Thread 0x... ".
+std::string gdb_thread_label(uint64_t pthread_id, std::optional<int64_t> native_id);
+
 // The gdb script that loads pyxray: $PYXRAY_GDB_PLUGIN, else PYXRAY_BUILD_DIR/pyxray-gdb.py.
 std::filesystem::path gdb_plugin_path();
 // The gdb that run_gdb, run_gdb_core and write_core start: $PYXRAY_GDB (a sanitizer build's
