@@ -112,9 +112,11 @@ std::optional<std::string> implausible_arena(const std::vector<std::byte>& s, ui
   const uint64_t system = field(s, o.system_mem), max_system = field(s, o.max_system_mem);
   const uint64_t top = field(s, o.top), next = field(s, o.next);
   const uint64_t mapped = space.complete ? space.mapped_bytes() : kAddressSpace;
+  // The messages name no number read here: such a number may be absurd, and is never printed.
   if (system > mapped)
-    return fmt::format("system_mem {} is more than the {} bytes the process has mapped", system, mapped);
-  if (max_system < system) return fmt::format("max_system_mem {} is below system_mem {}", max_system, system);
+    return space.complete ? fmt::format("its system_mem is more than all the process has mapped ({} bytes)", mapped)
+                          : std::string("its system_mem is more than a 47-bit address space holds");
+  if (max_system < system) return std::string("its max_system_mem is below its system_mem");
   if (next == 0 || next % 8 || !space.holds(next, static_cast<uint64_t>(o.state_size)))
     return fmt::format("its next arena 0x{:x} is not in mapped memory", next);
   // An arena's bins are initialised on first use to point at themselves; a non-empty one links to
@@ -257,8 +259,7 @@ class Walker {
                                         max_chunks, raise_hint("malloc-chunks")));
     }
     if (a.free_bytes() > a.system_bytes)
-      return fail(fmt::format("its free chunks add up to {} bytes, more than the {} bytes it holds", a.free_bytes(),
-                              a.system_bytes));
+      return fail("its free chunks add up to more than the memory it holds");
     return a;
   }
 
@@ -354,9 +355,8 @@ Expected<GlibcStats> read_glibc_malloc(Target& target, Memory& mem, const Addres
   const uint64_t mapped = space.complete ? space.mapped_bytes() : kAddressSpace;
   if (*n_mmaps < 0 || *max_n_mmaps < *n_mmaps || *mmapped > *max_mmapped || *mmapped > mapped ||
       (*n_mmaps == 0) != (*mmapped == 0))
-    return fail(fmt::format("glibc's malloc parameters (mp_ at 0x{:x}) do not hold together ({} mmapped chunks of {} "
-                            "bytes, peak {} of {}): {}", *mp, *n_mmaps, *mmapped, *max_n_mmaps, *max_mmapped,
-                            other_build));
+    return fail(fmt::format("glibc's malloc parameters (mp_ at 0x{:x}) do not hold together (mmapped chunks and "
+                            "bytes against their peaks and the mapped memory): {}", *mp, other_build));
   out.mmapped_regions = static_cast<uint64_t>(*n_mmaps);
   out.max_mmapped_regions = static_cast<uint64_t>(*max_n_mmaps);
   out.mmapped_bytes = *mmapped;

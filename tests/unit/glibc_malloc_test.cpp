@@ -266,7 +266,9 @@ TEST(GlibcMalloc, SystemMemLargerThanTheMappings) {
   auto t = s.target();
   auto g = decode(s, *t);
   ASSERT_FALSE(g);
-  EXPECT_NE(g.error().message.find("is more than the"), std::string::npos) << g.error().message;
+  EXPECT_NE(g.error().message.find("its system_mem is more than all the process has mapped"), std::string::npos)
+      << g.error().message;
+  EXPECT_EQ(g.error().message.find("9570716009627645"), std::string::npos) << g.error().message;
 }
 
 TEST(GlibcMalloc, MmapParametersThatDoNotHoldTogether) {
