@@ -62,17 +62,19 @@ std::string glibc_text(const GlibcStats& g) {
   for (const auto& a : g.arenas) {
     out += fmt::format("{:<20} {:>15} {:>15} {:>15} {:>13} {:>10} {:>10}\n",
                        a.main ? "main" : fmt::format("0x{:x}", a.address), thousands(a.system_bytes),
-                       thousands(a.in_use_bytes()), thousands(a.free_bytes()), thousands(a.top_bytes), a.fastbin_chunks,
-                       a.bin_chunks);
+                       thousands(a.in_use_bytes()), thousands(a.free_bytes()), thousands(a.top_bytes),
+                       g.fastbins ? std::to_string(a.fastbin_chunks) : "-", a.bin_chunks);
     fast += a.fastbin_chunks;
     bins += a.bin_chunks;
   }
   out += fmt::format("{:<20} {:>15} {:>15} {:>15} {:>13} {:>10} {:>10}\n", "total", thousands(g.system_bytes()),
-                     thousands(g.in_use_bytes()), thousands(g.free_bytes()), thousands(g.top_bytes()), fast, bins);
+                     thousands(g.in_use_bytes()), thousands(g.free_bytes()), thousands(g.top_bytes()),
+                     g.fastbins ? std::to_string(fast) : "-", bins);
   out += fmt::format("mmapped chunks: {} region{}, {} bytes (peak {} regions, {} bytes)\n", g.mmapped_regions,
                      g.mmapped_regions == 1 ? "" : "s", thousands(g.mmapped_bytes), g.max_mmapped_regions,
                      thousands(g.max_mmapped_bytes));
-  out += "(chunks cached in the per-thread tcache count as in use, as mallinfo() counts them)\n";
+  out += "(chunks cached in the per-thread tcache count as in use, as mallinfo() counts them";
+  out += g.fastbins ? ")\n" : "; this glibc has no fastbins)\n";
   for (const auto& w : g.warnings) out += fmt::format("warning: {}\n", w);
   return out;
 }
@@ -205,7 +207,8 @@ ojson glibc_json(const GlibcStats& g) {
   j["returned_to_os_bytes"] = glibc_heap_returned(g) + (g.max_mmapped_bytes - std::min(g.max_mmapped_bytes, g.mmapped_bytes));
   j["trim_threshold"] = g.trim_threshold ? ojson(*g.trim_threshold) : ojson(nullptr);
   j["mmap_threshold"] = g.mmap_threshold ? ojson(*g.mmap_threshold) : ojson(nullptr);
-  j["safe_linking"] = g.safe_linking;
+  j["fastbins"] = g.fastbins;
+  j["safe_linking"] = g.fastbins ? ojson(g.safe_linking) : ojson(nullptr);
   j["arenas"] = std::move(arenas);
   return j;
 }
@@ -256,7 +259,8 @@ std::vector<CommandDef> arenas_commands() {
             "(bytes from the system, in use, free in bins and in the top chunk; mmapped chunks), then how\n"
             "much memory is free inside each allocator against what went back to the OS - why RSS does not\n"
             "drop after objects are deleted. Nothing runs in the process. pymalloc on CPython <= 3.11 needs\n"
-            "the interpreter's symbol table; glibc needs libc's debug symbols (Debian: libc6-dbg).\n"
+            "the interpreter's symbol table; glibc needs libc's debug symbols (Debian: libc6-dbg) of the\n"
+            "libc build the process maps (checked by build id and against its mappings).\n"
             "--json prints {\"pymalloc\": {...} or null, \"glibc\": {...} or null, \"notes\": [...], \"warnings\": [...]}."},
            {{"--json", false, "print one JSON object instead of text"}},
            0,

@@ -2,7 +2,9 @@
 // behind it, mp_) the way mallinfo2() and malloc_info() compute it inside the process: per arena the
 // bytes taken from the system, the free chunks (fastbins, unsorted, small and large bins) and the top
 // chunk; in use is the rest. Chunks cached in the per-thread tcache count as in use, as glibc counts
-// them. Needs libc's debug information (struct layouts and the static main_arena/mp_).
+// them. Needs libc's debug information (struct layouts and the static main_arena/mp_), of the very
+// libc build the target runs: symbols of another build, or structures that do not hold together in
+// the target's memory, give an error, never numbers that cannot be true.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "address_space.hpp"
 #include "expected.hpp"
 
 namespace pyxray {
@@ -36,6 +39,7 @@ struct GlibcStats {
   uint64_t max_mmapped_regions = 0;  // mp_.max_n_mmaps
   uint64_t max_mmapped_bytes = 0;    // mp_.max_mmapped_mem
   std::optional<uint64_t> trim_threshold, mmap_threshold;
+  bool fastbins = true;              // this glibc has fastbins (glibc 2.43 removed them)
   bool safe_linking = true;          // fastbin links are mangled (glibc >= 2.32)
   std::vector<std::string> warnings;
 
@@ -45,7 +49,11 @@ struct GlibcStats {
   uint64_t top_bytes() const;
 };
 
-// An error says what is missing (libc's debug symbols, most often) in one line.
+// An error says in one line why there are no statistics: libc's debug symbols are missing, they are
+// of another libc build than the one the target maps, the structures are not ones pyxray knows, or
+// what they describe does not fit the target's memory.
 Expected<GlibcStats> read_glibc_malloc(Target& target, Memory& mem);
+// The same, judged against the given address space (tests; the above reads the target's own).
+Expected<GlibcStats> read_glibc_malloc(Target& target, Memory& mem, const AddressSpace& space);
 
 }  // namespace pyxray

@@ -46,6 +46,16 @@ struct RunOutcome {
 struct LoadedObject {
   std::string path;
   std::optional<uint64_t> base;  // load address of the first segment, when known
+  // GNU build id (lowercase hex) of the file the debugger loaded for it, whose symbols it uses;
+  // nullopt when unknown.
+  std::optional<std::string> build_id;
+};
+
+// One mapping of the target's address space, as /proc/PID/maps or a core's file list records it.
+struct MappedRange {
+  uint64_t start = 0, end = 0;  // [start, end)
+  uint64_t offset = 0;          // file offset of start (0 for anonymous memory)
+  std::string path;             // the file, "[heap]", "[stack]"..., or "" for anonymous memory
 };
 
 class Target {
@@ -85,6 +95,10 @@ class Target {
   // Files mapped into the target's address space, as the process (or the core's own file list)
   // records them; empty when unknown.
   virtual std::vector<std::string> mapped_files() { return {}; }
+  // The target's mappings when the core cannot read them itself: a core's file list (which names
+  // file-backed mappings only). Live local processes are read from /proc/PID/maps by the core
+  // (core/address_space.hpp), so a front end need not implement this for them. Empty when unknown.
+  virtual std::vector<MappedRange> mapped_ranges() { return {}; }
 
   // Lets the (live, stopped) target run while `work` observes it from outside, then stops it again:
   // resume every thread the debugger would resume on "continue", run `work`, and once it returns stop

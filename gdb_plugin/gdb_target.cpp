@@ -170,7 +170,12 @@ std::vector<LoadedObject> GdbTarget::loaded_objects() {
       if (!obj.attr("owner").is_none()) continue;  // separate debug info file
       py::object name = obj.attr("filename");
       if (name.is_none()) continue;
-      out.push_back({name.cast<std::string>(), std::nullopt});
+      LoadedObject lo{name.cast<std::string>(), std::nullopt, std::nullopt};
+      if (py::hasattr(obj, "build_id")) {
+        py::object id = obj.attr("build_id");
+        if (!id.is_none()) lo.build_id = id.cast<std::string>();
+      }
+      out.push_back(std::move(lo));
     }
   } catch (const py::error_already_set&) {
   }
@@ -221,23 +226,47 @@ std::optional<std::vector<NativeFrame>> GdbTarget::native_frames(int64_t tid, st
   return out;
 }
 
-std::vector<std::string> GdbTarget::mapped_files() {
-  // `info proc mappings` reads /proc for a live process and the core's file note for a core.
-  std::vector<std::string> out;
+std::vector<MappedRange> GdbTarget::mapped_ranges() {
+  // `info proc mappings` reads /proc for a live process and the core's file note for a core:
+  //   Start Addr  End Addr  Size  Offset  [Perms]  objfile
+  std::vector<MappedRange> out;
   try {
-    std::string all = gdb_module().attr("execute")("info proc mappings", false, true).cast<std::string>();
-    std::size_t pos = 0;
-    while (pos < all.size()) {
-      std::size_t end = all.find('\n', pos);
-      if (end == std::string::npos) end = all.size();
-      std::string line = all.substr(pos, end - pos);
-      pos = end + 1;
-      auto path = line.find(" /");
-      if (path == std::string::npos) continue;
-      std::string file = line.substr(path + 1);
-      if (out.empty() || out.back() != file) out.push_back(std::move(file));
+    std::istringstream text(gdb_module().attr("execute")("info proc mappings", false, true).cast<std::string>());
+    std::string line;
+    while (std::getline(text, line)) {
+      std::istringstream words(line);
+      std::string start, end, size, offset;
+      if (!(words >> start >> end >> size >> offset) || start.rfind("0x", 0) != 0 || offset.rfind("0x", 0) != 0)
+        continue;
+      MappedRange r;
+      try {
+        r.start = std::stoull(start, nullptr, 16);
+        r.end = std::stoull(end, nullptr, 16);
+        r.offset = std::stoull(offset, nullptr, 16);
+      } catch (const std::exception&) {
+        continue;
+      }
+      std::string rest;
+      std::getline(words, rest);
+      rest.erase(0, rest.find_first_not_of(' '));
+      // gdb 12+ shows the permissions of a live process's mappings before the file.
+      if (rest.size() >= 4 && rest.find_first_not_of("rwxsp-") >= 4 && (rest.size() == 4 || rest[4] == ' ')) {
+        rest.erase(0, 4);
+        rest.erase(0, rest.find_first_not_of(' '));
+      }
+      r.path = rest;
+      out.push_back(std::move(r));
     }
   } catch (const py::error_already_set&) {
+  }
+  return out;
+}
+
+std::vector<std::string> GdbTarget::mapped_files() {
+  std::vector<std::string> out;
+  for (auto& r : mapped_ranges()) {
+    if (r.path.empty() || r.path.front() != '/') continue;
+    if (out.empty() || out.back() != r.path) out.push_back(std::move(r.path));
   }
   return out;
 }

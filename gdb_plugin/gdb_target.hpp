@@ -22,6 +22,7 @@ class GdbTarget final : public Target {
   std::vector<LoadedObject> loaded_objects() override;
   std::vector<std::string> missing_objects() override;
   std::vector<std::string> mapped_files() override;
+  std::vector<MappedRange> mapped_ranges() override;
   std::optional<std::vector<NativeFrame>> native_frames(int64_t tid, std::size_t max_frames) override;
   Expected<RunOutcome> run_while(const std::function<void(const std::atomic<bool>& stop_requested)>& work) override;
 

@@ -323,6 +323,7 @@ std::vector<LoadedObject> LLDBTarget::loaded_objects() {
     LoadedObject Obj;
     Obj.path = pathOf(M.GetFileSpec());
     if (Obj.path.empty()) continue;
+    if (const char *Uuid = M.GetUUIDString(); Uuid && *Uuid) Obj.build_id = Uuid;  // "93AC61EC-5A8E-..."
     lldb::SBAddress Header = M.GetObjectFileHeaderAddress();
     if (Header.IsValid()) {
       const lldb::addr_t Load = Header.GetLoadAddress(Target);

@@ -17,9 +17,9 @@ namespace pyxray::it {
 
 namespace fs = std::filesystem;
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/pyxray-it-XXXXXX";
+TempDir::TempDir(const fs::path& base) {
+  const char* env = std::getenv("TMPDIR");
+  std::string tmpl = (base.empty() ? std::string(env && *env ? env : "/tmp") : base.string()) + "/pyxray-it-XXXXXX";
   if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed: " + std::string(strerror(errno)));
   path_ = tmpl;
 }

@@ -19,7 +19,8 @@ using Clock = std::chrono::steady_clock;
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
 class TempDir {
  public:
-  TempDir();
+  // A fresh directory under `base`, by default $TMPDIR (or /tmp).
+  explicit TempDir(const std::filesystem::path& base = {});
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

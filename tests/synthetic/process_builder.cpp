@@ -131,8 +131,8 @@ ProcessBuilder::ProcessBuilder(uint32_t version_hex, BuilderOptions options)
   interp_ = kInterp;
 
   std::string lib = fmt::format("/usr/local/lib/libpython3.{}.so.1.0", minor_);
-  objects_.push_back({fmt::format("/usr/local/bin/python3.{}", minor_), kExeBase});
-  objects_.push_back({lib, kLibpythonBase});
+  objects_.push_back({fmt::format("/usr/local/bin/python3.{}", minor_), kExeBase, std::nullopt});
+  objects_.push_back({lib, kLibpythonBase, std::nullopt});
   symbols_["_PyRuntime"] = kRuntime;
   symbols_["Py_Initialize"] = text_address();
   if (minor_ >= 11) {  // Py_Version is exported from 3.11 on; older versions are known by libpython's name

@@ -343,8 +343,8 @@ class SyntheticPython {
     target->add_symbol("Py_Version", kPyVersionAddr);
     target->add_symbol("PyCode_Type", code_type_);
     std::string v = fmt::format("3.{}", minor_);
-    target->add_loaded_object({fmt::format("/usr/local/bin/python{}", v), 0x55d01c400000});
-    target->add_loaded_object({fmt::format("/usr/local/lib/libpython{}.so.1.0", v), kLibpythonBase});
+    target->add_loaded_object({fmt::format("/usr/local/bin/python{}", v), 0x55d01c400000, std::nullopt});
+    target->add_loaded_object({fmt::format("/usr/local/lib/libpython{}.so.1.0", v), kLibpythonBase, std::nullopt});
     for (const auto& n : natives_) target->add_thread(n);
     if (selected) target->select_thread(*selected);
     return std::make_unique<Session>(std::move(target));
