@@ -653,9 +653,7 @@ struct HeapWalker::Impl {
   }
 
   Expected<HeapWalkStats> run() {
-    if (proc.layout_sources().free_threaded)
-      return fail("this is a free-threaded build: its objects come from mimalloc, which the heap commands do not "
-                  "decode");
+    if (proc.traits().mimalloc_heap) return fail(kMimallocHeapNotWalked);
     uint64_t probe = proc.runtime_addr() ? proc.runtime_addr() : proc.interp_head_addr();
     bulk = choose_reader(proc.target(), probe);
     heap = load_pymalloc(proc);
