@@ -132,8 +132,8 @@ struct HeapContext {
   const TypeInfo* validated(uint64_t addr) {
     if (!plausible_pointer(addr)) return nullptr;
     Memory& m = proc.mem();
-    auto rc = m.read<uint64_t>(addr + (proc.layout().object_ob_refcnt == kAbsent ? 0 : proc.layout().object_ob_refcnt));
-    if (!rc || !plausible_refcount(*rc, traits_for(proc.version()).refcount_mask)) return nullptr;
+    auto rc = read_refcount(m, proc.layout(), addr);
+    if (!rc || *rc < 0 || !plausible_refcount(static_cast<uint64_t>(*rc), proc.traits().refcount_mask)) return nullptr;
     auto type = m.read_ptr(addr + proc.layout().object_ob_type);
     if (!type) return nullptr;
     return types.get(*type);
@@ -394,6 +394,9 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
   std::vector<Chain> chains;
   std::vector<uint64_t> direct;
   std::vector<std::string> warnings = roots.warnings;
+  // A heap pyxray does not walk: only the frames' locals are searched, and nothing is a direct referrer.
+  const bool heap_walked = !proc->traits().mimalloc_heap;
+  if (!heap_walked) warnings.insert(warnings.begin(), fmt::format("{}: only frame locals are searched", kMimallocHeapNotWalked));
   HeapWalkStats last;
   int depth = 0;
   bool truncated = false;
@@ -411,7 +414,7 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
       auto [b, e] = local_roots.equal_range(x);
       for (auto it = b; it != e && chains.size() < kMaxChains; ++it) chains.push_back({it->second, "local", path_from(x)});
     }
-    if (!chains.empty()) break;
+    if (!chains.empty() || !heap_walked) break;
     std::vector<std::pair<uint64_t, uint64_t>> edges;
     HeapWalkOptions opt;
     opt.edge_targets = &frontier;
@@ -471,7 +474,7 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     j["type"] = target_type->name;
     json d = json::array();
     for (uint64_t a : direct) d.push_back({{"address", a}, {"type", type_name(a)}});
-    j["referrers"] = std::move(d);
+    j["referrers"] = heap_walked ? std::move(d) : json(nullptr);  // null: not searched
     json cs = json::array();
     for (const auto& c : chains) {
       json path = json::array();
@@ -483,9 +486,11 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     j["warnings"] = warnings;
     return dump(j);
   }
-  std::string out = fmt::format("0x{:x} ({}): {} direct referrer{}\n", target, target_type->name,
-                                direct.size() >= kMaxDirect ? fmt::format("{}+", kMaxDirect) : std::to_string(direct.size()),
-                                direct.size() == 1 ? "" : "s");
+  std::string out = !heap_walked
+      ? fmt::format("0x{:x} ({}): direct referrers not searched (the heap is not walked)\n", target, target_type->name)
+      : fmt::format("0x{:x} ({}): {} direct referrer{}\n", target, target_type->name,
+                    direct.size() >= kMaxDirect ? fmt::format("{}+", kMaxDirect) : std::to_string(direct.size()),
+                    direct.size() == 1 ? "" : "s");
   for (uint64_t a : direct) out += fmt::format("  0x{:x} {}\n", a, type_name(a));
   if (chains.empty()) {
     out += fmt::format("no chain to a module global or a frame local within {} step{}\n", depth, depth == 1 ? "" : "s");

@@ -228,6 +228,10 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   if (!target.is_live_local() && (target.pid() > 0 || !target.threads().empty()))
     return fail("py-sample needs a live process (this target is a core file or not on this host)");
   PYX_TRY(proc, session.process());
+  if (options.threads == ThreadFilter::Gil && !proc->traits().has_gil)
+    return fail(fmt::format("py-sample: --threads gil: this free-threaded build of Python {} has no GIL (use "
+                            "--threads busy)",
+                            proc->version().text()));
   std::string path = args.value("-o").value_or(args.value("--output").value_or(""));
   if (path.empty()) path = fmt::format("pyxray-{}.svg", target.pid());
   PYX_TRY(format, format_for(path));

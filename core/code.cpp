@@ -14,6 +14,25 @@ std::optional<int> CodeInfo::line_at(int byte_offset) const {
   return line_for_offset(format, line_table, first_line, byte_offset);
 }
 
+Expected<uint64_t> bytecode_start(Memory& m, const Layout& L, uint64_t code, uint64_t code_start, int64_t tlbc_index) {
+  if (tlbc_index == 0 || L.code_co_tlbc == kAbsent || L.codearray_entries == kAbsent) return code_start;
+  if (tlbc_index < 0)
+    return fail(fmt::format("a frame of code object 0x{:x} has a negative thread-local bytecode index {}", code,
+                            tlbc_index));
+  PYX_TRY(array, m.read_ptr(code + L.code_co_tlbc));
+  if (array == 0) return fail(fmt::format("code object 0x{:x} has no thread-local bytecode (co_tlbc is NULL)", code));
+  if (L.codearray_size != kAbsent) {
+    PYX_TRY(size, m.read<int64_t>(array + L.codearray_size));
+    if (tlbc_index >= size)
+      return fail(fmt::format("thread-local bytecode index {} is past the {} copies of code object 0x{:x}", tlbc_index,
+                              size, code));
+  }
+  PYX_TRY(copy, m.read_ptr(array + L.codearray_entries + 8 * static_cast<uint64_t>(tlbc_index)));
+  if (copy == 0)
+    return fail(fmt::format("code object 0x{:x} has no thread-local bytecode copy {}", code, tlbc_index));
+  return copy;
+}
+
 Expected<const CodeInfo*> CodeCache::get(uint64_t code) {
   if (auto it = cache_.find(code); it != cache_.end()) return static_cast<const CodeInfo*>(it->second.get());
   PYX_TRY(info, decode(code));

@@ -16,6 +16,8 @@ namespace pyxray {
 
 class PythonProcess;
 class Objects;
+class Memory;
+struct Layout;
 
 struct CodeInfo {
   std::string name;                       // co_name
@@ -30,6 +32,12 @@ struct CodeInfo {
   // Line for a byte offset into the bytecode, as CPython reports it (nullopt: no line).
   std::optional<int> line_at(int byte_offset) const;
 };
+
+// Where the bytecode a frame runs begins. A free-threaded 3.14+ build may give a thread its own
+// copy of a code object's bytecode (per-thread bytecode): the frame's tlbc_index picks the copy in
+// the code object's co_tlbc array, whose entry 0 is the code object's own bytecode (code_start).
+// The instruction pointer points into that copy, so offsets are taken from its start.
+Expected<uint64_t> bytecode_start(Memory& m, const Layout& L, uint64_t code, uint64_t code_start, int64_t tlbc_index);
 
 class CodeCache {
  public:

@@ -158,7 +158,7 @@ SectionSpec interpreter_frame(bool v314) {
   };
   if (v314) {
     m.push_back(own("stackpointer", "stackpointer"));
-    m.push_back(own("tlbc_index", "tlbc_index", {}, kFreeThreadedOnly));
+    m.push_back(own("tlbc_index", "tlbc_index", "_PyInterpreterFrame:tlbc_index", kFreeThreadedOnly));
   }
   return section("interpreter_frame", "_PyInterpreterFrame", std::move(m));
 }
@@ -176,7 +176,7 @@ SectionSpec code_object(bool v314) {
       own("localspluskinds", "co_localspluskinds"),
       own("co_code_adaptive", "co_code_adaptive", "PyCodeObject:co_code_adaptive", kFlexible),
   };
-  if (v314) m.push_back(own("co_tlbc", "co_tlbc", {}, kFreeThreadedOnly));
+  if (v314) m.push_back(own("co_tlbc", "co_tlbc", "PyCodeObject:co_tlbc", kFreeThreadedOnly));
   return section("code_object", "PyCodeObject", std::move(m));
 }
 

@@ -28,7 +28,7 @@ struct DebugOffsets {
   // {"PyThreadState:next", 8}); struct sizes as "type:" keys ("PyThreadState:" -> 312). Members with
   // no layout key are kept as "debug:section.member" ("debug:thread_state.status"). Members that
   // only exist on free-threaded builds (tlbc_*, co_tlbc, gil_runtime_state_enabled) are left out of
-  // a GIL build's map when they hold their placeholder 0.
+  // a GIL build's map when they hold their placeholder 0; tlbc_index and co_tlbc have layout keys.
   std::map<std::string, int64_t> offsets;
 };
 

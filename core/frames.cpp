@@ -25,7 +25,7 @@ class Walker {
  public:
   Walker(PythonProcess& proc, CodeCache& codes, int max_frames)
       : proc_(proc), L_(proc.layout()), m_(proc.mem()), codes_(codes),
-        traits_(traits_for(proc.version())), max_frames_(max_frames) {}
+        traits_(proc.traits()), max_frames_(max_frames) {}
 
   PyStack walk(const ThreadState& t) {
     switch (traits_.frame_model) {
@@ -142,8 +142,14 @@ class Walker {
     }
     PYX_TRY(code, codes_.get(executable));
     PYX_TRY(instr, m_.read_ptr(frame + instr_field));
+    uint64_t start = code->code_start;
+    if (L_.iframe_tlbc_index != kAbsent) {  // 3.14t: the thread's own copy of the bytecode
+      PYX_TRY(index, m_.read<int32_t>(frame + L_.iframe_tlbc_index));
+      PYX_TRY(copy, bytecode_start(m_, L_, executable, start, index));
+      start = copy;
+    }
     // Modular, then signed: instr comes from the target and may be anywhere.
-    int64_t offset = static_cast<int64_t>(instr - code->code_start);
+    int64_t offset = static_cast<int64_t>(instr - start);
     bool incomplete = owner != traits_.frame_owned_by_generator && offset < int64_t{code->first_traceable} * 2;
     if (incomplete) return pf;
     if (L_.iframe_is_entry != kAbsent) pf.is_entry = m_.read<uint8_t>(frame + L_.iframe_is_entry).value_or(0);

@@ -229,7 +229,7 @@ struct HeapWalker::Impl {
 
   Impl(PythonProcess& p, Objects& o, TypeCache& t, ObjectSizer& s, Referents& r, const HeapWalkOptions& options)
       : proc(p), objects(o), types(t), sizer(s), refs(r), opt(options), L(p.layout()),
-        refcount_mask(traits_for(p.version()).refcount_mask) {
+        refcount_mask(p.traits().refcount_mask) {
     on_ref = [this](uint64_t dst) { reference(src, dst); };
     reader = [this](uint64_t a, std::size_t n) { return read_any(a, n); };
   }
@@ -671,9 +671,7 @@ struct HeapWalker::Impl {
   }
 
   Expected<HeapWalkStats> run() {
-    if (proc.layout_sources().free_threaded)
-      return fail("this is a free-threaded build: its objects come from mimalloc, which the heap commands do not "
-                  "decode");
+    if (proc.traits().mimalloc_heap) return fail(kMimallocHeapNotWalked);
     uint64_t probe = proc.runtime_addr() ? proc.runtime_addr() : proc.interp_head_addr();
     bulk = choose_reader(proc.target(), probe);
     heap = load_pymalloc(proc);

@@ -95,7 +95,7 @@ Expected<SampleSymbols> resolve_sample_symbols(PythonProcess& proc) {
   SampleSymbols s;
   s.code_type = proc.type_addr("PyCode_Type");
   if (!s.code_type) return fail("cannot find PyCode_Type in the target: its code objects cannot be checked");
-  const auto& traits = traits_for(proc.version());
+  const auto& traits = proc.traits();
   if (traits.frame_model == FrameModel::FrameObjects) {
     s.frame_type = proc.type_addr("PyFrame_Type");
     if (!s.frame_type) return fail("cannot find PyFrame_Type in the target: its frames cannot be checked");
@@ -108,7 +108,7 @@ Expected<SampleSymbols> resolve_sample_symbols(PythonProcess& proc) {
 }
 
 LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymbols& symbols, int max_frames)
-    : proc_(proc), L_(proc.layout()), traits_(traits_for(proc.version())), codes_(codes), symbols_(symbols),
+    : proc_(proc), L_(proc.layout()), traits_(proc.traits()), codes_(codes), symbols_(symbols),
       max_frames_(max_frames),
       max_interpreters_(static_cast<std::size_t>(limits().interpreters)),
       max_threads_(static_cast<std::size_t>(limits().sample_threads)),
@@ -320,7 +320,23 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
     }
     // Modular, then signed (as frames.cpp): the pointer comes from the target and may be anywhere,
     // and the difference of two addresses cast to int64_t first can overflow.
-    int64_t offset = static_cast<int64_t>(field<uint64_t>(p, instr_field_) - code->code_start);
+    uint64_t start = code->code_start;
+    if (L_.iframe_tlbc_index != kAbsent && L_.code_co_tlbc != kAbsent && L_.codearray_entries != kAbsent) {
+      // 3.14t: the thread's own copy of the bytecode (code.hpp: bytecode_start), read every time:
+      // a thread that exits frees its copies and a new thread may reuse its index.
+      int32_t index = field<int32_t>(p, L_.iframe_tlbc_index);
+      if (index != 0) {
+        uint64_t array = 0;
+        int64_t size = 0;
+        if (index < 0) return WalkError::BadFrame;
+        if (!r.read(executable + L_.code_co_tlbc, array) || array == 0 || array % 8) return WalkError::Unreadable;
+        if (L_.codearray_size != kAbsent && (!r.read(array + L_.codearray_size, size) || index >= size))
+          return WalkError::BadFrame;
+        if (!r.read(array + L_.codearray_entries + 8 * static_cast<uint64_t>(index), start) || start == 0)
+          return WalkError::Unreadable;
+      }
+    }
+    int64_t offset = static_cast<int64_t>(field<uint64_t>(p, instr_field_) - start);
     if (offset < -2 || (code->code_bytes >= 0 && offset > code->code_bytes) || offset > (int64_t{1} << 27))
       return WalkError::BadOffset;
     // A frame that has not started yet is not shown by Python (frames.cpp: "incomplete").

@@ -30,13 +30,13 @@ struct FrameFields {
 
 FrameFields frame_fields(const PythonProcess& proc) {
   const Layout& L = proc.layout();
-  if (traits_for(proc.version()).frame_model == FrameModel::FrameObjects)
+  if (proc.traits().frame_model == FrameModel::FrameObjects)
     return {L.frame_f_locals, L.frame_f_globals, L.frame_f_builtins, L.frame_f_localsplus};
   return {L.iframe_f_locals, L.iframe_f_globals, L.iframe_f_builtins, L.iframe_localsplus};
 }
 
 uint64_t untag(const PythonProcess& proc, uint64_t ref) {
-  return traits_for(proc.version()).stackref_tagged ? ref & ~uint64_t{3} : ref;
+  return proc.traits().stackref_tagged ? ref & ~uint64_t{3} : ref;
 }
 
 Expected<std::vector<uint64_t>> tuple_items(PythonProcess& proc, uint64_t tuple) {

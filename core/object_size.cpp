@@ -167,7 +167,8 @@ std::unique_ptr<TypeInfo> TypeCache::load(uint64_t type) {
     bool weak = v.at_least(3, 12) && (*flags & kTpManagedWeakref);
     if (t->managed_dict || weak) managed_words = 16;
   }
-  const uint32_t gc_head = static_cast<uint32_t>(or_default(L_.gc_head_size, v.before(3, 8) ? 32 : 16));
+  const uint32_t gc_head =
+      proc_.traits().gc_head ? static_cast<uint32_t>(or_default(L_.gc_head_size, v.before(3, 8) ? 32 : 16)) : 0;
   t->preheader = (t->gc ? gc_head : 0) + managed_words;
   t->sizeof_header = v.at_least(3, 11) ? t->preheader : (t->gc ? gc_head : 0);
 
@@ -270,8 +271,7 @@ uint64_t ObjectSizer::min_allocation(const TypeInfo& t, std::span<const std::byt
       if (!t.exact) break;
       uint32_t state = load_u32(head, L_.ascii_state);
       int64_t len = load_i64(head, L_.ascii_length);
-      int kind = static_cast<int>((state >> 2) & 7);
-      bool compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
+      const auto [kind, compact, ascii] = str_state(state, proc_.traits().unicode_kind_shift);
       if (len < 0 || !compact) break;
       const uint64_t n = static_cast<uint64_t>(len);  // unsigned: a corrupt length must not overflow
       if (ascii) return base + static_cast<uint64_t>(L_.ascii_size) + n + 1;
@@ -345,8 +345,9 @@ uint64_t ObjectSizer::str_sizeof(uint64_t addr, std::span<const std::byte> head)
   uint32_t state = load_u32(head, L_.ascii_state);
   // Unsigned arithmetic throughout: the lengths come from the target and may hold anything.
   const uint64_t len = static_cast<uint64_t>(std::max<int64_t>(load_i64(head, L_.ascii_length), 0));
-  uint64_t kind = (state >> 2) & 7;
-  bool compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
+  const StrState st = str_state(state, proc_.traits().unicode_kind_shift);
+  const uint64_t kind = static_cast<uint64_t>(st.kind);
+  const bool compact = st.compact, ascii = st.ascii;
   bool ready = py2_ || minor_ >= 12 || ((state >> 7) & 1);
   uint64_t size = 0;
   uint64_t data = 0;

@@ -94,17 +94,22 @@ Expected<std::string> Objects::read_bytes_text(uint64_t obj, int64_t sval_offset
   return std::string(reinterpret_cast<const char*>(raw.data()), raw.size());
 }
 
+Expected<int64_t> read_refcount(Memory& m, const Layout& L, uint64_t obj) {
+  if (L.object_ob_ref_local != kAbsent && L.object_ob_ref_shared != kAbsent) {
+    PYX_TRY(local, m.read<uint32_t>(obj + L.object_ob_ref_local));
+    if (local == 0xffffffffu) return kImmortalRefcount;
+    PYX_TRY(shared, m.read<int64_t>(obj + L.object_ob_ref_shared));
+    return int64_t{local} + (shared >> 2);  // arithmetic shift: shared may be negative while merging
+  }
+  return m.read<int64_t>(obj + (L.object_ob_refcnt == kAbsent ? 0 : L.object_ob_refcnt));
+}
+
 Expected<std::string> Objects::read_unicode(uint64_t obj, std::size_t max_chars) {
   const Layout& L = proc_.layout();
   PYX_TRY(length, proc_.mem().read<int64_t>(obj + L.ascii_length));
   PYX_TRY(state, proc_.mem().read<uint32_t>(obj + L.ascii_state));
   if (length < 0) return fail(fmt::format("str at 0x{:x} has negative length", obj));
-  // PyASCIIObject.state: interned:2, kind:3, compact:1, ascii:1 in every GIL build since 3.3;
-  // free-threaded builds make `interned` a whole byte, moving the other bits up.
-  int shift = proc_.layout_sources().free_threaded ? 8 : 2;
-  int kind = static_cast<int>((state >> shift) & 7);
-  bool compact = (state >> (shift + 3)) & 1;
-  bool ascii = (state >> (shift + 4)) & 1;
+  const auto [kind, compact, ascii] = str_state(state, proc_.traits().unicode_kind_shift);
   if (kind != 1 && kind != 2 && kind != 4) return fail(fmt::format("str at 0x{:x} has invalid kind {}", obj, kind));
   uint64_t data = 0;
   if (compact) {
@@ -172,7 +177,7 @@ Expected<int64_t> Objects::read_long(uint64_t obj) {
 }
 
 Expected<void> Objects::dict_items(uint64_t dict, const ItemFn& fn) {
-  if (traits_for(proc_.version()).dict_model == DictModel::Table27) return dict27_items(dict, fn);
+  if (proc_.traits().dict_model == DictModel::Table27) return dict27_items(dict, fn);
   const Layout& L = proc_.layout();
   PYX_TRY(keys, proc_.mem().read_ptr(dict + L.dict_ma_keys));
   PYX_TRY(values, proc_.mem().read_ptr(dict + L.dict_ma_values));
@@ -360,7 +365,7 @@ Expected<std::optional<uint64_t>> Objects::dict_lookup_or_none(Expected<uint64_t
 
 Expected<std::optional<uint64_t>> Objects::instance_attr(uint64_t obj, std::string_view name) {
   const Layout& L = proc_.layout();
-  const VersionTraits& t = traits_for(proc_.version());
+  const VersionTraits& t = proc_.traits();
   Memory& m = proc_.mem();
   PYX_TRY(type, type_of(obj));
   PYX_TRY(flags, m.read<uint64_t>(type + L.type_tp_flags));
@@ -373,9 +378,9 @@ Expected<std::optional<uint64_t>> Objects::instance_attr(uint64_t obj, std::stri
     }
     case InstanceDictModel::ManagedSplit311: {
       if (!(flags & t.tpflags_managed_dict)) return dict_lookup_or_none(dict_at_offset(obj, type), name);
-      PYX_TRY(d, m.read_ptr(obj - 3 * 8));
+      PYX_TRY(d, m.read_ptr(obj + t.managed_dict_offset));
       if (d == 0) {
-        PYX_TRY(values, m.read_ptr(obj - 4 * 8));
+        PYX_TRY(values, m.read_ptr(obj + t.managed_values_offset));
         if (values == 0) return std::optional<uint64_t>{};
         return cached_keys_lookup(type, values, name);
       }
@@ -384,7 +389,7 @@ Expected<std::optional<uint64_t>> Objects::instance_attr(uint64_t obj, std::stri
     }
     case InstanceDictModel::DictOrValues312: {
       if (!(flags & t.tpflags_managed_dict)) return dict_lookup_or_none(dict_at_offset(obj, type), name);
-      PYX_TRY(dorv, m.read_ptr(obj - 3 * 8));
+      PYX_TRY(dorv, m.read_ptr(obj + t.managed_dict_offset));
       if (dorv & 1) return cached_keys_lookup(type, dorv + 1, name);  // tagged values pointer
       dict = dorv;
       break;
@@ -392,7 +397,7 @@ Expected<std::optional<uint64_t>> Objects::instance_attr(uint64_t obj, std::stri
     case InstanceDictModel::InlineValues313: {
       if (!(flags & (t.tpflags_managed_dict | t.tpflags_inline_values)))
         return dict_lookup_or_none(dict_at_offset(obj, type), name);
-      PYX_TRY(d, m.read_ptr(obj - 3 * 8));
+      PYX_TRY(d, m.read_ptr(obj + t.managed_dict_offset));
       if (d == 0 && (flags & t.tpflags_inline_values)) {
         PYX_TRY(basic, m.read<int64_t>(type + L.type_tp_basicsize));
         uint64_t values = obj + basic;

@@ -16,6 +16,27 @@
 namespace pyxray {
 
 class PythonProcess;
+class Memory;
+struct Layout;
+
+// An object's reference count. With the GIL: ob_refcnt. Free-threaded builds count with biased
+// reference counting: ob_ref_local (the owning thread's, a uint32_t; UINT32_MAX marks an immortal
+// object) plus ob_ref_shared (everyone else's, shifted left by 2 over two state bits). An immortal
+// object gives kImmortalRefcount.
+inline constexpr int64_t kImmortalRefcount = 0xffffffff;
+
+// PyASCIIObject.state: {interned:2, kind:3, compact:1, ascii:1, ...} in every GIL build since 3.3;
+// free-threaded builds make `interned` a whole byte (VersionTraits::unicode_kind_shift).
+struct StrState {
+  int kind = 0;  // 1, 2 or 4 bytes per code point when valid
+  bool compact = false;
+  bool ascii = false;
+};
+inline StrState str_state(uint32_t state, int kind_shift) {
+  return {static_cast<int>((state >> kind_shift) & 7), ((state >> (kind_shift + 3)) & 1) != 0,
+          ((state >> (kind_shift + 4)) & 1) != 0};
+}
+Expected<int64_t> read_refcount(Memory& m, const Layout& L, uint64_t obj);
 
 class Objects {
  public:

@@ -521,8 +521,7 @@ ObjectAllocator object_allocator(PythonProcess& proc) {
 }
 
 Expected<PymallocStats> read_pymalloc(PythonProcess& proc) {
-  if (proc.layout_sources().free_threaded)
-    return fail("this is a free-threaded build: objects come from mimalloc, which py-arenas does not decode");
+  if (proc.traits().mimalloc_heap) return fail(kMimallocHeapNotWalked);
   ObjectAllocator alloc = object_allocator(proc);
   if (!alloc.uses_pymalloc)
     return fail(fmt::format("this process does not use pymalloc for objects (allocator: {}, e.g. "

@@ -5,6 +5,7 @@
 
 #include "debug_offsets.hpp"
 #include "elf_file.hpp"
+#include "free_threaded_layout.hpp"
 #include "interp_scan.hpp"
 #include "layout_tables.hpp"
 #include "objects.hpp"
@@ -126,13 +127,27 @@ bool walkable(const Layout& L, const PyVersion& v) {
 }  // namespace
 
 // Fields the block does not carry but fixes by its neighbours: newer tables must not supply them,
-// because 3.14 moved them (it put _co_unique_id where 3.13 had _co_firsttraceable).
-void derive_from_debug_offsets(std::map<std::string, int64_t>& offsets) {
+// because 3.14 moved them (it put _co_unique_id where 3.13 had _co_firsttraceable), and the
+// free-threaded builds, which use no table rows for these structs, need them.
+void derive_from_debug_offsets(std::map<std::string, int64_t>& offsets, const PyVersion& v) {
+  auto get = [&](const char* key) -> std::optional<int64_t> {
+    auto it = offsets.find(key);
+    return it == offsets.end() ? std::nullopt : std::optional<int64_t>(it->second);
+  };
   // The int _co_firsttraceable sits 16 bytes before the bytecode (before co_tlbc on free-threaded
   // builds, which insert that pointer in between).
-  auto base = offsets.find("debug:code_object.co_tlbc");
-  if (base == offsets.end() || base->second == 0) base = offsets.find("PyCodeObject:co_code_adaptive");
-  if (base != offsets.end() && base->second >= 16) offsets.emplace("PyCodeObject:_co_firsttraceable", base->second - 16);
+  auto base = get("PyCodeObject:co_tlbc");
+  if (!base || *base == 0) base = get("PyCodeObject:co_code_adaptive");
+  if (base && *base >= 16) offsets.emplace("PyCodeObject:_co_firsttraceable", *base - 16);
+  // The collector's flag: the interpreter's gc struct plus the flag's offset inside it.
+  if (auto gc = get("debug:interpreter_state.gc"), collecting = get("debug:gc.collecting"); gc && collecting)
+    offsets.emplace("PyInterpreterState:gc.collecting", *gc + *collecting);
+  // PyThreadState.state follows the 4-byte _status bit field: 3.13 {_status, int _whence, int state},
+  // 3.14 {_status, int holds_gil, int _whence, int state} (Include/cpython/pystate.h).
+  if (auto status = get("debug:thread_state.status")) {
+    if (v.major == 3 && v.minor == 13) offsets.emplace("PyThreadState:state", *status + 8);
+    if (v.major == 3 && v.minor == 14) offsets.emplace("PyThreadState:state", *status + 12);
+  }
 }
 
 LayoutSources PythonProcess::read_layout_sources() {
@@ -152,9 +167,9 @@ LayoutSources PythonProcess::read_layout_sources() {
       src.debug_offsets_error = bytes.error().message;
     } else if (auto parsed = parse_debug_offsets(*bytes, runtime_, version_)) {
       src.debug_offsets = std::move(parsed->offsets);
-      derive_from_debug_offsets(src.debug_offsets);
       src.free_threaded = parsed->free_threaded;
       if (!version_.micro_known) version_ = parsed->version;
+      derive_from_debug_offsets(src.debug_offsets, version_);
     } else {
       src.debug_offsets_error = parsed.error().message;
     }
@@ -167,7 +182,12 @@ LayoutSources PythonProcess::read_layout_sources() {
     table = newest_table_before(version_);
     older_table = table != nullptr;
   }
-  if (table) {
+  if (table && src.free_threaded) {
+    // The tables describe default (GIL) builds: a free-threaded build takes only the rows that
+    // header-derived rules carry over (free_threaded_layout.hpp), when they are known.
+    src.table = free_threaded_rows(version_, *table);
+    if (!src.table.empty()) src.table_version = fmt::format("{}, free-threaded rows", table->version.text());
+  } else if (table) {
     src.table_version = table->version.text();
     for (const auto& e : table->entries) {
       // Except _PyRuntimeState's fields: _PyRuntime begins with the block, which grows with every
@@ -194,8 +214,7 @@ Expected<void> PythonProcess::resolve_layout() {
   };
   fill_from(sources_.debuginfo, "debuginfo");
   fill_from(sources_.debug_offsets, "_Py_DebugOffsets");
-  // The tables describe default (GIL) builds; a free-threaded build's objects are laid out differently.
-  if (!sources_.free_threaded) fill_from(sources_.table, fmt::format("built-in table {}", sources_.table_version));
+  fill_from(sources_.table, fmt::format("built-in table {}", sources_.table_version));
   if (!walkable(layout_, version_)) {
     std::string why = sources_.debug_offsets_error ? fmt::format(" ({})", *sources_.debug_offsets_error) : "";
     return fail(fmt::format("no struct layouts for CPython {}: no debuginfo is loaded{}{}", version_.text(),

@@ -15,6 +15,7 @@
 #include "memory.hpp"
 #include "target.hpp"
 #include "version.hpp"
+#include "version_traits.hpp"
 
 namespace pyxray {
 
@@ -47,6 +48,8 @@ class PythonProcess {
   const Layout& layout() const { return layout_; }
   const LayoutSources& layout_sources() const { return sources_; }
   const PyVersion& version() const { return version_; }
+  // The per-version facts of this build (free-threaded or not).
+  const VersionTraits& traits() const { return traits_for(version_, sources_.free_threaded); }
 
   // _PyRuntime (3.7+), or 0 for 2.7/3.6, which only have the interp_head static.
   uint64_t runtime_addr() const { return runtime_; }

@@ -12,8 +12,8 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 constexpr const char* kFreeThreadedNote =
-    "free-threaded CPython: stacks come from _Py_DebugOffsets (or debuginfo); there is no GIL, so no "
-    "thread holds it; heap and allocator commands do not support its mimalloc heap";
+    "free-threaded CPython: there is no GIL, so no thread holds it (a thread running Python is "
+    "attached); the heap and allocator commands do not walk its mimalloc heap";
 
 Json python_frame_json(const ThreadReport& t, const PyFrame& f) {
   Json j;
@@ -38,7 +38,15 @@ Json native_frame_json(const NativeFrame& f) {
           {"library", f.library.empty() ? Json(nullptr) : Json(f.library)}};
 }
 
-std::string status_text(const ThreadReport& t) {
+std::string status_text(const ThreadReport& t, bool free_threaded) {
+  if (free_threaded) {  // no GIL to hold
+    switch (t.status) {
+      case ThreadStatus::Running: return " (running)";
+      case ThreadStatus::GarbageCollecting: return " (collecting garbage)";
+      case ThreadStatus::Idle: return " (idle)";
+      default: return "";
+    }
+  }
   switch (t.status) {
     case ThreadStatus::Running: return " (running, holds the GIL)";
     case ThreadStatus::GarbageCollecting: return " (collecting garbage, holds the GIL)";
@@ -112,7 +120,7 @@ std::string stacks_text(const ProcessReport& report, SourceLines& sources) {
     out += "Thread ";
     out += t.native_id ? fmt::format("{}", *t.native_id) : fmt::format("0x{:x}", t.state.thread_id);
     if (!t.name.empty()) out += fmt::format(" \"{}\"", t.name);
-    out += status_text(t);
+    out += status_text(t, report.free_threaded);
     out += fmt::format(" [ident 0x{:x}]\n", t.state.thread_id);
     if (t.stack.frames.empty() && !t.stack.warning && !t.mixed) out += "    (no Python frames)\n";
     if (t.mixed) {

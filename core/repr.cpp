@@ -154,8 +154,7 @@ Engine::TypeInfo Engine::classify(uint64_t type) {
 Expected<uint64_t> Engine::validate(uint64_t addr) {
   if (addr == 0) return fail("null pointer");
   if (addr % 8 != 0) return fail(fmt::format("0x{:x} is not aligned like an object", addr));
-  int64_t refcnt_off = L_.object_ob_refcnt == kAbsent ? 0 : L_.object_ob_refcnt;
-  PYX_TRY(refcnt, mem_.read<int64_t>(addr + refcnt_off));
+  PYX_TRY(refcnt, read_refcount(mem_, L_, addr));
   if (refcnt <= 0) return fail(fmt::format("reference count {} at 0x{:x} (freed or not an object)", refcnt, addr));
   PYX_TRY(type, objects_.type_of(addr));
   // The type's type must be `type` itself or a metaclass (whose type is `type`).

@@ -7,6 +7,7 @@
 #include "layout.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
+#include "python_process.hpp"
 #include "repr_impl.hpp"
 
 namespace pyxray::repr_detail {
@@ -123,10 +124,7 @@ Expected<std::vector<uint32_t>> Engine::read_code_points(uint64_t addr, std::siz
   PYX_TRY(length, mem_.read<int64_t>(addr + L_.ascii_length));
   PYX_TRY(state, mem_.read<uint32_t>(addr + L_.ascii_state));
   if (length < 0 || length > kMaxElements) return fail(fmt::format("str length {} is corrupt", length));
-  // PyASCIIObject.state: interned:2, kind:3, compact:1, ascii:1 (the same bits in 3.3-3.13).
-  const int kind = static_cast<int>((state >> 2) & 7);
-  const bool compact = (state >> 5) & 1;
-  const bool ascii = (state >> 6) & 1;
+  const auto [kind, compact, ascii] = str_state(state, proc_.traits().unicode_kind_shift);
   if (kind != 1 && kind != 2 && kind != 4) return fail(fmt::format("str kind {} is invalid", kind));
   uint64_t data = addr + (ascii ? L_.ascii_size : L_.compact_unicode_size);
   if (!compact) {

@@ -91,6 +91,13 @@ bool waiting_for_gil(const std::vector<NativeFrame>& frames) {
 // for the GIL or is idle in a blocking call.
 ThreadStatus thread_status(PythonProcess& proc, const ThreadReport& r, bool gil_held,
                            const std::optional<std::vector<NativeFrame>>& native) {
+  if (!proc.traits().has_gil) {
+    // No GIL: every attached thread runs Python at once; a detached one is blocked outside Python,
+    // a suspended one is parked by another thread's stop-the-world pause.
+    if (!r.state.run_state) return ThreadStatus::Unknown;
+    if (*r.state.run_state != kThreadAttached) return ThreadStatus::Idle;
+    return gc_collecting(proc, r.state.interp) ? ThreadStatus::GarbageCollecting : ThreadStatus::Running;
+  }
   if (r.state.holds_gil) return gc_collecting(proc, r.state.interp) ? ThreadStatus::GarbageCollecting : ThreadStatus::Running;
   // A free GIL has no waiters (a waiter takes it at once), so nobody needs unwinding then.
   if (!gil_held) return ThreadStatus::Idle;

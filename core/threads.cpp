@@ -87,6 +87,9 @@ Expected<ThreadStates> thread_states(PythonProcess& proc) {
       if (L.tstate_native_thread_id != kAbsent) {
         if (auto tid = m.read<int64_t>(ts + L.tstate_native_thread_id)) t.native_id = *tid;
       }
+      if (L.tstate_state != kAbsent) {
+        if (auto st = m.read<int32_t>(ts + L.tstate_state)) t.run_state = *st;
+      }
       result.threads.push_back(t);
       auto next = m.read_ptr(ts + L.tstate_next);
       if (!next) {

@@ -19,6 +19,9 @@ struct ThreadState {
   bool readable = true;                   // false when the thread state itself could not be read
   std::optional<int64_t> native_id;       // kernel tid, 3.8+
   bool holds_gil = false;
+  // 3.13+: PyThreadState.state (kThreadDetached / Attached / Suspended), when the layout has it.
+  // Without a GIL (free-threaded builds) it is what tells a thread running Python from an idle one.
+  std::optional<int> run_state;
 };
 
 struct ThreadStates {

@@ -2,7 +2,22 @@
 
 namespace pyxray {
 
-const VersionTraits& traits_for(const PyVersion& v) {
+namespace {
+
+// A free-threaded build of the same version: no GIL, no PyGC_Head before objects (so the managed
+// dict pointer is the word right before the object), and a whole byte for PyASCIIObject's
+// `interned` (Include/cpython/unicodeobject.h, Include/internal/pycore_object.h).
+VersionTraits free_threaded_variant(VersionTraits t) {
+  t.has_gil = false;
+  t.managed_dict_offset = -8;
+  t.managed_values_offset = -16;
+  t.unicode_kind_shift = 8;
+  t.gc_head = false;
+  t.mimalloc_heap = true;
+  return t;
+}
+
+const VersionTraits& gil_traits_for(const PyVersion& v) {
   using F = FrameModel;
   using D = DictModel;
   using I = InstanceDictModel;
@@ -42,6 +57,16 @@ const VersionTraits& traits_for(const PyVersion& v) {
   if (v.before(3, 13)) return v312;
   if (v.before(3, 14)) return v313;
   return v314;
+}
+
+}  // namespace
+
+const VersionTraits& traits_for(const PyVersion& v, bool free_threaded) {
+  const VersionTraits& gil = gil_traits_for(v);
+  if (!free_threaded || v.before(3, 13)) return gil;
+  static const VersionTraits ft313 = free_threaded_variant(gil_traits_for(PyVersion{3, 13}));
+  static const VersionTraits ft314 = free_threaded_variant(gil_traits_for(PyVersion{3, 14}));
+  return v.before(3, 14) ? ft313 : ft314;
 }
 
 }  // namespace pyxray

@@ -46,8 +46,24 @@ struct VersionTraits {
   // ob_flags (statically allocated, immortal) in its top 16 bits, set on the static objects (small
   // ints, one-character strings) that every heap references.
   uint64_t refcount_mask = ~uint64_t{0};
+
+  // What differs in a free-threaded build (Py_GIL_DISABLED, 3.13+) of the same version:
+  bool has_gil = true;                  // no GIL: a thread runs Python while its state is "attached"
+  int64_t managed_dict_offset = -24;    // MANAGED_DICT_OFFSET from the object (no PyGC_Head in front: -8)
+  int64_t managed_values_offset = -32;  // 3.11's values pointer, the word before the dict
+  int unicode_kind_shift = 2;           // PyASCIIObject.state: `interned` is 2 bits (a whole byte: 8)
+  bool gc_head = true;                  // a PyGC_Head precedes GC objects (free-threaded: ob_gc_bits)
+  bool mimalloc_heap = false;           // objects live in mimalloc's heaps, which pyxray does not walk
 };
 
-const VersionTraits& traits_for(const PyVersion& v);
+// The one line every heap command gives for a heap it does not walk.
+inline constexpr const char* kMimallocHeapNotWalked =
+    "this is a free-threaded build: its objects live in mimalloc's heaps, which pyxray does not walk";
+
+// Thread states' `state` values (3.13+, both builds).
+inline constexpr int kThreadDetached = 0, kThreadAttached = 1, kThreadSuspended = 2;
+
+// The facts of version `v`; of its free-threaded build with free_threaded.
+const VersionTraits& traits_for(const PyVersion& v, bool free_threaded = false);
 
 }  // namespace pyxray

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "free_threaded_block.hpp"
 #include "python_process.hpp"
 
 namespace pyxray::synthetic {
@@ -38,6 +39,10 @@ constexpr uint64_t kCStack = 0x7ffc8a000000;
 constexpr std::size_t kCStackSize = 64 << 10;
 constexpr int kPid = 4242;
 constexpr uint64_t kArenaSlots = 16;
+// Free-threaded builds: ob_tid of the objects the builder makes (_Py_ThreadId() of the main thread,
+// its TLS base, which glibc makes pthread_self()), and the capacity of every code object's co_tlbc.
+constexpr uint64_t kOwnerTid = 0x7f3a5d9e8740;
+constexpr int64_t kTlbcSlots = 4;
 
 // Type flags (the same bits in every 3.x).
 constexpr uint64_t kTpManagedDict = 1 << 4;
@@ -99,6 +104,7 @@ struct ProcessBuilder::Thread {
   uint64_t stack_top = 0;
   uint64_t top = 0;          // innermost frame
   bool has_entry = false;    // the evaluation loop's first (entry) frame is pushed
+  int32_t tlbc_index = 0;    // 3.14t: the copy of the bytecode its frames run
 };
 
 struct ProcessBuilder::Pool {
@@ -113,6 +119,8 @@ ProcessBuilder::ProcessBuilder(uint32_t version_hex, BuilderOptions options)
       options_(options), image_(std::make_shared<Image>()) {
   if (version_.major != 3 || minor_ < 9 || minor_ > 14)
     throw std::invalid_argument(fmt::format("ProcessBuilder: no layout for {}", version_.text()));
+  if (options_.free_threaded && (minor_ < 13 || options_.pymalloc))
+    throw std::invalid_argument("ProcessBuilder: free-threaded builds are 3.13+ and use mimalloc, not pymalloc");
   image_->map(kRodata, kRodataSize);
   image_->map(kData, kDataSize);
   image_->map(kRuntime, kRuntimeSize);
@@ -141,7 +149,11 @@ ProcessBuilder::ProcessBuilder(uint32_t version_hex, BuilderOptions options)
     put_u32(v, version_hex);
     symbols_["Py_Version"] = v;
   }
-  if (minor_ == 13) {
+  if (options_.free_threaded) {
+    // The block of the free-threaded build of the same version (free_threaded_block.hpp).
+    DebugOffsetsMembers gil = minor_ == 13 ? debug_offsets_313() : debug_offsets_314();
+    put(kRuntime, debug_offsets_block(version_hex, true, free_threaded_members(std::move(gil), minor_)));
+  } else if (minor_ == 13) {
     // The first bytes of _PyRuntime of the real 3.13.0 build whose table the core carries.
     std::ifstream in(PYXRAY_TEST_DATA_DIR "/debug_offsets/cpython-3.13.0-pyruntime.bin", std::ios::binary);
     std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -156,6 +168,10 @@ ProcessBuilder::ProcessBuilder(uint32_t version_hex, BuilderOptions options)
   auto proc = PythonProcess::open(*bare);
   if (!proc) throw std::runtime_error("ProcessBuilder: the core refuses the bare runtime: " + proc.error().message);
   L_ = (*proc)->layout();
+  traits_ = &(*proc)->traits();
+  if (options_.free_threaded != (*proc)->layout_sources().free_threaded)
+    throw std::runtime_error("ProcessBuilder: the core does not see the build the block describes");
+  grow_ = L_.object_ob_type - 8;  // the object header's growth over a GIL build's 16 bytes
 
   setup_types();
   setup_runtime();
@@ -272,12 +288,26 @@ uint64_t ProcessBuilder::alloc_object(std::size_t pre, std::size_t size) {
   return block + pre;
 }
 
-uint64_t ProcessBuilder::new_object(uint64_t type, std::size_t size, bool gc, std::size_t managed) {
-  const std::size_t gch = gc ? static_cast<std::size_t>(or_default(L_.gc_head_size, 16)) : 0;
-  uint64_t obj = alloc_object(gch + managed, size);
-  put_u64(obj + or_default(L_.object_ob_refcnt, 0), 1);
+void ProcessBuilder::put_header(uint64_t obj, uint64_t type, bool immortal) {
+  if (options_.free_threaded) {
+    // Biased reference counting: the owner's count, the others' (none) and the owner; an immortal
+    // object has ob_ref_local UINT32_MAX and no owner.
+    put_u64(obj, immortal ? 0 : kOwnerTid);
+    put_u32(obj + L_.object_ob_ref_local, immortal ? 0xffffffffu : 1);
+    put_u64(obj + L_.object_ob_ref_shared, 0);
+  } else {
+    put_u64(obj + or_default(L_.object_ob_refcnt, 0), !immortal ? 1 : minor_ >= 12 ? 0xffffffffu : 1000);
+  }
   put_u64(obj + L_.object_ob_type, type);
-  if (gc) gc_track(obj);
+}
+
+uint64_t ProcessBuilder::new_object(uint64_t type, std::size_t size, bool gc, std::size_t managed) {
+  // Free-threaded builds put no PyGC_Head before objects: the GC finds them in mimalloc's heaps.
+  const bool gc_head = gc && !options_.free_threaded;
+  const std::size_t gch = gc_head ? static_cast<std::size_t>(or_default(L_.gc_head_size, 16)) : 0;
+  uint64_t obj = alloc_object(gch + managed, size);
+  put_header(obj, type, false);
+  if (gc_head) gc_track(obj);
   return obj;
 }
 
@@ -305,10 +335,9 @@ void ProcessBuilder::gc_track(uint64_t obj) {
 
 uint64_t ProcessBuilder::static_type(std::string_view tp_name, std::string_view symbol, int64_t basicsize,
                                      int64_t itemsize, uint64_t flags, uint64_t base) {
-  uint64_t t = static_alloc(static_cast<std::size_t>(or_default(L_.type_size, 416)));
-  put_u64(t + or_default(L_.object_ob_refcnt, 0), minor_ >= 12 ? 0xffffffffu : 1000);  // immortal from 3.12
+  uint64_t t = static_alloc(static_cast<std::size_t>(or_default(L_.type_size, 416 + grow_)));
   uint64_t meta = tp_name == "type" ? t : types_.at("type");
-  put_u64(t + L_.object_ob_type, meta);
+  put_header(t, meta, true);  // immortal from 3.12
   put_u64(t + L_.type_tp_name, cstring(tp_name));
   put_u64(t + L_.type_tp_basicsize, static_cast<uint64_t>(basicsize));
   field_u64(t, L_.type_tp_itemsize, static_cast<uint64_t>(itemsize));
@@ -332,43 +361,40 @@ void ProcessBuilder::setup_types() {
   // `type` first: every other type is an instance of it.
   static_type("type", "PyType_Type", or_default(L_.heaptype_size, 920), or_default(L_.memberdef_size, 40),
               kTpHaveGc | kTpBaseType | kTpTypeSubclass, 0);
-  uint64_t object = static_type("object", "PyBaseObject_Type", 16, 0, kTpBaseType, 0);
+  uint64_t object = static_type("object", "PyBaseObject_Type", 16 + grow_, 0, kTpBaseType, 0);
   field_u64(builtin_type("type"), L_.type_tp_base, object);
   const int64_t digit_at = L_.long_lv_tag != kAbsent ? L_.long_value_ob_digit : L_.long_ob_digit;
   uint64_t int_t = static_type("int", "PyLong_Type", digit_at, or_default(L_.digit_size, 4),
                                kTpBaseType | kTpLongSubclass, object);
   static_type("bool", "PyBool_Type", digit_at + 8, 0, kTpLongSubclass, int_t);
-  static_type("float", "PyFloat_Type", 24, 0, kTpBaseType, object);
+  static_type("float", "PyFloat_Type", 24 + grow_, 0, kTpBaseType, object);
   static_type("str", "PyUnicode_Type", or_default(L_.unicode_object_size, 64), 0, kTpBaseType | kTpUnicodeSubclass,
               object);
   static_type("bytes", "PyBytes_Type", L_.bytes_ob_sval + 1, 1, kTpBaseType | kTpBytesSubclass, object);
   static_type("tuple", "PyTuple_Type", L_.tuple_ob_item, 8, kTpHaveGc | kTpBaseType | kTpTupleSubclass, object);
-  static_type("list", "PyList_Type", 40, 0, kTpHaveGc | kTpBaseType | kTpListSubclass, object);
-  static_type("dict", "PyDict_Type", 48, 0, kTpHaveGc | kTpBaseType | kTpDictSubclass, object);
-  static_type("set", "PySet_Type", 200, 0, kTpHaveGc | kTpBaseType, object);
-  static_type("frozenset", "PyFrozenSet_Type", 200, 0, kTpHaveGc | kTpBaseType, object);
-  uint64_t module = static_type("module", "PyModule_Type", 64, 0, kTpHaveGc | kTpBaseType, object);
+  static_type("list", "PyList_Type", 40 + grow_, 0, kTpHaveGc | kTpBaseType | kTpListSubclass, object);
+  static_type("dict", "PyDict_Type", 48 + grow_, 0, kTpHaveGc | kTpBaseType | kTpDictSubclass, object);
+  static_type("set", "PySet_Type", 200 + grow_, 0, kTpHaveGc | kTpBaseType, object);
+  static_type("frozenset", "PyFrozenSet_Type", 200 + grow_, 0, kTpHaveGc | kTpBaseType, object);
+  uint64_t module = static_type("module", "PyModule_Type", 64 + grow_, 0, kTpHaveGc | kTpBaseType, object);
   field_u64(module, L_.type_tp_dictoffset, static_cast<uint64_t>(or_default(L_.module_md_dict, 16)));
-  static_type("function", "PyFunction_Type", 160, 0, kTpHaveGc, object);
+  static_type("function", "PyFunction_Type", 160 + grow_, 0, kTpHaveGc, object);
   if (minor_ >= 11) static_type("code", "PyCode_Type", L_.code_co_code_adaptive, 2, 0, object);
   else static_type("code", "PyCode_Type", 200, 0, 0, object);
   if (minor_ <= 10) static_type("frame", "PyFrame_Type", or_default(L_.frame_object_size, 360), 8, kTpHaveGc, object);
   if (minor_ >= 11)
     static_type("generator", "PyGen_Type", or_default(L_.gen_gi_iframe, 72) + L_.iframe_localsplus, 8, kTpHaveGc, object);
-  static_type("cell", "PyCell_Type", 24, 0, kTpHaveGc, object);
-  uint64_t none_t = static_type("NoneType", "_PyNone_Type", 16, 0, 0, object);
-  uint64_t dummy_t = static_type("<dummy key> type", "", 16, 0, 0, object);
+  static_type("cell", "PyCell_Type", 24 + grow_, 0, kTpHaveGc, object);
+  uint64_t none_t = static_type("NoneType", "_PyNone_Type", 16 + grow_, 0, 0, object);
+  uint64_t dummy_t = static_type("<dummy key> type", "", 16 + grow_, 0, 0, object);
 
   // The singletons, in libpython's data like CPython's.
-  const uint64_t immortal = minor_ >= 12 ? 0xffffffffu : 1000;
-  none_ = static_alloc(16);
-  put_u64(none_, immortal);
-  put_u64(none_ + L_.object_ob_type, none_t);
+  none_ = static_alloc(16 + grow_);
+  put_header(none_, none_t, true);
   symbols_["_Py_NoneStruct"] = none_;
   for (bool value : {false, true}) {
-    uint64_t b = static_alloc(32);
-    put_u64(b, immortal);
-    put_u64(b + L_.object_ob_type, builtin_type("bool"));
+    uint64_t b = static_alloc(32 + grow_);
+    put_header(b, builtin_type("bool"), true);
     if (L_.long_lv_tag != kAbsent) {
       put_u64(b + L_.long_lv_tag, value ? 1 << 3 : 1);
     } else {
@@ -378,9 +404,8 @@ void ProcessBuilder::setup_types() {
     (value ? true_ : false_) = b;
     symbols_[value ? "_Py_TrueStruct" : "_Py_FalseStruct"] = b;
   }
-  set_dummy_ = static_alloc(16);
-  put_u64(set_dummy_, immortal);
-  put_u64(set_dummy_ + L_.object_ob_type, dummy_t);
+  set_dummy_ = static_alloc(16 + grow_);
+  put_header(set_dummy_, dummy_t, true);
   uint64_t dummy_ptr = static_alloc(8, 8);
   put_u64(dummy_ptr, set_dummy_);
   symbols_["_PySet_Dummy"] = dummy_ptr;
@@ -395,9 +420,9 @@ void ProcessBuilder::setup_runtime() {
   if (minor_ < 14) field_u64(runtime_, L_.runtime_interpreters_main, interp_);
   field_u64(interp_, L_.interp_next, 0);
   field_u64(interp_, L_.interp_id, 0);
-  // Empty GC lists: each generation's head points at itself.
+  // Empty GC lists: each generation's head points at itself (free-threaded builds have none).
   const uint64_t gen_size = static_cast<uint64_t>(or_default(L_.gc_generation_size, 24));
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 3 && L_.interp_gc_generations != kAbsent; ++i) {
     uint64_t head = interp_ + static_cast<uint64_t>(L_.interp_gc_generations) + i * gen_size;
     put_u64(head, head);
     put_u64(head + 8, head);
@@ -498,6 +523,8 @@ uint64_t ProcessBuilder::str(std::string_view text) {
   put_u64(s + L_.ascii_length + 8, ~uint64_t{0});  // hash: not computed yet
   // state: interned:2 kind:3 compact:1 ascii:1, then ready (3.3-3.11)
   uint32_t state = 1u | static_cast<uint32_t>(kind) << 2 | 1u << 5 | (ascii ? 1u << 6 : 0) | (minor_ <= 11 ? 1u << 7 : 0);
+  if (options_.free_threaded)  // interned is a whole byte: interned, then kind:3 compact:1 ascii:1
+    state = 1u | static_cast<uint32_t>(kind) << 8 | 1u << 11 | (ascii ? 1u << 12 : 0);
   put_u32(s + L_.ascii_state, state);
   std::vector<std::byte> data((cps.size() + 1) * kind);
   for (std::size_t i = 0; i < cps.size(); ++i) std::memcpy(data.data() + i * kind, &cps[i], kind);
@@ -536,7 +563,7 @@ uint64_t ProcessBuilder::integer(int64_t v) {
 }
 
 uint64_t ProcessBuilder::floating(double v) {
-  uint64_t obj = new_object(builtin_type("float"), 24, false);
+  uint64_t obj = new_object(builtin_type("float"), 24 + grow_, false);
   put(obj + or_default(L_.float_ob_fval, 16), bytes_of(v));
   notable_.push_back(obj);
   return obj;
@@ -551,7 +578,7 @@ uint64_t ProcessBuilder::tuple(const std::vector<uint64_t>& items) {
 }
 
 uint64_t ProcessBuilder::list(const std::vector<uint64_t>& items) {
-  uint64_t l = new_var_object(builtin_type("list"), 40, static_cast<int64_t>(items.size()), true);
+  uint64_t l = new_var_object(builtin_type("list"), 40 + grow_, static_cast<int64_t>(items.size()), true);
   uint64_t array = 0;
   if (!items.empty()) {
     array = alloc_object(0, 8 * items.size());
@@ -601,7 +628,7 @@ uint64_t ProcessBuilder::dict(const std::vector<std::pair<uint64_t, uint64_t>>& 
       put_u64(e + 16, items[i].second);
     }
   }
-  uint64_t d = new_object(builtin_type("dict"), 48, true);
+  uint64_t d = new_object(builtin_type("dict"), 48 + grow_, true);
   put_u64(d + L_.dict_ma_used, n);
   put_u64(d + L_.dict_ma_keys, keys);
   put_u64(d + L_.dict_ma_values, 0);
@@ -617,7 +644,7 @@ uint64_t ProcessBuilder::dict_str(const std::vector<std::pair<std::string, uint6
 
 uint64_t ProcessBuilder::set(const std::vector<uint64_t>& items, bool frozen) {
   if (items.size() > 5) throw std::invalid_argument("ProcessBuilder: sets hold at most 5 items (the small table)");
-  uint64_t s = new_object(builtin_type(frozen ? "frozenset" : "set"), 200, true);
+  uint64_t s = new_object(builtin_type(frozen ? "frozenset" : "set"), 200 + grow_, true);
   const uint64_t small = s + static_cast<uint64_t>(or_default(L_.set_smalltable, 64));
   put_u64(s + L_.set_used - 8, items.size());  // fill
   put_u64(s + L_.set_used, items.size());
@@ -633,18 +660,20 @@ uint64_t ProcessBuilder::set(const std::vector<uint64_t>& items, bool frozen) {
 }
 
 uint64_t ProcessBuilder::cell(uint64_t value) {
-  uint64_t c = new_object(builtin_type("cell"), 24, true);
+  uint64_t c = new_object(builtin_type("cell"), 24 + grow_, true);
   put_u64(c + or_default(L_.cell_ob_ref, 16), value);
   notable_.push_back(c);
   return c;
 }
 
 uint64_t ProcessBuilder::heap_class(std::string_view name, std::string_view module) {
-  const std::size_t size = static_cast<std::size_t>(or_default(L_.heaptype_size, 920)) + 8;  // + the empty members
+  // + the empty members; a free-threaded heap type ends with a unique id (no table row gives its size)
+  const std::size_t size =
+      static_cast<std::size_t>(or_default(L_.heaptype_size, 920 + grow_ + (options_.free_threaded ? 8 : 0))) + 8;
   uint64_t t = new_var_object(builtin_type("type"), size, 0, true);
   uint64_t flags = kTpHeapType | kTpBaseType | kTpReady | kTpHaveGc | (minor_ >= 11 ? kTpManagedDict : 0);
   put_u64(t + L_.type_tp_name, cstring(name));
-  put_u64(t + L_.type_tp_basicsize, minor_ >= 11 ? 16 : 32);
+  put_u64(t + L_.type_tp_basicsize, minor_ >= 11 ? 16 + grow_ : 32);
   field_u64(t, L_.type_tp_itemsize, 0);
   put_u64(t + L_.type_tp_flags, flags);
   field_u64(t, L_.type_tp_dictoffset, minor_ >= 11 ? ~uint64_t{0} : 16);
@@ -661,10 +690,10 @@ uint64_t ProcessBuilder::heap_class(std::string_view name, std::string_view modu
 uint64_t ProcessBuilder::instance(uint64_t cls, const std::vector<std::pair<std::string, uint64_t>>& attrs) {
   uint64_t d = dict_str(attrs);
   uint64_t obj = 0;
-  if (minor_ >= 11) {  // the dict lives before the object (obj[-3]), its values slot (obj[-4]) is empty
-    obj = new_object(cls, 16, true, 16);
-    put_u64(obj - 32, 0);
-    put_u64(obj - 24, d);
+  if (minor_ >= 11) {  // the dict lives before the object (obj[-3], free-threaded obj[-1]), its values slot is empty
+    obj = new_object(cls, 16 + grow_, true, 16);
+    put_u64(obj + traits_->managed_values_offset, 0);
+    put_u64(obj + traits_->managed_dict_offset, d);
   } else {
     obj = new_object(cls, 32, true);
     put_u64(obj + 16, d);  // tp_dictoffset
@@ -676,14 +705,14 @@ uint64_t ProcessBuilder::instance(uint64_t cls, const std::vector<std::pair<std:
 
 uint64_t ProcessBuilder::module(std::string_view name, uint64_t dict) {
   if (!dict) dict = dict_str({{"__name__", str(name)}});
-  uint64_t m = new_object(builtin_type("module"), 64, true);
+  uint64_t m = new_object(builtin_type("module"), 64 + grow_, true);
   put_u64(m + or_default(L_.module_md_dict, 16), dict);
   notable_.push_back(m);
   return m;
 }
 
 uint64_t ProcessBuilder::function(uint64_t code, std::string_view name, std::string_view qualname, uint64_t globals) {
-  uint64_t f = new_object(builtin_type("function"), 160, true);
+  uint64_t f = new_object(builtin_type("function"), 160 + grow_, true);
   field_u64(f, L_.function_func_name, str(name));
   field_u64(f, L_.function_func_qualname, str(qualname));
   // func_code and func_globals are not in the layout; the decoders only name functions.
@@ -778,6 +807,12 @@ uint64_t ProcessBuilder::code(const FuncSpec& spec) {
     std::vector<std::byte> units_bytes(2 * units);
     for (int i = 0; i < units; ++i) units_bytes[2 * i] = std::byte{9};  // NOP
     put(c + L_.code_co_code_adaptive, units_bytes);
+    if (L_.code_co_tlbc != kAbsent) {  // 3.14t: entry 0 is the code object's own bytecode
+      uint64_t array = heap_alloc(static_cast<std::size_t>(L_.codearray_entries + 8 * kTlbcSlots));
+      put_u64(array + L_.codearray_size, 1);
+      put_u64(array + L_.codearray_entries, c + L_.code_co_code_adaptive);
+      put_u64(c + L_.code_co_tlbc, array);
+    }
   } else {
     uint64_t empty = tuple({});
     c = new_object(builtin_type("code"), 200, false);
@@ -802,6 +837,24 @@ uint64_t ProcessBuilder::code(const FuncSpec& spec) {
 }
 
 uint64_t ProcessBuilder::code_start(uint64_t code) const { return code + static_cast<uint64_t>(L_.code_co_code_adaptive); }
+
+uint64_t ProcessBuilder::bytecode_copy(uint64_t code, int32_t index) {
+  if (index == 0) return code_start(code);
+  if (L_.code_co_tlbc == kAbsent || index < 0 || index >= kTlbcSlots)
+    throw std::invalid_argument(fmt::format("ProcessBuilder: no thread-local bytecode {} in {}", index, version_.text()));
+  const uint64_t array = image_->read_u64(code + L_.code_co_tlbc);
+  const uint64_t slot = array + L_.codearray_entries + 8 * static_cast<uint64_t>(index);
+  if (uint64_t copy = image_->read_u64(slot)) return copy;
+  // A copy as _PyCode_GetTLBC makes it: the bytecode, specialised on its own, elsewhere in the heap.
+  const int units = code_units(code);
+  std::vector<std::byte> bytecode(2 * static_cast<std::size_t>(units));
+  image_->read(code_start(code), bytecode);
+  uint64_t copy = heap_alloc(bytecode.size());
+  put(copy, bytecode);
+  put_u64(slot, copy);
+  put_u64(array + L_.codearray_size, std::max<uint64_t>(image_->read_u64(array + L_.codearray_size), index + 1));
+  return copy;
+}
 
 int ProcessBuilder::code_units(uint64_t code) const {
   auto it = code_units_.find(code);
@@ -843,12 +896,20 @@ int ProcessBuilder::add_thread(int64_t native_id, uint64_t ident, std::string os
   }
   if (L_.tstate_frame != kAbsent) put_u64(t->tstate + L_.tstate_frame, 0);
   if (L_.tstate_current_frame != kAbsent) put_u64(t->tstate + L_.tstate_current_frame, 0);
+  if (options_.free_threaded) field_u32(t->tstate, L_.tstate_state, 0);  // detached: blocked outside Python
   threads_.push_back(std::move(t));
   return static_cast<int>(threads_.size() - 1);
 }
 
 uint64_t ProcessBuilder::thread_state(int thread) const { return threads_.at(thread)->tstate; }
 int64_t ProcessBuilder::native_id(int thread) const { return threads_.at(thread)->native_id; }
+
+void ProcessBuilder::set_attached(int thread, bool attached) {
+  if (L_.tstate_state == kAbsent) throw std::invalid_argument("ProcessBuilder: thread states have no `state` here");
+  put_u32(thread_state(thread) + L_.tstate_state, attached ? 1 : 0);
+}
+
+void ProcessBuilder::set_tlbc_index(int thread, int32_t index) { threads_.at(thread)->tlbc_index = index; }
 
 void ProcessBuilder::set_gil_holder(int thread) {
   uint64_t ts = thread < 0 ? 0 : thread_state(thread);
@@ -876,7 +937,10 @@ uint64_t ProcessBuilder::interp_frame(Thread& t, uint64_t where, uint64_t code, 
   const bool tagged = minor_ >= 14;
   put_u64(where + code_field, code | (tagged && code ? 1 : 0));  // 3.14: a _PyStackRef, Py_TAG_REFCNT
   put_u64(where + L_.iframe_previous, t.top);
-  put_u64(where + instr_field, code ? code_start(code) + 2 * static_cast<uint64_t>(instr) : 0);
+  // 3.14t: the frame runs its thread's copy of the bytecode, and says which.
+  const int32_t copy = code && L_.iframe_tlbc_index != kAbsent ? t.tlbc_index : 0;
+  if (L_.iframe_tlbc_index != kAbsent) put_u32(where + L_.iframe_tlbc_index, static_cast<uint32_t>(copy));
+  put_u64(where + instr_field, code ? bytecode_copy(code, copy) + 2 * static_cast<uint64_t>(instr) : 0);
   field_u8(where, L_.iframe_owner, owner);
   field_u64(where, L_.iframe_f_globals, globals);
   field_u64(where, L_.iframe_f_builtins, 0);

@@ -27,6 +27,7 @@
 #include "layout.hpp"
 #include "synthetic_image.hpp"
 #include "version.hpp"
+#include "version_traits.hpp"
 
 namespace pyxray::synthetic {
 
@@ -34,6 +35,8 @@ namespace pyxray::synthetic {
 inline constexpr uint32_t kPy39 = 0x030912f0, kPy310 = 0x030a0df0, kPy311 = 0x030b07f0, kPy312 = 0x030c01f0,
                           kPy313 = 0x030d00f0, kPy314 = 0x030e06f0;
 inline constexpr uint32_t kBuilderVersions[] = {kPy39, kPy310, kPy311, kPy312, kPy313, kPy314};
+// The versions whose free-threaded builds the builder knows.
+inline constexpr uint32_t kFreeThreadedVersions[] = {kPy313, kPy314};
 
 struct Window {
   uint64_t addr = 0;
@@ -44,6 +47,10 @@ struct BuilderOptions {
   // Small objects (<= 512 bytes with their GC head) in pymalloc pools of one arena, as CPython
   // allocates them; otherwise everything is in malloc'd heap memory.
   bool pymalloc = false;
+  // A free-threaded build (3.13t, 3.14t): a _Py_DebugOffsets block with free_threaded set
+  // (free_threaded_block.hpp), 32-byte object headers with biased reference counts, no PyGC_Head
+  // (so no GC lists), the managed dict at obj[-1], and on 3.14t a co_tlbc array on every code object.
+  bool free_threaded = false;
 };
 
 // A function's code: its names, where it is, and the source line of each code unit (-1: no line).
@@ -103,6 +110,8 @@ class ProcessBuilder {
   uint64_t function(uint64_t code, std::string_view name, std::string_view qualname, uint64_t globals);
   uint64_t code(const FuncSpec& spec);
   uint64_t code_start(uint64_t code) const;  // 3.11+: the first code unit
+  // 3.14t: the start of thread-local bytecode copy `index` of `code` (0: code_start), made on first use.
+  uint64_t bytecode_copy(uint64_t code, int32_t index);
 
   // --- threads and frames (pushed from the outermost in)
   int add_thread(int64_t native_id, uint64_t ident, std::string os_name, std::string threading_name);
@@ -114,6 +123,10 @@ class ProcessBuilder {
   uint64_t push_generator(int thread, uint64_t code, int instr, const std::vector<uint64_t>& fast_locals,
                           uint64_t globals);
   void set_gil_holder(int thread);
+  // Free-threaded builds: whether the thread is attached (running Python) rather than detached.
+  void set_attached(int thread, bool attached);
+  // 3.14t: the thread's frames pushed from now on run its copy `index` of their code's bytecode.
+  void set_tlbc_index(int thread, int32_t index);
   uint64_t thread_state(int thread) const;
   int64_t native_id(int thread) const;
 
@@ -135,6 +148,8 @@ class ProcessBuilder {
   struct Thread;
   struct Pool;
   uint64_t heap_alloc(std::size_t size, std::size_t align = 16);
+  // An object header: refcount (biased, free-threaded), type.
+  void put_header(uint64_t obj, uint64_t type, bool immortal);
   // Memory for an object with `pre` bytes before it (GC head, managed words); returns the object.
   uint64_t alloc_object(std::size_t pre, std::size_t size);
   uint64_t new_object(uint64_t type, std::size_t size, bool gc, std::size_t managed = 0);
@@ -160,6 +175,8 @@ class ProcessBuilder {
   int minor_;
   BuilderOptions options_;
   Layout L_;
+  const VersionTraits* traits_ = nullptr;
+  int64_t grow_ = 0;  // bytes a free-threaded object header adds (16), else 0
   std::shared_ptr<Image> image_;
   std::vector<std::pair<uint64_t, uint64_t>> written_;  // [start, end)
   std::map<std::string, uint64_t, std::less<>> symbols_;

@@ -14,9 +14,9 @@ std::vector<int> lines(std::initializer_list<std::pair<int, int>> runs) {
 
 }  // namespace
 
-Scene standard_scene(uint32_t version_hex, bool pymalloc) {
+Scene standard_scene(uint32_t version_hex, bool pymalloc, bool free_threaded) {
   Scene s;
-  s.builder = std::make_unique<ProcessBuilder>(version_hex, BuilderOptions{pymalloc});
+  s.builder = std::make_unique<ProcessBuilder>(version_hex, BuilderOptions{pymalloc, free_threaded});
   ProcessBuilder& b = *s.builder;
   const int minor = b.version().minor;
 
@@ -87,10 +87,12 @@ Scene standard_scene(uint32_t version_hex, bool pymalloc) {
   b.push_frame(main_thread, module_code, 17, {}, globals, globals);
   b.push_frame(main_thread, main_code, 20, {inst, s.root, 0}, globals);
   b.push_frame(main_thread, inner_code, 24, {small, big, zero, cl}, globals);
+  if (free_threaded && b.layout().iframe_tlbc_index != kAbsent) b.set_tlbc_index(worker, 1);
   b.push_frame(worker, run_code, 12, {inst, 0}, globals);
   if (minor >= 11) b.push_generator(worker, items_code, 5, {inst}, globals);
   else b.push_frame(worker, items_code, 5, {inst}, globals);
   b.set_gil_holder(-1);
+  if (free_threaded) b.set_attached(main_thread, true);
   b.finish_modules(globals);
 
   s.threads = {

@@ -43,6 +43,11 @@ struct Scene {
 
 // A process with two threads stopped in Python code, the objects they hold, the modules and (with
 // pymalloc) an arena of small objects. version_hex: one of kBuilderVersions.
-Scene standard_scene(uint32_t version_hex, bool pymalloc = false);
+//
+// free_threaded (kFreeThreadedVersions): the same scene in the free-threaded build, where the main
+// thread is attached (running Python) and the worker detached, and on 3.14t the worker's frames run
+// its own copy of the bytecode (tlbc_index 1), so that their lines are right only when the offset
+// is taken from that copy.
+Scene standard_scene(uint32_t version_hex, bool pymalloc = false, bool free_threaded = false);
 
 }  // namespace pyxray::synthetic

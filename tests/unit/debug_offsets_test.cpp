@@ -37,6 +37,7 @@ enum class To {
   Debug,    // under "debug:<member>"
   Gil,      // raw under "debug:<member>", and minus interpreter_state.gil_runtime_state under `key`
   FtOnly,   // a free-threaded-only member: absent when it is 0 on a GIL build, else "debug:<member>"
+  FtOnlyKey,  // the same, under `key` when present
 };
 
 struct Member {
@@ -157,7 +158,7 @@ const std::vector<Member> kBlock314 = {
     {"interpreter_frame.localsplus", To::Key, "_PyInterpreterFrame:localsplus", 80},
     {"interpreter_frame.owner", To::Key, "_PyInterpreterFrame:owner", 74},
     {"interpreter_frame.stackpointer", To::Debug, nullptr, 64},
-    {"interpreter_frame.tlbc_index", To::FtOnly, nullptr, 0},
+    {"interpreter_frame.tlbc_index", To::FtOnlyKey, "_PyInterpreterFrame:tlbc_index", 0},
     {"code_object.size", To::Key, "PyCodeObject:", 216},
     {"code_object.filename", To::Key, "PyCodeObject:co_filename", 112},
     {"code_object.name", To::Key, "PyCodeObject:co_name", 120},
@@ -168,7 +169,7 @@ const std::vector<Member> kBlock314 = {
     {"code_object.localsplusnames", To::Debug, nullptr, 96},
     {"code_object.localspluskinds", To::Debug, nullptr, 104},
     {"code_object.co_code_adaptive", To::Key, "PyCodeObject:co_code_adaptive", 208},
-    {"code_object.co_tlbc", To::FtOnly, nullptr, 0},
+    {"code_object.co_tlbc", To::FtOnlyKey, "PyCodeObject:co_tlbc", 0},
     {"pyobject.size", To::Key, "PyObject:", 16},
     {"pyobject.ob_type", To::Key, "PyObject:ob_type", 8},
     {"type_object.size", To::Key, "PyTypeObject:", 416},
@@ -261,7 +262,7 @@ const std::vector<Member> kBlock315 = {
     {"interpreter_frame.localsplus", To::Key, "_PyInterpreterFrame:localsplus", 80},
     {"interpreter_frame.owner", To::Key, "_PyInterpreterFrame:owner", 74},
     {"interpreter_frame.stackpointer", To::Debug, nullptr, 64},
-    {"interpreter_frame.tlbc_index", To::FtOnly, nullptr, 0},
+    {"interpreter_frame.tlbc_index", To::FtOnlyKey, "_PyInterpreterFrame:tlbc_index", 0},
     {"code_object.size", To::Key, "PyCodeObject:", 216},
     {"code_object.filename", To::Key, "PyCodeObject:co_filename", 112},
     {"code_object.name", To::Key, "PyCodeObject:co_name", 120},
@@ -272,7 +273,7 @@ const std::vector<Member> kBlock315 = {
     {"code_object.localsplusnames", To::Debug, nullptr, 96},
     {"code_object.localspluskinds", To::Debug, nullptr, 104},
     {"code_object.co_code_adaptive", To::Key, "PyCodeObject:co_code_adaptive", 208},
-    {"code_object.co_tlbc", To::FtOnly, nullptr, 0},
+    {"code_object.co_tlbc", To::FtOnlyKey, "PyCodeObject:co_tlbc", 0},
     {"pyobject.size", To::Key, "PyObject:", 16},
     {"pyobject.ob_type", To::Key, "PyObject:ob_type", 8},
     {"type_object.size", To::Key, "PyTypeObject:", 424},
@@ -385,6 +386,9 @@ std::map<std::string, int64_t> expected_map(const std::vector<Member>& members, 
         break;
       case To::FtOnly:
         if (free_threaded || m.value != 0) out[debug] = v;
+        break;
+      case To::FtOnlyKey:
+        if (free_threaded || m.value != 0) out[m.key] = v;
         break;
     }
   }
@@ -536,7 +540,8 @@ TEST(DebugOffsets, Synthetic314) {
   EXPECT_EQ(r->offsets.at("struct _gil_runtime_state:locked"), 16);
   EXPECT_EQ(r->offsets.at("PyThreadState:current_frame"), 72);
   EXPECT_EQ(r->offsets.at("debug:debugger_support.debugger_script_path_size"), 512);
-  EXPECT_FALSE(r->offsets.contains("debug:code_object.co_tlbc"));
+  EXPECT_FALSE(r->offsets.contains("PyCodeObject:co_tlbc"));
+  EXPECT_FALSE(r->offsets.contains("_PyInterpreterFrame:tlbc_index"));
 }
 
 TEST(DebugOffsets, Synthetic314FreeThreaded) {
@@ -556,7 +561,8 @@ TEST(DebugOffsets, Synthetic314FreeThreaded) {
   expect_parses_to(0x030e06f0, true, ft);
   auto r = parse_debug_offsets(build_block(0x030e06f0, true, ft), kAddr);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->offsets.at("debug:code_object.co_tlbc"), 224);
+  EXPECT_EQ(r->offsets.at("PyCodeObject:co_tlbc"), 224);
+  EXPECT_EQ(r->offsets.at("_PyInterpreterFrame:tlbc_index"), 72);
   EXPECT_EQ(r->offsets.at("debug:interpreter_state.gil_runtime_state_enabled"), 0);
   EXPECT_EQ(r->offsets.at("PyObject:ob_type"), 24);
 }

@@ -97,6 +97,35 @@ TEST_P(LiveStacksScene, SamplesWhatPyBtAllShows) {
 
 INSTANTIATE_TEST_SUITE_P(Versions, LiveStacksScene, testing::ValuesIn(kBuilderVersions), version_name);
 
+// The free-threaded scene (3.13t, 3.14t, whose worker runs its own copy of the bytecode): the same
+// stacks as py-bt-all, and those are the scene's.
+class LiveStacksFreeThreaded : public testing::TestWithParam<uint32_t> {};
+
+TEST_P(LiveStacksFreeThreaded, SamplesWhatPyBtAllShows) {
+  Scene scene = standard_scene(GetParam(), /*pymalloc=*/false, /*free_threaded=*/true);
+  Sampled s = sample_once(*scene.builder);
+  ASSERT_EQ(s.threads, WalkError::None) << walk_error_name(s.threads);
+  for (WalkError e : s.errors) EXPECT_EQ(e, WalkError::None) << walk_error_name(e);
+  EXPECT_EQ(s.stacks, bt_all_stacks(*scene.builder));
+  EXPECT_EQ(s.stacks, (std::vector<Stack>{{{"Worker.items", 29}, {"Worker.run", 27}},
+                                          {{"inner", 15}, {"main", 40}, {"<module>", 43}}}));
+}
+
+// A frame whose tlbc_index names a copy the code object does not have is not a frame to trust.
+TEST(LiveStacksFreeThreaded, CopyPastTheArrayIsABadFrame) {
+  Scene scene = standard_scene(kPy314, false, true);
+  ProcessBuilder& b = *scene.builder;
+  uint64_t frame = b.image()->read_u64(b.thread_state(1) + b.layout().tstate_current_frame);
+  b.image()->write_u32(frame + b.layout().iframe_tlbc_index, 3);
+  Sampled s = sample_once(b);
+  EXPECT_NE(std::find(s.errors.begin(), s.errors.end(), WalkError::BadFrame), s.errors.end());
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, LiveStacksFreeThreaded, testing::ValuesIn(kFreeThreadedVersions),
+                         [](const testing::TestParamInfo<uint32_t>& info) {
+                           return fmt::format("py3_{}t", (info.param >> 16) & 0xff);
+                         });
+
 // One thread: outer() calling inner(), both in interpreter frames (3.11+).
 struct TwoFrames {
   std::unique_ptr<ProcessBuilder> b;
