@@ -153,14 +153,15 @@ ProcessBuilder::ProcessBuilder(uint32_t version_hex, BuilderOptions options)
     // The block of the free-threaded build of the same version (free_threaded_block.hpp).
     DebugOffsetsMembers gil = minor_ == 13 ? debug_offsets_313() : debug_offsets_314();
     put(kRuntime, debug_offsets_block(version_hex, true, free_threaded_members(std::move(gil), minor_)));
-  } else if (minor_ == 13) {
-    // The first bytes of _PyRuntime of the real 3.13.0 build whose table the core carries.
-    std::ifstream in(PYXRAY_TEST_DATA_DIR "/debug_offsets/cpython-3.13.0-pyruntime.bin", std::ios::binary);
+  } else if (minor_ == 13 || minor_ == 14) {
+    // The first bytes of _PyRuntime of the real build whose table the core carries (3.13.0 from
+    // pyenv, 3.14.10 from Debian sid).
+    const char* file = minor_ == 13 ? PYXRAY_TEST_DATA_DIR "/debug_offsets/cpython-3.13.0-pyruntime.bin"
+                                    : PYXRAY_TEST_DATA_DIR "/debug_offsets/cpython-3.14.10-pyruntime.bin";
+    std::ifstream in(file, std::ios::binary);
     std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (raw.empty()) throw std::runtime_error("ProcessBuilder: cannot read the 3.13.0 _Py_DebugOffsets data");
+    if (raw.empty()) throw std::runtime_error(std::string("ProcessBuilder: cannot read ") + file);
     put(kRuntime, std::as_bytes(std::span(raw)));
-  } else if (minor_ == 14) {
-    put(kRuntime, debug_offsets_block(version_hex, false, debug_offsets_314()));
   }
 
   // The layout the core will use: ask it, on the bare runtime.
@@ -415,9 +416,7 @@ void ProcessBuilder::setup_types() {
 
 void ProcessBuilder::setup_runtime() {
   put_u64(runtime_ + L_.runtime_interpreters_head, interp_);
-  // 3.14 takes what its block lacks from the 3.13 table, whose _PyRuntimeState offsets land inside
-  // 3.14's block: the core reads them there (and copes), the builder must not write them.
-  if (minor_ < 14) field_u64(runtime_, L_.runtime_interpreters_main, interp_);
+  field_u64(runtime_, L_.runtime_interpreters_main, interp_);
   field_u64(interp_, L_.interp_next, 0);
   field_u64(interp_, L_.interp_id, 0);
   // Empty GC lists: each generation's head points at itself (free-threaded builds have none).
@@ -450,7 +449,7 @@ void ProcessBuilder::setup_allocator() {
     field_u64(at, or_default(L_.allocator_ex_ctx, 0), 0);
     field_u64(at, or_default(L_.allocator_ex_malloc, 8), malloc);
   };
-  if (L_.runtime_allocators_standard_obj != kAbsent && minor_ < 14) {  // 3.14: the 3.13 table's offsets would land in the block
+  if (L_.runtime_allocators_standard_obj != kAbsent) {
     domain(runtime_ + L_.runtime_allocators_standard_raw, raw_malloc);
     domain(runtime_ + L_.runtime_allocators_standard_mem, obj_malloc);
     domain(runtime_ + L_.runtime_allocators_standard_obj, obj_malloc);

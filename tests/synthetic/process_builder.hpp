@@ -33,7 +33,7 @@ namespace pyxray::synthetic {
 
 // The builds the builder knows (PY_VERSION_HEX of the build whose layout it uses).
 inline constexpr uint32_t kPy39 = 0x030912f0, kPy310 = 0x030a0df0, kPy311 = 0x030b07f0, kPy312 = 0x030c01f0,
-                          kPy313 = 0x030d00f0, kPy314 = 0x030e06f0;
+                          kPy313 = 0x030d00f0, kPy314 = 0x030e0af0;
 inline constexpr uint32_t kBuilderVersions[] = {kPy39, kPy310, kPy311, kPy312, kPy313, kPy314};
 // The versions whose free-threaded builds the builder knows.
 inline constexpr uint32_t kFreeThreadedVersions[] = {kPy313, kPy314};
