@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "elf_file.hpp"
+#include "eval_loop_code.hpp"
 #include "expected.hpp"
 #include "layout.hpp"
 #include "memory.hpp"
@@ -57,6 +58,12 @@ class PythonProcess {
   // Address of a type object exported by libpython (PyCode_Type, ...), 0 if unknown.
   uint64_t type_addr(const std::string& symbol);
 
+  // Where the evaluation loop's unnamed code lies (eval_loop_code.hpp), found once.
+  const EvalLoopCode& eval_loop_code() {
+    if (!eval_loop_) eval_loop_ = locate_eval_loop(*this);
+    return *eval_loop_;
+  }
+
   // Start of a command: the target may have run, so cached memory is stale.
   void begin_command() { mem_->clear(); }
 
@@ -81,6 +88,7 @@ class PythonProcess {
   uint64_t scan_bias_ = 0;
   std::string libpython_;  // path of the object holding the interpreter ("" for a static build)
   std::unordered_map<std::string, uint64_t> type_addrs_;
+  std::optional<EvalLoopCode> eval_loop_;
 };
 
 }  // namespace pyxray

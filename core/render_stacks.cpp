@@ -87,6 +87,7 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
   for (const auto& t : report.threads) {
     Json j;
     j["native_id"] = t.native_id ? Json(*t.native_id) : Json(nullptr);
+    if (t.namespace_id) j["namespace_native_id"] = *t.namespace_id;
     j["thread_id"] = t.state.readable ? Json(t.state.thread_id) : Json(nullptr);
     j["name"] = t.name.empty() ? Json(nullptr) : Json(t.name);
     j["holds_gil"] = t.state.holds_gil;
@@ -119,6 +120,7 @@ std::string stacks_text(const ProcessReport& report, SourceLines& sources) {
     first = false;
     out += "Thread ";
     out += t.native_id ? fmt::format("{}", *t.native_id) : fmt::format("0x{:x}", t.state.thread_id);
+    if (t.namespace_id) out += fmt::format(" (tid {} in its PID namespace)", *t.namespace_id);
     if (!t.name.empty()) out += fmt::format(" \"{}\"", t.name);
     out += status_text(t, report.free_threaded);
     out += fmt::format(" [ident 0x{:x}]\n", t.state.thread_id);

@@ -104,7 +104,10 @@ class Sampler::OsThreads {
   std::unordered_map<int64_t, int> fds_;
 };
 
-Sampler::Sampler(PythonProcess& proc, SampleOptions options) : proc_(proc), options_(std::move(options)) {}
+Sampler::Sampler(PythonProcess& proc, SampleOptions options) : proc_(proc), options_(std::move(options)) {
+  // Found here, on the debugger's thread, not lazily inside a sampling round.
+  if (options_.native) proc_.eval_loop_code();
+}
 Sampler::~Sampler() = default;
 
 double Sampler::now() const {
@@ -221,6 +224,7 @@ void Sampler::record(uint32_t slot, Target* native, const LiveThread& t) {
   int64_t tid = agg_.threads()[slot].native_id.value_or(-1);
   std::optional<std::vector<NativeFrame>> nf;
   if (native && tid > 0) nf = native->native_frames(tid, options_.max_native_frames);
+  if (nf) name_eval_loop_frames(proc_.eval_loop_code(), *nf);
   if (!nf) {
     agg_.add(slot, walked_.frames);
     return;

@@ -8,6 +8,7 @@
 #include "code.hpp"
 #include "limits.hpp"
 #include "objects.hpp"
+#include "pid_namespace.hpp"
 #include "locals.hpp"
 #include "native_merge.hpp"
 #include "python_process.hpp"
@@ -147,6 +148,10 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
     if (t.pthread_id) by_pthread[*t.pthread_id] = &t;
   }
 
+  // A process in another PID namespace numbers its threads its own way: translated to the host's.
+  const auto host_tids = proc.target().is_live_local() ? host_tids_by_namespace_tid(proc.target().pid())
+                                                       : std::unordered_map<int64_t, int64_t>{};
+
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, std::string>> names_by_interp;
   std::unordered_map<uint64_t, bool> gil_held;  // per interpreter
   for (const auto& t : states.threads) gil_held[t.interp] |= t.holds_gil;
@@ -155,6 +160,12 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
     ThreadReport r;
     r.state = *it;
     r.native_id = it->native_id;
+    if (r.native_id && !by_tid.contains(*r.native_id)) {
+      if (auto h = host_tids.find(*r.native_id); h != host_tids.end()) {
+        r.namespace_id = r.native_id;
+        r.native_id = h->second;
+      }
+    }
     const NativeThread* os_thread = nullptr;
     if (r.native_id) {
       if (auto f = by_tid.find(*r.native_id); f != by_tid.end()) os_thread = f->second;
@@ -175,6 +186,7 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
     std::optional<std::vector<NativeFrame>> native;
     if (r.native_id && (options.native || (!it->holds_gil && gil_held[it->interp]))) {
       native = proc.target().native_frames(*r.native_id, options.native ? options.max_native_frames : kStatusNativeFrames);
+      if (native) name_eval_loop_frames(proc.eval_loop_code(), *native);
     }
     r.status = thread_status(proc, r, gil_held[it->interp], native);
     if (options.native) {

@@ -31,6 +31,9 @@ struct ThreadReport {
   ThreadState state;
   ThreadStatus status = ThreadStatus::Unknown;
   std::optional<int64_t> native_id;  // from the thread state (3.8+) or matched through the debugger
+  // The thread's id in its own PID namespace, where that is not native_id (the host's, which the
+  // debugger shows): a process in a container.
+  std::optional<int64_t> namespace_id;
   std::string name;                  // threading name, else the OS name, else ""
   PyStack stack;
   std::vector<std::vector<LocalRepr>> locals;  // per Python frame, with --locals
