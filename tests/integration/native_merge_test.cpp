@@ -118,7 +118,7 @@ TEST_P(NativeMerge, PythonFramesMatchGroundTruth) {
                              << diffs.size() << " differences):\n" << join_diffs(diffs);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, NativeMerge, testing::ValuesIn(named_eval_loop_variants()), variant_name);
+INSTANTIATE_TEST_SUITE_P(Variants, NativeMerge, testing::ValuesIn(all_variants()), variant_name);
 
 }  // namespace
 }  // namespace pyxray::it

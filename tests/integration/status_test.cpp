@@ -130,7 +130,7 @@ std::vector<Variant> gc_variants() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, SpinnerStatus, testing::ValuesIn(named_eval_loop_variants()), variant_name);
+INSTANTIATE_TEST_SUITE_P(Variants, SpinnerStatus, testing::ValuesIn(all_variants()), variant_name);
 INSTANTIATE_TEST_SUITE_P(Variants, GcStatus, testing::ValuesIn(gc_variants()), variant_name);
 
 }  // namespace

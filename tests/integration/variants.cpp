@@ -115,13 +115,6 @@ std::vector<Variant> all_variants() {
   return out;
 }
 
-std::vector<Variant> named_eval_loop_variants() {
-  std::vector<Variant> out;
-  for (auto& v : all_variants())
-    if (v.interp.root.empty() || v.has_debuginfo()) out.push_back(std::move(v));
-  return out;
-}
-
 StrippedInstall stripped_install(const Interpreter& interp) {
   if (interp.debian) throw std::runtime_error("no stripped install of Debian's interpreter (it has no shared libpython)");
   auto original_libpython = pyenv_libpython(interp);

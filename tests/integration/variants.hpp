@@ -35,11 +35,6 @@ inline void PrintTo(const Variant& v, std::ostream* os) { *os << v.name << " (" 
 std::vector<Variant> no_debuginfo_variants();
 // Every interpreter as installed, then every one without debuginfo.
 std::vector<Variant> all_variants();
-// all_variants() but sid's 3.14 and 3.15 without symbols, whose evaluation loop (GCC 16 splits it in
-// parts, and only the small entry part is exported) has no name the debugger can give a native
-// frame: pyxray cannot tell its frames apart there yet, so neither merge native and Python frames
-// nor see a thread waiting for the GIL (issue 13). It says so instead ("cannot merge ...").
-std::vector<Variant> named_eval_loop_variants();
 
 // A copy of a pyenv installation in which no ELF file the workload loads has a symbol table or
 // DWARF. Stripping libpython alone is not enough: the extension modules in lib-dynload (_json,
