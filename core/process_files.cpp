@@ -38,7 +38,7 @@ std::string target_file_path(Target& target, const std::string& path) {
   return fmt::format("/proc/{}/cwd/{}", target.pid(), path);
 }
 
-std::vector<MappedObject> mapped_objects(int pid) {
+std::vector<MappedObject> mapped_objects(int pid, const std::function<bool(const MappedObject&)>& parse) {
   std::vector<MappedObject> out;
   std::ifstream in(fmt::format("/proc/{}/maps", pid));
   if (!in) return out;
@@ -49,6 +49,10 @@ std::vector<MappedObject> mapped_objects(int pid) {
   for (const auto& r : parse_proc_maps(text.str())) {
     if (r.offset != 0 || r.path.empty() || r.path.front() != '/' || !seen.insert(r.path).second) continue;
     MappedObject obj{r.path, r.start, nullptr, 0};
+    if (!parse(obj)) {
+      out.push_back(std::move(obj));
+      continue;
+    }
     auto elf = read_elf(fmt::format("/proc/{}/root{}", pid, r.path));
     // A file replaced or deleted since it was mapped: the mapping itself still reads it.
     if (!elf) elf = read_elf(fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, r.start, r.end));
@@ -69,8 +73,15 @@ std::vector<MappedObject> mapped_objects(int pid) {
 const std::vector<MappedObject>& ProcessFilesTarget::objects() {
   if (objects_pid_ != inner_->pid()) {
     objects_pid_ = inner_->pid();
-    objects_ = mapped_objects(objects_pid_);
     symbols_.clear();
+    debugger_paths_.clear();
+    debugger_bases_.clear();
+    for (const auto& o : inner_->loaded_objects()) {
+      debugger_paths_.insert(without_target_prefix(o.path));
+      if (o.base) debugger_bases_.insert(*o.base);
+    }
+    // Only the objects the debugger holds no module for are read: what it has loaded, it has searched.
+    objects_ = mapped_objects(objects_pid_, [&](const MappedObject& o) { return !debugger_has(o); });
   }
   return objects_;
 }
@@ -80,14 +91,11 @@ std::optional<uint64_t> ProcessFilesTarget::symbol_address(std::string_view name
   if (!fallback_allowed()) return std::nullopt;
   const auto& objs = objects();
   if (auto it = symbols_.find(name); it != symbols_.end()) return it->second;
-  // Only the objects the debugger holds no module for: what it has loaded, it has searched.
-  std::set<std::string> loaded;
-  for (const auto& o : inner_->loaded_objects()) loaded.insert(without_target_prefix(o.path));
   std::optional<uint64_t> found;
   // CPython's own definition wins over another object's of the same name.
   for (int pass = 0; pass < 2 && !found; ++pass) {
     for (const auto& o : objs) {
-      if (!o.elf || loaded.count(o.path)) continue;
+      if (!o.elf) continue;
       const bool python = base_name(o.path).find("python") != std::string_view::npos;
       if ((pass == 0) != python) continue;
       if (auto v = o.elf->dynamic_symbol(std::string(name))) {
@@ -108,12 +116,13 @@ std::vector<LoadedObject> ProcessFilesTarget::loaded_objects() {
   return list;
 }
 
+bool ProcessFilesTarget::debugger_has(const MappedObject& o) const {
+  return debugger_paths_.count(o.path) || debugger_bases_.count(o.start);
+}
+
 bool ProcessFilesTarget::debugger_lacks_executable() {
   if (!fallback_allowed() || objects().empty()) return false;
-  const std::string& exe = objects().front().path;
-  for (const auto& o : inner_->loaded_objects())
-    if (without_target_prefix(o.path) == exe) return false;
-  return true;
+  return !debugger_has(objects().front());
 }
 
 std::optional<std::string> ProcessFilesTarget::note() {

@@ -8,9 +8,11 @@
 // every object the process maps, and the loaded objects from /proc/PID/maps.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "target.hpp"
@@ -31,9 +33,9 @@ struct MappedObject {
   uint64_t bias = 0;
 };
 
-// The objects of a live process (from /proc/PID/maps; the executable first), their ELF files read
-// through /proc/PID/root, or /proc/PID/map_files when that fails.
-std::vector<MappedObject> mapped_objects(int pid);
+// The objects of a live process (from /proc/PID/maps; the executable first), with the ELF files of
+// those `parse` accepts read through /proc/PID/root, or /proc/PID/map_files when that fails.
+std::vector<MappedObject> mapped_objects(int pid, const std::function<bool(const MappedObject&)>& parse);
 
 class ProcessFilesTarget : public Target {
  public:
@@ -68,11 +70,14 @@ class ProcessFilesTarget : public Target {
   bool fallback_allowed() const { return inner_->is_live_local() && inner_->pid() > 0; }
   const std::vector<MappedObject>& objects();  // parsed once per process
   bool debugger_lacks_executable();
+  bool debugger_has(const MappedObject& o) const;  // by path or by load address
 
   std::unique_ptr<Target> inner_;
   int objects_pid_ = -1;
   std::vector<MappedObject> objects_;
   std::map<std::string, std::optional<uint64_t>, std::less<>> symbols_;
+  std::set<std::string> debugger_paths_;  // what the debugger loaded, by path (no "target:")
+  std::set<uint64_t> debugger_bases_;     // and by load address
   bool used_fallback_ = false;
 };
 
