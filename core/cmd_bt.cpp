@@ -53,7 +53,7 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
                               "layout that does not fit this build: see py-layout)");
   if (args.has("--json"))
     return stacks_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  SourceLines sources;
+  SourceLines sources(&proc->target());
   return stacks_text(report, sources);
 }
 

@@ -43,7 +43,7 @@ Expected<std::string> move(Session& session, const ParsedArgs& args, int directi
   const PyFrame& f = ctx.thread.stack.frames[static_cast<std::size_t>(target)];
   session.selection() = {session.selection().thread, target, f.addr};
   if (json) return frame_json(f, target).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  return describe_frame(f, target);
+  return describe_frame(session.target(), f, target);
 }
 
 Expected<std::string> run_locals(Session& session, const ParsedArgs& args) {
@@ -80,9 +80,9 @@ Expected<std::string> run_list(Session& session, const ParsedArgs& args) {
   const PyFrame& f = ctx.frame();
   int current = f.line.value_or(f.code->first_line);
   PYX_TRY(range, list_range(args, current));
-  SourceLines sources;
+  SourceLines sources(&session.target());
   const auto* lines = sources.lines(f.code->filename);
-  if (!lines) return fail(fmt::format("cannot read {} on this host", f.code->filename));
+  if (!lines) return fail(fmt::format("cannot read {}{}", f.code->filename, session.target().is_live_local() ? " (as the process sees it)" : " on this host"));
   int last = std::min(range.second, static_cast<int>(lines->size()));
   if (args.has("--json")) {
     nlohmann::ordered_json out = {{"file", f.code->filename}, {"line", current}, {"lines", nlohmann::ordered_json::array()}};

@@ -45,6 +45,15 @@ Expected<ElfFile> read_elf(const std::string& path) {
   if (elf_getshdrstrndx(h.elf, &shstrndx) != 0) return fail(fmt::format("{} has no section names", path));
   ElfFile file;
   file.path = path;
+  if (GElf_Ehdr ehdr; gelf_getehdr(h.elf, &ehdr)) file.fixed_address = ehdr.e_type == ET_EXEC;
+  if (std::size_t phnum = 0; elf_getphdrnum(h.elf, &phnum) == 0) {
+    for (std::size_t i = 0; i < phnum; ++i) {
+      GElf_Phdr phdr;
+      if (!gelf_getphdr(h.elf, static_cast<int>(i), &phdr) || phdr.p_type != PT_LOAD) continue;
+      file.first_load_vaddr = phdr.p_vaddr - phdr.p_offset;
+      break;
+    }
+  }
   for (Elf_Scn* scn = elf_nextscn(h.elf, nullptr); scn; scn = elf_nextscn(h.elf, scn)) {
     GElf_Shdr shdr;
     if (!gelf_getshdr(scn, &shdr)) continue;
@@ -57,12 +66,18 @@ Expected<ElfFile> read_elf(const std::string& path) {
     std::size_t count = shdr.sh_size / shdr.sh_entsize;
     for (std::size_t i = 0; i < count; ++i) {
       GElf_Sym sym;
-      if (!gelf_getsym(data, static_cast<int>(i), &sym) || sym.st_value == 0) continue;
+      if (!gelf_getsym(data, static_cast<int>(i), &sym) || sym.st_value == 0 || sym.st_shndx == SHN_UNDEF) continue;
       if (const char* sname = elf_strptr(h.elf, shdr.sh_link, sym.st_name); sname && *sname)
         file.dynamic_symbols.emplace(sname, sym.st_value);
     }
   }
   return file;
+}
+
+std::optional<uint64_t> load_bias(const ElfFile& elf, uint64_t mapped_start) {
+  if (elf.fixed_address) return 0;
+  if (!elf.first_load_vaddr) return std::nullopt;
+  return mapped_start - (*elf.first_load_vaddr & ~uint64_t{0xfff});
 }
 
 }  // namespace pyxray

@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "elf_file.hpp"
+#include "process_files.hpp"
 #include "interp_scan.hpp"
 #include "limits.hpp"
 #include "python_process.hpp"
@@ -169,7 +170,7 @@ Expected<InterpreterObject> interpreter_object(PythonProcess& proc) {
     }
   if (path.empty() && !objects.empty()) path = objects.front().path;  // a static build: the executable
   if (path.empty()) return fail("the debugger lists no loaded objects");
-  PYX_TRY(elf, read_elf(path));
+  PYX_TRY(elf, read_elf(target_file_path(t, path)));
   for (const char* sym : {"Py_Initialize", "PyObject_Malloc", "Py_Finalize"}) {
     auto live = t.symbol_address(sym);
     auto link = elf.dynamic_symbol(sym);

@@ -9,6 +9,7 @@
 #include "interp_scan.hpp"
 #include "layout_tables.hpp"
 #include "objects.hpp"
+#include "process_files.hpp"
 #include "version_traits.hpp"
 
 namespace pyxray {
@@ -53,7 +54,7 @@ Expected<void> PythonProcess::find_anchor() {
     probe = *init;
     std::string path = libpython_;
     if (path.empty() && !objects.empty()) path = objects.front().path;  // a static build: the executable
-    auto elf = read_elf(path);
+    auto elf = read_elf(target_file_path(target_, path));
     if (!elf) return Unexpected<Error>{elf.error()};
     auto link_addr = elf->dynamic_symbol("Py_Initialize");
     if (!link_addr) return fail(fmt::format("{} exports no Py_Initialize; cannot locate its data", path));

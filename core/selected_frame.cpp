@@ -31,10 +31,10 @@ Expected<FrameContext> selected_frame(Session& session) {
   return ctx;
 }
 
-std::string describe_frame(const PyFrame& frame, int index) {
+std::string describe_frame(Target& target, const PyFrame& frame, int index) {
   std::string line = frame.line ? fmt::format("{}", *frame.line) : "?";
   std::string out = fmt::format("#{} File \"{}\", line {}, in {}\n", index, frame.code->filename, line, frame.code->name);
-  SourceLines sources;
+  SourceLines sources(&target);
   if (frame.line) {
     if (auto src = sources.line(frame.code->filename, *frame.line); src && !src->empty()) out += fmt::format("    {}\n", *src);
   }

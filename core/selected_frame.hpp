@@ -30,6 +30,6 @@ struct FrameContext {
 Expected<FrameContext> selected_frame(Session& session);
 
 // "#2 File "x.py", line 7, in f" and, when readable, the source line under it.
-std::string describe_frame(const PyFrame& frame, int index);
+std::string describe_frame(Target& target, const PyFrame& frame, int index);
 
 }  // namespace pyxray

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "memory.hpp"
+#include "process_files.hpp"
 #include "python_process.hpp"
 #include "utf8.hpp"
 
@@ -50,8 +51,11 @@ const std::vector<CommandInfo>& command_list() {
   return list;
 }
 
-Session::Session(std::unique_ptr<Target> target) : target_(std::move(target)) {}
+Session::Session(std::unique_ptr<Target> target)
+    : target_(std::make_unique<ProcessFilesTarget>(std::move(target))) {}
 Session::~Session() = default;
+
+Target& Session::target() { return *target_; }
 
 Expected<PythonProcess*> Session::process() {
   int pid = target_->pid();
@@ -107,6 +111,12 @@ std::string without_nul(std::string_view text) {
 
 CommandResult Session::run(std::string_view name, std::string_view args) {
   CommandResult r = run_command(name, args);
+  if (note_pid_ != target_->pid()) {
+    if (auto note = target_->note()) {
+      r.note = *note;
+      note_pid_ = target_->pid();
+    }
+  }
   // Names and text come from the target's memory: whatever they hold, the front ends get UTF-8
   // (gdb's Python refuses anything else, and a JSON document must be UTF-8), and a failure stays
   // one line even when it quotes a name with a newline in it.

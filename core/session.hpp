@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "expected.hpp"
@@ -17,6 +18,7 @@
 namespace pyxray {
 
 class PythonProcess;
+class ProcessFilesTarget;
 
 // The Python frame py-up/py-down moved to, per thread; py-locals, py-list and py-print use it.
 struct FrameSelection {
@@ -32,8 +34,14 @@ struct CommandInfo {
 };
 
 struct CommandResult {
+  CommandResult() = default;
+  CommandResult(bool ok, std::string output) : ok(ok), output(std::move(output)) {}
+
   bool ok = true;
   std::string output;   // what to print (text or JSON); on failure the one-line message
+  // One line to show the user beside the output (not part of it, so JSON stays JSON), at most once
+  // per session: "pyxray: note: ..."; "" for none.
+  std::string note;
 };
 
 // Every command the front ends register, in the order `help` should list them.
@@ -49,7 +57,9 @@ class Session {
   // Runs one command; never throws. `args` is the raw argument string the user typed.
   CommandResult run(std::string_view name, std::string_view args);
 
-  Target& target() { return *target_; }
+  // The front end's Target behind ProcessFilesTarget, which adds what a debugger lacks for a live
+  // process whose files it cannot see (core/process_files.hpp).
+  Target& target();
   // The decoded process, opened (or re-opened after the target changed) on demand.
   Expected<PythonProcess*> process();
   FrameSelection& selection() { return selection_; }
@@ -63,7 +73,8 @@ class Session {
 
  private:
   CommandResult run_command(std::string_view name, std::string_view args);
-  std::unique_ptr<Target> target_;
+  std::unique_ptr<ProcessFilesTarget> target_;
+  int note_pid_ = -1;  // the process the note was given for
   std::unique_ptr<PythonProcess> proc_;
   int proc_pid_ = -1;
   std::optional<PyVersion> forced_version_;

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "limits.hpp"
+#include "process_files.hpp"
 
 namespace pyxray {
 namespace {
@@ -45,7 +46,8 @@ const std::vector<std::string>* SourceLines::lines(const std::string& path) {
   auto it = files_.find(path);
   if (it == files_.end()) {
     std::optional<std::vector<std::string>> content;
-    if (auto data = read_regular_file(path, static_cast<std::size_t>(limits().source_file))) {
+    const std::string opened = target_ ? target_file_path(*target_, path) : path;
+    if (auto data = read_regular_file(opened, static_cast<std::size_t>(limits().source_file))) {
       content.emplace();
       std::size_t start = 0;
       while (start < data->size()) {

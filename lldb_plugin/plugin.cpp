@@ -110,6 +110,7 @@ public:
       R = {false, "pyxray: internal error in " + Name};
     }
     try {
+      if (!R.note.empty()) Result.Printf("%s\n", R.note.c_str());
       if (!R.ok) {
         Result.SetError(R.output.c_str());
         Result.SetStatus(lldb::eReturnStatusFailed);

@@ -153,8 +153,8 @@ class BtAll : public WorkloadTruth {
 
   // Runs gdb with the plugin; checks it ended by itself, successfully, without a Python error,
   // and left the target running.
-  CommandResult gdb(const std::vector<std::string>& commands) {
-    auto r = run_gdb(workload_->pid(), commands, workload_->dir());
+  CommandResult gdb(const std::vector<std::string>& commands, const std::vector<std::string>& init_commands = {}) {
+    auto r = run_gdb(workload_->pid(), commands, workload_->dir(), 60s, init_commands);
     EXPECT_FALSE(r.timed_out) << "gdb was killed after its timeout\n" << r.describe();
     EXPECT_EQ(r.exit_code, 0) << r.describe();
     for (const char* bad : {"Traceback", "Python Exception"}) {
@@ -282,6 +282,30 @@ TEST_P(BtAll, LimitsCutNameTheLimitAndReset) {
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, WorkloadTruth, testing::ValuesIn(all_interpreters()), param_name);
 INSTANTIATE_TEST_SUITE_P(Interpreters, BtAll, testing::ValuesIn(all_interpreters()), param_name);
+
+// gdb told a sysroot where nothing is (`set sysroot /nonexistent` before attaching) has no module for
+// the container's executable, as LLDB 16 has none for any process in another mount namespace: pyxray
+// reads the executable's symbols through /proc/PID/root itself, says so once, and the stacks are the
+// same.
+class BtAllWithoutExecutable : public BtAll {};
+
+TEST_P(BtAllWithoutExecutable, JsonMatchesGroundTruth) {
+  auto r = gdb({"info sharedlibrary", "py-bt-all --json", "py-bt-all"}, {"set sysroot /nonexistent"});
+  std::string error;
+  auto got = find_json_line(r.out, &error);
+  ASSERT_TRUE(got) << error << "\n" << r.describe();
+  const auto diffs = compare_bt_all_json(truth(), *got, task_ids(workload_->pid()));
+  EXPECT_TRUE(diffs.empty()) << "py-bt-all --json without the executable in gdb differs from the ground truth ("
+                             << diffs.size() << " differences):\n" << join_diffs(diffs);
+  const std::string note = "pyxray: note: the debugger has no module for /usr/bin/python3." +
+                           std::to_string(GetParam().minor) + " (the process runs in another mount namespace); "
+                           "pyxray reads it through /proc/" + std::to_string(workload_->pid()) + "/root";
+  const auto at = r.err.find(note);
+  EXPECT_NE(at, std::string::npos) << "no note naming the executable\n" << r.describe();
+  if (at != std::string::npos) EXPECT_EQ(r.err.find(note, at + 1), std::string::npos) << "the note twice\n" << r.describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, BtAllWithoutExecutable, testing::ValuesIn(sid_interpreters()), param_name);
 
 // --- 6. a process that is not Python ---
 

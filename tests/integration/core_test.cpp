@@ -60,37 +60,6 @@ std::string sharedlibrary_line(const std::string& out, const fs::path& lib) {
   return {};
 }
 
-// A core of a process in a container, written by the kernel as a crash would write it: gdb's gcore
-// cannot copy the thread stacks of a glibc 2.42+ process (their guard pages lie inside the stack
-// mappings, and gcore gives up on a whole 1 MiB chunk when one page fails: "Memory read failed for
-// corefile section"), and 3.14+ keeps the entry frame of every thread's evaluation loop there. The
-// process gets RLIMIT_CORE and SIGABRT, and the kernel writes "core" (or "core.PID") into its
-// working directory, the container's root: moved to `core` from there.
-void write_kernel_core(Workload& w, const fs::path& root, const fs::path& core) {
-  const pid_t pid = w.pid();
-  const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
-  if (prlimit(pid, RLIMIT_CORE, &unlimited, nullptr) != 0)
-    throw std::runtime_error("prlimit(RLIMIT_CORE) on " + std::to_string(pid) + ": " + strerror(errno));
-  for (const auto& stale : {root / "core", root / ("core." + std::to_string(pid))}) fs::remove(stale);
-  if (::kill(pid, SIGABRT) != 0) throw std::runtime_error("kill(SIGABRT): " + std::string(strerror(errno)));
-  const auto deadline = Clock::now() + 120s;
-  while (w.alive() && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
-  if (w.alive()) throw std::runtime_error("the workload did not end after SIGABRT");
-  for (const auto& written : {root / ("core." + std::to_string(pid)), root / "core"}) {
-    std::error_code ec;
-    if (fs::exists(written, ec)) {
-      fs::rename(written, core, ec);
-      if (ec) {  // another file system: copy, then remove
-        fs::copy_file(written, core, fs::copy_options::overwrite_existing);
-        fs::remove(written);
-      }
-      return;
-    }
-  }
-  throw std::runtime_error("the kernel wrote no core for " + std::to_string(pid) + " in " + root.string() +
-                           " (core_pattern: " + read_text("/proc/sys/kernel/core_pattern") + ")");
-}
-
 // --- a good core, every variant ---
 
 class CoreFile : public testing::TestWithParam<Variant> {};

@@ -1,6 +1,10 @@
 #include "workload.hpp"
 
+#include <cerrno>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <sys/resource.h>
 #include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
@@ -178,6 +182,31 @@ void write_core(pid_t pid, const fs::path& core, const fs::path& work_dir) {
       !fs::exists(core, ec) || fs::file_size(core, ec) == 0)
     throw std::runtime_error("gcore of process " + std::to_string(pid) + " into " + core.string() +
                              " failed\n" + r.describe());
+}
+
+void write_kernel_core(Workload& w, const fs::path& root, const fs::path& core) {
+  const pid_t pid = w.pid();
+  const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+  if (prlimit(pid, RLIMIT_CORE, &unlimited, nullptr) != 0)
+    throw std::runtime_error("prlimit(RLIMIT_CORE) on " + std::to_string(pid) + ": " + strerror(errno));
+  for (const auto& stale : {root / "core", root / ("core." + std::to_string(pid))}) fs::remove(stale);
+  if (::kill(pid, SIGABRT) != 0) throw std::runtime_error("kill(SIGABRT): " + std::string(strerror(errno)));
+  const auto deadline = Clock::now() + 120s;
+  while (w.alive() && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  if (w.alive()) throw std::runtime_error("the workload did not end after SIGABRT");
+  for (const auto& written : {root / ("core." + std::to_string(pid)), root / "core"}) {
+    std::error_code ec;
+    if (fs::exists(written, ec)) {
+      fs::rename(written, core, ec);
+      if (ec) {  // another file system: copy, then remove
+        fs::copy_file(written, core, fs::copy_options::overwrite_existing);
+        fs::remove(written);
+      }
+      return;
+    }
+  }
+  throw std::runtime_error("the kernel wrote no core for " + std::to_string(pid) + " in " + root.string() +
+                           " (core_pattern: " + read_text("/proc/sys/kernel/core_pattern") + ")");
 }
 
 std::optional<json> find_json_line(const std::string& out, std::string* error, const std::string& prefix) {

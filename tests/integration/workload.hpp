@@ -101,6 +101,15 @@ CommandResult run_gdb_core(const std::filesystem::path& executable, const std::f
 // unless gdb says it saved the core and the file exists.
 void write_core(pid_t pid, const std::filesystem::path& core, const std::filesystem::path& work_dir);
 
+// A core of a process in a container, written by the kernel as a crash would write it: gdb's gcore
+// cannot copy the thread stacks of a glibc 2.42+ process (their guard pages lie inside the stack
+// mappings, and gcore gives up on a whole 1 MiB chunk when one page fails: "Memory read failed for
+// corefile section"), and 3.14+ keeps the entry frame of every thread's evaluation loop there. The
+// process gets RLIMIT_CORE and SIGABRT, and the kernel writes "core" (or "core.PID") into its
+// working directory, the container's root: moved to `core` from there.
+// Throws std::runtime_error when no core appears. The workload is gone afterwards.
+void write_kernel_core(Workload& w, const std::filesystem::path& root, const std::filesystem::path& core);
+
 // The JSON document printed by `py-bt-all --json`: the first stdout line starting with `prefix`
 // ({"pid" for py-bt-all; {"disagreements" for py-layout, whose keys are sorted).
 // nullopt (with *error set) when there is none or it does not parse.
