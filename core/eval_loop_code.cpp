@@ -6,6 +6,7 @@
 
 #include "elf_file.hpp"
 #include "memory.hpp"
+#include "process_files.hpp"
 #include "python_process.hpp"
 
 namespace pyxray {
@@ -15,15 +16,12 @@ constexpr const char* kEvalLoop = "_PyEval_EvalFrameDefault";
 // A search table larger than this is not one a CPython build has (3.14's exe: 13,000 entries).
 constexpr std::size_t kMaxEhFrameHdr = 8u << 20;
 
-// The paths under which the object's file may be read. A live target's files are read as it sees
-// them (through /proc/PID/root: a container's differ from the host's); gdb names them "target:..."
-// when it reads them the same way.
-std::vector<std::string> file_candidates(Target& target, std::string path) {
-  if (path.starts_with("target:")) path.erase(0, 7);
-  std::vector<std::string> out;
-  if (target.is_live_local() && target.pid() > 0 && path.starts_with("/"))
-    out.push_back("/proc/" + std::to_string(target.pid()) + "/root" + path);
-  out.push_back(path);
+// The object's file as the target sees it (a container's differ from the host's); then the file the
+// debugger itself read, which a user's `set sysroot` may have put elsewhere on the host.
+std::vector<std::string> file_candidates(Target& target, const std::string& path) {
+  std::vector<std::string> out{target_file_path(target, path)};
+  if (std::string plain = path.starts_with("target:") ? path.substr(7) : path; plain != out.front())
+    out.push_back(plain);
   return out;
 }
 

@@ -302,7 +302,9 @@ TEST_P(BtAllWithoutExecutable, JsonMatchesGroundTruth) {
                            "pyxray reads it through /proc/" + std::to_string(workload_->pid()) + "/root";
   const auto at = r.err.find(note);
   EXPECT_NE(at, std::string::npos) << "no note naming the executable\n" << r.describe();
-  if (at != std::string::npos) EXPECT_EQ(r.err.find(note, at + 1), std::string::npos) << "the note twice\n" << r.describe();
+  if (at != std::string::npos) {
+    EXPECT_EQ(r.err.find(note, at + 1), std::string::npos) << "the note twice\n" << r.describe();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, BtAllWithoutExecutable, testing::ValuesIn(sid_interpreters()), param_name);
