@@ -148,8 +148,21 @@ def recurse(levels):
 
 # --- the spinner: pure Python, never blocks, keeps the GIL ---
 
+REPORTER = []  # the reporter thread's ident, once the ground truth is written
+
+
 def spin():
     count = 0
+    if sys.version_info[0] == 2:
+        # Python 2 drops and retakes the GIL every N bytecodes even without contention. Once the
+        # reporter has gone (ending, it may wait for the GIL), make that practically never happen,
+        # so that the spinner is seen holding the GIL; set any earlier, the reporter could wait for
+        # the GIL for minutes while ending. (3.x only drops it on request.) No call in the loop: the
+        # spinner's innermost frame is always spin().
+        active = threading._active
+        while not REPORTER or REPORTER[0] in active:
+            count += 1
+        sys.setcheckinterval(1 << 30)
     while True:
         count += 1
 
@@ -230,12 +243,7 @@ def report(out_path, threads, spinner_ident):
     with open(tmp_path, "w") as f:
         json.dump(result, f, indent=1)
     os.rename(tmp_path, out_path)  # atomic: the test never sees a partial file
-
-    if hasattr(sys, "setcheckinterval") and sys.version_info[0] == 2:
-        # Python 2 drops and retakes the GIL every N bytecodes even without contention; make that
-        # practically never happen so the spinner is seen holding the GIL. (3.x only drops it on
-        # request, and nobody requests it once this thread is gone.)
-        sys.setcheckinterval(1 << 30)
+    REPORTER.append(me)
 
 
 def start(threads, name, fn, *args):
