@@ -86,19 +86,13 @@ std::vector<Interpreter> all_interpreters() {
   return result;
 }
 
-std::vector<Interpreter> host_interpreters() {
-  std::vector<Interpreter> result;
-  for (auto& i : all_interpreters())
-    if (i.root.empty()) result.push_back(std::move(i));
-  return result;
-}
-
 std::vector<Interpreter> model_interpreters() {
   auto pyenv = pyenv_interpreters();
   std::vector<Interpreter> result;
   if (!pyenv.empty()) result.push_back(pyenv.front());
   result.push_back(Interpreter{"debian_3_11", kDebianPython, 3, 11, true, {}});
   if (pyenv.size() > 1) result.push_back(pyenv.back());
+  result.push_back(sid_interpreters().front());
   return result;
 }
 

@@ -32,15 +32,11 @@ std::vector<Interpreter> sid_interpreters();
 // pyenv_interpreters(), Debian's python3.11, then sid_interpreters(). The Debian entries are always
 // present, even when the file is missing, so that their tests fail instead of vanishing.
 std::vector<Interpreter> all_interpreters();
-// The interpreters on the host's own file system: all_interpreters() without the container's. The
-// LLDB suites run on these: LLDB cannot load the executable of a process in another mount namespace
-// (it looks for /usr/bin/python3.14 on the host), and pyxray does not yet read a target's files
-// through /proc/PID/root itself (issue 13, item 4).
-std::vector<Interpreter> host_interpreters();
 // One interpreter per stack model, for tests of what does not depend on the version (a front end's
 // plumbing, checked on every version through the other debugger): the oldest pyenv interpreter
 // (frame objects on 2.7), Debian's 3.11 (a static, stripped binary with _PyCFrame) and the newest
-// pyenv interpreter (tstate->current_frame from 3.13).
+// pyenv interpreter (tstate->current_frame from 3.13), and sid's 3.14 (tagged stack references, in
+// a container, where LLDB has no module and pyxray reads the files itself).
 std::vector<Interpreter> model_interpreters();
 
 // Hex GNU build id of an ELF file (nullopt when it has none or cannot be read).
