@@ -75,7 +75,9 @@ TEST(PidNamespace, ThreadIdsAreTheDebuggersWithTheNamespacesBeside) {
     EXPECT_NE(*t.native_id, namespace_id[t.thread_id]) << "the namespace's ids are the host's";
   }
 
-  auto r = run_gdb(pid, {"py-bt-all --json", "echo @@text\\n", "py-bt-all"}, dir.path(), 60s);
+  auto r = run_gdb(pid, {"py-bt-all --json", "echo @@text\\n", "py-bt-all", "echo @@sample\\n",
+                         "py-sample 1s --rate 200 -o " + (dir.path() / "profile.folded").string()},
+                   dir.path(), 60s);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << r.describe();
   std::string error;
@@ -91,12 +93,19 @@ TEST(PidNamespace, ThreadIdsAreTheDebuggersWithTheNamespacesBeside) {
     EXPECT_EQ(t["namespace_native_id"].get<int64_t>(), namespace_id[ident]) << t.dump();
   }
   // The text names both: "Thread <host tid> (tid <namespace tid> in its PID namespace) ...".
-  const std::string text = r.out.substr(r.out.find("@@text"));
+  const std::string text = r.out.substr(r.out.find("@@text"), r.out.find("@@sample") - r.out.find("@@text"));
   for (const auto& t : on_host.threads) {
     const std::string header = "Thread " + std::to_string(*t.native_id) + " (tid " +
                                std::to_string(namespace_id[t.thread_id]) + " in its PID namespace)";
     EXPECT_NE(text.find(header), std::string::npos) << header << "\n" << text;
   }
+  // py-sample reads the running process directly (process_vm_readv takes the host's pid), not
+  // through the debugger with a stop per sample, and records the spinner's samples.
+  const std::string sample = r.out.substr(r.out.find("@@sample"));
+  EXPECT_NE(sample.find("py-sample: "), std::string::npos) << sample << r.err;
+  EXPECT_EQ((r.out + r.err).find("cannot be read while it runs"), std::string::npos) << sample << r.err;
+  EXPECT_NE(read_text(dir.path() / "profile.folded").find("spin"), std::string::npos)
+      << "no spinner stack in the profile\n" << sample;
 }
 
 }  // namespace
