@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "version_param.hpp"
 #include "layout_tables.hpp"
 #include "scene.hpp"
 #include "session.hpp"
@@ -23,10 +24,6 @@ namespace {
 
 using namespace synthetic;
 using json = nlohmann::json;
-
-std::string version_name(const testing::TestParamInfo<uint32_t>& info) {
-  return fmt::format("py3_{}", (info.param >> 16) & 0xff);
-}
 
 // Every thread's (function, line) list, innermost first, from py-bt-all --json; threads in a fixed
 // order (what is compared is the set of stacks).

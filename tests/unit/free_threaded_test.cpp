@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "version_param.hpp"
 #include "objects.hpp"
 #include "python_process.hpp"
 #include "repr.hpp"
@@ -24,10 +25,6 @@ namespace {
 
 using namespace synthetic;
 using json = nlohmann::json;
-
-std::string version_name(const testing::TestParamInfo<uint32_t>& info) {
-  return fmt::format("py3_{}t", (info.param >> 16) & 0xff);
-}
 
 class FreeThreaded : public testing::TestWithParam<uint32_t> {
  protected:
@@ -199,7 +196,7 @@ TEST(FreeThreadedBytecode, TheLineIsTakenFromTheThreadsCopy) {
       << worker.dump(2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, FreeThreaded, testing::ValuesIn(kFreeThreadedVersions), version_name);
+INSTANTIATE_TEST_SUITE_P(Versions, FreeThreaded, testing::ValuesIn(kFreeThreadedVersions), free_threaded_version_name);
 
 }  // namespace
 }  // namespace pyxray

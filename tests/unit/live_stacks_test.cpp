@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "version_param.hpp"
 #include "live_stacks.hpp"
 #include "memory.hpp"
 #include "python_process.hpp"
@@ -78,10 +79,6 @@ std::vector<Stack> bt_all_stacks(const ProcessBuilder& b) {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-std::string version_name(const testing::TestParamInfo<uint32_t>& info) {
-  return fmt::format("py3_{}", (info.param >> 16) & 0xff);
 }
 
 class LiveStacksScene : public testing::TestWithParam<uint32_t> {};

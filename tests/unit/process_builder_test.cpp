@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "version_param.hpp"
 #include "objects.hpp"
 #include "python_process.hpp"
 #include "repr.hpp"
@@ -21,10 +22,6 @@ namespace {
 
 using namespace synthetic;
 using json = nlohmann::json;
-
-std::string version_name(const testing::TestParamInfo<uint32_t>& info) {
-  return fmt::format("py3_{}", (info.param >> 16) & 0xff);
-}
 
 class Builder : public testing::TestWithParam<uint32_t> {};
 
