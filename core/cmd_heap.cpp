@@ -12,6 +12,7 @@
 
 #include "commands.hpp"
 #include "heap_walk.hpp"
+#include "interrupt.hpp"
 #include "limits.hpp"
 #include "terminal_progress.hpp"
 #include "memory.hpp"
@@ -93,6 +94,7 @@ void add_walk_json(json& j, const HeapWalkStats& s) {
   j["by_reference"] = s.by_reference;
   j["partial"] = s.partial;
   j["target_gone"] = s.target_gone;
+  j["interrupted"] = s.interrupted;
   j["seconds"] = s.seconds;
   j["warnings"] = s.warnings;
 }
@@ -199,6 +201,9 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
   if (stats.target_gone)
     out += fmt::format("pyxray: {}; the counts below are of the {} objects read before that\n",
                        process_gone_message(proc->target().pid(), " during the heap walk"), grouped(stats.objects));
+  else if (stats.interrupted)
+    out += fmt::format("pyxray: {} after {:.2f} s; the counts below are of the {} objects walked until then\n",
+                       interrupt_phrase(), stats.seconds, grouped(stats.objects));
   out += fmt::format("Total {} objects, {} types, {} ({} bytes)\n", grouped(stats.objects),
                                 grouped(rows.size()), human(stats.bytes), grouped(stats.bytes));
   std::size_t shown = std::min<std::size_t>(rows.size(), static_cast<std::size_t>(limit));
@@ -231,6 +236,7 @@ struct DeepSize {
   uint64_t bytes = 0, objects = 0;
   bool partial = false;
   bool at_limit = false;  // stopped at the deep-objects limit (else: unreadable memory)
+  bool interrupted = false;
 };
 
 bool skipped_in_deep(const TypeInfo& t) {
@@ -242,6 +248,10 @@ DeepSize deep_size(HeapContext& ctx, uint64_t root) {
   std::unordered_set<uint64_t> seen{root};
   std::vector<uint64_t> stack{root};
   while (!stack.empty()) {
+    if (interrupt_requested()) {
+      d.partial = d.interrupted = true;
+      break;
+    }
     uint64_t a = stack.back();
     stack.pop_back();
     auto size = ctx.sizer.getsizeof(a);
@@ -253,6 +263,8 @@ DeepSize deep_size(HeapContext& ctx, uint64_t root) {
       break;
     }
     auto r = ctx.refs.all_refs(a, RefMode::Traverse, [&](uint64_t ref) {
+      // One object may hold millions of references (a big list): Ctrl-C must not wait for them all.
+      if (d.interrupted || (d.interrupted = interrupt_requested())) return;
       if (seen.contains(ref)) return;
       const TypeInfo* t = ctx.validated(ref);
       if (!t || skipped_in_deep(*t)) return;
@@ -282,6 +294,7 @@ Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
       j["deep_size"] = deep->bytes;
       j["deep_objects"] = deep->objects;
       j["partial"] = deep->partial;
+      j["interrupted"] = deep->interrupted;
     }
     return dump(j);
   }
@@ -291,7 +304,8 @@ Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
                        grouped(deep->bytes), grouped(deep->objects));
     if (deep->partial)
       out += fmt::format("pyxray: warning: the deep size is partial ({})\n",
-                         deep->at_limit ? fmt::format("stopped at {} objects; {}", limits().deep_objects,
+                         deep->interrupted ? interrupt_phrase()
+                       : deep->at_limit ? fmt::format("stopped at {} objects; {}", limits().deep_objects,
                                                       raise_hint("deep-objects"))
                                         : std::string("some memory was unreadable"));
   }
@@ -423,6 +437,7 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     };
     PYX_TRY(stats, ctx.walk(opt));
     last = stats;
+    if (stats.interrupted) break;  // its warning says so; the chains found so far stand
     ++depth;
     std::sort(edges.begin(), edges.end());
     edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
@@ -493,7 +508,10 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
                     direct.size() == 1 ? "" : "s");
   for (uint64_t a : direct) out += fmt::format("  0x{:x} {}\n", a, type_name(a));
   if (chains.empty()) {
-    out += fmt::format("no chain to a module global or a frame local within {} step{}\n", depth, depth == 1 ? "" : "s");
+    out += last.interrupted
+        ? fmt::format("no chain to a module global or a frame local found before the search was {} (step {})\n",
+                      interrupt_phrase(), depth + 1)
+        : fmt::format("no chain to a module global or a frame local within {} step{}\n", depth, depth == 1 ? "" : "s");
   } else {
     out += "held by:\n";
     for (const auto& c : chains) {

@@ -22,6 +22,7 @@
 #include "sampler.hpp"
 #include "speedscope.hpp"
 #include "stack_aggregate.hpp"
+#include "interrupt.hpp"
 #include "terminal_progress.hpp"
 
 namespace pyxray {
@@ -124,7 +125,7 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
       if (s.target_gone) out += "pyxray: the target went away during sampling; kept the samples taken until then\n";
       break;
     case RunEnd::Interrupted:
-      out += fmt::format("pyxray: interrupted after {:.2f} s; kept the samples taken until then\n", s.elapsed);
+      out += fmt::format("pyxray: {} after {:.2f} s; kept the samples taken until then\n", interrupt_phrase(), s.elapsed);
       break;
     case RunEnd::Stopped:
       out += fmt::format("pyxray: the target stopped ({}) after {:.2f} s; kept the samples taken until then\n",

@@ -10,6 +10,7 @@
 #include "code.hpp"
 #include "frames.hpp"
 #include "gc_lists.hpp"
+#include "interrupt.hpp"
 #include "layout.hpp"
 #include "limits.hpp"
 #include "locals.hpp"
@@ -32,6 +33,8 @@ using Clock = std::chrono::steady_clock;
 // are limits (core/limits.def): outside-objects, modules, pymalloc-arenas.
 constexpr std::size_t kMaxDeferred = std::size_t{1} << 20;  // queued arrays before they are served
 constexpr std::size_t kMaxWarnings = 12;
+// Arenas whose pool headers confirm pymalloc's geometry before a walk (which then reads every pool).
+constexpr uint64_t kGeometryArenas = 16;
 constexpr uint64_t kMaxObjectSize = uint64_t{1} << 36;  // larger is a corrupt size field
 
 int64_t or_default(int64_t v, int64_t d) { return v == kAbsent ? d : v; }
@@ -52,8 +55,8 @@ struct PymallocHeap {
   std::vector<Arena> arenas;
 };
 
-// pymalloc's geometry from read_pymalloc (which checks it against the pool headers), and the arena
-// vector where read_pymalloc finds it.
+// pymalloc's geometry from read_pymalloc (which checks it against the pool headers of the first
+// arenas), and the arena vector where read_pymalloc finds it.
 PymallocHeap load_pymalloc(PythonProcess& proc) {
   PymallocHeap h;
   ObjectAllocator alloc = object_allocator(proc);
@@ -64,7 +67,7 @@ PymallocHeap load_pymalloc(PythonProcess& proc) {
                             alloc.name, alloc.name.rfind("malloc", 0) == 0 ? alloc.name : "malloc");
     return h;
   }
-  auto stats = read_pymalloc(proc);
+  auto stats = read_pymalloc(proc, kGeometryArenas);
   if (!stats) {
     h.why_not = fmt::format("pymalloc's arenas cannot be read ({}): only GC-tracked objects and what they "
                             "reference are found",
@@ -247,8 +250,17 @@ struct HeapWalker::Impl {
     return st.target_gone;
   }
 
+  // Ctrl-C ends the walk within one arena's or one batch's work: the caller shows what was counted.
+  bool interrupted() {
+    if (!st.interrupted && interrupt_requested()) {
+      warn(fmt::format("{} after {} objects: the walk is partial", interrupt_phrase(), st.objects));
+      st.interrupted = st.partial = stop = true;
+    }
+    return st.interrupted;
+  }
+
   bool check_bounds() {
-    if (stop || target_gone()) return true;
+    if (stop || target_gone() || interrupted()) return true;
     if (st.objects >= opt.max_objects) {
       warn(fmt::format("stopped after {} objects: the walk is partial ({})", st.objects, raise_hint("heap-objects")));
       st.partial = stop = true;
@@ -373,7 +385,7 @@ struct HeapWalker::Impl {
     int64_t loaded = -1;
     std::size_t done = 0;
     for (const Deferred& d : deferred) {
-      if (target_gone()) break;
+      if (target_gone() || interrupted()) break;
       int64_t ai = arena_of(d.ool.addr);
       if (ai >= 0 && ai != loaded) {
         load_arena(heap.arenas[static_cast<std::size_t>(ai)]);

@@ -74,6 +74,8 @@ struct HeapWalkStats {
   // The process exited or was killed during the walk: the walk stopped at the first read that found
   // it gone, and counts only what was read before (partial, and true as far as it goes).
   bool target_gone = false;
+  // The user interrupted the command (core/interrupt.hpp): the walk ended early (partial).
+  bool interrupted = false;
   std::vector<std::string> warnings;
 };
 

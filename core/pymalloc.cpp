@@ -11,6 +11,7 @@
 #include "elf_file.hpp"
 #include "process_files.hpp"
 #include "interp_scan.hpp"
+#include "interrupt.hpp"
 #include "limits.hpp"
 #include "python_process.hpp"
 #include "static_symbol.hpp"
@@ -361,7 +362,8 @@ void warn(std::vector<std::string>& w, std::string msg) {
   else if (w.size() == kMaxWarnings) w.push_back("(more warnings not shown)");
 }
 
-WalkResult walk(PythonProcess& proc, const ArenaVector& av, std::span<const std::byte> slots, const Geometry& g) {
+WalkResult walk(PythonProcess& proc, const ArenaVector& av, std::span<const std::byte> slots, const Geometry& g,
+                uint64_t max_arenas) {
   Memory& m = proc.mem();
   const ArenaObjectLayout A = arena_layout(proc.layout());
   const PoolHeaderLayout P = pool_layout(proc.layout());
@@ -381,9 +383,16 @@ WalkResult walk(PythonProcess& proc, const ArenaVector& av, std::span<const std:
   std::vector<std::byte> header(static_cast<std::size_t>(P.size));
 
   for (uint64_t i = 0; i < av.maxarenas; ++i) {
+    // A big heap's pool headers take a while: Ctrl-C ends the pass with the arenas counted so far.
+    if (interrupt_requested()) {
+      s.interrupted = true;
+      warn(s.warnings, fmt::format("{} after {} arenas: the counts are partial", interrupt_phrase(), s.arenas));
+      break;
+    }
     auto slot = slots.subspan(i * A.size, A.size);
     uint64_t address = read_u64(slot, A.address);
     if (address == 0) continue;  // an arena_object with no arena
+    if (s.arenas >= max_arenas) break;
     uint64_t pool_address = read_u64(slot, A.pool_address);
     uint32_t nfreepools = read_u32(slot, A.nfreepools);
     uint32_t ntotalpools = read_u32(slot, A.ntotalpools);
@@ -521,7 +530,7 @@ ObjectAllocator object_allocator(PythonProcess& proc) {
   return {"pymalloc", true, false};
 }
 
-Expected<PymallocStats> read_pymalloc(PythonProcess& proc) {
+Expected<PymallocStats> read_pymalloc(PythonProcess& proc, uint64_t max_arenas) {
   if (proc.traits().mimalloc_heap) return fail(kMimallocHeapNotWalked);
   ObjectAllocator alloc = object_allocator(proc);
   if (!alloc.uses_pymalloc)
@@ -547,10 +556,10 @@ Expected<PymallocStats> read_pymalloc(PythonProcess& proc) {
   // The build's geometry is the first candidate whose pool headers all agree with it.
   std::optional<WalkResult> best;
   for (const Geometry& g : candidates(traits)) {
-    WalkResult r = walk(proc, av, slots, g);
+    WalkResult r = walk(proc, av, slots, g, max_arenas);
     bool better = !best || r.violations < best->violations;
     if (better) best = std::move(r);
-    if (best->violations == 0) break;
+    if (best->violations == 0 || best->stats.interrupted) break;
   }
   PymallocStats s = std::move(best->stats);
   s.allocator = alloc.known ? alloc.name : alloc.name + " (presumed: no symbols name the allocator functions)";
@@ -558,7 +567,7 @@ Expected<PymallocStats> read_pymalloc(PythonProcess& proc) {
   s.arenas_counter = av.ncurrent;
   s.arenas_allocated_total = av.ntimes;
   s.arenas_highwater = av.highwater;
-  if (av.ncurrent && *av.ncurrent != s.arenas)
+  if (av.ncurrent && *av.ncurrent != s.arenas && s.arenas < max_arenas && !s.interrupted)
     warn(s.warnings, fmt::format("CPython counts {} arenas allocated, the arena vector holds {}", *av.ncurrent,
                                  s.arenas));
   if (best->violations)

@@ -49,12 +49,15 @@ struct PymallocStats {
   uint64_t bytes_lost_to_arena_alignment = 0;
   uint64_t total = 0;                      // the sum of the above: arenas * arena_size when consistent
 
+  bool interrupted = false;                // the user interrupted the pass: the counts are partial
   std::vector<std::string> warnings;       // inconsistencies met during the walk
 };
 
 // Why there are no statistics is an error (one line, e.g. the interpreter is stripped, or the process
 // does not use pymalloc); the caller reports it as a note and prints "pymalloc": null.
-Expected<PymallocStats> read_pymalloc(PythonProcess& proc);
+// `max_arenas` stops the pass after that many arenas: enough to tell the build's geometry from the
+// pool headers (a heap walk reads every pool itself), without reading a big heap's headers twice.
+Expected<PymallocStats> read_pymalloc(PythonProcess& proc, uint64_t max_arenas = UINT64_MAX);
 
 // pymalloc's vector of arena_objects (`arenas`, `maxarenas` slots) and its counters: obmalloc.c
 // statics up to 3.11 (by symbol, or a validated scan of .bss when stripped), the main

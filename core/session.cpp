@@ -1,10 +1,12 @@
 #include "session.hpp"
 
+#include <csignal>
 #include <exception>
 
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "interrupt.hpp"
 #include "memory.hpp"
 #include "process_files.hpp"
 #include "python_process.hpp"
@@ -110,7 +112,12 @@ std::string without_nul(std::string_view text) {
 }  // namespace
 
 CommandResult Session::run(std::string_view name, std::string_view args) {
-  CommandResult r = run_command(name, args);
+  CommandResult r;
+  {
+    CommandInterrupts interrupts;
+    r = run_command(name, args);
+    if (interrupt_signal() == SIGTERM) r.reraise_signal = SIGTERM;
+  }
   if (note_pid_ != target_->pid()) {
     if (auto note = target_->note()) {
       r.note = *note;

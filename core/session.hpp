@@ -42,6 +42,9 @@ struct CommandResult {
   // One line to show the user beside the output (not part of it, so JSON stays JSON), at most once
   // per session: "pyxray: note: ..."; "" for none.
   std::string note;
+  // A SIGTERM that arrived while the command ran (core/interrupt.hpp): the front end raises it again
+  // once it has printed the output, so the debugger ends as it would have; 0 for none.
+  int reraise_signal = 0;
 };
 
 // Every command the front ends register, in the order `help` should list them.

@@ -9,19 +9,6 @@
 #include <unistd.h>
 
 namespace pyxray {
-namespace {
-
-std::atomic<std::atomic<bool>*> g_stop_on_interrupt{nullptr};
-std::atomic<bool> g_interrupted{false};
-static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<std::atomic<bool>*>::is_always_lock_free,
-              "used from a signal handler");
-
-extern "C" void on_interrupt(int) {
-  g_interrupted.store(true);
-  if (std::atomic<bool>* stop = g_stop_on_interrupt.load()) stop->store(true);
-}
-
-}  // namespace
 
 StopWorker::StopWorker(int pid, int64_t tid, std::function<void(const std::atomic<bool>&)> work) {
   sigset_t all, previous;
@@ -53,23 +40,6 @@ void StopWorker::finish() {
   stop_requested_ = true;
   if (thread_.joinable()) thread_.join();
 }
-
-InterruptCapture::InterruptCapture(std::atomic<bool>& stop) {
-  g_interrupted.store(false);
-  g_stop_on_interrupt.store(&stop);
-  struct sigaction ours {};
-  ours.sa_handler = on_interrupt;
-  sigemptyset(&ours.sa_mask);
-  ours.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &ours, &previous_);
-}
-
-InterruptCapture::~InterruptCapture() {
-  sigaction(SIGINT, &previous_, nullptr);
-  g_stop_on_interrupt.store(nullptr);
-}
-
-bool InterruptCapture::interrupted() const { return g_interrupted.load(); }
 
 bool stop_signal_pending(int pid, int64_t tid) {
   auto mask_has = [](const std::string& path, const char* key) {

@@ -30,7 +30,7 @@ class StopWorker {
   void finish();
   // Whether the worker sent its SIGSTOP (valid after finish()).
   bool stop_sent() const { return stop_sent_; }
-  // Set by finish(), or by the user's interrupt through InterruptCapture.
+  // Set by finish(), or by the user's interrupt through InterruptForward (interrupt.hpp).
   std::atomic<bool>& stop_requested() { return stop_requested_; }
 
  private:
@@ -39,21 +39,6 @@ class StopWorker {
   bool finished_ = false;   // under mutex_
   bool stop_sent_ = false;  // under mutex_
   std::thread thread_;
-};
-
-// While alive, SIGINT (Ctrl-C) on the debugger's thread does not reach the debugger: it sets `stop`
-// (so the work ends and the worker stops the target) and is remembered. Debuggers do not all see a
-// Ctrl-C during a resume started from a plugin command, so this makes it behave the same everywhere.
-class InterruptCapture {
- public:
-  explicit InterruptCapture(std::atomic<bool>& stop);
-  ~InterruptCapture();
-  InterruptCapture(const InterruptCapture&) = delete;
-  InterruptCapture& operator=(const InterruptCapture&) = delete;
-  bool interrupted() const;
-
- private:
-  struct sigaction previous_ {};
 };
 
 // True when a SIGSTOP is queued, not yet delivered, for thread `tid` of `pid` or the whole process:

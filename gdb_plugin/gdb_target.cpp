@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "interrupt.hpp"
 #include "stop_worker.hpp"
 
 namespace py = pybind11;
@@ -71,7 +72,9 @@ std::size_t GdbTarget::read_memory(uint64_t addr, std::span<std::byte> out) {
     std::size_t n = std::min<std::size_t>(out.size(), static_cast<std::size_t>(info.size * info.itemsize));
     std::memcpy(out.data(), info.ptr, n);
     return n;
-  } catch (const py::error_already_set&) {
+  } catch (const py::error_already_set& e) {
+    // gdb's own SIGINT handler ran (gdb puts it back around some calls): the user's Ctrl-C.
+    if (e.matches(PyExc_KeyboardInterrupt)) note_interrupt(SIGINT);
     return 0;
   }
 }
@@ -387,12 +390,14 @@ class QuietOutput {
 };
 
 // Ctrl-C. gdb 13 does not interrupt a "continue" run from a Python command (its SIGINT becomes a
-// Python KeyboardInterrupt that nothing looks at while the inferior runs), so while the inferior runs
-// for us an InterruptCapture takes SIGINT. A Ctrl-C that arrives while gdb's handler is in place
-// (between two calls) is a pending Python KeyboardInterrupt, which we take and clear.
+// Python KeyboardInterrupt that nothing looks at while the inferior runs), so the core takes SIGINT
+// and SIGTERM while a command runs (core/interrupt.hpp). gdb puts its own handler back while it runs
+// a command for us (gdb.execute): a Ctrl-C then is a pending Python KeyboardInterrupt, which we take,
+// clear and record as the core's interrupt.
 bool take_python_interrupt() {
   if (PyErr_CheckSignals() == 0) return false;
   PyErr_Clear();
+  note_interrupt(SIGINT);
   return true;
 }
 
@@ -457,15 +462,19 @@ Expected<RunOutcome> GdbTarget::run_while(const std::function<void(const std::at
     StopWorker worker(pid, resumed_tid, work);
     QuietOutput quiet(gdb);
     {
-      InterruptCapture interrupt(worker.stop_requested());
+      InterruptForward interrupt(worker.stop_requested());
       try {
         gdb.attr("execute")("continue", false, true);  // returns once the inferior stopped or exited
       } catch (py::error_already_set& e) {
-        if (e.matches(PyExc_KeyboardInterrupt)) keyboard_interrupt = true;
-        else error = e.what();
+        if (e.matches(PyExc_KeyboardInterrupt)) {
+          keyboard_interrupt = true;
+          note_interrupt(SIGINT);
+        } else {
+          error = e.what();
+        }
       }
       worker.finish();
-      keyboard_interrupt |= interrupt.interrupted();
+      keyboard_interrupt |= interrupt_requested();
     }
     keyboard_interrupt |= take_python_interrupt();
     stop_sent = worker.stop_sent();

@@ -60,6 +60,6 @@ PYBIND11_MODULE(_pyxray, m) {
   });
   m.def("run", [](const std::string& name, const std::string& args) {
     auto r = session().run(name, args);
-    return std::make_tuple(r.ok, r.output, r.note);
+    return std::make_tuple(r.ok, r.output, r.note, r.reraise_signal);
   });
 }

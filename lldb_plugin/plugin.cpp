@@ -2,6 +2,8 @@
 // which registers one LLDB command per core command; each command hands its arguments to the core
 // Session of its debugger's selected target and prints what comes back. Nothing else about commands
 // lives here.
+#include <csignal>
+#include <cstdio>
 #include <exception>
 #include <map>
 #include <memory>
@@ -109,6 +111,7 @@ public:
     } catch (...) {
       R = {false, "pyxray: internal error in " + Name};
     }
+    if (R.reraise_signal) return endAfterSignal(R);
     try {
       if (!R.note.empty()) Result.Printf("%s\n", R.note.c_str());
       if (!R.ok) {
@@ -127,6 +130,20 @@ public:
   }
 
 private:
+  // A SIGTERM came while the command ran; the core finished the command and left the target as it
+  // was. LLDB would print the result only after we return, and the signal must reach it now: print it
+  // ourselves, then give the signal back to LLDB (whose own handling, or the default, ends it).
+  static bool endAfterSignal(const pyxray::CommandResult &R) {
+    std::FILE *Out = R.ok ? stdout : stderr;
+    if (!R.note.empty()) std::fprintf(stderr, "%s\n", R.note.c_str());
+    std::fputs(R.output.c_str(), Out);
+    if (!R.ok || (!R.output.empty() && R.output.back() != '\n')) std::fputc('\n', Out);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::raise(R.reraise_signal);
+    return R.ok;
+  }
+
   std::string Name;
 };
 

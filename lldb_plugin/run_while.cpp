@@ -16,6 +16,7 @@
 #include "lldb/API/SBUnixSignals.h"
 
 #include "lldb_target.hpp"
+#include "interrupt.hpp"
 #include "stop_worker.hpp"
 
 namespace pyxray::lldb_plugin {
@@ -91,10 +92,10 @@ Expected<RunOutcome> LLDBTarget::run_while(const std::function<void(const std::a
   bool Interrupted = false, StopSent = false;
   {
     StopWorker Worker(Pid, static_cast<int64_t>(SelectedTid), work);
-    InterruptCapture Interrupt(Worker.stop_requested());
+    InterruptForward Interrupt(Worker.stop_requested());
     Error = continueAndWait(Process);
     Worker.finish();
-    Interrupted = Interrupt.interrupted();
+    Interrupted = interrupt_requested();
     StopSent = Worker.stop_sent();
   }
 

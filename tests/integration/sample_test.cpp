@@ -253,6 +253,26 @@ class Sample : public testing::TestWithParam<Interpreter> {
     return true;
   }
 
+  // Waits until `debugger` samples: it attached (the workload stopped) and the workload logs again.
+  void WaitUntilSampling(Process& debugger) {
+    const auto deadline = Clock::now() + 60s;
+    bool attached = false;
+    long rounds_at_attach = 0;
+    while (Clock::now() < deadline && debugger.running()) {
+      if (!attached && proc_state(pid()) == 't') {
+        attached = true;
+        auto log = Log();
+        rounds_at_attach = log.empty() ? 0 : log.back().rounds;
+      }
+      if (attached) {
+        auto log = Log();
+        if (!log.empty() && log.back().rounds > rounds_at_attach + 5 && proc_state(pid()) != 't') break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    std::this_thread::sleep_for(1s);
+  }
+
   // After gdb has detached: the workload runs normally, nothing is pending, no thread is stopped and
   // it received no signal.
   void ExpectRunningUntouched() {
@@ -269,6 +289,7 @@ class Sample : public testing::TestWithParam<Interpreter> {
       EXPECT_TRUE(state != 't' && state != 'T') << "thread " << tid << " left in state '" << state << "'";
     }
     std::string status = read_text("/proc/" + std::to_string(pid()) + "/status");
+    EXPECT_NE(status.find("TracerPid:\t0\n"), std::string::npos) << "still traced\n" << status;
     EXPECT_NE(status.find("ShdPnd:\t0000000000000000"), std::string::npos) << status;
     EXPECT_NE(status.find("SigPnd:\t0000000000000000"), std::string::npos) << status;
   }
@@ -436,30 +457,14 @@ TEST_P(Sample, CtrlCEndsEarly) {
                                 "-ex", "cd " + dir().string(), "-ex", "py-sample 60s --rate 500 -o int.folded",
                                 "-ex", "py-bt-all --json"};
   Process gdb(argv, dir() / "gdb.out", dir() / "gdb.err");
-  // Wait until sampling runs: the workload was stopped by the attach and logs again.
-  const auto deadline = Clock::now() + 60s;
-  bool attached = false;
-  long rounds_at_attach = 0;
-  while (Clock::now() < deadline && gdb.running()) {
-    if (!attached && proc_state(pid()) == 't') {
-      attached = true;
-      auto log = Log();
-      rounds_at_attach = log.empty() ? 0 : log.back().rounds;
-    }
-    if (attached) {
-      auto log = Log();
-      if (!log.empty() && log.back().rounds > rounds_at_attach + 5 && proc_state(pid()) != 't') break;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  std::this_thread::sleep_for(1s);
+  WaitUntilSampling(gdb);
   ASSERT_TRUE(gdb.running()) << read_text(dir() / "gdb.out") << read_text(dir() / "gdb.err");
   ::kill(gdb.pid(), SIGINT);
   ASSERT_TRUE(gdb.wait_for(30s)) << "gdb did not end after Ctrl-C\n" << read_text(dir() / "gdb.out");
   const std::string out = read_text(dir() / "gdb.out");
   auto summary = parse_summary(out);
   ASSERT_TRUE(summary) << out << read_text(dir() / "gdb.err");
-  EXPECT_NE(summary->text.find("pyxray: interrupted after"), std::string::npos) << summary->text;
+  EXPECT_NE(summary->text.find("pyxray: interrupted (Ctrl-C) after"), std::string::npos) << summary->text;
   EXPECT_LT(summary->seconds, 30) << summary->text;
   EXPECT_GT(summary->recorded, 0) << summary->text;
   std::string problem;
@@ -468,6 +473,37 @@ TEST_P(Sample, CtrlCEndsEarly) {
   EXPECT_EQ(total(stacks), summary->recorded);
   std::string error;
   EXPECT_TRUE(find_json_line(out, &error)) << "gdb was not usable after the interrupt: " << error << "\n" << out;
+  ExpectRunningUntouched();
+}
+
+// SIGTERM to gdb while it samples: sampling ends as with Ctrl-C (the samples so far written), then
+// gdb exits as SIGTERM asks -- without an internal error, within seconds, and leaving the program
+// running as it was.
+TEST_P(Sample, SigtermEndsSamplingAndGdbExits) {
+  std::vector<std::string> argv{"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
+                                "-p", std::to_string(pid()), "-x", gdb_plugin_path().string(),
+                                "-ex", "cd " + dir().string(), "-ex", "py-sample 60s --rate 500 -o term.folded"};
+  Process gdb(argv, dir() / "gdb.out", dir() / "gdb.err");
+  WaitUntilSampling(gdb);
+  ASSERT_TRUE(gdb.running()) << read_text(dir() / "gdb.out") << read_text(dir() / "gdb.err");
+  const auto signalled = Clock::now();
+  ::kill(gdb.pid(), SIGTERM);
+  ASSERT_TRUE(gdb.wait_for(30s)) << "gdb did not exit after SIGTERM\n" << read_text(dir() / "gdb.out");
+  // 0.1 s on a quiet machine: the sampler stops at once and gdb detaches.
+  EXPECT_LT(Clock::now() - signalled, 5s);
+  const std::string out = read_text(dir() / "gdb.out"), err = read_text(dir() / "gdb.err");
+  ASSERT_TRUE(gdb.status() && WIFEXITED(*gdb.status())) << "gdb died of a signal\n" << out << err;
+  EXPECT_EQ(WEXITSTATUS(*gdb.status()), 0) << out << err;
+  EXPECT_EQ((out + err).find("internal problem"), std::string::npos) << out << err;
+  EXPECT_EQ((out + err).find('\0'), std::string::npos) << "a NUL byte in gdb's output";
+  auto summary = parse_summary(out);
+  ASSERT_TRUE(summary) << out << err;
+  EXPECT_NE(summary->text.find("pyxray: cut short by SIGTERM after"), std::string::npos) << summary->text;
+  EXPECT_GT(summary->recorded, 0) << summary->text;
+  std::string problem;
+  auto stacks = parse_folded(dir() / "term.folded", &problem);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(stacks), summary->recorded);
   ExpectRunningUntouched();
 }
 
@@ -620,29 +656,14 @@ TEST_P(LldbSample, CtrlCEndsEarly) {
                                 "-o", "py-sample 60s --rate 500 -o " + (dir() / "int.folded").string(),
                                 "-o", "py-bt-all --json", "-o", "process detach"};
   Process lldb(argv, dir() / "lldb.out", dir() / "lldb.err");
-  const auto deadline = Clock::now() + 60s;
-  bool attached = false;
-  long rounds_at_attach = 0;
-  while (Clock::now() < deadline && lldb.running()) {
-    if (!attached && proc_state(pid()) == 't') {
-      attached = true;
-      auto log = Log();
-      rounds_at_attach = log.empty() ? 0 : log.back().rounds;
-    }
-    if (attached) {
-      auto log = Log();
-      if (!log.empty() && log.back().rounds > rounds_at_attach + 5 && proc_state(pid()) != 't') break;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  std::this_thread::sleep_for(1s);
+  WaitUntilSampling(lldb);
   ASSERT_TRUE(lldb.running()) << read_text(dir() / "lldb.out") << read_text(dir() / "lldb.err");
   ::kill(lldb.pid(), SIGINT);
   ASSERT_TRUE(lldb.wait_for(30s)) << "lldb did not end after Ctrl-C\n" << read_text(dir() / "lldb.out");
   const std::string out = read_text(dir() / "lldb.out");
   auto summary = parse_summary(out);
   ASSERT_TRUE(summary) << out << read_text(dir() / "lldb.err");
-  EXPECT_NE(summary->text.find("pyxray: interrupted after"), std::string::npos) << summary->text;
+  EXPECT_NE(summary->text.find("pyxray: interrupted (Ctrl-C) after"), std::string::npos) << summary->text;
   EXPECT_LT(summary->seconds, 30) << summary->text;
   EXPECT_GT(summary->recorded, 0) << summary->text;
   std::string problem;
