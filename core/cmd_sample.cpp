@@ -1,13 +1,13 @@
 // py-sample: a sampling profiler inside the debugger. The target runs for DURATION while its stacks
 // are read from outside, then it is stopped again as before; the profile goes to a flame graph, a
 // speedscope file or folded stacks, and a short summary is printed.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <initializer_list>
 #include <utility>
 #include <string_view>
@@ -90,16 +90,55 @@ const char* format_name(Format f) {
 }
 
 // Fails now, before sampling, rather than after it when the samples would be lost.
-Expected<void> check_writable(const std::string& path) {
-  std::filesystem::path p(path);
-  std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec))
-    return fail(fmt::format("py-sample: cannot write {}: {} is not a directory", path, dir.string()));
-  if (std::filesystem::exists(p, ec) ? ::access(path.c_str(), W_OK) != 0 : ::access(dir.c_str(), W_OK) != 0)
-    return fail(fmt::format("py-sample: cannot write {}: {}", path, std::strerror(errno)));
-  return {};
-}
+// The output file, opened before sampling starts: a path that cannot be written (a directory, a
+// file system that refuses new files, no permission) fails at once instead of after the whole run.
+// An existing file keeps its contents until the profile replaces them; a file created here is
+// removed again if the command ends without writing it.
+class OutputFile {
+ public:
+  static Expected<OutputFile> open(const std::string& path) {
+    std::filesystem::path p(path);
+    std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+      return fail(fmt::format("py-sample: cannot write {}: {} is not a directory", path, dir.string()));
+    if (std::filesystem::is_directory(p, ec))
+      return fail(fmt::format("py-sample: cannot write {}: it is a directory", path));
+    const bool existed = std::filesystem::exists(p, ec);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return fail(fmt::format("py-sample: cannot write {}: {}", path, std::strerror(errno)));
+    return OutputFile(path, fd, !existed);
+  }
+  OutputFile(OutputFile&& o) noexcept : path_(std::move(o.path_)), fd_(std::exchange(o.fd_, -1)),
+                                        created_(o.created_), written_(o.written_) {}
+  OutputFile& operator=(OutputFile&&) = delete;
+  ~OutputFile() {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    if (created_ && !written_) ::unlink(path_.c_str());
+  }
+
+  // Replaces the file's contents with `text`.
+  Expected<void> write(std::string_view text) {
+    written_ = true;
+    if (::ftruncate(fd_, 0) != 0 && errno != EINVAL)  // EINVAL: not a regular file (a pipe, /dev/null)
+      return fail(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
+    ::lseek(fd_, 0, SEEK_SET);
+    while (!text.empty()) {
+      ssize_t n = ::write(fd_, text.data(), text.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return fail(fmt::format("cannot write {}: {}", path_, std::strerror(n < 0 ? errno : ENOSPC)));
+      text.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return {};
+  }
+
+ private:
+  OutputFile(std::string path, int fd, bool created) : path_(std::move(path)), fd_(fd), created_(created) {}
+  std::string path_;
+  int fd_ = -1;
+  bool created_ = false, written_ = false;
+};
 
 std::string percent(uint64_t part, uint64_t whole) {
   return whole ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole)) : "-";
@@ -173,6 +212,11 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
     threads += fmt::format("{}{} {}", threads.empty() ? "" : ", ", thread_title(agg.threads()[t]), count);
   }
   if (!threads.empty()) out += fmt::format("  threads: {}\n", threads);
+  // Nothing recorded because every sample was of an idle thread: an empty profile needs a reason.
+  if (!s.recorded && s.idle && !o.idle)
+    out += fmt::format("pyxray: note: every thread was idle (blocked without the GIL) in all {} samples, which are "
+                       "dropped by default: --idle keeps them and shows where the threads wait\n",
+                       s.idle);
   if (write_error) {
     out += fmt::format("pyxray: {}\n", *write_error);
   } else {
@@ -236,7 +280,7 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   std::string path = args.value("-o").value_or(args.value("--output").value_or(""));
   if (path.empty()) path = fmt::format("pyxray-{}.svg", target.pid());
   PYX_TRY(format, format_for(path));
-  if (auto w = check_writable(path); !w) return Unexpected<Error>{w.error()};
+  PYX_TRY(output, OutputFile::open(path));
 
   TerminalProgress terminal;  // called from the sampling thread: it writes to the terminal directly
   if (terminal.enabled())
@@ -275,12 +319,7 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
     case Format::Folded: text = folded_stacks(sampler.aggregate(), sampler.frames()); break;
   }
   std::optional<std::string> write_error;
-  {
-    std::ofstream file(path, std::ios::binary | std::ios::trunc);
-    file << text;
-    file.close();
-    if (!file) write_error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
-  }
+  if (auto w = output.write(text); !w) write_error = w.error().message;
   return summary(sampler, *outcome, path, format, write_error);
 }
 

@@ -9,6 +9,7 @@
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "lldb_harness.hpp"
+#include "script_workload.hpp"
 #include "workload.hpp"
 
 #include <cmath>
@@ -745,6 +746,42 @@ TEST(SampleCore, NeedsLiveProcess) {
   ASSERT_EQ(lines.size(), 1u) << r.describe();
   EXPECT_EQ(lines[0], "pyxray: py-sample needs a live process (this target is a core file or not on this host)");
   EXPECT_EQ(r.out.find("py-sample:"), std::string::npos) << r.describe();
+}
+
+// An output path that cannot be written fails before sampling starts (a 60-second run that sampled
+// first would outlast the timeout), in one line that names it; a run in which every thread was idle
+// says so and how to keep those samples, instead of only "wrote" an empty profile.
+TEST(SampleOutput, BadPathsFailBeforeSamplingAndAllIdleSaysWhy) {
+  auto interps = pyenv_interpreters();
+  ASSERT_FALSE(interps.empty());
+  auto w = ScriptWorkload::start(interps.back().path, {}, "frames.py");  // every thread parked
+  TempDir dir;
+  fs::create_directory(dir.path() / "dir.svg");
+  auto r = run_gdb(w->pid(),
+                   {"cd " + dir.path().string(), "py-sample 60s -o /proc/pyxray-test.svg", "py-sample 60s -o dir.svg",
+                    "py-sample 60s -o no/such/dir/x.folded", "echo @@idle\n", "py-sample 1s -o idle.folded",
+                    "echo @@keep\n", "py-sample 1s -o idle-kept.folded --idle"},
+                   dir.path(), 50s);
+  ASSERT_FALSE(r.timed_out) << "a bad path was noticed only after sampling\n" << r.describe();
+  for (const char* line : {"pyxray: py-sample: cannot write /proc/pyxray-test.svg: ",
+                           "pyxray: py-sample: cannot write dir.svg: it is a directory",
+                           "pyxray: py-sample: cannot write no/such/dir/x.folded: no/such/dir is not a directory"})
+    EXPECT_NE((r.out + r.err).find(line), std::string::npos) << line << "\n" << r.describe();
+  EXPECT_FALSE(fs::exists("/proc/pyxray-test.svg"));
+  EXPECT_TRUE(fs::is_directory(dir.path() / "dir.svg"));
+
+  const std::string idle = r.out.substr(r.out.find("@@idle"), r.out.find("@@keep") - r.out.find("@@idle"));
+  auto summary = parse_summary(idle);
+  ASSERT_TRUE(summary) << r.describe();
+  EXPECT_EQ(summary->recorded, 0) << summary->text;
+  EXPECT_GT(summary->idle, 0) << summary->text;
+  EXPECT_NE(idle.find("pyxray: note: every thread was idle (blocked without the GIL) in all"), std::string::npos) << idle;
+  EXPECT_NE(idle.find("--idle keeps them"), std::string::npos) << idle;
+  EXPECT_TRUE(fs::exists(dir.path() / "idle.folded"));
+  auto kept = parse_summary(r.out.substr(r.out.find("@@keep")));
+  ASSERT_TRUE(kept) << r.describe();
+  EXPECT_GT(kept->recorded, 0) << kept->text;
+  EXPECT_EQ(r.out.substr(r.out.find("@@keep")).find("every thread was idle"), std::string::npos) << kept->text;
 }
 
 }  // namespace
