@@ -74,7 +74,14 @@ std::string forced_note(const LayoutSources& s) {
 Expected<std::string> run_layout(Session& session, const ParsedArgs& args) {
   if (auto text = args.value("--python")) {
     PYX_TRY(version, forced_version_arg(*text));
+    const std::optional<PyVersion> previous = session.forced_version();
+    const FrameSelection selection = session.selection();
     session.force_version(version);  // before opening: the process may only open as that version
+    if (auto opened = session.process(); !opened) {
+      session.force_version(previous);  // a refused override changes nothing
+      session.selection() = selection;
+      return fail(fmt::format("--python {} not applied: {}", *text, opened.error().message));
+    }
   }
   PYX_TRY(proc, session.process());
   const LayoutSources& s = proc->layout_sources();

@@ -309,19 +309,49 @@ INSTANTIATE_TEST_SUITE_P(Interpreters, BtAllWithoutExecutable, testing::ValuesIn
 
 // --- 6. a process that is not Python ---
 
+// `sleep 60`, once it has exec'd (before that it is a copy of this test binary).
+std::unique_ptr<Process> start_sleeper(const fs::path& dir) {
+  auto sleeper = std::make_unique<Process>(std::vector<std::string>{"sleep", "60"}, dir / "sleep.out", dir / "sleep.err");
+  const auto deadline = Clock::now() + 10s;
+  std::error_code ec;
+  while (fs::read_symlink("/proc/" + std::to_string(sleeper->pid()) + "/exe", ec).filename() != "sleep") {
+    if (!sleeper->running()) throw std::runtime_error("sleep exited");
+    if (Clock::now() > deadline) throw std::runtime_error("sleep did not start");
+    std::this_thread::sleep_for(10ms);
+  }
+  return sleeper;
+}
+
+std::vector<std::string> pyxray_lines_of(const CommandResult& r) {
+  std::vector<std::string> lines;
+  for (const auto* stream : {&r.out, &r.err})
+    for (const auto& line : split_lines(*stream))
+      if (line.rfind("pyxray:", 0) == 0) lines.push_back(line);
+  return lines;
+}
+
+// 'py-layout --python 3.12' on a process that is not Python is refused, and a refused override
+// changes nothing: later messages do not say the version is forced.
+TEST(NonPython, RefusedPythonOverrideChangesNothing) {
+  TempDir dir;
+  auto sleeper = start_sleeper(dir.path());
+  auto r = run_gdb(sleeper->pid(), {"py-layout --python 3.12", "py-bt-all", "py-layout"}, dir.path());
+  EXPECT_FALSE(r.timed_out) << r.describe();
+  auto lines = pyxray_lines_of(r);
+  ASSERT_EQ(lines.size(), 3u) << r.describe();
+  EXPECT_EQ(lines[0].rfind("pyxray: --python 3.12 not applied: ", 0), 0u) << lines[0];
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i].find("forced"), std::string::npos) << lines[i];
+    EXPECT_TRUE(std::regex_search(lines[i], std::regex("not .*CPython", std::regex::icase))) << lines[i];
+  }
+}
+
 TEST(NonPython, PyBtAllSaysNotCPython) {
   const fs::path plugin = gdb_plugin_path();
   ASSERT_TRUE(fs::exists(plugin)) << "gdb plugin not found: " << plugin;
   TempDir dir;
-  Process sleeper({"sleep", "60"}, dir.path() / "sleep.out", dir.path() / "sleep.err");
-  // Attach only once the child has exec'd (before that it is a copy of this test binary).
-  const auto deadline = Clock::now() + 10s;
-  std::error_code ec;
-  while (fs::read_symlink("/proc/" + std::to_string(sleeper.pid()) + "/exe", ec).filename() != "sleep") {
-    ASSERT_TRUE(sleeper.running()) << "sleep exited";
-    ASSERT_LT(Clock::now(), deadline) << "sleep did not start";
-    std::this_thread::sleep_for(10ms);
-  }
+  auto sleeper_owner = start_sleeper(dir.path());
+  Process& sleeper = *sleeper_owner;
 
   auto r = run_gdb(sleeper.pid(), {"py-bt-all"}, dir.path());
   EXPECT_FALSE(r.timed_out) << r.describe();
