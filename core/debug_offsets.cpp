@@ -356,10 +356,15 @@ struct LayoutChoice {
 
 // The block layout for one version. Releases, and x.y.0 pre-releases from the first one with the
 // final layout on, are accepted; earlier pre-releases had other layouts and are refused, not guessed.
+//
+// A version newer than every one pyxray knows is read with the newest known layout, in case it did not
+// change; validation (every offset inside its struct's declared size) refuses most blocks that did,
+// and the user is told that the answers may be incomplete.
 LayoutChoice choose_layout(uint32_t hex) {
   PyVersion v = version_from_hex(hex);
-  if (v.major != 3 || v.minor < 13 || v.minor > 15) {
-    return {nullptr, fmt::format("version {:#010x} ({}) is not CPython 3.13-3.15", hex, hex_version_text(hex))};
+  if (newer_than_known(v)) return {&layout_315(), {}};
+  if (v.major != 3 || v.minor < 13) {
+    return {nullptr, fmt::format("version {:#010x} ({}) is not CPython 3.13 or later", hex, hex_version_text(hex))};
   }
   unsigned level = (hex >> 4) & 0xf;
   if (level != 0xa && level != 0xb && level != 0xc && level != 0xf) {

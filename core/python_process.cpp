@@ -1,5 +1,7 @@
 #include "python_process.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -33,7 +35,34 @@ Expected<std::unique_ptr<PythonProcess>> PythonProcess::open(Target& target, con
     p->interp_head_ = *head;
   }
   p->refine_micro_version();
+  p->note_ = p->table_note();
   return p;
+}
+
+std::optional<std::string> PythonProcess::table_note() const {
+  if (forced_ || !sources_.table_release || layout_.source.find("built-in table") == std::string::npos) return std::nullopt;
+  const PyVersion& t = *sources_.table_release;
+  if (newer_than_known(version_)) {
+    return fmt::format("CPython {} is newer than every version pyxray knows: its struct offsets come from {}, the "
+                       "ones missing there from the CPython {} table, and it is decoded by 3.{}'s rules; answers "
+                       "may be incomplete",
+                       version_.text(), sources_.debuginfo.empty() ? "its _Py_DebugOffsets" : "debuginfo and _Py_DebugOffsets",
+                       t.text(), kNewestKnownMinor);
+  }
+  // A later micro release of a known minor: its layout is the table's unless the release changed it.
+  if (t == version_ && version_.micro_known && t.micro < version_.micro) {
+    const bool newest = std::none_of(layout_tables().begin(), layout_tables().end(), [&](const LayoutTable& other) {
+      return other.version == version_ && other.version.micro > t.micro;
+    });
+    if (newest)
+      return fmt::format("CPython {} is newer than pyxray's tables: the struct offsets {} lacks come from the CPython "
+                         "{} table",
+                         version_.text(), sources_.debuginfo.empty() && sources_.debug_offsets.empty()
+                                              ? "nothing else gives"
+                                              : sources_.debuginfo.empty() ? "_Py_DebugOffsets" : "debuginfo",
+                         t.text());
+  }
+  return std::nullopt;
 }
 
 Expected<void> PythonProcess::find_anchor() {
@@ -190,6 +219,7 @@ LayoutSources PythonProcess::read_layout_sources() {
     if (!src.table.empty()) src.table_version = fmt::format("{}, free-threaded rows", table->version.text());
   } else if (table) {
     src.table_version = table->version.text();
+    src.table_release = table->version;
     for (const auto& e : table->entries) {
       // Except _PyRuntimeState's fields: _PyRuntime begins with the block, which grows with every
       // version (3.13's interpreters.main and allocators lie inside 3.14's block), so an older
@@ -216,6 +246,12 @@ Expected<void> PythonProcess::resolve_layout() {
   fill_from(sources_.debuginfo, "debuginfo");
   fill_from(sources_.debug_offsets, "_Py_DebugOffsets");
   fill_from(sources_.table, fmt::format("built-in table {}", sources_.table_version));
+  // A version newer than pyxray knows is decoded only where it describes itself.
+  if (newer_than_known(version_) && sources_.debug_offsets.empty() && sources_.debuginfo.empty())
+    return fail(fmt::format("CPython {} is newer than every version pyxray knows (2.7, 3.6–3.{}) and its "
+                            "_Py_DebugOffsets cannot be used{}",
+                            version_.text(), kNewestKnownMinor,
+                            sources_.debug_offsets_error ? fmt::format(" ({})", *sources_.debug_offsets_error) : ""));
   if (!walkable(layout_, version_)) {
     std::string why = sources_.debug_offsets_error ? fmt::format(" ({})", *sources_.debug_offsets_error) : "";
     return fail(fmt::format("no struct layouts for CPython {}: no debuginfo is loaded{}{}", version_.text(),

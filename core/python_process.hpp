@@ -28,6 +28,7 @@ struct LayoutSources {
   bool free_threaded = false;
   std::map<std::string, int64_t> table;
   std::string table_version;
+  std::optional<PyVersion> table_release;  // the release the table describes
   // The version was given by the user (py-layout --python): only the table was read, and this is
   // what detection said, if it said anything.
   bool forced = false;
@@ -64,6 +65,10 @@ class PythonProcess {
     return *eval_loop_;
   }
 
+  // One line for the user, once, when a release other than the process's own supplied struct offsets
+  // or rules (a version newer than every table); nullopt otherwise.
+  const std::optional<std::string>& note() const { return note_; }
+
   // Start of a command: the target may have run, so cached memory is stale.
   void begin_command() { mem_->clear(); }
 
@@ -73,6 +78,7 @@ class PythonProcess {
   Expected<void> detect_version();
   Expected<void> resolve_layout();
   void refine_micro_version();
+  std::optional<std::string> table_note() const;
   LayoutSources read_layout_sources();
 
   Target& target_;
@@ -82,6 +88,7 @@ class PythonProcess {
   PyVersion version_;
   bool forced_ = false;
   std::optional<std::string> detected_;  // when forced_
+  std::optional<std::string> note_;
   uint64_t runtime_ = 0;
   uint64_t interp_head_ = 0;
   std::unique_ptr<ElfFile> scan_object_;  // set when interp_head must be found by scanning its data

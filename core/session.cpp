@@ -1,5 +1,6 @@
 #include "session.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <exception>
 
@@ -118,12 +119,19 @@ CommandResult Session::run(std::string_view name, std::string_view args) {
     r = run_command(name, args);
     if (interrupt_signal() == SIGTERM) r.reraise_signal = SIGTERM;
   }
+  // Each note once per process: the target's (files read through /proc), then the decoder's (a
+  // version newer than pyxray's tables), which exists once a command has opened the process.
   if (note_pid_ != target_->pid()) {
-    if (auto note = target_->note()) {
-      r.note = *note;
-      note_pid_ = target_->pid();
-    }
+    notes_given_.clear();
+    note_pid_ = target_->pid();
   }
+  auto give = [&](const std::optional<std::string>& note) {
+    if (!note || std::find(notes_given_.begin(), notes_given_.end(), *note) != notes_given_.end()) return;
+    notes_given_.push_back(*note);
+    r.note += (r.note.empty() ? "" : "\n") + *note;
+  };
+  give(target_->note());
+  if (proc_ && proc_pid_ == target_->pid() && proc_->note()) give("pyxray: note: " + *proc_->note());
   // Names and text come from the target's memory: whatever they hold, the front ends get UTF-8
   // (gdb's Python refuses anything else, and a JSON document must be UTF-8), and a failure stays
   // one line even when it quotes a name with a newline in it.

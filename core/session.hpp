@@ -77,7 +77,8 @@ class Session {
  private:
   CommandResult run_command(std::string_view name, std::string_view args);
   std::unique_ptr<ProcessFilesTarget> target_;
-  int note_pid_ = -1;  // the process the note was given for
+  int note_pid_ = -1;                     // the process the notes were given for
+  std::vector<std::string> notes_given_;  // to it
   std::unique_ptr<PythonProcess> proc_;
   int proc_pid_ = -1;
   std::optional<PyVersion> forced_version_;

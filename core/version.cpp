@@ -40,8 +40,8 @@ std::optional<PyVersion> version_from_path(std::string_view path) {
 }
 
 Expected<void> check_supported(const PyVersion& v) {
-  bool ok = (v.major == 2 && v.minor == 7) || (v.major == 3 && v.minor >= 6 && v.minor <= 15);
-  if (!ok) return fail(fmt::format("CPython {} is not supported: 2.7 and 3.6–3.15 are", v.text()));
+  bool ok = (v.major == 2 && v.minor == 7) || (v.major == 3 && v.minor >= 6);
+  if (!ok) return fail(fmt::format("CPython {} is not supported: 2.7 and 3.6–3.{} are", v.text(), kNewestKnownMinor));
   return {};
 }
 

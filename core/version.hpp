@@ -32,7 +32,15 @@ PyVersion version_from_hex(uint32_t hex);
 // Version named by a file name such as libpython3.11.so.1.0, libpython2.7.so, python3.6m.
 std::optional<PyVersion> version_from_path(std::string_view path);
 
-// The versions the decoders know; anything else is refused with a message naming what was found.
+// The newest minor version of CPython 3 whose structures pyxray knows (tables, _Py_DebugOffsets
+// block, version rules).
+inline constexpr int kNewestKnownMinor = 15;
+// A CPython 3 newer than every version pyxray knows: decoded only through its own _Py_DebugOffsets
+// (read as the newest known block), with the newest table and rules filling in, and said so.
+inline bool newer_than_known(const PyVersion& v) { return v.major == 3 && v.minor > kNewestKnownMinor; }
+
+// The versions the decoders know, and newer CPython 3 versions (see newer_than_known); anything else
+// is refused with a message naming what was found.
 Expected<void> check_supported(const PyVersion& v);
 
 }  // namespace pyxray

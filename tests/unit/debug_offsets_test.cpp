@@ -619,9 +619,11 @@ TEST(DebugOffsets, RejectsBadCookie) {
 
 TEST(DebugOffsets, RejectsWrongVersion) {
   EXPECT_EQ(parse_error(build_block(0x030c05f0, false, kBlock314)),
-            kPrefix + "version 0x030c05f0 (3.12.5) is not CPython 3.13-3.15");
-  EXPECT_EQ(parse_error(build_block(0x031000a1, false, kBlock315)),
-            kPrefix + "version 0x031000a1 (3.16.0a1) is not CPython 3.13-3.15");
+            kPrefix + "version 0x030c05f0 (3.12.5) is not CPython 3.13 or later");
+  // Newer than every known version: read as the newest known block (3.15's), which this one is.
+  EXPECT_EQ(parse_error(build_block(0x031000a1, false, kBlock315)), "(parsed fine)");
+  EXPECT_EQ(parse_error(build_block(0x040000f0, false, kBlock315)),
+            kPrefix + "version 0x040000f0 (4.0.0) is not CPython 3.13 or later");
   EXPECT_EQ(parse_error(build_block(0x030e06f0, false, kBlock314), PyVersion{3, 13, 0, false}),
             kPrefix + "version 3.14.6 does not match the target's Python 3.13");
   EXPECT_EQ(parse_error(build_block(0x030f00a8, false, kBlock315)),

@@ -677,5 +677,65 @@ TEST(Synthetic315, FirstTraceableIsReadFromThe315CodeLayout) {
                                         thread_json(kWorkerTid, kWorkerIdent, "Thread-1 (run)", kWorkerFrames)}));
 }
 
+// ---- versions newer than pyxray's tables
+
+// A CPython newer than every version pyxray knows (a 3.16 laid out as 3.15 here) is decoded through
+// its own _Py_DebugOffsets, and the first command says once which table fills in and that answers
+// may be incomplete.
+TEST(SyntheticNewer, NewerMinorIsDecodedThroughItsDebugOffsetsAndSaysSo) {
+  SyntheticPython py(0x031000f0);  // 3.16.0
+  build_scene(py, 16);
+  auto session = py.session();
+  CommandResult first = session->run("py-bt-all", "--json");
+  ASSERT_TRUE(first.ok) << first.output;
+  EXPECT_JSON_EQ(summary(json::parse(first.output)),
+                 report_json("3.16.0", {thread_json(kMainTid, kMainIdent, "python3", kMainFrames),
+                                        thread_json(kWorkerTid, kWorkerIdent, "Thread-1 (run)", kWorkerFrames)}));
+  EXPECT_EQ(first.note,
+            "pyxray: note: CPython 3.16.0 is newer than every version pyxray knows: its struct offsets come from its "
+            "_Py_DebugOffsets, the ones missing there from the CPython 3.15.2 table, and it is decoded by 3.15's "
+            "rules; answers may be incomplete");
+  CommandResult second = session->run("py-bt-all", "");
+  EXPECT_TRUE(second.ok) << second.output;
+  EXPECT_EQ(second.note, "") << "the note is given once";
+}
+
+// A later micro release of a known minor: the table of the newest known micro fills in, and it is
+// said once. An older micro (3.15.0, below the 3.15.2 table) or the table's own release says nothing.
+TEST(SyntheticNewer, NewerMicroSaysWhichTableFillsIn) {
+  {
+    SyntheticPython py(0x030f09f0);  // 3.15.9
+    build_scene(py, 15);
+    auto session = py.session();
+    CommandResult r = session->run("py-bt-all", "--json");
+    ASSERT_TRUE(r.ok) << r.output;
+    EXPECT_EQ(r.note, "pyxray: note: CPython 3.15.9 is newer than pyxray's tables: the struct offsets "
+                      "_Py_DebugOffsets lacks come from the CPython 3.15.2 table");
+  }
+  for (uint32_t hex : {0x030f00f0u, 0x030f02f0u}) {
+    SyntheticPython py(hex);
+    build_scene(py, 15);
+    auto session = py.session();
+    CommandResult r = session->run("py-bt-all", "--json");
+    ASSERT_TRUE(r.ok) << r.output;
+    EXPECT_EQ(r.note, "") << std::hex << hex;
+  }
+}
+
+// Newer than known and its block unusable: refused in one line that says why, rather than guessed.
+TEST(SyntheticNewer, NewerMinorWithoutUsableDebugOffsetsIsRefused) {
+  SyntheticPython py(0x031000f0);
+  build_scene(py, 16);
+  py.image().write_cstring(kRuntimeAddr, "xdebugp");  // the cookie is wrong ("xdebugpy")
+  auto session = py.session();
+  CommandResult r = session->run("py-bt-all", "");
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.output.rfind("pyxray: CPython 3.16.0 is newer than every version pyxray knows (2.7, 3.6–3.15) and its "
+                           "_Py_DebugOffsets cannot be used (",
+                           0),
+            0u)
+      << r.output;
+}
+
 }  // namespace
 }  // namespace pyxray

@@ -40,7 +40,11 @@ TEST(Version, SupportedRange) {
   auto old = check_supported(PyVersion{3, 5, 10, true});
   ASSERT_FALSE(old);
   EXPECT_EQ(old.error().message, "CPython 3.5.10 is not supported: 2.7 and 3.6–3.15 are");
-  EXPECT_FALSE(check_supported(PyVersion{3, 16, 0, true}));
+  // Newer minor versions are decoded through their _Py_DebugOffsets (python_process.cpp), with a note.
+  EXPECT_TRUE(check_supported(PyVersion{3, 16, 0, true}));
+  EXPECT_TRUE(newer_than_known(PyVersion{3, 16, 0, true}));
+  EXPECT_FALSE(newer_than_known(PyVersion{3, 15, 9, true}));
+  EXPECT_FALSE(check_supported(PyVersion{4, 0, 0, true}));
 }
 
 TEST(VersionTraits, FrameModelsByVersion) {
