@@ -1,5 +1,5 @@
-// py-print ADDRESS: the repr of the object at an address, decoded from memory (nothing runs in the
-// target).
+// py-print NAME|ADDRESS: the repr of a variable of the selected frame or of the object at an address,
+// decoded from memory (nothing runs in the target).
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -56,8 +56,9 @@ std::vector<CommandDef> print_commands() {
         "Usage: py-print NAME|ADDRESS [--json]\n"
         "Print repr() of NAME as the selected Python frame sees it (a local, then a global, then a\n"
         "builtin), or of the object at ADDRESS (hex 0x... or decimal), decoded from memory without\n"
-        "running code in the process. Long containers and strings are cut with \"...\"; objects whose\n"
-        "class defines __repr__ print as <module.Class object at 0x...>.\n"
+        "running code in the process. Long containers and strings are cut with \"...\"; an instance of a\n"
+        "class shows its attributes, <module.Class(attr=value, ...) at 0x...> (a __repr__ of its own cannot\n"
+        "run), or without any <module.Class object at 0x...>.\n"
         "--json prints {\"address\": N, \"type\": \"...\", \"repr\": \"...\"} (plus \"name\" and \"scope\" for a NAME)."},
        {{"--json", false, "print one JSON object instead of text"}},
        1,
