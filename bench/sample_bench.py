@@ -20,7 +20,7 @@ MAX_ERRORS = float(os.environ.get("BENCH_MAX_ERROR_PCT", "1"))
 MAX_SLOWDOWN = float(os.environ.get("BENCH_MAX_SLOWDOWN_PCT", "2"))
 RATE_SECONDS = float(os.environ.get("BENCH_RATE_SECONDS", "3"))
 SLOW_SECONDS = float(os.environ.get("BENCH_SLOWDOWN_SECONDS", "8"))
-SUMMARY = re.compile(r"^py-sample: (\d+) samples in ([\d.]+) s \((\d+) Hz, (\d+) Hz requested[^)]*\): "
+SUMMARY = re.compile(r"^py-sample: (\d+) thread samples? in \d+ rounds? over ([\d.]+) s \((\d+) Hz, (\d+) Hz requested[^)]*\): "
                      r"(\d+) recorded, (\d+) errors")
 
 

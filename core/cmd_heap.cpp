@@ -20,6 +20,7 @@
 #include "objects.hpp"
 #include "python_process.hpp"
 #include "referents.hpp"
+#include "selected_frame.hpp"
 #include "version_traits.hpp"
 #include "repr.hpp"
 
@@ -35,21 +36,6 @@ constexpr std::size_t kMaxChains = 5;
 constexpr std::size_t kMaxDirect = 20;
 
 std::string dump(const json& j) { return j.dump(-1, ' ', true, json::error_handler_t::replace) + "\n"; }
-
-// "0x7f12..." (hex) or "140123..." (decimal).
-Expected<uint64_t> parse_address(std::string_view text) {
-  int base = 10;
-  std::string_view digits = text;
-  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
-    base = 16;
-    digits.remove_prefix(2);
-  }
-  uint64_t value = 0;
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
-  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size())
-    return fail(fmt::format("'{}' is not an address (want hex 0x... or decimal)", text));
-  return value;
-}
 
 std::string grouped(uint64_t n) {
   const std::string digits = std::to_string(n);
@@ -70,6 +56,16 @@ std::string human(uint64_t bytes) {
     ++u;
   }
   return u == 0 ? fmt::format("{} bytes", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+// What the user named: "local keep = " for a NAME, nothing for an ADDRESS.
+std::string named_prefix(const ObjectArg& arg) {
+  return arg.name.empty() ? std::string() : fmt::format("{} {} = ", arg.scope, arg.name);
+}
+void add_name_json(json& j, const ObjectArg& arg) {
+  if (arg.name.empty()) return;
+  j["name"] = arg.name;
+  j["scope"] = arg.scope;
 }
 
 std::string warnings_text(const std::vector<std::string>& warnings) {
@@ -235,9 +231,30 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
 struct DeepSize {
   uint64_t bytes = 0, objects = 0;
   bool partial = false;
-  bool at_limit = false;  // stopped at the deep-objects limit (else: unreadable memory)
-  bool interrupted = false;
+  bool at_limit = false;    // stopped at the deep-objects limit
+  bool interrupted = false;  // the user interrupted the command (core/interrupt.hpp)
+  uint64_t unreadable = 0;  // objects that could not be sized, or whose references could not be read
+  std::string first_unreadable;  // the first of them and why: "0x... (list): cannot read ..."
 };
+
+// "1 object", "2 objects", "1,024 objects".
+std::string objects_text(uint64_t n) { return fmt::format("{} object{}", grouped(n), n == 1 ? "" : "s"); }
+
+// Why a deep size is partial, in words: the limit it stopped at and/or the memory it could not read.
+std::string partial_reason(const DeepSize& d) {
+  std::vector<std::string> why;
+  if (d.interrupted) why.push_back(interrupt_phrase());
+  if (d.at_limit)
+    why.push_back(fmt::format("stopped at {} ({})", objects_text(static_cast<uint64_t>(limits().deep_objects)),
+                              raise_hint("deep-objects")));
+  if (d.unreadable)
+    why.push_back(fmt::format("{} could not be read{}", objects_text(d.unreadable),
+                              d.unreadable == 1 ? fmt::format(": {}", d.first_unreadable)
+                                                : fmt::format(", the first {}", d.first_unreadable)));
+  std::string s;
+  for (const auto& w : why) s += (s.empty() ? "" : "; ") + w;
+  return s;
+}
 
 bool skipped_in_deep(const TypeInfo& t) {
   return t.kind == BaseKind::Type || t.kind == BaseKind::Module || t.kind == BaseKind::Function;
@@ -252,16 +269,26 @@ DeepSize deep_size(HeapContext& ctx, uint64_t root) {
       d.partial = d.interrupted = true;
       break;
     }
-    uint64_t a = stack.back();
-    stack.pop_back();
-    auto size = ctx.sizer.getsizeof(a);
-    if (!size) continue;
-    d.bytes += *size;
-    ++d.objects;
-    if (d.objects >= static_cast<uint64_t>(limits().deep_objects)) {
+    if (d.objects >= static_cast<uint64_t>(limits().deep_objects)) {  // more to see, and no room left
       d.partial = d.at_limit = true;
       break;
     }
+    uint64_t a = stack.back();
+    stack.pop_back();
+    auto note_unreadable = [&](const std::string& why) {
+      if (d.unreadable++ == 0) {
+        const TypeInfo* t = ctx.validated(a);
+        d.first_unreadable = fmt::format("0x{:x} ({}): {}", a, t ? t->name : "?", why);
+      }
+      d.partial = true;
+    };
+    auto size = ctx.sizer.getsizeof(a);
+    if (!size) {
+      note_unreadable(size.error().message);
+      continue;
+    }
+    d.bytes += *size;
+    ++d.objects;
     auto r = ctx.refs.all_refs(a, RefMode::Traverse, [&](uint64_t ref) {
       // One object may hold millions of references (a big list): Ctrl-C must not wait for them all.
       if (d.interrupted || (d.interrupted = interrupt_requested())) return;
@@ -271,14 +298,15 @@ DeepSize deep_size(HeapContext& ctx, uint64_t root) {
       seen.insert(ref);
       stack.push_back(ref);
     });
-    if (!r) d.partial = true;
+    if (!r) note_unreadable(r.error().message);
   }
   return d;
 }
 
 Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
-  if (args.positional.empty()) return fail("py-sizeof wants an ADDRESS (see help py-sizeof)");
-  PYX_TRY(addr, parse_address(args.positional[0]));
+  if (args.positional.empty()) return fail("py-sizeof wants a NAME or an ADDRESS (see help py-sizeof)");
+  PYX_TRY(arg, object_arg(session, args.positional[0]));
+  const uint64_t addr = arg.address;
   PYX_TRY(proc, session.process());
   HeapContext ctx(*proc);
   PYX_TRY(t, ctx.object_type(addr));
@@ -287,6 +315,7 @@ Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
   if (args.has("--deep")) deep = deep_size(ctx, addr);
   if (args.has("--json")) {
     json j;
+    add_name_json(j, arg);
     j["address"] = addr;
     j["type"] = t->name;
     j["size"] = size;
@@ -295,19 +324,15 @@ Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
       j["deep_objects"] = deep->objects;
       j["partial"] = deep->partial;
       j["interrupted"] = deep->interrupted;
+      if (deep->partial) j["partial_reason"] = partial_reason(*deep);
     }
     return dump(j);
   }
-  std::string out = fmt::format("0x{:x} ({}): {} bytes\n", addr, t->name, grouped(size));
+  std::string out = fmt::format("{}0x{:x} ({}): {} bytes\n", named_prefix(arg), addr, t->name, grouped(size));
   if (deep) {
-    out += fmt::format("deep: {} bytes in {} objects (types, modules and functions are not followed)\n",
-                       grouped(deep->bytes), grouped(deep->objects));
-    if (deep->partial)
-      out += fmt::format("pyxray: warning: the deep size is partial ({})\n",
-                         deep->interrupted ? interrupt_phrase()
-                       : deep->at_limit ? fmt::format("stopped at {} objects; {}", limits().deep_objects,
-                                                      raise_hint("deep-objects"))
-                                        : std::string("some memory was unreadable"));
+    out += fmt::format("deep: {} bytes in {} (types, modules and functions are not followed)\n",
+                       grouped(deep->bytes), objects_text(deep->objects));
+    if (deep->partial) out += fmt::format("pyxray: warning: the deep size is partial: {}\n", partial_reason(*deep));
   }
   return out;
 }
@@ -391,9 +416,95 @@ struct Chain {
   std::vector<uint64_t> path;       // the root's object first, the target last
 };
 
+// Where `holder` keeps its reference to `held`, as Python would reach it: "[3]" (a list or tuple
+// item), "['key']" (a dict value, the key's repr bounded), "(key)" (a dict key), "(member)" (a set's),
+// ".name" (an instance attribute or slot), ".__dict__", ".cell_contents"; "" when the holder's layout
+// is not modelled (the heap walk scanned it for pointers).
+std::string edge_label(HeapContext& ctx, uint64_t holder, uint64_t held) {
+  const TypeInfo* t = ctx.validated(holder);
+  if (!t) return "";
+  PythonProcess& proc = ctx.proc;
+  const Layout& L = proc.layout();
+  Memory& m = proc.mem();
+  const int64_t max_items = limits().container_items;
+  auto index_in = [&](uint64_t items, int64_t n) -> std::string {
+    n = std::min(n, max_items);
+    for (int64_t first = 0; first < n; first += 4096) {
+      const int64_t count = std::min<int64_t>(4096, n - first);
+      auto raw = m.read_bytes(items + static_cast<uint64_t>(first) * 8, static_cast<std::size_t>(count) * 8);
+      if (!raw) return "";
+      for (int64_t i = 0; i < count; ++i)
+        if (load_u64(*raw, i * 8) == held) return fmt::format("[{}]", first + i);
+    }
+    return "";
+  };
+  auto field_is = [&](int64_t offset) {
+    return offset != kAbsent && m.read_ptr(holder + static_cast<uint64_t>(offset)).value_or(0) == held;
+  };
+  std::string label;
+  switch (t->kind) {
+    case BaseKind::Tuple:
+    case BaseKind::List: {
+      auto n = m.read<int64_t>(holder + L.varobject_ob_size);
+      if (!n || *n <= 0) break;
+      uint64_t items = holder + static_cast<uint64_t>(L.tuple_ob_item);
+      if (t->kind == BaseKind::List) items = m.read_ptr(holder + L.list_ob_item).value_or(0);
+      if (items) label = index_in(items, *n);
+      break;
+    }
+    case BaseKind::Dict: {
+      ReprLimits key_limits;
+      key_limits.max_depth = 1;
+      key_limits.max_items = 4;
+      key_limits.max_string = 40;
+      key_limits.max_output = 80;
+      (void)ctx.objects.dict_items(holder, [&](uint64_t k, uint64_t v) {
+        if (v == held) label = "[" + safe_repr(proc, ctx.objects, k, key_limits) + "]";
+        else if (k == held) label = "(key)";
+        return label.empty();
+      });
+      break;
+    }
+    case BaseKind::Set:
+    case BaseKind::FrozenSet: label = "(member)"; break;
+    case BaseKind::Cell:
+      if (field_is(L.cell_ob_ref)) label = ".cell_contents";
+      break;
+    case BaseKind::Module:
+      if (field_is(L.module_md_dict != kAbsent ? L.module_md_dict : 16)) label = ".__dict__";
+      break;
+    case BaseKind::Type:
+      if (field_is(L.type_tp_dict)) label = ".__dict__";
+      else if (field_is(L.type_tp_base)) label = ".__base__";
+      break;
+    default:
+      if (!t->heap && (t->tp_name == "method" || t->tp_name == "instancemethod")) {  // a bound method
+        if (field_is(L.method_im_func)) label = ".__func__";
+        else if (field_is(L.method_im_self)) label = ".__self__";
+      }
+      break;
+  }
+  if (!label.empty() || !t->heap) return label;
+  // An instance of a class: its attributes, its __slots__, its __dict__ itself.
+  (void)ctx.objects.instance_items(holder, [&](uint64_t k, uint64_t v) {
+    if (v == held) label = "." + ctx.objects.read_text(k, 200).value_or("?");
+    return label.empty();
+  });
+  for (std::size_t i = 0; label.empty() && i < t->slots.size(); ++i) {
+    if (!field_is(t->slots[i])) continue;
+    auto name = i < t->slot_names.size() ? m.read_cstring(t->slot_names[i], 200) : Expected<std::string>(fail("?"));
+    label = "." + name.value_or("?");
+  }
+  if (label.empty()) {
+    if (auto d = ctx.objects.instance_dict(holder); d && d->dict == held) label = ".__dict__";
+  }
+  return label;
+}
+
 Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
-  if (args.positional.empty()) return fail("py-referrers wants an ADDRESS (see help py-referrers)");
-  PYX_TRY(target, parse_address(args.positional[0]));
+  if (args.positional.empty()) return fail("py-referrers wants a NAME or an ADDRESS (see help py-referrers)");
+  PYX_TRY(arg, object_arg(session, args.positional[0]));
+  const uint64_t target = arg.address;
   PYX_TRY(depth_limit, count_arg(args, "--depth", kDefaultDepth, 1, 1000));
   PYX_TRY(proc, session.process());
   HeapContext ctx(*proc);
@@ -478,13 +589,25 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     if (const TypeInfo* t = ctx.validated(a)) return t->name;
     return "?";
   };
-  auto chain_text = [&](const Chain& c) {
+  // The label of each step: where path[i] holds path[i + 1] ("" for the target itself).
+  auto chain_edges = [&](const Chain& c) {
+    std::vector<std::string> edges;
+    for (std::size_t i = 0; i < c.path.size(); ++i)
+      edges.push_back(i + 1 < c.path.size() ? edge_label(ctx, c.path[i], c.path[i + 1]) : "");
+    return edges;
+  };
+  // "__main__.HOLDER -> list [0] -> dict ['target'] -> object"
+  auto chain_text = [&](const Chain& c, const std::vector<std::string>& edges) {
     std::string s = c.root;
-    for (std::size_t i = 0; i < c.path.size(); ++i) s += " -> " + type_name(c.path[i]);
+    for (std::size_t i = 0; i < c.path.size(); ++i) {
+      s += " -> " + type_name(c.path[i]);
+      if (!edges[i].empty()) s += " " + edges[i];
+    }
     return s;
   };
   if (args.has("--json")) {
     json j;
+    add_name_json(j, arg);
     j["address"] = target;
     j["type"] = target_type->name;
     json d = json::array();
@@ -492,9 +615,15 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     j["referrers"] = heap_walked ? std::move(d) : json(nullptr);  // null: not searched
     json cs = json::array();
     for (const auto& c : chains) {
+      const auto edges = chain_edges(c);
       json path = json::array();
-      for (uint64_t a : c.path) path.push_back({{"address", a}, {"type", type_name(a)}});
-      cs.push_back({{"root", c.root}, {"kind", c.kind}, {"chain", chain_text(c)}, {"path", std::move(path)}});
+      for (std::size_t i = 0; i < c.path.size(); ++i) {
+        json step = {{"address", c.path[i]}, {"type", type_name(c.path[i])}};
+        // Where this object holds the next one; null for the target and where the layout is not modelled.
+        step["edge"] = edges[i].empty() ? json(nullptr) : json(edges[i]);
+        path.push_back(std::move(step));
+      }
+      cs.push_back({{"root", c.root}, {"kind", c.kind}, {"chain", chain_text(c, edges)}, {"path", std::move(path)}});
     }
     j["chains"] = std::move(cs);
     j["depth"] = depth;
@@ -502,8 +631,9 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     return dump(j);
   }
   std::string out = !heap_walked
-      ? fmt::format("0x{:x} ({}): direct referrers not searched (the heap is not walked)\n", target, target_type->name)
-      : fmt::format("0x{:x} ({}): {} direct referrer{}\n", target, target_type->name,
+      ? fmt::format("{}0x{:x} ({}): direct referrers not searched (the heap is not walked)\n", named_prefix(arg), target,
+                    target_type->name)
+      : fmt::format("{}0x{:x} ({}): {} direct referrer{}\n", named_prefix(arg), target, target_type->name,
                     direct.size() >= kMaxDirect ? fmt::format("{}+", kMaxDirect) : std::to_string(direct.size()),
                     direct.size() == 1 ? "" : "s");
   for (uint64_t a : direct) out += fmt::format("  0x{:x} {}\n", a, type_name(a));
@@ -515,7 +645,7 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
   } else {
     out += "held by:\n";
     for (const auto& c : chains) {
-      out += "  " + chain_text(c) + "\n";
+      out += "  " + chain_text(c, chain_edges(c)) + "\n";
       std::string addrs;
       for (uint64_t a : c.path) addrs += fmt::format("{}0x{:x}", addrs.empty() ? "" : " -> ", a);
       out += "    " + addrs + "\n";
@@ -542,8 +672,9 @@ std::vector<CommandDef> heap_commands() {
        0,
        run_summary},
       {{"py-sizeof", "Print an object's size (sys.getsizeof), and with --deep what it holds",
-        "Usage: py-sizeof ADDRESS [--deep] [--json]\n"
-        "Print sys.getsizeof() of the object at ADDRESS as its own interpreter would compute it. --deep\n"
+        "Usage: py-sizeof NAME|ADDRESS [--deep] [--json]\n"
+        "Print sys.getsizeof() of NAME as the selected Python frame sees it (a local, then a global, then a\n"
+        "builtin) or of the object at ADDRESS, as its own interpreter would compute it. --deep\n"
         "adds the objects it references, recursively (each once), like gc.get_referents() plus dict\n"
         "keys, without entering types, modules or functions."},
        {{"--json", false, "print one JSON object instead of text"},
@@ -559,8 +690,9 @@ std::vector<CommandDef> heap_commands() {
        1,
        run_biggest},
       {{"py-referrers", "Show what holds an object, back to a module global or a frame local",
-        "Usage: py-referrers ADDRESS [--depth K] [--json]\n"
-        "Print the objects that refer to the object at ADDRESS and the shortest chains that lead to it\n"
+        "Usage: py-referrers NAME|ADDRESS [--depth K] [--json]\n"
+        "Print the objects that refer to NAME (as py-print finds it) or to the object at ADDRESS, and the\n"
+        "shortest chains that lead to it, each step labelled with where the reference sits ([3], ['key'], .attr),\n"
         "from a root: a module global (module.name) or a thread's frame local. Each step of the search is\n"
         "one walk of the heap; --depth bounds the steps (default 12)."},
        {{"--json", false, "print one JSON object instead of text"},

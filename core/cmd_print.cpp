@@ -1,8 +1,5 @@
-// py-print ADDRESS: the repr of the object at an address, decoded from memory (nothing runs in the
-// target).
-#include <cctype>
-#include <charconv>
-
+// py-print NAME|ADDRESS: the repr of a variable of the selected frame or of the object at an address,
+// decoded from memory (nothing runs in the target).
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -16,33 +13,11 @@
 namespace pyxray {
 namespace {
 
-// "0x7f12..." (hex) or "140123..." (decimal).
-Expected<uint64_t> parse_address(std::string_view text) {
-  int base = 10;
-  std::string_view digits = text;
-  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
-    base = 16;
-    digits.remove_prefix(2);
-  }
-  uint64_t value = 0;
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
-  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size())
-    return fail(fmt::format("'{}' is not an address (want hex 0x... or decimal)", text));
-  return value;
-}
-
-bool looks_like_address(std::string_view text) {
-  return !text.empty() && std::isdigit(static_cast<unsigned char>(text[0]));
-}
-
 // NAME as the selected Python frame sees it: a local, then a global, then a builtin.
 Expected<std::string> print_name(Session& session, const std::string& name, bool json) {
-  PYX_TRY(ctx, selected_frame(session));
-  PYX_TRY(found, lookup_name(*ctx.proc, *ctx.objects, ctx.frame(), name));
-  if (!found) {
-    return fail(fmt::format("no local, global or builtin named '{}' in frame #{} ({})", name, ctx.index,
-                            ctx.frame().code->name));
-  }
+  PYX_TRY(named, lookup_selected(session, name));
+  const FrameContext& ctx = named.ctx;
+  const NameLookup* found = &named.found;
   std::string repr = safe_repr(*ctx.proc, *ctx.objects, found->value);
   if (!json) return fmt::format("{} {} = {}\n", found->scope, name, repr);
   nlohmann::ordered_json j;
@@ -81,8 +56,9 @@ std::vector<CommandDef> print_commands() {
         "Usage: py-print NAME|ADDRESS [--json]\n"
         "Print repr() of NAME as the selected Python frame sees it (a local, then a global, then a\n"
         "builtin), or of the object at ADDRESS (hex 0x... or decimal), decoded from memory without\n"
-        "running code in the process. Long containers and strings are cut with \"...\"; objects whose\n"
-        "class defines __repr__ print as <module.Class object at 0x...>.\n"
+        "running code in the process. Long containers and strings are cut with \"...\"; an instance of a\n"
+        "class shows its attributes, <module.Class(attr=value, ...) at 0x...> (a __repr__ of its own cannot\n"
+        "run), or without any <module.Class object at 0x...>.\n"
         "--json prints {\"address\": N, \"type\": \"...\", \"repr\": \"...\"} (plus \"name\" and \"scope\" for a NAME)."},
        {{"--json", false, "print one JSON object instead of text"}},
        1,

@@ -155,10 +155,13 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
   const SampleOptions& o = sampler.options();
   std::string out;
   double rate = s.elapsed > 0 ? static_cast<double>(s.ticks) / s.elapsed : 0;
-  out += fmt::format("py-sample: {} samples in {:.2f} s ({:.0f} Hz, {:.0f} Hz requested{}): {} recorded, {} errors ({}), "
-                     "{} idle{}\n",
-                     s.taken, s.elapsed, rate, o.rate, o.blocking ? ", blocking" : "", s.recorded, s.errors,
-                     percent(s.errors, s.taken), s.idle, o.idle ? "" : " dropped");
+  // A round samples every thread once: thread samples and rounds differ by the number of threads, and
+  // the rate is of rounds (what --rate asks for).
+  out += fmt::format("py-sample: {} thread sample{} in {} round{} over {:.2f} s ({:.0f} Hz, {:.0f} Hz requested{}): "
+                     "{} recorded, {} errors ({}), {} idle{}\n",
+                     s.taken, s.taken == 1 ? "" : "s", s.ticks, s.ticks == 1 ? "" : "s", s.elapsed, rate, o.rate,
+                     o.blocking ? ", blocking" : "", s.recorded, s.errors, percent(s.errors, s.taken), s.idle,
+                     o.idle ? "" : " dropped");
   switch (outcome.end) {
     case RunEnd::WorkDone:
       if (s.target_gone) out += "pyxray: the target went away during sampling; kept the samples taken until then\n";

@@ -201,6 +201,7 @@ std::unique_ptr<TypeInfo> TypeCache::load(uint64_t type) {
     const int64_t msize = or_default(L_.memberdef_size, 40);
     const int64_t mtype = or_default(L_.memberdef_type, 8);
     const int64_t moff = or_default(L_.memberdef_offset, 16);
+    std::vector<std::pair<int64_t, uint64_t>> members_found;  // offset, name
     uint64_t c = type;
     for (int i = 0; i < kMaxBaseChain && c; ++i) {
       auto cf = m.read<uint64_t>(c + L_.type_tp_flags);
@@ -217,13 +218,17 @@ std::unique_ptr<TypeInfo> TypeCache::load(uint64_t type) {
         auto off = m.read<int64_t>(md + moff);
         if (!ty || !off) break;
         if (*ty == kTObjectEx && *off >= 16 && *off + 8 <= *basic &&
-            std::find(t->slots.begin(), t->slots.end(), *off) == t->slots.end())
-          t->slots.push_back(*off);
+            std::none_of(members_found.begin(), members_found.end(), [&](const auto& f) { return f.first == *off; }))
+          members_found.emplace_back(*off, *nm);
       }
       if (L_.type_tp_base == kAbsent) break;
       c = m.read_ptr(c + L_.type_tp_base).value_or(0);
     }
-    std::sort(t->slots.begin(), t->slots.end());
+    std::sort(members_found.begin(), members_found.end());
+    for (const auto& [off, name] : members_found) {
+      t->slots.push_back(off);
+      t->slot_names.push_back(name);
+    }
     if (v.at_least(3, 11) && L_.heaptype_ht_cached_keys != kAbsent) {
       t->cached_keys = m.read_ptr(type + L_.heaptype_ht_cached_keys).value_or(0);
       if (t->cached_keys)

@@ -51,6 +51,7 @@ struct TypeInfo {
   uint32_t sizeof_header = 0; // what sys.getsizeof adds to __sizeof__
   int64_t dictoffset = 0;
   std::vector<int64_t> slots; // offsets of __slots__ members (T_OBJECT_EX) of heap types and their bases
+  std::vector<uint64_t> slot_names;  // the address of each one's name (a C string), beside `slots`
   uint64_t cached_keys = 0;   // heap types, 3.11+: ht_cached_keys (the shared keys of instance values)
   int64_t cached_nentries = 0;  // its dk_nentries
   bool has_refs = false;      // worth scanning for references (GC types and code objects)

@@ -363,54 +363,87 @@ Expected<std::optional<uint64_t>> Objects::dict_lookup_or_none(Expected<uint64_t
   return dict_get_str(*dict, name);
 }
 
-Expected<std::optional<uint64_t>> Objects::instance_attr(uint64_t obj, std::string_view name) {
+Expected<InstanceDict> Objects::instance_dict(uint64_t obj) {
   const Layout& L = proc_.layout();
   const VersionTraits& t = proc_.traits();
   Memory& m = proc_.mem();
   PYX_TRY(type, type_of(obj));
   PYX_TRY(flags, m.read<uint64_t>(type + L.type_tp_flags));
-  uint64_t dict = 0;
+  InstanceDict d;
+  auto values_with_cached_keys = [&](uint64_t values) -> Expected<InstanceDict> {
+    PYX_TRY(keys, m.read_ptr(type + L.heaptype_ht_cached_keys));
+    if (keys) {
+      d.values = values;
+      d.keys = keys;
+    }
+    return d;
+  };
   switch (t.instance_dict_model) {
     case InstanceDictModel::DictOffset: {
-      PYX_TRY(d, dict_at_offset(obj, type));
-      dict = d;
-      break;
+      PYX_TRY(dict, dict_at_offset(obj, type));
+      d.dict = dict;
+      return d;
     }
     case InstanceDictModel::ManagedSplit311: {
-      if (!(flags & t.tpflags_managed_dict)) return dict_lookup_or_none(dict_at_offset(obj, type), name);
-      PYX_TRY(d, m.read_ptr(obj + t.managed_dict_offset));
-      if (d == 0) {
+      if (!(flags & t.tpflags_managed_dict)) break;
+      PYX_TRY(dict, m.read_ptr(obj + t.managed_dict_offset));
+      if (dict == 0) {
         PYX_TRY(values, m.read_ptr(obj + t.managed_values_offset));
-        if (values == 0) return std::optional<uint64_t>{};
-        return cached_keys_lookup(type, values, name);
+        if (values == 0) return d;
+        return values_with_cached_keys(values);
       }
-      dict = d;
-      break;
+      d.dict = dict;
+      return d;
     }
     case InstanceDictModel::DictOrValues312: {
-      if (!(flags & t.tpflags_managed_dict)) return dict_lookup_or_none(dict_at_offset(obj, type), name);
+      if (!(flags & t.tpflags_managed_dict)) break;
       PYX_TRY(dorv, m.read_ptr(obj + t.managed_dict_offset));
-      if (dorv & 1) return cached_keys_lookup(type, dorv + 1, name);  // tagged values pointer
-      dict = dorv;
-      break;
+      if (dorv & 1) return values_with_cached_keys(dorv + 1);  // tagged values pointer
+      d.dict = dorv;
+      return d;
     }
     case InstanceDictModel::InlineValues313: {
-      if (!(flags & (t.tpflags_managed_dict | t.tpflags_inline_values)))
-        return dict_lookup_or_none(dict_at_offset(obj, type), name);
-      PYX_TRY(d, m.read_ptr(obj + t.managed_dict_offset));
-      if (d == 0 && (flags & t.tpflags_inline_values)) {
+      if (!(flags & (t.tpflags_managed_dict | t.tpflags_inline_values))) break;
+      PYX_TRY(dict, m.read_ptr(obj + t.managed_dict_offset));
+      if (dict == 0 && (flags & t.tpflags_inline_values)) {
         PYX_TRY(basic, m.read<int64_t>(type + L.type_tp_basicsize));
-        uint64_t values = obj + basic;
+        uint64_t values = obj + static_cast<uint64_t>(basic);
         PYX_TRY(valid, m.read<uint8_t>(values + 3));  // PyDictValues.valid
-        if (!valid) return std::optional<uint64_t>{};
-        return cached_keys_lookup(type, values, name);
+        if (!valid) return d;
+        return values_with_cached_keys(values);
       }
-      dict = d;
-      break;
+      d.dict = dict;
+      return d;
     }
   }
-  if (dict == 0) return std::optional<uint64_t>{};
-  return dict_get_str(dict, name);
+  // 3.11+ classes without a managed dict (a subclass of a builtin with tp_dictoffset) keep it at the offset.
+  PYX_TRY(dict, dict_at_offset(obj, type));
+  d.dict = dict;
+  return d;
+}
+
+Expected<std::optional<uint64_t>> Objects::instance_attr(uint64_t obj, std::string_view name) {
+  PYX_TRY(d, instance_dict(obj));
+  if (d.values) {
+    PYX_TRY(type, type_of(obj));
+    return cached_keys_lookup(type, d.values, name);
+  }
+  if (d.dict == 0) return std::optional<uint64_t>{};
+  return dict_get_str(d.dict, name);
+}
+
+Expected<void> Objects::instance_items(uint64_t obj, const ItemFn& fn) {
+  PYX_TRY(d, instance_dict(obj));
+  if (d.values) {
+    // Values kept without a dict iterate in the instance's own insertion order, as its split dict
+    // would: the count is PyDictValues.size on 3.13+, the byte before the order bytes on 3.11-3.12.
+    const Layout& L = proc_.layout();
+    const uint64_t used_at = L.dictvalues_values > 0 ? d.values + 1 : d.values - 2;
+    PYX_TRY(used, proc_.mem().read<uint8_t>(used_at));
+    return split_items(d.values, d.keys, d.values, used, fn);
+  }
+  if (d.dict == 0) return {};
+  return dict_items(d.dict, fn);
 }
 
 }  // namespace pyxray

@@ -38,6 +38,14 @@ inline StrState str_state(uint32_t state, int kind_shift) {
 }
 Expected<int64_t> read_refcount(Memory& m, const Layout& L, uint64_t obj);
 
+// Where an instance keeps its attributes: a dict, or (3.11+) values beside its class's shared keys
+// with no dict made yet; all zero when it has none.
+struct InstanceDict {
+  uint64_t dict = 0;
+  uint64_t values = 0;  // the PyDictValues (3.11-3.12: values[0], after its prefix bytes)
+  uint64_t keys = 0;    // the class's ht_cached_keys, with `values`
+};
+
 class Objects {
  public:
   explicit Objects(PythonProcess& proc);
@@ -60,6 +68,10 @@ class Objects {
   Expected<std::optional<uint64_t>> dict_get_str(uint64_t dict, std::string_view key);
   // Attribute stored in an instance's __dict__ (whatever the version keeps it as).
   Expected<std::optional<uint64_t>> instance_attr(uint64_t obj, std::string_view name);
+  // Where the instance's __dict__ is (whatever the version keeps it as).
+  Expected<InstanceDict> instance_dict(uint64_t obj);
+  // Every attribute in the instance's __dict__, in the order vars(obj) lists them.
+  Expected<void> instance_items(uint64_t obj, const ItemFn& fn);
 
  private:
   Expected<std::string> read_unicode(uint64_t obj, std::size_t max_chars);

@@ -310,7 +310,10 @@ Expected<void> Referents::all_refs(uint64_t addr, RefMode mode, const RefFn& emi
     if (!m.read(a, buf)) return {};
     return buf;
   };
-  for (const auto& o : ool) array_refs(o, read, emit);
+  for (const auto& o : ool) {
+    if (!array_refs(o, read, emit))
+      return fail(fmt::format("cannot read the references it keeps at 0x{:x}", o.addr));
+  }
   return {};
 }
 

@@ -67,7 +67,8 @@ class Referents {
   // Returns false when the memory could not be read.
   bool array_refs(const OutOfLine& what, const ReadFn& read, const RefFn& emit) const;
 
-  // All references of one object, reading through the process's page cache.
+  // All references of one object, reading through the process's page cache. Fails (after emitting
+  // what it could read) when the object or one of its out-of-line arrays cannot be read.
   Expected<void> all_refs(uint64_t addr, RefMode mode, const RefFn& emit);
 
  private:

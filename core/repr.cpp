@@ -87,18 +87,6 @@ Dialect dialect_for(const PyVersion& v) {
   return d;
 }
 
-// Marks a container as being printed for as long as it is in scope (cycle detection).
-class ActiveGuard {
- public:
-  ActiveGuard(std::vector<uint64_t>& active, uint64_t addr) : active_(active) { active_.push_back(addr); }
-  ~ActiveGuard() { active_.pop_back(); }
-  ActiveGuard(const ActiveGuard&) = delete;
-  ActiveGuard& operator=(const ActiveGuard&) = delete;
-
- private:
-  std::vector<uint64_t>& active_;
-};
-
 }  // namespace
 
 Engine::Engine(PythonProcess& proc, Objects& objects, const ReprLimits& limits)
@@ -249,9 +237,9 @@ Engine::Result Engine::emit_kind(uint64_t addr, uint64_t type, TypeInfo info, in
     case Kind::Class27: return emit_class27(addr);
     case Kind::Instance27: return emit_instance27(addr);
     case Kind::Object:
-    case Kind::Other: return emit_object(addr, type);
+    case Kind::Other: return emit_object(addr, type, depth);
   }
-  return emit_object(addr, type);
+  return emit_object(addr, type, depth);
 }
 
 // --- containers ---

@@ -26,8 +26,9 @@ struct ReprLimits {
 };
 
 // repr(obj) as the target's Python would print it (with the limits above). A cycle prints as [...] /
-// {...} like Python. Objects whose repr would run Python code (a class defining __repr__) print as
-// object.__repr__ would: <module.Qualname object at 0x...>.
+// {...} like Python. An instance of a class whose repr is object.__repr__ or would run Python code
+// (a class defining __repr__) shows its attributes, <module.Qualname(a=1, b=[2]) at 0x...>, or, with
+// none, prints as object.__repr__ would: <module.Qualname object at 0x...>.
 std::string safe_repr(PythonProcess& proc, Objects& objects, uint64_t addr, const ReprLimits& limits = {});
 
 // Whether `addr` looks like a live object (readable header, positive refcount, a type whose type is a

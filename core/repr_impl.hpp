@@ -69,8 +69,21 @@ enum class Kind : uint8_t {
   Str, Str27, Unicode27, Bytes, ByteArray,
   Tuple, List, Dict, Set, FrozenSet,
   Type, Module, Function, Code, Method, BuiltinFunction,
-  Object,           // object.__repr__: <module.Qualname object at 0x...>
+  Object,           // object.__repr__: <module.Qualname object at 0x...>, or with the instance's
+                    // attributes <module.Qualname(a=1, b=[]) at 0x...> (as CPython's libpython.py)
   Class27, Instance27,  // 2.7 old-style classes and their instances
+};
+
+// Marks a container as being printed for as long as it is in scope (cycle detection).
+class ActiveGuard {
+ public:
+  ActiveGuard(std::vector<uint64_t>& active, uint64_t addr) : active_(active) { active_.push_back(addr); }
+  ~ActiveGuard() { active_.pop_back(); }
+  ActiveGuard(const ActiveGuard&) = delete;
+  ActiveGuard& operator=(const ActiveGuard&) = delete;
+
+ private:
+  std::vector<uint64_t>& active_;
 };
 
 class Engine {
@@ -128,7 +141,8 @@ class Engine {
   // repr_named.cpp
   Expected<TypeNames> type_names(uint64_t type);
   Result emit_type(uint64_t type);
-  Result emit_object(uint64_t addr, uint64_t type);
+  Result emit_object(uint64_t addr, uint64_t type, int depth);
+  bool emit_instance(uint64_t addr, const std::string& name, int depth);
   Result emit_module(uint64_t addr, int depth);
   std::optional<std::string> loader_module_repr(uint64_t loader);
   Result emit_function(uint64_t addr);

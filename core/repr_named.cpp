@@ -1,5 +1,7 @@
 // Objects that print by name and address: types, instances, modules, functions, code objects, bound
 // and built-in methods, and 2.7's old-style classes and instances.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "layout.hpp"
@@ -63,14 +65,59 @@ Engine::Result Engine::emit_type(uint64_t type) {
   return {};
 }
 
-Engine::Result Engine::emit_object(uint64_t addr, uint64_t type) {
+Engine::Result Engine::emit_object(uint64_t addr, uint64_t type, int depth) {
   PYX_TRY(names, type_names(type));
-  if (names.module && *names.module != dialect_.builtins_module) {
-    out_ += fmt::format("<{}.{} object at 0x{:x}>", *names.module, names.name, addr);
-  } else {
-    out_ += fmt::format("<{} object at 0x{:x}>", names.tp_name, addr);
-  }
+  const std::string name = names.module && *names.module != dialect_.builtins_module
+                               ? fmt::format("{}.{}", *names.module, names.name)
+                               : names.tp_name;
+  // An instance of a class (a heap type) shows what its __dict__ holds; one without attributes, or
+  // of a static type, prints as object.__repr__ does.
+  if (is_heap_type(type) && emit_instance(addr, name, depth)) return {};
+  out_ += fmt::format("<{} object at 0x{:x}>", name, addr);
   return {};
+}
+
+bool Engine::emit_instance(uint64_t addr, const std::string& name, int depth) {
+  // The attributes vars(obj) would list, like a dict's items: at most max_items of them, each value
+  // one level deeper; a cycle or the depth limit shows as (...). CPython's libpython.py prints
+  // <Name(attr=value, ...) at remote 0x...>; the module-qualified name is object.__repr__'s.
+  const bool nested = depth >= limits_.max_depth || std::find(active_.begin(), active_.end(), addr) != active_.end();
+  Items items;
+  bool more = false;
+  const std::size_t max = nested ? 1 : static_cast<std::size_t>(limits_.max_items);
+  auto r = objects_.instance_items(addr, [&](uint64_t k, uint64_t v) {
+    if (items.size() >= max) {
+      more = true;
+      return false;
+    }
+    items.emplace_back(k, v);
+    return true;
+  });
+  if (!r || (items.empty() && !more)) return false;  // no attributes (or unreadable ones): object.__repr__
+  if (nested) {
+    out_ += fmt::format("<{}(...) at 0x{:x}>", name, addr);
+    return true;
+  }
+  ActiveGuard guard(active_, addr);
+  out_ += fmt::format("<{}(", name);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out_ += ", ";
+    if (out_of_budget()) return true;
+    const auto [key, value] = items[i];
+    auto text = plain_text(key, static_cast<std::size_t>(limits_.max_string));
+    if (text) {
+      out_ += *text;
+    } else {
+      emit(key, depth + 1);  // not a str (setattr cannot make one, but a __dict__ can hold one)
+    }
+    if (cut_) return true;
+    out_ += '=';
+    emit(value, depth + 1);
+    if (cut_) return true;
+  }
+  if (more) out_ += items.empty() ? "..." : ", ...";
+  out_ += fmt::format(") at 0x{:x}>", addr);
+  return true;
 }
 
 Engine::Result Engine::emit_module(uint64_t addr, int depth) {

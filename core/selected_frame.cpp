@@ -1,5 +1,8 @@
 #include "selected_frame.hpp"
 
+#include <cctype>
+#include <charconv>
+
 #include <fmt/format.h>
 
 #include "python_process.hpp"
@@ -29,6 +32,43 @@ Expected<FrameContext> selected_frame(Session& session) {
   if (!still_valid) sel = {*tid, 0, ctx.thread.stack.frames.front().addr};
   ctx.index = sel.index;
   return ctx;
+}
+
+Expected<NamedObject> lookup_selected(Session& session, const std::string& name) {
+  PYX_TRY(ctx, selected_frame(session));
+  PYX_TRY(found, lookup_name(*ctx.proc, *ctx.objects, ctx.frame(), name));
+  if (!found) {
+    return fail(fmt::format("no local, global or builtin named '{}' in frame #{} ({})", name, ctx.index,
+                            ctx.frame().code->name));
+  }
+  return NamedObject{std::move(ctx), *found};
+}
+
+bool looks_like_address(std::string_view text) {
+  return !text.empty() && std::isdigit(static_cast<unsigned char>(text[0]));
+}
+
+Expected<uint64_t> parse_address(std::string_view text) {
+  int base = 10;
+  std::string_view digits = text;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+    base = 16;
+    digits.remove_prefix(2);
+  }
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size())
+    return fail(fmt::format("'{}' is not an address (want hex 0x... or decimal)", text));
+  return value;
+}
+
+Expected<ObjectArg> object_arg(Session& session, const std::string& text) {
+  if (looks_like_address(text)) {
+    PYX_TRY(addr, parse_address(text));
+    return ObjectArg{addr, {}, {}};
+  }
+  PYX_TRY(named, lookup_selected(session, text));
+  return ObjectArg{named.found.value, text, named.found.scope};
 }
 
 std::string describe_frame(Target& target, const PyFrame& frame, int index) {

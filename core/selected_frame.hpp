@@ -3,10 +3,13 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "code.hpp"
 #include "expected.hpp"
 #include "frames.hpp"
+#include "locals.hpp"
 #include "objects.hpp"
 #include "thread_report.hpp"
 
@@ -28,6 +31,26 @@ struct FrameContext {
 // The selected thread's stack with the selection applied (reset to the innermost frame when the
 // thread or its stack changed). Fails when the thread has no Python frames.
 Expected<FrameContext> selected_frame(Session& session);
+
+// NAME as the selected Python frame sees it: a local, then a global, then a builtin. Fails with one
+// line naming the frame when there is no such name.
+struct NamedObject {
+  FrameContext ctx;
+  NameLookup found;
+};
+Expected<NamedObject> lookup_selected(Session& session, const std::string& name);
+
+// An object given on a command line the way py-print takes it: an ADDRESS (hex 0x... or decimal,
+// anything starting with a digit) or a NAME looked up in the selected Python frame. `name` and
+// `scope` are empty for an address; the address is not checked to be an object.
+struct ObjectArg {
+  uint64_t address = 0;
+  std::string name;
+  std::string scope;  // "local", "global" or "builtin"
+};
+bool looks_like_address(std::string_view text);
+Expected<uint64_t> parse_address(std::string_view text);
+Expected<ObjectArg> object_arg(Session& session, const std::string& text);
 
 // "#2 File "x.py", line 7, in f" and, when readable, the source line under it.
 std::string describe_frame(Target& target, const PyFrame& frame, int index);

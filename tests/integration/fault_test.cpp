@@ -83,7 +83,7 @@ TEST_P(Churn, BtAllAndSampleWhileThreadsComeAndGo) {
   // Every py-sample ran its course: a summary, and errors (stacks that changed while read) counted
   // rather than recorded as wrong stacks.
   int summaries = 0;
-  static const std::regex summary(R"(^py-sample: (\d+) samples in [\d.]+ s .*: (\d+) recorded, (\d+) errors)");
+  static const std::regex summary(R"(^py-sample: (\d+) thread samples? in \d+ rounds? over [\d.]+ s .*: (\d+) recorded, (\d+) errors)");
   for (const auto& line : split_lines(r.out)) {
     std::smatch m;
     if (!std::regex_search(line, m, summary)) continue;

@@ -9,7 +9,11 @@
 //  - sys.getsizeof exactly for every labelled object and for a sweep of up to 3 objects of every
 //    type whose size rules pyxray models; the deep size of a nested structure exactly;
 //  - the 64 MiB bytes object as the biggest, with its exact size;
-//  - the chain __main__.HOLDER -> list -> dict -> object for an object held only that way.
+//  - the chain __main__.HOLDER -> list [0] -> dict ['target'] -> object for an object held only
+//    that way, each step labelled with where the reference sits (also through a slot and an
+//    instance attribute);
+//  - py-sizeof and py-referrers of a NAME (a local, a global) as py-print finds it, and why a deep
+//    size is partial.
 // Also: the allocators (PYTHONMALLOC=malloc, pymalloc_debug), a stripped interpreter without
 // debuginfo (no arena symbols: GC lists and references only), and a core file.
 #include "harness.hpp"
@@ -58,8 +62,8 @@ struct HeapTruth {
   Sample big_bytes;
   std::vector<Sample> samples, sweep;
   uint64_t nested = 0, nested_deep = 0, nested_objects = 0;
-  uint64_t target = 0, local_target = 0;
-  std::string chain, local_chain_end;
+  uint64_t target = 0, local_target = 0, slot_target = 0, attr_target = 0, keep = 0;
+  std::string chain, local_chain_end, slot_chain, attr_chain;
   uint64_t objects = 0, bytes = 0;
   std::map<std::string, std::pair<uint64_t, uint64_t>> types;  // name -> (count, bytes)
 };
@@ -109,6 +113,11 @@ class HeapWorkload {
       t.chain = j.at("target").at("chain").get<std::string>();
       t.local_target = j.at("local_target").at("address").get<uint64_t>();
       t.local_chain_end = j.at("local_target").at("chain_end").get<std::string>();
+      t.keep = j.at("local_target").at("holder").get<uint64_t>();
+      t.slot_target = j.at("slot_target").at("address").get<uint64_t>();
+      t.slot_chain = j.at("slot_target").at("chain").get<std::string>();
+      t.attr_target = j.at("attr_target").at("address").get<uint64_t>();
+      t.attr_chain = j.at("attr_target").at("chain").get<std::string>();
       t.objects = j.at("heap").at("objects").get<uint64_t>();
       t.bytes = j.at("heap").at("bytes").get<uint64_t>();
       for (const auto& [k, v] : j.at("heap").at("types").items())
@@ -136,6 +145,26 @@ std::string hex(uint64_t v) {
   std::ostringstream s;
   s << "0x" << std::hex << v;
   return s.str();
+}
+
+// 1234567 -> "1,234,567", as pyxray prints sizes.
+std::string grouped_number(uint64_t n) {
+  const std::string digits = std::to_string(n);
+  std::string s;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) s += ',';
+    s += digits[i];
+  }
+  return s;
+}
+
+// The text between the line `from` and the line `to` ("": the end).
+std::string section(const std::string& out, const std::string& from, const std::string& to) {
+  auto a = out.find(from + "\n");
+  if (a == std::string::npos) return "";
+  a += from.size() + 1;
+  auto b = to.empty() ? std::string::npos : out.find(to + "\n", a);
+  return out.substr(a, b == std::string::npos ? std::string::npos : b - a);
 }
 
 // Every stdout line that is a JSON object starting with `prefix`, parsed.
@@ -314,6 +343,7 @@ TEST_P(PyHeap, BiggestAndReferrers) {
                    {"py-biggest 3 --json", "py-biggest 5 --type __main__.Wide --json", "py-biggest 2",
                     "py-referrers --json " + hex(truth().target), "py-referrers " + hex(truth().target),
                     "py-referrers --json " + hex(truth().local_target),
+                    "py-referrers --json " + hex(truth().slot_target), "py-referrers --json " + hex(truth().attr_target),
                     "py-sizeof 0x10", "py-referrers 0x10"},
                    workload_->dir(), 240s);
   expect_clean(r);
@@ -337,7 +367,7 @@ TEST_P(PyHeap, BiggestAndReferrers) {
   EXPECT_TRUE(text_row) << "no text py-biggest row for the big bytes\n" << r.describe();
 
   auto refs = json_lines(r.out, "{\"address\"");
-  ASSERT_EQ(refs.size(), 2u) << r.describe();
+  ASSERT_EQ(refs.size(), 4u) << r.describe();
   // Held by a frame local of the blocked main(): "thread <tid> frame main: keep -> list -> bytearray".
   const auto& local = refs[1].at("chains");
   ASSERT_FALSE(local.empty()) << refs[1].dump();
@@ -354,12 +384,79 @@ TEST_P(PyHeap, BiggestAndReferrers) {
   const auto& path = chains[0].at("path");
   ASSERT_EQ(path.size(), 3u) << refs[0].dump();
   EXPECT_EQ(path[2].at("address").get<uint64_t>(), truth().target);
+  // Each step's edge: where that object holds the next; none for the target.
+  EXPECT_EQ(path[0].value("edge", json()), json("[0]")) << path.dump();
+  EXPECT_EQ(path[1].value("edge", json()), json("['target']")) << path.dump();
+  EXPECT_TRUE(path[2].at("edge").is_null()) << path.dump();
+  // Through a slot and through an instance attribute (its values or its __dict__, by version).
+  for (const auto& [got, want] : {std::pair{refs[2], truth().slot_chain}, std::pair{refs[3], truth().attr_chain}}) {
+    ASSERT_FALSE(got.at("chains").empty()) << got.dump();
+    EXPECT_EQ(got.at("chains")[0].at("chain").get<std::string>(), want) << got.dump();
+  }
   ASSERT_EQ(refs[0].at("referrers").size(), 1u) << refs[0].dump();
   EXPECT_EQ(refs[0].at("referrers")[0].at("address"), path[1].at("address"));
   EXPECT_NE(r.out.find("  " + truth().chain + "\n"), std::string::npos) << r.describe();
   // Not an object: one clear error line each.
   std::size_t errors = 0;
   for (const auto& line : split_lines(r.err)) errors += line.rfind("pyxray: 0x10 is not a Python object", 0) == 0;
+  EXPECT_EQ(errors, 2u) << r.describe();
+}
+
+// py-sizeof and py-referrers take a NAME as py-print does (a local, then a global, of the selected
+// frame: main(), blocked); a partial deep size says why; counts are in the singular when they are 1.
+TEST_P(PyHeap, NamesAndPartialDeepSize) {
+  const Sample* int_big = nullptr;
+  for (const auto& s : truth().samples)
+    if (s.label == "int_big") int_big = &s;
+  ASSERT_TRUE(int_big);
+  auto r = run_gdb(workload_->pid(),
+                   {"py-sizeof --deep --json NESTED", "py-sizeof --json keep", "py-referrers --json HOLDER",
+                    "py-sizeof --deep --json --max deep-objects=3 NESTED", "echo @@partial\\n",
+                    "py-sizeof --deep --max deep-objects=3 NESTED", "echo @@one\\n",
+                    "py-sizeof --deep " + hex(int_big->address), "echo @@names\\n", "py-sizeof NESTED",
+                    "py-sizeof no_such_name", "py-referrers no_such_name"},
+                   workload_->dir(), 240s);
+  expect_clean(r);
+  auto out = json_lines(r.out, "{\"name\"");
+  ASSERT_EQ(out.size(), 4u) << r.describe();
+  // A global: the same object and deep size as by address.
+  EXPECT_EQ(out[0].at("scope"), "global") << out[0].dump();
+  EXPECT_EQ(out[0].at("address").get<uint64_t>(), truth().nested) << out[0].dump();
+  EXPECT_EQ(out[0].at("deep_size").get<uint64_t>(), truth().nested_deep) << out[0].dump();
+  EXPECT_EQ(out[0].at("deep_objects").get<uint64_t>(), truth().nested_objects) << out[0].dump();
+  EXPECT_FALSE(out[0].at("partial").get<bool>()) << out[0].dump();
+  // A local of main().
+  EXPECT_EQ(out[1].at("name"), "keep") << out[1].dump();
+  EXPECT_EQ(out[1].at("scope"), "local") << out[1].dump();
+  EXPECT_EQ(out[1].at("address").get<uint64_t>(), truth().keep) << out[1].dump();
+  EXPECT_EQ(out[1].at("type"), "list") << out[1].dump();
+  // py-referrers HOLDER: the list the module global holds, found from the global itself.
+  EXPECT_EQ(out[2].at("scope"), "global") << out[2].dump();
+  ASSERT_FALSE(out[2].at("chains").empty()) << out[2].dump();
+  EXPECT_EQ(out[2].at("chains")[0].at("root"), "__main__.HOLDER") << out[2].dump();
+  EXPECT_EQ(out[2].at("chains")[0].at("path").size(), 1u) << out[2].dump();
+  // Cut at 3 objects: partial, and the reason names the limit.
+  ASSERT_GT(truth().nested_objects, 3u);
+  EXPECT_EQ(out[3].at("deep_objects").get<uint64_t>(), 3u) << out[3].dump();
+  EXPECT_TRUE(out[3].at("partial").get<bool>()) << out[3].dump();
+  EXPECT_EQ(out[3].value("partial_reason", ""), "stopped at 3 objects (raise it with --max deep-objects=N)")
+      << out[3].dump();
+  const std::string partial = section(r.out, "@@partial", "@@one");
+  EXPECT_NE(partial.find(" bytes in 3 objects ("), std::string::npos) << partial;
+  EXPECT_NE(partial.find("pyxray: warning: the deep size is partial: stopped at 3 objects (raise it with --max "
+                         "deep-objects=N)\n"),
+            std::string::npos)
+      << partial;
+  // An int holds nothing: one object, in the singular, and not partial.
+  const std::string one = section(r.out, "@@one", "@@names");
+  EXPECT_NE(one.find("deep: " + grouped_number(int_big->size) + " bytes in 1 object ("), std::string::npos) << one;
+  EXPECT_EQ(one.find("partial"), std::string::npos) << one;
+  // Text names what was asked for; a name that is not there is one clear line each.
+  const std::string names = section(r.out, "@@names", "");
+  EXPECT_NE(names.find("global NESTED = " + hex(truth().nested) + " (dict): "), std::string::npos) << names;
+  std::size_t errors = 0;
+  for (const auto& line : split_lines(r.err))
+    errors += line == "pyxray: no local, global or builtin named 'no_such_name' in frame #0 (main)";
   EXPECT_EQ(errors, 2u) << r.describe();
 }
 

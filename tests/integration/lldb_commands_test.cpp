@@ -130,6 +130,7 @@ TEST_P(LldbCommands, SameOutputAsGdb) {
       "py-bt --locals", "py-bt-all --json --locals", "py-locals", "py-locals --json", "py-print GLOBAL_ANSWER",
       "py-print len --json", "py-list", "py-list --json", "py-up", "py-locals --json", "py-list 10", "py-down",
       "py-print " + addr + " --json", "py-sizeof " + addr + " --deep --json", "py-referrers " + addr + " --json",
+      "py-sizeof REGISTRY --deep", "py-referrers REGISTRY", "py-referrers GLOBAL_ANSWER --json",
       "py-biggest 3 --json", "py-heap-summary --limit 5 --json", "py-heap-summary --limit 5", "py-arenas --json",
       "py-layout --json", "py-limits repr-string=5", "py-locals --json", "py-bt-all --json --max frames=2",
       "py-limits --reset", "py-limits --json",

@@ -39,6 +39,10 @@ struct ObjectsTruth {
   std::vector<ObjectTruth> objects;
   uint64_t inside_bytes = 0;  // an aligned address among a bytes object's characters
   uint64_t misaligned = 0;    // an object's address + 4
+  // A threading.Event: where it is, and how pyxray's repr of it begins, what it holds, how it ends.
+  uint64_t event = 0;
+  std::string event_prefix, event_suffix;
+  std::vector<std::string> event_contains;
   const ObjectTruth* by_label(const std::string& label) const {
     for (const auto& o : objects)
       if (o.label == label) return &o;
@@ -82,6 +86,10 @@ class ObjectsWorkload {
       }
       t.inside_bytes = j.at("not_objects").at("inside_bytes").get<uint64_t>();
       t.misaligned = j.at("not_objects").at("misaligned").get<uint64_t>();
+      t.event = j.at("event").at("address").get<uint64_t>();
+      t.event_prefix = j.at("event").at("prefix").get<std::string>();
+      t.event_contains = j.at("event").at("contains").get<std::vector<std::string>>();
+      t.event_suffix = j.at("event").at("suffix").get<std::string>();
     } catch (const json::exception& e) {
       fail(std::string("bad ground truth: ") + e.what());
     }
@@ -223,7 +231,8 @@ TEST_P(PyPrint, WorkloadCoversTheCases) {
   EXPECT_GT(exact, 180) << "most objects must be compared with Python's own repr, uncut";
   EXPECT_GE(bounded, 10) << "the limits must be exercised";
   for (const char* label : {"list_cycle", "dict_cycle", "list_deep", "list_long", "text_15", "int_19",
-                            "float_11", "set_dummies", "split_dict_reordered", "instance_slots"})
+                            "float_11", "set_dummies", "split_dict_reordered", "instance_slots", "instance_values",
+                            "instance_nested", "instance_cycle", "instance_many", "instance_deleted"})
     EXPECT_TRUE(t.by_label(label)) << "no object labelled " << label;
   const ObjectTruth* cycle = t.by_label("list_cycle");
   ASSERT_TRUE(cycle);
@@ -264,6 +273,32 @@ TEST_P(PyPrint, TextPrintsTheRepr) {
     ASSERT_NE(it + 1, lines.end()) << "nothing printed for " << label << "\n" << r.describe();
     EXPECT_EQ(*(it + 1), truth().by_label(label)->expected) << label;
   }
+}
+
+// An instance shows its attributes, as CPython's libpython.py does, within the repr's bounds: the
+// objects' own ground truth (JsonMatchesPythonRepr) covers attributes kept as values (3.11+) and in
+// a __dict__, deletions, nesting, cycles and the item limit; here the threading.Event a user sees.
+TEST_P(PyPrint, InstanceShowsItsAttributes) {
+  auto r = run_gdb(workload_->pid(), {"py-print --json " + hex(truth().event), "echo @@text\\n",
+                                      "py-print " + hex(truth().event)}, workload_->dir());
+  expect_clean(r);
+  std::vector<std::string> errors;
+  const auto got = json_lines(r.out, &errors);
+  ASSERT_TRUE(errors.empty()) << join(errors);
+  auto it = got.find(truth().event);
+  ASSERT_NE(it, got.end()) << r.describe();
+  const std::string repr = it->second.at("repr").get<std::string>();
+  EXPECT_EQ(repr.rfind(truth().event_prefix, 0), 0u) << repr;
+  ASSERT_EQ(truth().event_contains.size(), 2u);
+  for (const auto& part : truth().event_contains) EXPECT_NE(repr.find(part), std::string::npos) << part << " in " << repr;
+  ASSERT_GE(repr.size(), truth().event_suffix.size()) << repr;
+  EXPECT_EQ(repr.substr(repr.size() - truth().event_suffix.size()), truth().event_suffix) << repr;
+  // Text: the same repr on its own line.
+  const auto lines = split_lines(r.out);
+  auto text = std::find(lines.begin(), lines.end(), "@@text");
+  ASSERT_NE(text, lines.end()) << r.describe();
+  ASSERT_NE(text + 1, lines.end()) << r.describe();
+  EXPECT_EQ(*(text + 1), repr);
 }
 
 // Addresses that are not objects: one clear line each, and gdb (and pyxray) carry on working.

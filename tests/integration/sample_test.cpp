@@ -42,14 +42,14 @@ struct StatusLine {
 
 // The first line of a py-sample summary.
 struct Summary {
-  long taken = 0, recorded = 0, errors = 0, idle = 0;
+  long taken = 0, rounds = 0, recorded = 0, errors = 0, idle = 0;
   double seconds = 0, rate = 0;
   std::string text;  // the whole summary, for messages
 };
 
 std::optional<Summary> parse_summary(const std::string& out, std::size_t nth = 0) {
   static const std::regex first(
-      R"(^py-sample: (\d+) samples in ([0-9.]+) s \((\d+) Hz, \d+ Hz requested[^)]*\): (\d+) recorded, (\d+) errors \([^)]*\), (\d+) idle)");
+      R"(^py-sample: (\d+) thread samples? in (\d+) rounds? over ([0-9.]+) s \((\d+) Hz, \d+ Hz requested[^)]*\): (\d+) recorded, (\d+) errors \([^)]*\), (\d+) idle)");
   auto lines = split_lines(out);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     std::smatch m;
@@ -57,11 +57,12 @@ std::optional<Summary> parse_summary(const std::string& out, std::size_t nth = 0
     if (nth-- > 0) continue;
     Summary s;
     s.taken = std::stol(m[1]);
-    s.seconds = std::stod(m[2]);
-    s.rate = std::stod(m[3]);
-    s.recorded = std::stol(m[4]);
-    s.errors = std::stol(m[5]);
-    s.idle = std::stol(m[6]);
+    s.rounds = std::stol(m[2]);
+    s.seconds = std::stod(m[3]);
+    s.rate = std::stod(m[4]);
+    s.recorded = std::stol(m[5]);
+    s.errors = std::stol(m[6]);
+    s.idle = std::stol(m[7]);
     for (std::size_t j = i; j < lines.size() && (j == i || lines[j].rfind("py-sample:", 0) != 0); ++j)
       s.text += lines[j] + "\n";
     return s;
@@ -371,6 +372,20 @@ TEST_P(Sample, OutputFiles) {
   auto folded = parse_summary(r.out, 0), speedscope = parse_summary(r.out, 1), svg = parse_summary(r.out, 2),
        gil = parse_summary(r.out, 3);
   ASSERT_TRUE(folded && speedscope && svg && gil) << r.describe();
+
+  // The summary counts thread samples and sampling rounds apart: every round samples each of the two
+  // threads (main and sleeper) once (a round whose thread list could not be read is one error), with
+  // --threads gil only the holder; the rate is of rounds.
+  for (const auto* s : {&*folded, &*speedscope, &*svg, &*gil}) {
+    EXPECT_GT(s->rounds, 0) << s->text;
+    if (s == &*gil) {
+      EXPECT_LE(s->taken, s->rounds) << s->text;
+    } else {
+      EXPECT_LE(s->taken, 2 * s->rounds) << s->text;
+      EXPECT_GE(s->taken, 2 * s->rounds - s->errors) << s->text;
+    }
+    EXPECT_NEAR(s->rate, static_cast<double>(s->rounds) / s->seconds, 1.0 + s->rate * 0.01) << s->text;
+  }
 
   // Folded: the main thread's stacks start at <module>; the sleeper's idle samples were dropped.
   std::string problem;

@@ -74,7 +74,7 @@ Scene standard_scene(uint32_t version_hex, bool pymalloc, bool free_threaded) {
              {b.true_obj(), "True"},
              {b.false_obj(), "False"},
              {worker_cls, "<class '__main__.Worker'>"},
-             {inst, fmt::format("<__main__.Worker object at {:#x}>", inst)},
+             {inst, fmt::format("<__main__.Worker(x=42, name='hello') at {:#x}>", inst)},
              {fn, fmt::format("<function inner at {:#x}>", fn)},
              {cl, ""},
              {mod, ""},

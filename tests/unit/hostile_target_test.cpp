@@ -118,5 +118,35 @@ TEST(HostileTarget, AbsurdSizesFailFast) {
   }
 }
 
+// py-sizeof --deep of a tuple holding a list whose item array cannot be read: the deep size is
+// partial and says which object could not be read, and why (it used to say only "some memory was
+// unreadable").
+TEST(HostileTarget, PartialDeepSizeSaysWhatCouldNotBeRead) {
+  ProcessBuilder b(kPy312);
+  constexpr uint64_t kUnmapped = 0x7ff000000000;
+  uint64_t broken = b.list({b.integer(1), b.integer(2)});
+  b.put_u64(broken + b.layout().list_ob_item, kUnmapped);
+  uint64_t holder = b.tuple({broken, b.str("x")});
+  uint64_t code = b.code({"f", "f", "/srv/app/main.py", 1, true, false, 0, {"x"}, {1, 1, 2, 2}});
+  int t = b.add_thread(4242, 0x7f0000001000, "python3", "MainThread");
+  uint64_t globals = b.dict_str({});
+  b.push_frame(t, code, 2, {holder}, globals);
+  b.finish_modules(globals);
+  Session session(b.target(nullptr, 4242));
+
+  CommandResult r = session.run("py-sizeof", fmt::format("{:#x} --deep", holder));
+  ASSERT_TRUE(r.ok) << r.output;
+  const std::string why = fmt::format("1 object could not be read: {:#x} (list): cannot read the references it keeps at {:#x}",
+                                      broken, kUnmapped);
+  EXPECT_NE(r.output.find("pyxray: warning: the deep size is partial: " + why + "\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" bytes in 3 objects ("), std::string::npos) << r.output;
+  CommandResult j = session.run("py-sizeof", fmt::format("{:#x} --deep --json", holder));
+  ASSERT_TRUE(j.ok) << j.output;
+  json parsed = json::parse(j.output);
+  EXPECT_EQ(parsed["partial"], true);
+  EXPECT_EQ(parsed["partial_reason"], why);
+  EXPECT_EQ(parsed["deep_objects"], 3);
+}
+
 }  // namespace
 }  // namespace pyxray

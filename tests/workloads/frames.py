@@ -196,7 +196,15 @@ del PY3_SOURCE, PY38_SOURCE  # module globals are the main thread's <module> loc
 
 def check_value(where, name, value, depth=0):
     """repr(value) must be exactly what pyxray prints: C-level reprs only (a class's own __repr__
-    cannot run, so pyxray would print object.__repr__), within its limits (nothing cut)."""
+    cannot run, so pyxray would print object.__repr__), within its limits (nothing cut). An instance
+    of a class with attributes is what pyxray shows instead: <module.Class(attr=value, ...) at 0x...>
+    (a module body's __loader__, say)."""
+    attrs = getattr(value, '__dict__', None)
+    if type(value).__flags__ & (1 << 9) and not isinstance(value, type) and isinstance(attrs, dict) and attrs:
+        if depth >= MAX_DEPTH or len(attrs) > MAX_ITEMS:
+            raise ValueError('%s: %s is an instance too big for the limits' % (where, name))
+        shown = ', '.join('%s=%s' % (k, check_value(where, name, v, depth + 1)) for k, v in list(attrs.items()))
+        return '<%s(%s) at 0x%x>' % (object.__repr__(value)[1:].rsplit(' object at ', 1)[0], shown, id(value))
     for klass in type(value).__mro__:
         if '__repr__' in klass.__dict__:
             if klass.__flags__ & (1 << 9):  # Py_TPFLAGS_HEAPTYPE: a Python-level __repr__

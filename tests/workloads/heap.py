@@ -66,6 +66,10 @@ class Point(object):
         self.y = y
 
 
+class Box(object):
+    __slots__ = ('vals',)
+
+
 def build():
     g = globals()
     g['LEAKIES'] = [Leaky(i) for i in range(LEAKY_COUNT)]
@@ -110,6 +114,10 @@ def build():
     }
     # Held only through a module global, a list and a dict: py-referrers must find that chain.
     g['HOLDER'] = [{'target': object()}]
+    # The same through a slot and through an instance attribute: py-referrers labels those steps.
+    g['BOXED'] = Box()
+    BOXED.vals = [None, object()]  # noqa: F821
+    g['ATTRED'] = Point(0, {'k': object()})
     g['SAMPLES'] = [
         ('int_big', 10 ** 100),
         ('float', FLOATS[0]),  # noqa: F821
@@ -253,8 +261,18 @@ def main():
                     for label, o in SAMPLES],  # noqa: F821
         'nested': {'address': id(NESTED), 'deep_size': nested_size, 'deep_objects': nested_count,  # noqa: F821
                    'size': sys.getsizeof(NESTED)},  # noqa: F821
-        'target': {'address': id(target), 'chain': '__main__.HOLDER -> list -> dict -> object'},
-        'local_target': {'address': id(keep[0]), 'chain_end': 'frame main: keep -> list -> bytearray'},
+        'target': {'address': id(target), 'chain': "__main__.HOLDER -> list [0] -> dict ['target'] -> object"},
+        'local_target': {'address': id(keep[0]), 'chain_end': 'frame main: keep -> list [0] -> bytearray',
+                         'holder': id(keep)},
+        'slot_target': {'address': id(BOXED.vals[1]),  # noqa: F821
+                        'chain': '__main__.BOXED -> __main__.Box .vals -> list [1] -> object'},
+        # 3.11+ keep an instance's attributes as values beside its class's shared keys until its
+        # __dict__ is asked for (nothing here asks), which is what the instance refers to; before,
+        # the instance refers to its __dict__.
+        'attr_target': {'address': id(ATTRED.y['k']),  # noqa: F821
+                        'chain': "__main__.ATTRED -> __main__.Point .y -> dict ['k'] -> object"
+                        if sys.version_info >= (3, 11) else
+                        "__main__.ATTRED -> __main__.Point .__dict__ -> dict ['y'] -> dict ['k'] -> object"},
     }
     del target
     # The report itself is left out: it is freed before the process blocks. It is held as one str

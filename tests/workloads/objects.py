@@ -7,8 +7,9 @@
 #
 # For every object: its address (id), repr(obj) as this interpreter prints it, and "expected": what
 # pyxray must print, which is repr(obj) itself unless pyxray's limits cut it (then the same bounded
-# rules applied here, in Python, to the real object) or the repr runs a class's own __repr__ (then
-# object.__repr__, which is what pyxray prints for those).
+# rules applied here, in Python, to the real object) or the object is an instance of a class (then
+# its attributes, <module.Class(a=1, b=[2]) at 0x...>, as pyxray shows them instead of object.__repr__
+# or a __repr__ it cannot run; object.__repr__ for an instance without attributes).
 #
 # Must run unchanged on Python 2.7 and 3.6+: no f-strings, and every literal that needs a newer
 # version is built at run time.
@@ -38,11 +39,21 @@ MAX_STRING = 200
 
 HEAPTYPE = 1 << 9
 OBJECTS = []      # (label, object); kept alive for as long as the process lives
+# id(instance) -> its attribute names in the order they were set: read back with getattr, never
+# through __dict__, which 3.11+ would make then (until asked for, they keep values without a dict).
+ATTR_NAMES = {}
 FOREVER = threading.Event()
 
 
 def add(label, obj):
     OBJECTS.append((label, obj))
+    return obj
+
+
+def with_attrs(obj, pairs):
+    for name, value in pairs:
+        setattr(obj, name, value)
+    ATTR_NAMES[id(obj)] = [name for name, _ in pairs]
     return obj
 
 
@@ -76,12 +87,39 @@ def cut_text(obj, base):
     return base.__repr__(base(obj[:MAX_STRING])) + '...'
 
 
+def instance_attrs(obj):
+    if id(obj) in ATTR_NAMES and not PY2:  # 2.7's dicts list in hash order: vars(obj)'s is that
+        return [(name, getattr(obj, name)) for name in ATTR_NAMES[id(obj)]]
+    attrs = getattr(obj, '__dict__', None)
+    return list(attrs.items()) if isinstance(attrs, dict) else []
+
+
+def instance_repr(obj, depth, active):
+    """An instance of a class: <module.Qualname(attr=value, ...) at 0x...>, each value one level
+    deeper; (...) for a cycle or past the depth limit; object.__repr__ without attributes."""
+    attrs = instance_attrs(obj)
+    if not attrs:
+        return object_repr(obj)
+    name = object_repr(obj)[1:].rsplit(' object at ', 1)[0]
+    if id(obj) in active or depth >= MAX_DEPTH:
+        return '<%s(...) at %s>' % (name, address(obj))
+    active = active + (id(obj),)
+    parts = ['%s=%s' % (k, bounded(v, depth + 1, active)) for k, v in attrs[:MAX_ITEMS]]
+    if len(attrs) > MAX_ITEMS:
+        parts.append('...')
+    return '<%s(%s) at %s>' % (name, ', '.join(parts), address(obj))
+
+
 def bounded(obj, depth=0, active=()):
     if depth > MAX_DEPTH:
         return '...'
     owner = repr_owner(obj)
-    if owner is None or owner.__flags__ & HEAPTYPE:
-        return object_repr(obj)  # a Python __repr__: pyxray cannot run it
+    if owner is None:
+        return object_repr(obj)  # a 2.7 old-style instance
+    if type(obj).__flags__ & HEAPTYPE and (owner is object or owner.__flags__ & HEAPTYPE):
+        return instance_repr(obj, depth, active)  # object.__repr__ or a Python __repr__ pyxray cannot run
+    if owner.__flags__ & HEAPTYPE:
+        return object_repr(obj)
     if owner in (list, tuple, dict, set, frozenset):
         return bounded_container(obj, owner, depth, active)
     if owner in (str, bytes, text_type):
@@ -338,19 +376,30 @@ def build():
         add('type_' + name, t)
 
     add('instance_new', New())
-    split = New()
-    split.x = 1
-    split.y = 2
+    split = with_attrs(New(), [('x', 1), ('y', 2)])
     add('instance_split', split)
-    reordered = New()
-    reordered.y = 2
-    reordered.x = 1
+    reordered = with_attrs(New(), [('y', 2), ('x', 1)])
     add('instance_old', Old())
     add('instance_with_repr', WithRepr())
     slots = Slots()
     slots.a = 1
     add('instance_slots', slots)
     add('instance_meta', WithMeta())
+    # Attributes (3.11+: values beside the class's keys, no __dict__ made; before: the __dict__).
+    add('instance_values', with_attrs(New(), [('a', 1), ('b', 'two'), ('c', [1, (2,)]), ('d', None)]))
+    add('instance_deleted', with_attrs(New(), [('a', 1), ('b', 2), ('c', 3)]))
+    del OBJECTS[-1][1].b
+    ATTR_NAMES[id(OBJECTS[-1][1])].remove('b')
+    deep = with_attrs(New(), [('leaf', 1)])
+    for level in range(5):
+        deep = with_attrs(New.Inner(), [('level', level), ('child', deep)])
+    add('instance_nested', deep)
+    me = New()
+    with_attrs(me, [('me', me), ('items', [me])])
+    add('instance_cycle', me)
+    add('instance_many', with_attrs(Old(), [('a%02d' % i, i) for i in range(MAX_ITEMS + 8)]))
+    add('instance_with_repr_attrs', with_attrs(WithRepr(), [('shown', 'yes')]))
+    add('instance_in_list', [with_attrs(New(), [('x', 1)]), {'k': with_attrs(New(), [('y', [2])])}])
     add('instance_object', object())
     add('split_dict', split.__dict__)
     add('split_dict_reordered', reordered.__dict__)
@@ -375,6 +424,23 @@ def build():
     add('everything', [cycle, self_ref, holes, split, New.Inner, sys, 2 ** 100, -0.0, u([0xe9] * 300)])
 
 
+def event_truth(event):
+    """What pyxray's repr of a threading.Event holds: its class, its Condition (itself shown with its
+    attributes: 3.x _cond, 2.7 _Event__cond), its flag, and how it ends (the address). The rest
+    holds a lock whose C repr pyxray does not reproduce; 2.7 lists the attributes in hash order."""
+    names = list(vars(event))
+    cond_name = [n for n in names if n.endswith('cond')][0]
+    flag_name = [n for n in names if n.endswith('flag')][0]
+
+    def name(obj):
+        return object_repr(obj)[1:].rsplit(' object at ', 1)[0]
+    return {'address': id(event),
+            'prefix': '<%s(' % name(event),
+            'contains': ['%s=<%s(' % (cond_name, name(vars(event)[cond_name])),
+                         '%s=%r' % (flag_name, vars(event)[flag_name])],
+            'suffix': ') at %s>' % address(event)}
+
+
 def entry(label, obj):
     return {'label': label, 'address': id(obj), 'type': type(obj).__name__, 'repr': repr(obj),
             'expected': bounded(obj)}
@@ -397,6 +463,7 @@ def main():
         'limits': {'max_depth': MAX_DEPTH, 'max_items': MAX_ITEMS, 'max_string': MAX_STRING},
         'objects': [entry(label, obj) for label, obj in OBJECTS],
         'not_objects': {'inside_bytes': inside, 'misaligned': id(data) + 4},
+        'event': event_truth(FOREVER),
     }
     tmp = out_path + '.tmp'
     with open(tmp, 'w') as f:
