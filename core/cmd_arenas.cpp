@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "glibc_malloc.hpp"
+#include "json_text.hpp"
 #include "pymalloc.hpp"
 #include "python_process.hpp"
 #include "thousands.hpp"
@@ -237,7 +238,7 @@ Expected<std::string> run_arenas(Session& session, const ParsedArgs& args) {
     if (py) for (const auto& w : py->warnings) warnings.push_back("pymalloc: " + w);
     if (gl) for (const auto& w : gl->warnings) warnings.push_back("glibc: " + w);
     j["warnings"] = std::move(warnings);
-    return j.dump(-1, ' ', true, ojson::error_handler_t::replace) + "\n";
+    return json_line(j);
   }
   std::string out;
   out += py ? pymalloc_text(*proc, *py) : fmt::format("pymalloc: not available: {}\n", py.error().message);

@@ -3,6 +3,7 @@
 
 #include "code.hpp"
 #include "commands.hpp"
+#include "json_text.hpp"
 #include "objects.hpp"
 #include "python_process.hpp"
 #include "render_stacks.hpp"
@@ -52,7 +53,7 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
     report.warnings.push_back("no Python thread state in any interpreter (an interpreter shutting down, or a "
                               "layout that does not fit this build: see py-layout)");
   if (args.has("--json"))
-    return stacks_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    return json_line(stacks_json(report));
   SourceLines sources(&proc->target());
   return stacks_text(report, sources);
 }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "json_text.hpp"
 #include "locals.hpp"
 #include "python_process.hpp"
 #include "repr.hpp"
@@ -42,7 +43,7 @@ Expected<std::string> move(Session& session, const ParsedArgs& args, int directi
   }
   const PyFrame& f = ctx.thread.stack.frames[static_cast<std::size_t>(target)];
   session.selection() = {session.selection().thread, target, f.addr};
-  if (json) return frame_json(f, target).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (json) return json_line(frame_json(f, target));
   return describe_frame(session.target(), f, target);
 }
 
@@ -54,7 +55,7 @@ Expected<std::string> run_locals(Session& session, const ParsedArgs& args) {
     nlohmann::ordered_json locals = nlohmann::ordered_json::object();
     for (const auto& v : vars) locals[v.name] = safe_repr(*ctx.proc, *ctx.objects, v.value);
     nlohmann::ordered_json out = {{"frame", frame_json(f, ctx.index)}, {"locals", std::move(locals)}};
-    return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    return json_line(out);
   }
   std::string out;
   for (const auto& v : vars) out += fmt::format("{} = {}\n", v.name, safe_repr(*ctx.proc, *ctx.objects, v.value));
@@ -88,7 +89,7 @@ Expected<std::string> run_list(Session& session, const ParsedArgs& args) {
     nlohmann::ordered_json out = {{"file", f.code->filename}, {"line", current}, {"lines", nlohmann::ordered_json::array()}};
     for (int n = range.first; n <= last; ++n)
       out["lines"].push_back({{"number", n}, {"text", (*lines)[static_cast<std::size_t>(n - 1)]}, {"current", n == current}});
-    return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    return json_line(out);
   }
   std::string out;
   for (int n = range.first; n <= last; ++n)

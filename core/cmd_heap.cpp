@@ -13,8 +13,10 @@
 #include "commands.hpp"
 #include "heap_walk.hpp"
 #include "interrupt.hpp"
+#include "json_text.hpp"
 #include "limits.hpp"
 #include "terminal_progress.hpp"
+#include "thousands.hpp"
 #include "memory.hpp"
 #include "object_size.hpp"
 #include "objects.hpp"
@@ -34,18 +36,6 @@ constexpr int kDefaultLimit = 30;
 constexpr int kDefaultDepth = 12;
 constexpr std::size_t kMaxChains = 5;
 constexpr std::size_t kMaxDirect = 20;
-
-std::string dump(const json& j) { return j.dump(-1, ' ', true, json::error_handler_t::replace) + "\n"; }
-
-std::string grouped(uint64_t n) {
-  const std::string digits = std::to_string(n);
-  std::string s;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) s += ',';
-    s += digits[i];
-  }
-  return s;
-}
 
 std::string human(uint64_t bytes) {
   const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
@@ -75,10 +65,10 @@ std::string warnings_text(const std::vector<std::string>& warnings) {
 }
 
 std::string where_text(const HeapWalkStats& s) {
-  std::string how = s.pymalloc ? fmt::format("{} in {} pymalloc arenas", grouped(s.in_arenas), grouped(s.arenas))
+  std::string how = s.pymalloc ? fmt::format("{} in {} pymalloc arenas", thousands(s.in_arenas), thousands(s.arenas))
                                : fmt::format("no pymalloc arenas ({})", s.allocator);
-  return fmt::format("({}; {} GC-tracked and {} other objects outside them; {:.2f} s)", how, grouped(s.gc_outside),
-                     grouped(s.by_reference), s.seconds);
+  return fmt::format("({}; {} GC-tracked and {} other objects outside them; {:.2f} s)", how, thousands(s.gc_outside),
+                     thousands(s.by_reference), s.seconds);
 }
 
 void add_walk_json(json& j, const HeapWalkStats& s) {
@@ -190,24 +180,24 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
       types.push_back({{"type", r.type->name}, {"count", r.count}, {"bytes", r.bytes}, {"max", r.max}});
     j["types"] = std::move(types);
     add_walk_json(j, stats);
-    return dump(j);
+    return json_line(j);
   }
   std::string out;
   // As py-sample does when its target exits: say so first, then what was gathered until then.
   if (stats.target_gone)
     out += fmt::format("pyxray: {}; the counts below are of the {} objects read before that\n",
-                       process_gone_message(proc->target().pid(), " during the heap walk"), grouped(stats.objects));
+                       process_gone_message(proc->target().pid(), " during the heap walk"), thousands(stats.objects));
   else if (stats.interrupted)
     out += fmt::format("pyxray: {} after {:.2f} s; the counts below are of the {} objects walked until then\n",
-                       interrupt_phrase(), stats.seconds, grouped(stats.objects));
-  out += fmt::format("Total {} objects, {} types, {} ({} bytes)\n", grouped(stats.objects),
-                                grouped(rows.size()), human(stats.bytes), grouped(stats.bytes));
+                       interrupt_phrase(), stats.seconds, thousands(stats.objects));
+  out += fmt::format("Total {} objects, {} types, {} ({} bytes)\n", thousands(stats.objects),
+                                thousands(rows.size()), human(stats.bytes), thousands(stats.bytes));
   std::size_t shown = std::min<std::size_t>(rows.size(), static_cast<std::size_t>(limit));
   std::size_t wc = 5, ws = 4, wm = 3;
   for (std::size_t i = 0; i < shown; ++i) {
-    wc = std::max(wc, grouped(rows[i].count).size());
-    ws = std::max(ws, grouped(rows[i].bytes).size());
-    wm = std::max(wm, grouped(rows[i].max).size());
+    wc = std::max(wc, thousands(rows[i].count).size());
+    ws = std::max(ws, thousands(rows[i].bytes).size());
+    wm = std::max(wm, thousands(rows[i].max).size());
   }
   out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}\n", "Index", "Count", wc, "%", "Size", ws,
                      "%", "Cum", "Max", wm, "Kind");
@@ -216,11 +206,11 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
   for (std::size_t i = 0; i < shown; ++i) {
     const TypeRow& r = rows[i];
     cum += sort == "count" ? r.count : r.bytes;
-    out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}\n", i, grouped(r.count), wc,
-                       pct(r.count, stats.objects), grouped(r.bytes), ws, pct(r.bytes, stats.bytes),
-                       pct(cum, sort == "count" ? stats.objects : stats.bytes), grouped(r.max), wm, r.type->name);
+    out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}\n", i, thousands(r.count), wc,
+                       pct(r.count, stats.objects), thousands(r.bytes), ws, pct(r.bytes, stats.bytes),
+                       pct(cum, sort == "count" ? stats.objects : stats.bytes), thousands(r.max), wm, r.type->name);
   }
-  if (shown < rows.size()) out += fmt::format("  ... {} more types (--limit)\n", grouped(rows.size() - shown));
+  if (shown < rows.size()) out += fmt::format("  ... {} more types (--limit)\n", thousands(rows.size() - shown));
   out += where_text(stats) + "\n";
   out += warnings_text(stats.warnings);
   return out;
@@ -238,7 +228,7 @@ struct DeepSize {
 };
 
 // "1 object", "2 objects", "1,024 objects".
-std::string objects_text(uint64_t n) { return fmt::format("{} object{}", grouped(n), n == 1 ? "" : "s"); }
+std::string objects_text(uint64_t n) { return fmt::format("{} object{}", thousands(n), n == 1 ? "" : "s"); }
 
 // Why a deep size is partial, in words: the limit it stopped at and/or the memory it could not read.
 std::string partial_reason(const DeepSize& d) {
@@ -326,12 +316,12 @@ Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
       j["interrupted"] = deep->interrupted;
       if (deep->partial) j["partial_reason"] = partial_reason(*deep);
     }
-    return dump(j);
+    return json_line(j);
   }
-  std::string out = fmt::format("{}0x{:x} ({}): {} bytes\n", named_prefix(arg), addr, t->name, grouped(size));
+  std::string out = fmt::format("{}0x{:x} ({}): {} bytes\n", named_prefix(arg), addr, t->name, thousands(size));
   if (deep) {
     out += fmt::format("deep: {} bytes in {} (types, modules and functions are not followed)\n",
-                       grouped(deep->bytes), objects_text(deep->objects));
+                       thousands(deep->bytes), objects_text(deep->objects));
     if (deep->partial) out += fmt::format("pyxray: warning: the deep size is partial: {}\n", partial_reason(*deep));
   }
   return out;
@@ -389,20 +379,20 @@ Expected<std::string> run_biggest(Session& session, const ParsedArgs& args) {
     j["matched"] = matched;
     j["walked"] = stats.objects;
     add_walk_json(j, stats);
-    return dump(j);
+    return json_line(j);
   }
   std::string out;
   if (items.empty()) {
     out = type_filter ? fmt::format("no objects of type {}\n", *type_filter) : "no objects\n";
   } else {
     std::size_t ws = 4;
-    for (const auto& e : items) ws = std::max(ws, grouped(e.size).size());
+    for (const auto& e : items) ws = std::max(ws, thousands(e.size).size());
     out += fmt::format("{:>{}}  {:<18}  {}\n", "Size", ws, "Address", "Type: repr");
     for (const auto& e : items)
-      out += fmt::format("{:>{}}  0x{:<16x}  {}: {}\n", grouped(e.size), ws, e.addr, e.type->name,
+      out += fmt::format("{:>{}}  0x{:<16x}  {}: {}\n", thousands(e.size), ws, e.addr, e.type->name,
                          safe_repr(*proc, ctx.objects, e.addr, limits));
   }
-  out += fmt::format("{} of {} objects{} {}\n", grouped(items.size()), grouped(matched),
+  out += fmt::format("{} of {} objects{} {}\n", thousands(items.size()), thousands(matched),
                      type_filter ? " of that type;" : ";", where_text(stats));
   out += warnings_text(stats.warnings);
   return out;
@@ -628,7 +618,7 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     j["chains"] = std::move(cs);
     j["depth"] = depth;
     j["warnings"] = warnings;
-    return dump(j);
+    return json_line(j);
   }
   std::string out = !heap_walked
       ? fmt::format("{}0x{:x} ({}): direct referrers not searched (the heap is not walked)\n", named_prefix(arg), target,

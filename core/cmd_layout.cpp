@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "json_text.hpp"
 #include "layout_tables.hpp"
 #include "python_process.hpp"
 
@@ -105,7 +106,7 @@ Expected<std::string> run_layout(Session& session, const ParsedArgs& args) {
     for (const auto& r : all)
       if (r.disagrees()) bad.push_back({{"key", r.key}, {"debuginfo", opt(r.debuginfo)}, {"debug_offsets", opt(r.debug_offsets)}, {"table", opt(r.table)}});
     j["disagreements"] = std::move(bad);
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    return json_line(j);
   }
   std::string out = fmt::format("CPython {}{}{}; layouts from {}\n", proc->version().text(),
                                 s.forced ? forced_note(s) : "", s.free_threaded ? " (free-threaded)" : "", L.source);

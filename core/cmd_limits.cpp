@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "json_text.hpp"
 #include "limits.hpp"
 #include "thousands.hpp"
 
@@ -37,7 +38,7 @@ Expected<std::string> run_limits(Session& session, const ParsedArgs& args) {
     for (const auto& info : limit_infos())
       rows.push_back({{"name", info.name}, {"value", shown.*info.member}, {"default", info.default_value},
                       {"max", info.max}, {"unit", info.unit}, {"what", info.what}});
-    return nlohmann::json{{"limits", std::move(rows)}}.dump() + "\n";
+    return json_line(nlohmann::json{{"limits", std::move(rows)}});
   }
   if (!changes.empty()) return changes;
   std::string out = fmt::format("{:<20} {:>13} {:>13}  {:<13} {}\n", "limit", "value", "default", "unit", "bounds");

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "json_text.hpp"
 #include "objects.hpp"
 #include "python_process.hpp"
 #include "locals.hpp"
@@ -26,7 +27,7 @@ Expected<std::string> print_name(Session& session, const std::string& name, bool
   j["address"] = found->value;
   j["type"] = ctx.objects->type_name(found->value).value_or("?");
   j["repr"] = repr;
-  return j.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  return json_line(j);
 }
 
 Expected<std::string> run_print(Session& session, const ParsedArgs& args) {
@@ -45,7 +46,7 @@ Expected<std::string> run_print(Session& session, const ParsedArgs& args) {
   j["type"] = objects.type_name(addr).value_or("?");
   j["repr"] = repr;
   // ensure_ascii: the output is plain ASCII whatever the debugger's charset; bad bytes are replaced.
-  return j.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  return json_line(j);
 }
 
 }  // namespace

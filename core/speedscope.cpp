@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "json_text.hpp"
+
 namespace pyxray {
 namespace {
 
@@ -14,7 +16,6 @@ std::string thread_title(const SampledThread& t) {
 }
 
 // Names read from a process may hold bytes that are not UTF-8: replace them rather than fail.
-std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
 }  // namespace
 
@@ -70,10 +71,10 @@ std::string speedscope_json(const StackAggregate& agg, const FrameTable& frames,
     if (total == 0) continue;
     if (!profiles.empty()) profiles += ',';
     profiles += fmt::format(R"({{"type":"sampled","name":{},"unit":"none","startValue":0,"endValue":{},"samples":[{}],"weights":[{}]}})",
-                            dump(thread_title(agg.threads()[t])), total, samples, weights);
+                            json_text(thread_title(agg.threads()[t])), total, samples, weights);
   }
   return fmt::format(R"({{"$schema":"https://www.speedscope.app/file-format-schema.json","shared":{{"frames":{}}},"profiles":[{}],"name":{},"activeProfileIndex":0,"exporter":"pyxray py-sample"}})",
-                     dump(shared_frames), profiles, dump(info.name)) + "\n";
+                     json_text(shared_frames), profiles, json_text(info.name)) + "\n";
 }
 
 }  // namespace pyxray
