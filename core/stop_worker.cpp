@@ -56,4 +56,27 @@ bool stop_signal_pending(int pid, int64_t tid) {
   return mask_has(task, "SigPnd:") || mask_has(task, "ShdPnd:");
 }
 
+RunOutcome run_outcome(const RunFacts& f) {
+  RunOutcome out;
+  if (!f.alive) {
+    out.end = RunEnd::Exited;
+    out.detail = f.exit_detail;
+  } else if (f.interrupted || f.signal == "SIGINT") {
+    out.end = RunEnd::Interrupted;
+  } else if (f.stop_sent && f.signal == "SIGSTOP") {
+    out.end = RunEnd::WorkDone;
+  } else if (!f.breakpoints.empty()) {
+    out.end = RunEnd::Stopped;
+    out.detail = "breakpoint " + f.breakpoints;
+  } else {
+    out.end = RunEnd::Stopped;
+    out.detail = f.signal.empty() ? "stopped" : "signal " + f.signal;
+  }
+  return out;
+}
+
+bool stop_left_pending(const RunFacts& f, int pid, int64_t tid) {
+  return f.alive && f.stop_sent && f.signal != "SIGSTOP" && stop_signal_pending(pid, tid);
+}
+
 }  // namespace pyxray

@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
+
+#include "target.hpp"
 
 namespace pyxray {
 
@@ -45,5 +48,22 @@ class StopWorker {
 // the worker's signal lost the race against another stop and would stop the program at the next
 // resume, so the front end consumes it.
 bool stop_signal_pending(int pid, int64_t tid);
+
+// What a front end saw when its resume returned, in the debugger's terms; run_outcome() makes the
+// RunOutcome from it the same way for every debugger.
+struct RunFacts {
+  bool alive = false;               // the process is still there, stopped under the debugger
+  std::string exit_detail;          // when not alive: "exit code 3", or ""
+  bool interrupted = false;         // the user interrupted the command (core/interrupt.hpp)
+  bool stop_sent = false;           // the worker sent its SIGSTOP (StopWorker::stop_sent)
+  std::string signal;               // the signal the process stopped with ("SIGSTOP", "SIGSEGV"), or ""
+  std::string breakpoints;          // "1, 3" when it stopped at breakpoints
+};
+RunOutcome run_outcome(const RunFacts& facts);
+
+// Whether the worker's SIGSTOP lost the race against another stop and is still queued for thread
+// `tid`: the front end then resumes once more to consume it (it stops the process again at once),
+// rather than let it surface at the user's next continue.
+bool stop_left_pending(const RunFacts& facts, int pid, int64_t tid);
 
 }  // namespace pyxray

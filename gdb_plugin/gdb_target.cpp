@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "field_path.hpp"
 #include "interrupt.hpp"
 #include "stop_worker.hpp"
 
@@ -27,21 +28,17 @@ namespace {
 
 py::module_ gdb_module() { return py::module_::import("gdb"); }
 
-// Finds a field by name, looking through anonymous struct/union members as C does.
-std::optional<std::pair<int64_t, py::object>> find_field(const py::object& type, const std::string& name) {
+// The direct data members of a gdb.Type, for field_path_offset.
+std::vector<TypeMember<py::object>> members_of(const py::object& type) {
+  std::vector<TypeMember<py::object>> out;
   for (const auto& f : type.attr("fields")()) {
     py::object field = py::reinterpret_borrow<py::object>(f);
-    py::object fname = field.attr("name");
     if (!py::hasattr(field, "bitpos")) continue;  // static members
-    int64_t bitpos = field.attr("bitpos").cast<int64_t>();
-    if (fname.is_none()) {
-      py::object inner = field.attr("type").attr("strip_typedefs")();
-      if (auto sub = find_field(inner, name)) return std::make_pair(bitpos / 8 + sub->first, sub->second);
-    } else if (fname.cast<std::string>() == name) {
-      return std::make_pair(bitpos / 8, field.attr("type"));
-    }
+    py::object name = field.attr("name");
+    out.push_back({name.is_none() ? std::string() : name.cast<std::string>(), field.attr("bitpos").cast<int64_t>() / 8,
+                   field.attr("type").attr("strip_typedefs")()});
   }
-  return std::nullopt;
+  return out;
 }
 
 }  // namespace
@@ -99,28 +96,8 @@ std::optional<int64_t> GdbTarget::type_offset(std::string_view type, std::string
   std::optional<int64_t> result;
   try {
     py::object t = gdb_module().attr("lookup_type")(std::string(type)).attr("strip_typedefs")();
-    if (field.empty()) {
-      result = t.attr("sizeof").cast<int64_t>();
-    } else {
-      int64_t offset = 0;
-      std::string path(field);
-      std::size_t start = 0;
-      bool ok = true;
-      while (ok && start <= path.size()) {
-        std::size_t dot = path.find('.', start);
-        std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-        auto f = find_field(t, part);
-        if (!f) {
-          ok = false;
-          break;
-        }
-        offset += f->first;
-        t = f->second.attr("strip_typedefs")();
-        if (dot == std::string::npos) break;
-        start = dot + 1;
-      }
-      if (ok) result = offset;
-    }
+    result = field.empty() ? std::optional<int64_t>(t.attr("sizeof").cast<int64_t>())
+                           : field_path_offset(t, field, members_of);
   } catch (const py::error_already_set&) {
   }
   offsets_[key] = result;
@@ -455,6 +432,7 @@ Expected<RunOutcome> GdbTarget::run_while(const std::function<void(const std::at
   events.attr("exited").attr("connect")(on_exit);
 
   std::optional<std::string> error;
+  RunFacts facts;
   bool keyboard_interrupt = false;
   bool alive = false;
   bool stop_sent = false;
@@ -480,9 +458,10 @@ Expected<RunOutcome> GdbTarget::run_while(const std::function<void(const std::at
     stop_sent = worker.stop_sent();
 
     alive = !record->exited && inferior.attr("is_valid")().cast<bool>() && inferior.attr("pid").cast<int>() == pid;
-    // The worker's SIGSTOP lost the race against another stop: consume it now (it stops the inferior
-    // again at once) rather than let it surface at the user's next "continue".
-    if (alive && stop_sent && record->signal != "SIGSTOP" && stop_signal_pending(pid, resumed_tid)) {
+    facts.alive = alive;
+    facts.stop_sent = stop_sent;
+    facts.signal = record->signal;
+    if (stop_left_pending(facts, pid, resumed_tid)) {
       try {
         gdb.attr("execute")("continue", false, true);
       } catch (py::error_already_set&) {
@@ -509,22 +488,10 @@ Expected<RunOutcome> GdbTarget::run_while(const std::function<void(const std::at
   }
 
   if (error && !record->stopped && !record->exited) return fail("could not resume the target: " + *error);
-  RunOutcome out;
-  if (!alive) {
-    out.end = RunEnd::Exited;
-    out.detail = record->exit_code ? "exit code " + std::to_string(*record->exit_code) : "";
-  } else if (keyboard_interrupt || record->signal == "SIGINT") {
-    out.end = RunEnd::Interrupted;
-  } else if (stop_sent && record->signal == "SIGSTOP") {
-    out.end = RunEnd::WorkDone;
-  } else if (!record->breakpoints.empty()) {
-    out.end = RunEnd::Stopped;
-    out.detail = "breakpoint " + record->breakpoints;
-  } else {
-    out.end = RunEnd::Stopped;
-    out.detail = record->signal.empty() ? "stopped" : "signal " + record->signal;
-  }
-  return out;
+  facts.interrupted = keyboard_interrupt;
+  facts.breakpoints = record->breakpoints;
+  if (!alive) facts.exit_detail = record->exit_code ? "exit code " + std::to_string(*record->exit_code) : "";
+  return run_outcome(facts);
 }
 
 }  // namespace pyxray::gdb

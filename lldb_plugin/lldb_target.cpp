@@ -23,13 +23,13 @@
 #include "lldb/API/SBValue.h"
 #include "lldb/API/SBValueList.h"
 
+#include "field_path.hpp"
 #include "platform.hpp"
 
 namespace pyxray::lldb_plugin {
 namespace {
 
 constexpr std::size_t kReadChunk = 4096;  // granularity for salvaging the readable part of a read
-constexpr int kMaxAnonymousDepth = 8;
 
 std::string pathOf(const lldb::SBFileSpec &Spec) {
   if (!Spec.IsValid() || !Spec.GetFilename()) return {};
@@ -48,31 +48,25 @@ std::string canonicalPath(const std::string &Path) {
   return Ec ? Path : Canonical.string();
 }
 
-// A field by name, looking through anonymous struct/union members as C does; its offset within
-// `Type` (already canonical) and its type.
-std::optional<std::pair<int64_t, lldb::SBType>> findField(lldb::SBType Type, const std::string &Name,
-                                                         int Depth = 0) {
-  const uint32_t N = Type.GetNumberOfFields();
+// The direct data members of a type, for field_path_offset.
+std::vector<TypeMember<lldb::SBType>> membersOf(const lldb::SBType &Type) {
+  std::vector<TypeMember<lldb::SBType>> Out;
+  lldb::SBType T = Type;  // the SB API is not const-correct
+  const uint32_t N = T.GetNumberOfFields();
   for (uint32_t I = 0; I < N; ++I) {
-    lldb::SBTypeMember Member = Type.GetFieldAtIndex(I);
+    lldb::SBTypeMember Member = T.GetFieldAtIndex(I);
     if (!Member.IsValid()) continue;
-    const char *MemberName = Member.GetName();
-    const auto Offset = static_cast<int64_t>(Member.GetOffsetInBytes());
-    if (!MemberName || !*MemberName) {
-      if (Depth >= kMaxAnonymousDepth) continue;
-      if (auto Sub = findField(Member.GetType().GetCanonicalType(), Name, Depth + 1))
-        return std::make_pair(Offset + Sub->first, Sub->second);
-    } else if (Name == MemberName) {
-      return std::make_pair(Offset, Member.GetType());
-    }
+    const char *Name = Member.GetName();
+    Out.push_back({Name ? Name : "", static_cast<int64_t>(Member.GetOffsetInBytes()),
+                   Member.GetType().GetCanonicalType()});
   }
-  return std::nullopt;
+  return Out;
 }
 
 }  // namespace
 
 LLDBTarget::LLDBTarget(lldb::SBTarget Target, lldb::SBProcess Process)
-    : Target(std::move(Target)), Process(std::move(Process)) {}
+    : TheTarget(std::move(Target)), TheProcess(std::move(Process)) {}
 
 bool LLDBTarget::isPostMortemPlugin(const std::string &Name) {
   return Name == "elf-core" || Name == "mach-core" || Name == "minidump" ||
@@ -80,16 +74,16 @@ bool LLDBTarget::isPostMortemPlugin(const std::string &Name) {
 }
 
 int LLDBTarget::pid() const {
-  if (!Process.IsValid()) return 0;
-  const lldb::pid_t Pid = Process.GetProcessID();
+  if (!TheProcess.IsValid()) return 0;
+  const lldb::pid_t Pid = TheProcess.GetProcessID();
   return Pid == LLDB_INVALID_PROCESS_ID ? 0 : static_cast<int>(Pid);
 }
 
 bool LLDBTarget::is_live_local() const {
-  if (!Process.IsValid()) return false;
-  const char *Plugin = Process.GetPluginName();
+  if (!TheProcess.IsValid()) return false;
+  const char *Plugin = TheProcess.GetPluginName();
   if (!Plugin || isPostMortemPlugin(Plugin)) return false;
-  switch (Process.GetState()) {
+  switch (TheProcess.GetState()) {
   case lldb::eStateStopped:
   case lldb::eStateRunning:
   case lldb::eStateStepping:
@@ -101,27 +95,27 @@ bool LLDBTarget::is_live_local() const {
   }
   // The host platform runs processes on this machine; remote-linux, remote-macosx... do not (the
   // core still checks that a direct read agrees with LLDB before trusting it).
-  lldb::SBPlatform Platform = Target.GetPlatform();
+  lldb::SBPlatform Platform = TheTarget.GetPlatform();
   const char *Name = Platform.IsValid() ? Platform.GetName() : nullptr;
   return Name && std::string(Name) == "host";
 }
 
 std::size_t LLDBTarget::readSome(uint64_t Addr, std::byte *Out, std::size_t Size) {
   lldb::SBError Err;
-  std::size_t Done = std::min(Process.ReadMemory(Addr, Out, Size, Err), Size);
+  std::size_t Done = std::min(TheProcess.ReadMemory(Addr, Out, Size, Err), Size);
   if (Done == Size) return Done;
   // A core holds only the writable mappings: code and read-only data come from the module's file
   // (SBTarget::ReadMemory falls back to the object file's sections).
-  lldb::SBAddress At(Addr + Done, Target);
+  lldb::SBAddress At(Addr + Done, TheTarget);
   if (At.IsValid() && At.GetSection().IsValid()) {
     lldb::SBError FileErr;
-    Done += std::min(Target.ReadMemory(At, Out + Done, Size - Done, FileErr), Size - Done);
+    Done += std::min(TheTarget.ReadMemory(At, Out + Done, Size - Done, FileErr), Size - Done);
   }
   return Done;
 }
 
 std::size_t LLDBTarget::read_memory(uint64_t Addr, std::span<std::byte> Out) {
-  if (Out.empty() || !Process.IsValid()) return 0;
+  if (Out.empty() || !TheProcess.IsValid()) return 0;
   std::size_t Done = readSome(Addr, Out.data(), Out.size());
   // A read that runs into unmapped memory may fail as a whole: salvage the readable prefix.
   while (Done < Out.size()) {
@@ -137,12 +131,12 @@ std::size_t LLDBTarget::read_memory(uint64_t Addr, std::span<std::byte> Out) {
 const std::vector<lldb::SBModule> &LLDBTarget::pythonModules() {
   if (PythonModules) return *PythonModules;
   PythonModules.emplace();
-  const uint32_t N = Target.GetNumModules();
+  const uint32_t N = TheTarget.GetNumModules();
   for (uint32_t I = 0; I < N; ++I) {
-    lldb::SBModule M = Target.GetModuleAtIndex(I);
+    lldb::SBModule M = TheTarget.GetModuleAtIndex(I);
     if (baseName(pathOf(M.GetFileSpec())).starts_with("libpython")) PythonModules->push_back(M);
   }
-  lldb::SBModule Exe = Target.FindModule(Target.GetExecutable());
+  lldb::SBModule Exe = TheTarget.FindModule(TheTarget.GetExecutable());
   if (Exe.IsValid()) PythonModules->push_back(Exe);
   return *PythonModules;
 }
@@ -160,7 +154,7 @@ std::optional<uint64_t> LLDBTarget::lookupSymbol(const std::string &Name) {
   // reference or a PLT trampoline has the same name). CPython's own definition wins a tie.
   std::optional<uint64_t> Best;
   int BestRank = 3;
-  lldb::SBSymbolContextList List = Target.FindSymbols(Name.c_str());
+  lldb::SBSymbolContextList List = TheTarget.FindSymbols(Name.c_str());
   const auto &Python = pythonModules();
   for (uint32_t I = 0; I < List.GetSize(); ++I) {
     lldb::SBSymbolContext Ctx = List.GetContextAtIndex(I);
@@ -168,7 +162,7 @@ std::optional<uint64_t> LLDBTarget::lookupSymbol(const std::string &Name) {
     if (!Sym.IsValid()) continue;
     const lldb::SymbolType Type = Sym.GetType();
     if (Type != lldb::eSymbolTypeData && Type != lldb::eSymbolTypeCode) continue;
-    const lldb::addr_t Load = Sym.GetStartAddress().GetLoadAddress(Target);
+    const lldb::addr_t Load = Sym.GetStartAddress().GetLoadAddress(TheTarget);
     if (Load == LLDB_INVALID_ADDRESS || Load == 0) continue;
     const bool InPython = std::find(Python.begin(), Python.end(), Ctx.GetModule()) != Python.end();
     const int Rank = InPython ? 0 : 1;
@@ -179,7 +173,7 @@ std::optional<uint64_t> LLDBTarget::lookupSymbol(const std::string &Name) {
   }
   if (Best) return Best;
   // Debuginfo: statics such as 2.7's interp_head when the symbol table lacks them.
-  lldb::SBValueList Vars = Target.FindGlobalVariables(Name.c_str(), 1);
+  lldb::SBValueList Vars = TheTarget.FindGlobalVariables(Name.c_str(), 1);
   if (Vars.GetSize() > 0) {
     lldb::SBValue Var = Vars.GetValueAtIndex(0);
     const lldb::addr_t Load = Var.GetLoadAddress();
@@ -187,12 +181,12 @@ std::optional<uint64_t> LLDBTarget::lookupSymbol(const std::string &Name) {
   }
   // Debuginfo functions: static functions such as obmalloc.c's _PyObject_Malloc, which an LTO
   // build's symbol table lacks (gdb finds them through the same debuginfo).
-  lldb::SBSymbolContextList Functions = Target.FindFunctions(Name.c_str(), lldb::eFunctionNameTypeFull);
+  lldb::SBSymbolContextList Functions = TheTarget.FindFunctions(Name.c_str(), lldb::eFunctionNameTypeFull);
   for (uint32_t I = 0; I < Functions.GetSize(); ++I) {
     // An inlined copy comes back as its caller's function: only the function of that name counts.
     lldb::SBFunction Fn = Functions.GetContextAtIndex(I).GetFunction();
     if (!Fn.IsValid() || !Fn.GetName() || Name != Fn.GetName()) continue;
-    const lldb::addr_t Load = Fn.GetStartAddress().GetLoadAddress(Target);
+    const lldb::addr_t Load = Fn.GetStartAddress().GetLoadAddress(TheTarget);
     if (Load != LLDB_INVALID_ADDRESS && Load != 0) return Load;
   }
   return std::nullopt;
@@ -220,7 +214,7 @@ lldb::SBType LLDBTarget::findType(const std::string &Name) {
   if (!Found.IsValid()) {
     // Not in libpython or the executable: an embedding host's other modules, if they have it.
     for (const auto &Spelling : Spellings) {
-      lldb::SBType T = Target.FindFirstType(Spelling.c_str());
+      lldb::SBType T = TheTarget.FindFirstType(Spelling.c_str());
       if (T.IsValid()) {
         Found = T;
         break;
@@ -247,27 +241,16 @@ std::optional<int64_t> LLDBTarget::lookupOffset(const std::string &TypeName, con
     const uint64_t Size = Type.GetByteSize();  // 0 for a declaration without a definition
     return Size ? std::optional<int64_t>(static_cast<int64_t>(Size)) : std::nullopt;
   }
-  int64_t Offset = 0;
-  std::size_t Start = 0;
-  while (true) {
-    const std::size_t Dot = Field.find('.', Start);
-    const std::string Part = Field.substr(Start, Dot == std::string::npos ? std::string::npos : Dot - Start);
-    auto Found = findField(Type, Part);
-    if (!Found) return std::nullopt;
-    Offset += Found->first;
-    if (Dot == std::string::npos) return Offset;
-    Type = Found->second.GetCanonicalType();
-    Start = Dot + 1;
-  }
+  return field_path_offset(Type, Field, membersOf);
 }
 
 std::vector<NativeThread> LLDBTarget::threads() {
   std::vector<NativeThread> Out;
-  if (!Process.IsValid()) return Out;
+  if (!TheProcess.IsValid()) return Out;
   std::vector<int64_t> Tids;
-  const uint32_t N = Process.GetNumThreads();
+  const uint32_t N = TheProcess.GetNumThreads();
   for (uint32_t I = 0; I < N; ++I) {
-    lldb::SBThread Thread = Process.GetThreadAtIndex(I);
+    lldb::SBThread Thread = TheProcess.GetThreadAtIndex(I);
     if (!Thread.IsValid()) continue;
     NativeThread T;
     T.tid = static_cast<int64_t>(Thread.GetThreadID());
@@ -275,9 +258,9 @@ std::vector<NativeThread> LLDBTarget::threads() {
     Tids.push_back(T.tid);
     Out.push_back(std::move(T));
   }
-  const uint32_t StopId = Process.GetStopID();
+  const uint32_t StopId = TheProcess.GetStopID();
   if (!PthreadIds || StopId != PthreadStopId) {
-    PthreadIds = platform::findPthreadIds(Process, pid(), Tids);
+    PthreadIds = platform::findPthreadIds(TheProcess, pid(), Tids);
     PthreadStopId = StopId;
   }
   for (auto &T : Out) {
@@ -287,16 +270,16 @@ std::vector<NativeThread> LLDBTarget::threads() {
 }
 
 std::optional<int64_t> LLDBTarget::selected_thread() {
-  if (!Process.IsValid()) return std::nullopt;
-  lldb::SBThread Thread = Process.GetSelectedThread();
+  if (!TheProcess.IsValid()) return std::nullopt;
+  lldb::SBThread Thread = TheProcess.GetSelectedThread();
   if (!Thread.IsValid()) return std::nullopt;
   return static_cast<int64_t>(Thread.GetThreadID());
 }
 
 std::optional<std::vector<NativeFrame>> LLDBTarget::native_frames(int64_t Tid, std::size_t MaxFrames) {
   // SBThread::GetFrameAtIndex unwinds without selecting anything: the user's thread and frame stay.
-  if (!Process.IsValid()) return std::nullopt;
-  lldb::SBThread Thread = Process.GetThreadByID(static_cast<lldb::tid_t>(Tid));
+  if (!TheProcess.IsValid()) return std::nullopt;
+  lldb::SBThread Thread = TheProcess.GetThreadByID(static_cast<lldb::tid_t>(Tid));
   if (!Thread.IsValid()) return std::nullopt;
   std::vector<NativeFrame> Out;
   bool InInlineChain = false;  // the previous frame was inlined into this one
@@ -317,16 +300,16 @@ std::optional<std::vector<NativeFrame>> LLDBTarget::native_frames(int64_t Tid, s
 
 std::vector<LoadedObject> LLDBTarget::loaded_objects() {
   std::vector<LoadedObject> Out;
-  const uint32_t N = Target.GetNumModules();
+  const uint32_t N = TheTarget.GetNumModules();
   for (uint32_t I = 0; I < N; ++I) {
-    lldb::SBModule M = Target.GetModuleAtIndex(I);
+    lldb::SBModule M = TheTarget.GetModuleAtIndex(I);
     LoadedObject Obj;
     Obj.path = pathOf(M.GetFileSpec());
     if (Obj.path.empty()) continue;
     if (const char *Uuid = M.GetUUIDString(); Uuid && *Uuid) Obj.build_id = Uuid;  // "93AC61EC-5A8E-..."
     lldb::SBAddress Header = M.GetObjectFileHeaderAddress();
     if (Header.IsValid()) {
-      const lldb::addr_t Load = Header.GetLoadAddress(Target);
+      const lldb::addr_t Load = Header.GetLoadAddress(TheTarget);
       if (Load != LLDB_INVALID_ADDRESS) Obj.base = Load;
     }
     Out.push_back(std::move(Obj));
@@ -338,18 +321,18 @@ std::vector<std::string> LLDBTarget::missing_objects() {
   // Shared objects mapped in the process (a core's file notes, a live process's maps) that LLDB
   // holds no module for.
   std::vector<std::string> Out;
-  if (!Process.IsValid()) return Out;
+  if (!TheProcess.IsValid()) return Out;
   std::set<std::string> Known;
-  const uint32_t N = Target.GetNumModules();
+  const uint32_t N = TheTarget.GetNumModules();
   for (uint32_t I = 0; I < N; ++I) {
-    lldb::SBModule M = Target.GetModuleAtIndex(I);
+    lldb::SBModule M = TheTarget.GetModuleAtIndex(I);
     for (const std::string &Path : {pathOf(M.GetFileSpec()), pathOf(M.GetPlatformFileSpec())}) {
       if (Path.empty()) continue;
       Known.insert(baseName(Path));
       Known.insert(baseName(canonicalPath(Path)));  // libz.so.1 is mapped as libz.so.1.2.13
     }
   }
-  lldb::SBMemoryRegionInfoList Regions = Process.GetMemoryRegions();
+  lldb::SBMemoryRegionInfoList Regions = TheProcess.GetMemoryRegions();
   std::set<std::string> Seen;
   for (uint32_t I = 0; I < Regions.GetSize(); ++I) {
     lldb::SBMemoryRegionInfo Region;

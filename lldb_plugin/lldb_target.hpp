@@ -46,8 +46,8 @@ private:
   // The modules that hold CPython's own types: libpython, then the executable (a static build).
   const std::vector<lldb::SBModule> &pythonModules();
 
-  mutable lldb::SBTarget Target;
-  mutable lldb::SBProcess Process;
+  mutable lldb::SBTarget TheTarget;
+  mutable lldb::SBProcess TheProcess;
   std::map<std::string, std::optional<uint64_t>> Symbols;
   std::map<std::string, std::optional<int64_t>> Offsets;
   std::map<std::string, lldb::SBType> Types;

@@ -42,11 +42,11 @@ struct StopCause {
   std::string Breakpoints;  // "1, 3" for a breakpoint stop
 };
 
-StopCause stopCause(lldb::SBProcess &Process) {
+StopCause stopCause(lldb::SBProcess &P) {
   StopCause Cause;
-  const uint32_t N = Process.GetNumThreads();
+  const uint32_t N = P.GetNumThreads();
   for (uint32_t I = 0; I < N; ++I) {
-    lldb::SBThread T = Process.GetThreadAtIndex(I);
+    lldb::SBThread T = P.GetThreadAtIndex(I);
     switch (T.GetStopReason()) {
     case lldb::eStopReasonSignal:
       if (!Cause.Signal) Cause.Signal = static_cast<int>(T.GetStopReasonDataAtIndex(0));
@@ -66,23 +66,23 @@ StopCause stopCause(lldb::SBProcess &Process) {
 }
 
 // Continue synchronously: returns once the process stopped or exited.
-lldb::SBError continueAndWait(lldb::SBProcess &Process) { return Process.Continue(); }
+lldb::SBError continueAndWait(lldb::SBProcess &P) { return P.Continue(); }
 
 }  // namespace
 
 Expected<RunOutcome> LLDBTarget::run_while(const std::function<void(const std::atomic<bool> &)> &work) {
   if (!is_live_local()) return fail("the target is not a live process on this host");
-  if (Process.GetState() != lldb::eStateStopped) return fail("the target is not stopped");
+  if (TheProcess.GetState() != lldb::eStateStopped) return fail("the target is not stopped");
   const int Pid = pid();
-  lldb::SBThread Selected = Process.GetSelectedThread();
+  lldb::SBThread Selected = TheProcess.GetSelectedThread();
   if (!Selected.IsValid()) return fail("no thread is selected");
   // The worker signals the selected thread: LLDB resumes every thread on Continue.
   const lldb::tid_t SelectedTid = Selected.GetThreadID();
   const uint32_t SelectedFrame = Selected.GetSelectedFrame().IsValid() ? Selected.GetSelectedFrame().GetFrameID() : 0;
 
-  lldb::SBDebugger Debugger = Target.GetDebugger();
+  lldb::SBDebugger Debugger = TheTarget.GetDebugger();
   const bool WasAsync = Debugger.GetAsync();
-  lldb::SBUnixSignals Signals = Process.GetUnixSignals();
+  lldb::SBUnixSignals Signals = TheProcess.GetUnixSignals();
   const int32_t Sigstop = Signals.IsValid() ? Signals.GetSignalNumberFromName("SIGSTOP") : SIGSTOP;
   const SignalHandling Saved = readHandling(Signals, Sigstop);
   setHandling(Signals, Sigstop, SignalHandling{true, true, false});
@@ -93,52 +93,43 @@ Expected<RunOutcome> LLDBTarget::run_while(const std::function<void(const std::a
   {
     StopWorker Worker(Pid, static_cast<int64_t>(SelectedTid), work);
     InterruptForward Interrupt(Worker.stop_requested());
-    Error = continueAndWait(Process);
+    Error = continueAndWait(TheProcess);
     Worker.finish();
     Interrupted = interrupt_requested();
     StopSent = Worker.stop_sent();
   }
 
-  lldb::StateType State = Process.GetState();
-  StopCause Cause = State == lldb::eStateStopped ? stopCause(Process) : StopCause{};
-  // The worker's SIGSTOP lost the race against another stop: consume it now rather than let it stop
-  // the program at the user's next continue.
-  if (State == lldb::eStateStopped && StopSent && Cause.Signal != Sigstop &&
-      stop_signal_pending(Pid, static_cast<int64_t>(SelectedTid))) {
-    continueAndWait(Process);
-    State = Process.GetState();
+  lldb::StateType State = TheProcess.GetState();
+  StopCause Cause = State == lldb::eStateStopped ? stopCause(TheProcess) : StopCause{};
+  const char *SignalName = Cause.Signal && Signals.IsValid() ? Signals.GetSignalAsCString(Cause.Signal) : nullptr;
+  RunFacts Facts;
+  Facts.alive = State == lldb::eStateStopped || State == lldb::eStateCrashed;
+  Facts.stop_sent = StopSent;
+  Facts.signal = Cause.Signal == Sigstop ? "SIGSTOP" : SignalName ? SignalName : "";
+  Facts.interrupted = Interrupted;
+  Facts.breakpoints = Cause.Breakpoints;
+  if (State == lldb::eStateStopped && stop_left_pending(Facts, Pid, static_cast<int64_t>(SelectedTid))) {
+    continueAndWait(TheProcess);
+    State = TheProcess.GetState();
   }
 
   Debugger.SetAsync(WasAsync);
   if (Signals.IsValid()) setHandling(Signals, Sigstop, Saved);
-  if (State == lldb::eStateStopped && Process.SetSelectedThreadByID(SelectedTid)) {
-    lldb::SBThread T = Process.GetSelectedThread();
+  if (State == lldb::eStateStopped && TheProcess.SetSelectedThreadByID(SelectedTid)) {
+    lldb::SBThread T = TheProcess.GetSelectedThread();
     if (T.IsValid()) T.SetSelectedFrame(SelectedFrame);
   }
 
-  RunOutcome Out;
-  if (State == lldb::eStateExited || State == lldb::eStateDetached || !Process.IsValid()) {
-    Out.end = RunEnd::Exited;
-    if (State == lldb::eStateExited) Out.detail = "exit code " + std::to_string(Process.GetExitStatus());
-    return Out;
+  if (State == lldb::eStateExited || State == lldb::eStateDetached || !TheProcess.IsValid()) {
+    Facts.alive = false;
+    if (State == lldb::eStateExited) Facts.exit_detail = "exit code " + std::to_string(TheProcess.GetExitStatus());
+    return run_outcome(Facts);
   }
   if (State != lldb::eStateStopped && State != lldb::eStateCrashed) {
     if (Error.Fail()) return fail(std::string("could not resume the target: ") + (Error.GetCString() ? Error.GetCString() : "?"));
     return fail("the target did not stop (state " + std::to_string(static_cast<int>(State)) + ")");
   }
-  if (Interrupted) {
-    Out.end = RunEnd::Interrupted;
-  } else if (StopSent && Cause.Signal == Sigstop) {
-    Out.end = RunEnd::WorkDone;
-  } else if (!Cause.Breakpoints.empty()) {
-    Out.end = RunEnd::Stopped;
-    Out.detail = "breakpoint " + Cause.Breakpoints;
-  } else {
-    Out.end = RunEnd::Stopped;
-    const char *Name = Cause.Signal && Signals.IsValid() ? Signals.GetSignalAsCString(Cause.Signal) : nullptr;
-    Out.detail = Name ? std::string("signal ") + Name : "stopped";
-  }
-  return Out;
+  return run_outcome(Facts);
 }
 
 }  // namespace pyxray::lldb_plugin
