@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "expected.hpp"
@@ -50,9 +51,15 @@ enum class WalkError : uint8_t {
   Loop,         // the frame chain or the thread list loops
   TooDeep,      // more frames than the limit
   BadThreads,   // the thread list could not be read
+  TornChain,    // the chain does not end at the thread's entry frame (cut off while read)
+  NotRunning,   // a generator's frame in the chain whose generator is not running
   kCount
 };
 const char* walk_error_name(WalkError e);
+// Whether `e` says only that the thread ran on while its chain was read (a frame unlinked or linked
+// meanwhile), not that the walk misunderstands the process: a stopped process caught half-way
+// through linking a frame can show it too.
+bool walk_error_is_torn(WalkError e);
 
 struct WalkedStack {
   std::vector<uint32_t> frames;  // frame ids, innermost first
@@ -77,6 +84,9 @@ class LiveStacks {
   WalkError read_threads(TickReader& reader, std::vector<LiveThread>& out, double now);
   // One thread's Python frames.
   WalkError walk(TickReader& reader, const LiveThread& thread, WalkedStack& out);
+  // Whether the process is stopped while it is walked (before sampling, --blocking): then each
+  // thread's oldest frame is taken as it is read (<= 3.10: see known_root).
+  void set_stopped(bool stopped) { stopped_ = stopped; }
 
  private:
   class Visited;
@@ -89,6 +99,11 @@ class LiveStacks {
   WalkError walk_frame_objects(TickReader& r, const LiveThread& t, WalkedStack& out);
   WalkError walk_interpreter_frames(TickReader& r, const LiveThread& t, WalkedStack& out);
   const std::byte* interpreter_frame(TickReader& r, uint64_t frame);
+  bool ends_chain(const std::byte* frame, int owner) const;
+  bool known_root(const LiveThread& t, uint64_t oldest);
+  WalkError check_generator(TickReader& r, uint64_t frame);
+  WalkError confirm_generators(TickReader& r);
+  WalkError confirm_generator_frames(TickReader& r);
   uint64_t gil_holder(TickReader& r, uint64_t interp, bool& known);
 
   PythonProcess& proc_;
@@ -104,11 +119,22 @@ class LiveStacks {
   int64_t frame_lo_ = 0, frame_len_ = 0;    // of a frame object (<= 3.10)
   int64_t iframe_len_ = 0;                  // of an interpreter frame's header (3.11+)
   int64_t code_field_ = kAbsent, instr_field_ = kAbsent;
+  int64_t gen_state_from_frame_ = kAbsent;  // a generator's gi_frame_state, from its frame (3.11+)
   std::vector<Chunk> chunks_;               // data-stack chunks read during one walk
+  std::vector<uint64_t> generators_;        // gi_frame_state addresses of the generator frames in it
+  std::vector<std::pair<uint64_t, uint64_t>> generator_links_;  // <= 3.10: a generator's frame, its f_back
   std::vector<uint64_t> interps_;           // the interpreters, as last read
   double interps_at_ = -1;
   uint64_t chunk_next_ = 0;                 // the newest chunk not read yet
   std::unique_ptr<Visited> visited_;
+  // <= 3.10: each thread's oldest frame, by thread state (known_root).
+  struct Root {
+    uint64_t thread_id = 0;
+    uint64_t frame = 0;      // the oldest frame, as known
+    uint64_t candidate = 0;  // another oldest frame, read once: a second read in a row confirms it
+  };
+  std::unordered_map<uint64_t, Root> roots_;
+  bool stopped_ = false;
 };
 
 }  // namespace pyxray

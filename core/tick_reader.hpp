@@ -54,6 +54,11 @@ class TickReader {
     return true;
   }
 
+  // `len` bytes at `addr` read now, by a system call of its own, after everything this sample read
+  // so far; neither kept for this sample nor planned for the next one's prefetch (which would read it
+  // early again). For a value that confirms, once the rest was read, that it did not change meanwhile.
+  bool read_fresh(uint64_t addr, std::byte* out, std::size_t len) { return read_now(addr, out, len); }
+
   // True once a read failed because the process no longer exists.
   bool process_gone() const { return gone_; }
   uint64_t syscalls() const { return syscalls_; }
