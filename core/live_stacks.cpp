@@ -210,12 +210,20 @@ WalkError LiveStacks::read_threads(TickReader& r, std::vector<LiveThread>& out, 
       t.holds_gil = known && holder == ts;
       t.gil_known = known;
       switch (traits_.frame_model) {
-        case FrameModel::FrameObjects: t.first_frame = field<uint64_t>(p, L_.tstate_frame); break;
-        case FrameModel::CurrentFrame: t.first_frame = field<uint64_t>(p, L_.tstate_current_frame); break;
+        case FrameModel::FrameObjects:
+          t.first_frame = field<uint64_t>(p, L_.tstate_frame);
+          t.first_frame_at = ts + static_cast<uint64_t>(L_.tstate_frame);
+          break;
+        case FrameModel::CurrentFrame:
+          t.first_frame = field<uint64_t>(p, L_.tstate_current_frame);
+          t.first_frame_at = ts + static_cast<uint64_t>(L_.tstate_current_frame);
+          break;
         case FrameModel::CFrame: {
           uint64_t cframe = field<uint64_t>(p, L_.tstate_cframe);
           if (cframe && (cframe % 8 || !r.read(cframe + L_.cframe_current_frame, t.first_frame)))
             return WalkError::Unreadable;
+          t.cframe = cframe;
+          if (cframe) t.first_frame_at = cframe + static_cast<uint64_t>(L_.cframe_current_frame);
           break;
         }
       }
@@ -262,8 +270,10 @@ bool LiveStacks::known_root(const LiveThread& t, uint64_t oldest) {
 // The frames below a running generator's frame cannot change while it runs, but they are read after
 // it: had it finished in between, its caller may have returned and its frame object been reused by
 // another function (`work;fib;<genexpr>`). A generator's frame still alive and linked to the same
-// caller once everything was read says the frames below it were read while it ran.
+// caller once everything was read, soon enough (kMaxConfirmWindow), says the frames below it were
+// read while it ran.
 WalkError LiveStacks::confirm_generator_frames(TickReader& r) {
+  if (stopped_ || generator_links_.empty()) return WalkError::None;  // a stopped process does not change
   int64_t lo = 0, len = 0;
   span_of({{L_.object_ob_refcnt, 8}, {L_.frame_f_back, 8}}, lo, len);
   std::byte buf[256];
@@ -275,6 +285,7 @@ WalkError LiveStacks::confirm_generator_frames(TickReader& r) {
       return WalkError::NotRunning;
     if (field<uint64_t>(p, L_.frame_f_back) != back) return WalkError::NotRunning;
   }
+  if (r.age() > kMaxConfirmWindow) return WalkError::NotRunning;
   return WalkError::None;
 }
 
@@ -378,13 +389,12 @@ bool LiveStacks::ends_chain(const std::byte* p, int owner) const {
 
 // A generator's frame is linked into a chain only while the generator runs (gi_frame_state
 // FRAME_EXECUTING); read after it yielded or finished, its `previous` is cleared or stale.
-WalkError LiveStacks::check_generator(TickReader& r, uint64_t frame) {
+WalkError LiveStacks::check_generator(TickReader& r, uint64_t frame, uint64_t previous) {
   if (gen_state_from_frame_ == kAbsent) return WalkError::None;
-  uint64_t at = frame + static_cast<uint64_t>(gen_state_from_frame_);
   int8_t state = 0;
-  if (!r.read(at, state)) return WalkError::Unreadable;
+  if (!r.read(frame + static_cast<uint64_t>(gen_state_from_frame_), state)) return WalkError::Unreadable;
   if (state != traits_.generator_executing) return WalkError::NotRunning;
-  if (generators_.size() < generators_.capacity()) generators_.push_back(at);
+  if (generators_.size() < generators_.capacity()) generators_.push_back({frame, previous, 0, 0});
   return WalkError::None;
 }
 
@@ -392,13 +402,50 @@ WalkError LiveStacks::check_generator(TickReader& r, uint64_t frame) {
 // the generator's own frame (a data-stack chunk, a C-stack shim: other ranges, read later): had the
 // generator finished in between, its caller may have returned and another function taken the
 // caller's place (`work;fib;<genexpr>`). Each generator still running after everything was read
-// says the frames below it were read while it ran.
-WalkError LiveStacks::confirm_generators(TickReader& r) {
-  for (uint64_t at : generators_) {
-    std::byte state{};
-    if (!r.read_fresh(at, &state, 1)) return WalkError::Unreadable;
-    if (static_cast<int8_t>(state) != traits_.generator_executing) return WalkError::NotRunning;
+// says the frames below it were read while it ran -- unless it is another generator at the same
+// address (a freed generator's memory is soon reused, by another thread too, whose frames the chain
+// then runs into). So the thread's newest frame must also be the one the walk started from: with the
+// GIL, a thread cannot be running another thread's generator.
+WalkError LiveStacks::confirm_generators(TickReader& r, const LiveThread& t) {
+  if (stopped_ || generators_.empty()) return WalkError::None;  // a stopped process does not change
+  // Each generator's state and its frame's link to its caller, as the walk followed it: a generator
+  // at the same address in another thread links elsewhere.
+  const int64_t lo = std::min(gen_state_from_frame_, L_.iframe_previous);
+  const int64_t len = std::max(gen_state_from_frame_ + 1, L_.iframe_previous + 8) - lo;
+  std::byte buf[256];
+  if (len > static_cast<int64_t>(sizeof buf)) return WalkError::BadFrame;  // never: a few bytes apart
+  for (const Generator& g : generators_) {
+    if (!r.read_fresh(g.frame + static_cast<uint64_t>(lo), buf, static_cast<std::size_t>(len)))
+      return WalkError::Unreadable;
+    const std::byte* p = buf - lo;
+    if (field<int8_t>(p, gen_state_from_frame_) != traits_.generator_executing) return WalkError::NotRunning;
+    if (field<uint64_t>(p, L_.iframe_previous) != g.previous) return WalkError::NotRunning;
+    // The frame that runs it still runs what the walk read there: a data-stack chunk is read once
+    // for all its frames, possibly after the generator finished and another call took its caller's
+    // place.
+    if (g.caller) {
+      uint64_t code = 0;
+      if (!r.read_fresh(g.caller + static_cast<uint64_t>(code_field_), reinterpret_cast<std::byte*>(&code), sizeof code))
+        return WalkError::Unreadable;
+      if (code != g.caller_code) return WalkError::NotRunning;
+    }
   }
+  if (t.cframe) {
+    // 3.11-3.12: the cframe is the evaluation loop's, on the C stack; once that loop returns, its
+    // memory still names the frame it ran, so the thread state must still point to it.
+    uint64_t cframe = 0;
+    if (!r.read_fresh(t.tstate + static_cast<uint64_t>(L_.tstate_cframe), reinterpret_cast<std::byte*>(&cframe),
+                      sizeof cframe))
+      return WalkError::Unreadable;
+    if (cframe != t.cframe) return WalkError::NotRunning;
+  }
+  if (t.first_frame_at) {
+    uint64_t newest = 0;
+    if (!r.read_fresh(t.first_frame_at, reinterpret_cast<std::byte*>(&newest), sizeof newest))
+      return WalkError::Unreadable;
+    if (newest != t.first_frame) return WalkError::NotRunning;
+  }
+  if (r.age() > kMaxConfirmWindow) return WalkError::NotRunning;
   return WalkError::None;
 }
 
@@ -422,15 +469,20 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
       if (owner > kMaxOwner) return WalkError::BadFrame;
     }
     if (previous == 0 && !ends_chain(p, owner)) return WalkError::TornChain;
-    if (owner == generator_owner) {
-      if (WalkError e = check_generator(r, frame_addr); e != WalkError::None) return e;
-    }
     if (L_.iframe_owner != kAbsent) {
       if ((traits_.hidden_frame_owners >> owner) & 1) {
         // A C-stack shim: the frame just newer than it is where a C call entered Python.
         if (!out.entry.empty()) out.entry.back() = 1;
         continue;
       }
+    }
+    // The generator just newer than this frame runs in this frame's call: remember what it runs.
+    if (!generators_.empty() && generators_.back().caller == 0) {
+      generators_.back().caller = frame_addr;
+      generators_.back().caller_code = field<uint64_t>(p, code_field_);
+    }
+    if (owner == generator_owner) {
+      if (WalkError e = check_generator(r, frame_addr, previous); e != WalkError::None) return e;
     }
     uint64_t executable = field<uint64_t>(p, code_field_);
     if (traits_.stackref_tagged) executable &= ~uint64_t{3};
@@ -472,7 +524,7 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
     out.frames.push_back(*id);
     out.entry.push_back(L_.iframe_is_entry != kAbsent ? field<uint8_t>(p, L_.iframe_is_entry) != 0 : 0);
   }
-  return confirm_generators(r);
+  return confirm_generators(r, t);
 }
 
 }  // namespace pyxray

@@ -38,6 +38,8 @@ struct LiveThread {
   bool holds_gil = false;
   bool gil_known = false;     // whether its interpreter's GIL holder could be read
   uint64_t first_frame = 0;   // tstate->frame, or the newest _PyInterpreterFrame
+  uint64_t first_frame_at = 0;  // where first_frame was read (the thread state, 3.11-3.12 its cframe)
+  uint64_t cframe = 0;        // 3.11-3.12: tstate->cframe
   uint64_t chunk = 0;         // 3.11+: tstate->datastack_chunk
 };
 
@@ -78,6 +80,10 @@ class LiveStacks {
   // The list of interpreters is read again when older than this (they come and go rarely; their
   // thread lists are read at every sample).
   static constexpr double kInterpretersRecheck = 0.01;  // seconds
+  // A stack holding a generator is confirmed by reading its generators again after the rest; that
+  // holds only if too little time passed for a generator to finish and another to start at the same
+  // address. A sample whose reads took longer than this (the sampler descheduled) is read again.
+  static constexpr double kMaxConfirmWindow = 0.0005;  // seconds
 
   // Every thread state of every interpreter, with the GIL holder. `now` (seconds, any steady origin)
   // decides whether the interpreter list is read again.
@@ -101,8 +107,8 @@ class LiveStacks {
   const std::byte* interpreter_frame(TickReader& r, uint64_t frame);
   bool ends_chain(const std::byte* frame, int owner) const;
   bool known_root(const LiveThread& t, uint64_t oldest);
-  WalkError check_generator(TickReader& r, uint64_t frame);
-  WalkError confirm_generators(TickReader& r);
+  WalkError check_generator(TickReader& r, uint64_t frame, uint64_t previous);
+  WalkError confirm_generators(TickReader& r, const LiveThread& t);
   WalkError confirm_generator_frames(TickReader& r);
   uint64_t gil_holder(TickReader& r, uint64_t interp, bool& known);
 
@@ -121,7 +127,11 @@ class LiveStacks {
   int64_t code_field_ = kAbsent, instr_field_ = kAbsent;
   int64_t gen_state_from_frame_ = kAbsent;  // a generator's gi_frame_state, from its frame (3.11+)
   std::vector<Chunk> chunks_;               // data-stack chunks read during one walk
-  std::vector<uint64_t> generators_;        // gi_frame_state addresses of the generator frames in it
+  struct Generator {
+    uint64_t frame = 0, previous = 0;     // a generator frame in the chain and its link
+    uint64_t caller = 0, caller_code = 0; // the next older frame that is not hidden, and its code
+  };
+  std::vector<Generator> generators_;     // the generator frames of one walk (3.11+)
   std::vector<std::pair<uint64_t, uint64_t>> generator_links_;  // <= 3.10: a generator's frame, its f_back
   std::vector<uint64_t> interps_;           // the interpreters, as last read
   double interps_at_ = -1;
