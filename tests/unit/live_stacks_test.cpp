@@ -276,6 +276,59 @@ TEST_P(LiveStacksTornFrameObjects, ChainEndingAtAGeneratorIsAnError) {
   }
 }
 
+// While the process runs, a thread's oldest frame is learned only from two reads in a row that end
+// at it, and never when it is another thread's: a chain reaching another thread's frames through a
+// reused frame object is an error however often it is read.
+TEST_P(LiveStacksTornFrameObjects, OldestFrameIsLearnedFromTwoReads) {
+  ProcessBuilder b(GetParam());
+  uint64_t main_code = b.code({"main", "main", "/srv/app/main.py", 1, true, false, 0, {}, {1, 2, 2, 3}});
+  uint64_t run_code = b.code({"run", "run", "/srv/app/main.py", 10, true, false, 0, {}, {10, 11, 11, 12}});
+  int main_thread = b.add_thread(4242, 0x7f0000001000, "python3", "MainThread");
+  int worker = b.add_thread(4251, 0x7f0000002000, "Thread-1", "Thread-1");
+  uint64_t globals = b.dict_str({});
+  uint64_t main_frame = b.push_frame(main_thread, main_code, 2, {}, globals);
+  b.push_frame(worker, run_code, 2, {}, globals);
+  b.finish_modules(globals);
+
+  auto target = b.target();
+  auto proc = PythonProcess::open(*target);
+  ASSERT_TRUE(proc) << proc.error().message;
+  auto symbols = resolve_sample_symbols(**proc);
+  ASSERT_TRUE(symbols) << symbols.error().message;
+  FrameTable frames;
+  SampleCodes codes(**proc, frames, symbols->code_type);
+  LiveStacks live(**proc, codes, *symbols, 1000);
+  TickReader reader(target->pid(), &(*proc)->mem().reader());
+  std::vector<LiveThread> threads;
+  WalkedStack walked;
+  auto walk_all = [&] {
+    std::vector<WalkError> errors;
+    reader.begin();
+    EXPECT_EQ(live.read_threads(reader, threads, 0), WalkError::None);
+    for (const LiveThread& t : threads) errors.push_back(live.walk(reader, t, walked));
+    reader.end();
+    return errors;
+  };
+  const std::vector<WalkError> torn(2, WalkError::TornChain), whole(2, WalkError::None);
+  EXPECT_EQ(walk_all(), torn);   // first sight of both threads while running: read again
+  EXPECT_EQ(walk_all(), whole);  // the same oldest frames: learned
+  EXPECT_EQ(walk_all(), whole);
+
+  // The worker's newest frame now leads into the main thread's frames (a frame reused meanwhile).
+  b.image()->write_u64(b.thread_state(1) + b.layout().tstate_frame, main_frame);
+  b.image()->write_u64(b.thread_state(0) + b.layout().tstate_frame, main_frame);
+  for (int i = 0; i < 3; ++i) {
+    reader.begin();
+    ASSERT_EQ(live.read_threads(reader, threads, 0), WalkError::None);
+    for (const LiveThread& t : threads) {
+      WalkError e = live.walk(reader, t, walked);
+      EXPECT_EQ(e, t.native_id == 4251 || t.thread_id == 0x7f0000002000 ? WalkError::TornChain : WalkError::None)
+          << "read " << i << " of thread " << t.thread_id << ": " << walk_error_name(e);
+    }
+    reader.end();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Versions, LiveStacksTornFrameObjects, testing::Values(kPy39, kPy310), version_name);
 
 }  // namespace
