@@ -127,8 +127,10 @@ LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymb
           frame_lo_, frame_len_);
   code_field_ = L_.iframe_f_executable != kAbsent ? L_.iframe_f_executable : L_.iframe_f_code;
   instr_field_ = L_.iframe_instr_ptr != kAbsent ? L_.iframe_instr_ptr : L_.iframe_prev_instr;
-  if (L_.gen_gi_frame_state != kAbsent && L_.gen_gi_iframe != kAbsent)
+  if (L_.gen_gi_frame_state != kAbsent && L_.gen_gi_iframe != kAbsent) {
+    gen_state_known_ = true;
     gen_state_from_frame_ = L_.gen_gi_frame_state - L_.gen_gi_iframe;  // the frame is inside its generator
+  }
   if (L_.iframe_localsplus != kAbsent) {
     iframe_len_ = L_.iframe_localsplus;
   } else {
@@ -390,7 +392,7 @@ bool LiveStacks::ends_chain(const std::byte* p, int owner) const {
 // A generator's frame is linked into a chain only while the generator runs (gi_frame_state
 // FRAME_EXECUTING); read after it yielded or finished, its `previous` is cleared or stale.
 WalkError LiveStacks::check_generator(TickReader& r, uint64_t frame, uint64_t previous) {
-  if (gen_state_from_frame_ == kAbsent) return WalkError::None;
+  if (!gen_state_known_) return WalkError::None;
   int8_t state = 0;
   if (!r.read(frame + static_cast<uint64_t>(gen_state_from_frame_), state)) return WalkError::Unreadable;
   if (state != traits_.generator_executing) return WalkError::NotRunning;

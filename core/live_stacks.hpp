@@ -125,7 +125,9 @@ class LiveStacks {
   int64_t frame_lo_ = 0, frame_len_ = 0;    // of a frame object (<= 3.10)
   int64_t iframe_len_ = 0;                  // of an interpreter frame's header (3.11+)
   int64_t code_field_ = kAbsent, instr_field_ = kAbsent;
-  int64_t gen_state_from_frame_ = kAbsent;  // a generator's gi_frame_state, from its frame (3.11+)
+  // A generator's gi_frame_state, from its frame (3.11+: before it, so negative).
+  bool gen_state_known_ = false;
+  int64_t gen_state_from_frame_ = 0;
   std::vector<Chunk> chunks_;               // data-stack chunks read during one walk
   struct Generator {
     uint64_t frame = 0, previous = 0;     // a generator frame in the chain and its link
