@@ -86,10 +86,14 @@ const char* walk_error_name(WalkError e) {
     case WalkError::Loop: return "frame chain loops";
     case WalkError::TooDeep: return "too many frames";
     case WalkError::BadThreads: return "thread list unreadable";
+    case WalkError::TornChain: return "chain cut off from the thread's entry frame";
+    case WalkError::NotRunning: return "generator frame of a generator not running";
     case WalkError::kCount: break;
   }
   return "?";
 }
+
+bool walk_error_is_torn(WalkError e) { return e == WalkError::TornChain || e == WalkError::NotRunning; }
 
 Expected<SampleSymbols> resolve_sample_symbols(PythonProcess& proc) {
   SampleSymbols s;
@@ -118,11 +122,15 @@ LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymb
   span_of({{L_.tstate_next, 8}, {L_.tstate_thread_id, 8}, {L_.tstate_native_thread_id, 8}, {L_.tstate_frame, 8},
            {L_.tstate_cframe, 8}, {L_.tstate_current_frame, 8}, {L_.tstate_datastack_chunk, 8}},
           tstate_lo_, tstate_len_);
-  span_of({{L_.object_ob_type, 8}, {L_.frame_f_back, 8}, {L_.frame_f_code, 8}, {L_.frame_f_lasti, 4},
+  span_of({{L_.object_ob_refcnt, 8}, {L_.object_ob_type, 8}, {L_.frame_f_back, 8}, {L_.frame_f_code, 8}, {L_.frame_f_lasti, 4},
            {L_.frame_f_lineno, 4}, {L_.frame_f_trace, 8}},
           frame_lo_, frame_len_);
   code_field_ = L_.iframe_f_executable != kAbsent ? L_.iframe_f_executable : L_.iframe_f_code;
   instr_field_ = L_.iframe_instr_ptr != kAbsent ? L_.iframe_instr_ptr : L_.iframe_prev_instr;
+  if (L_.gen_gi_frame_state != kAbsent && L_.gen_gi_iframe != kAbsent) {
+    gen_state_known_ = true;
+    gen_state_from_frame_ = L_.gen_gi_frame_state - L_.gen_gi_iframe;  // the frame is inside its generator
+  }
   if (L_.iframe_localsplus != kAbsent) {
     iframe_len_ = L_.iframe_localsplus;
   } else {
@@ -132,6 +140,10 @@ LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymb
     iframe_len_ += lo;
   }
   chunks_.reserve(std::min<std::size_t>(max_chunks_, 64));
+  // Generators deeper than this are checked only as they are met (a chain of generators driving
+  // generators is rarely deeper).
+  generators_.reserve(16);
+  generator_links_.reserve(16);
 }
 
 LiveStacks::~LiveStacks() = default;
@@ -200,12 +212,20 @@ WalkError LiveStacks::read_threads(TickReader& r, std::vector<LiveThread>& out, 
       t.holds_gil = known && holder == ts;
       t.gil_known = known;
       switch (traits_.frame_model) {
-        case FrameModel::FrameObjects: t.first_frame = field<uint64_t>(p, L_.tstate_frame); break;
-        case FrameModel::CurrentFrame: t.first_frame = field<uint64_t>(p, L_.tstate_current_frame); break;
+        case FrameModel::FrameObjects:
+          t.first_frame = field<uint64_t>(p, L_.tstate_frame);
+          t.first_frame_at = ts + static_cast<uint64_t>(L_.tstate_frame);
+          break;
+        case FrameModel::CurrentFrame:
+          t.first_frame = field<uint64_t>(p, L_.tstate_current_frame);
+          t.first_frame_at = ts + static_cast<uint64_t>(L_.tstate_current_frame);
+          break;
         case FrameModel::CFrame: {
           uint64_t cframe = field<uint64_t>(p, L_.tstate_cframe);
           if (cframe && (cframe % 8 || !r.read(cframe + L_.cframe_current_frame, t.first_frame)))
             return WalkError::Unreadable;
+          t.cframe = cframe;
+          if (cframe) t.first_frame_at = cframe + static_cast<uint64_t>(L_.cframe_current_frame);
           break;
         }
       }
@@ -224,7 +244,57 @@ WalkError LiveStacks::walk(TickReader& r, const LiveThread& t, WalkedStack& out)
   return walk_interpreter_frames(r, t, out);
 }
 
+// Before 3.11 nothing in a frame object says that it is its thread's oldest: a frame read after it
+// was freed (put on the free list, or reused by another thread) ends a chain with a NULL f_back too
+// (`fib;fib` with no caller, one thread's frames under another's name). A thread's oldest frame stays
+// the same frame object for its whole life, so the walk learns it: as read while the process is
+// stopped (before sampling starts), or once two reads in a row end at the same new frame (a thread
+// that started while sampling, or one whose Python frames are each called from C).
+bool LiveStacks::known_root(const LiveThread& t, uint64_t oldest) {
+  if (roots_.size() > 4 * max_threads_) roots_.clear();  // threads come and go: learn them again
+  Root& root = roots_[t.tstate];
+  if (root.thread_id != t.thread_id) root = Root{t.thread_id, 0, 0};  // a new thread in a reused state
+  if (oldest == root.frame) return true;
+  if (!stopped_) {
+    // Another thread's oldest frame: that thread's frames, reached through a frame freed and reused.
+    for (const auto& [tstate, other] : roots_)
+      if (tstate != t.tstate && other.frame == oldest) return false;
+  }
+  if (stopped_ || oldest == root.candidate) {
+    root.frame = oldest;
+    root.candidate = 0;
+    return true;
+  }
+  root.candidate = oldest;
+  return false;
+}
+
+// The frames below a running generator's frame cannot change while it runs, but they are read after
+// it: had it finished in between, its caller may have returned and its frame object been reused by
+// another function (`work;fib;<genexpr>`). A generator's frame still alive and linked to the same
+// caller once everything was read, soon enough (kMaxConfirmWindow), says the frames below it were
+// read while it ran.
+WalkError LiveStacks::confirm_generator_frames(TickReader& r) {
+  if (stopped_ || generator_links_.empty()) return WalkError::None;  // a stopped process does not change
+  int64_t lo = 0, len = 0;
+  span_of({{L_.object_ob_refcnt, 8}, {L_.frame_f_back, 8}}, lo, len);
+  std::byte buf[256];
+  if (len > static_cast<int64_t>(sizeof buf)) return WalkError::BadFrame;  // never: the object header and f_back
+  for (auto [frame, back] : generator_links_) {
+    if (!r.read_fresh(frame + static_cast<uint64_t>(lo), buf, static_cast<std::size_t>(len))) return WalkError::Unreadable;
+    const std::byte* p = buf - lo;
+    if (L_.object_ob_refcnt != kAbsent && field<int64_t>(p, L_.object_ob_refcnt) <= 0)
+      return WalkError::NotRunning;
+    if (field<uint64_t>(p, L_.frame_f_back) != back) return WalkError::NotRunning;
+  }
+  if (r.age() > kMaxConfirmWindow) return WalkError::NotRunning;
+  return WalkError::None;
+}
+
 WalkError LiveStacks::walk_frame_objects(TickReader& r, const LiveThread& t, WalkedStack& out) {
+  const SampledCode* oldest = nullptr;
+  uint64_t oldest_frame = 0;
+  generator_links_.clear();
   for (uint64_t frame = t.first_frame; frame;) {
     if (frame % 8) return WalkError::BadFrame;
     if (!visited_->insert(frame)) return WalkError::Loop;
@@ -233,6 +303,11 @@ WalkError LiveStacks::walk_frame_objects(TickReader& r, const LiveThread& t, Wal
     if (!p) return WalkError::Unreadable;
     p -= frame_lo_;
     if (field<uint64_t>(p, L_.object_ob_type) != symbols_.frame_type) return WalkError::BadFrame;
+    // A running frame is referenced by its evaluation loop. One without references was freed while
+    // the chain was read: it is kept for reuse (a code object's zombie frame, the free list, whose
+    // frames are linked through f_back) with its old code, so the chain goes on through freed frames.
+    if (L_.object_ob_refcnt != kAbsent && field<int64_t>(p, L_.object_ob_refcnt) <= 0)
+      return WalkError::TornChain;
     CodeCheck why{};
     SampledCode* code = codes_.lookup(r, field<uint64_t>(p, L_.frame_f_code), why);
     if (!code) return why == CodeCheck::NotCode ? WalkError::NotCode : WalkError::Unreadable;
@@ -248,9 +323,19 @@ WalkError LiveStacks::walk_frame_objects(TickReader& r, const LiveThread& t, Wal
     if (!id) return WalkError::BadLine;
     out.frames.push_back(*id);
     out.entry.push_back(1);  // one evaluation loop per frame object
-    frame = field<uint64_t>(p, L_.frame_f_back);
+    oldest = code;
+    oldest_frame = frame;
+    uint64_t back = field<uint64_t>(p, L_.frame_f_back);
+    if (code->generator && back && generator_links_.size() < generator_links_.capacity())
+      generator_links_.emplace_back(frame, back);
+    frame = back;
   }
-  return WalkError::None;
+  // A generator's frame is linked to its caller (f_back) only while it runs, and a thread never
+  // starts in one: a chain ending at one was read after the generator yielded, cut off from the
+  // frames that ran it.
+  if (oldest && oldest->generator) return WalkError::TornChain;
+  if (oldest_frame && !known_root(t, oldest_frame)) return WalkError::TornChain;
+  return confirm_generator_frames(r);
 }
 
 // The header of the interpreter frame at `frame`: from a data-stack chunk when the frame lives in
@@ -285,8 +370,90 @@ const std::byte* LiveStacks::interpreter_frame(TickReader& r, uint64_t frame) {
   return r.get(frame, static_cast<std::size_t>(iframe_len_));
 }
 
+// Whether the frame `p`, whose `previous` is NULL, is where a thread's chain truly ends (the rule is
+// the version's ChainRoot). Anything else was read while the thread ran on: a generator's frame
+// unlinked as it yielded, or a stale frame whose link was cleared.
+bool LiveStacks::ends_chain(const std::byte* p, int owner) const {
+  switch (traits_.chain_root) {
+    case ChainRoot::NullBack: return true;
+    case ChainRoot::EntryFlag:
+      // 3.11: the evaluation loop marks the frame it was entered with; a generator's frame is marked
+      // too when resumed from C, but its previous is then the frame that resumed it.
+      return L_.iframe_is_entry == kAbsent ||
+             (field<uint8_t>(p, L_.iframe_is_entry) != 0 && owner != traits_.frame_owned_by_generator);
+    case ChainRoot::HiddenFrame:
+      // 3.12+: every entry into the evaluation loop from C pushes a shim frame (3.15: the thread
+      // state's base frame is below them all), so the oldest frame of a thread is always hidden.
+      return L_.iframe_owner == kAbsent || ((traits_.hidden_frame_owners >> owner) & 1);
+  }
+  return true;
+}
+
+// A generator's frame is linked into a chain only while the generator runs (gi_frame_state
+// FRAME_EXECUTING); read after it yielded or finished, its `previous` is cleared or stale.
+WalkError LiveStacks::check_generator(TickReader& r, uint64_t frame, uint64_t previous) {
+  if (!gen_state_known_) return WalkError::None;
+  int8_t state = 0;
+  if (!r.read(frame + static_cast<uint64_t>(gen_state_from_frame_), state)) return WalkError::Unreadable;
+  if (state != traits_.generator_executing) return WalkError::NotRunning;
+  if (generators_.size() < generators_.capacity()) generators_.push_back({frame, previous, 0, 0});
+  return WalkError::None;
+}
+
+// The frames below a running generator cannot change while it runs, but the walk reads them after
+// the generator's own frame (a data-stack chunk, a C-stack shim: other ranges, read later): had the
+// generator finished in between, its caller may have returned and another function taken the
+// caller's place (`work;fib;<genexpr>`). Each generator still running after everything was read
+// says the frames below it were read while it ran -- unless it is another generator at the same
+// address (a freed generator's memory is soon reused, by another thread too, whose frames the chain
+// then runs into). So the thread's newest frame must also be the one the walk started from: with the
+// GIL, a thread cannot be running another thread's generator.
+WalkError LiveStacks::confirm_generators(TickReader& r, const LiveThread& t) {
+  if (stopped_ || generators_.empty()) return WalkError::None;  // a stopped process does not change
+  // Each generator's state and its frame's link to its caller, as the walk followed it: a generator
+  // at the same address in another thread links elsewhere.
+  const int64_t lo = std::min(gen_state_from_frame_, L_.iframe_previous);
+  const int64_t len = std::max(gen_state_from_frame_ + 1, L_.iframe_previous + 8) - lo;
+  std::byte buf[256];
+  if (len > static_cast<int64_t>(sizeof buf)) return WalkError::BadFrame;  // never: a few bytes apart
+  for (const Generator& g : generators_) {
+    if (!r.read_fresh(g.frame + static_cast<uint64_t>(lo), buf, static_cast<std::size_t>(len)))
+      return WalkError::Unreadable;
+    const std::byte* p = buf - lo;
+    if (field<int8_t>(p, gen_state_from_frame_) != traits_.generator_executing) return WalkError::NotRunning;
+    if (field<uint64_t>(p, L_.iframe_previous) != g.previous) return WalkError::NotRunning;
+    // The frame that runs it still runs what the walk read there: a data-stack chunk is read once
+    // for all its frames, possibly after the generator finished and another call took its caller's
+    // place.
+    if (g.caller) {
+      uint64_t code = 0;
+      if (!r.read_fresh(g.caller + static_cast<uint64_t>(code_field_), reinterpret_cast<std::byte*>(&code), sizeof code))
+        return WalkError::Unreadable;
+      if (code != g.caller_code) return WalkError::NotRunning;
+    }
+  }
+  if (t.cframe) {
+    // 3.11-3.12: the cframe is the evaluation loop's, on the C stack; once that loop returns, its
+    // memory still names the frame it ran, so the thread state must still point to it.
+    uint64_t cframe = 0;
+    if (!r.read_fresh(t.tstate + static_cast<uint64_t>(L_.tstate_cframe), reinterpret_cast<std::byte*>(&cframe),
+                      sizeof cframe))
+      return WalkError::Unreadable;
+    if (cframe != t.cframe) return WalkError::NotRunning;
+  }
+  if (t.first_frame_at) {
+    uint64_t newest = 0;
+    if (!r.read_fresh(t.first_frame_at, reinterpret_cast<std::byte*>(&newest), sizeof newest))
+      return WalkError::Unreadable;
+    if (newest != t.first_frame) return WalkError::NotRunning;
+  }
+  if (r.age() > kMaxConfirmWindow) return WalkError::NotRunning;
+  return WalkError::None;
+}
+
 WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t, WalkedStack& out) {
   chunks_.clear();
+  generators_.clear();
   chunk_next_ = L_.chunk_size != kAbsent && L_.chunk_previous != kAbsent && t.chunk % 8 == 0 ? t.chunk : 0;
   const uint8_t generator_owner = static_cast<uint8_t>(traits_.frame_owned_by_generator);
   for (uint64_t frame = t.first_frame; frame;) {
@@ -295,17 +462,29 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
     if (static_cast<int>(out.frames.size()) >= max_frames_) return WalkError::TooDeep;
     const std::byte* p = interpreter_frame(r, frame);
     if (!p) return WalkError::Unreadable;
+    const uint64_t frame_addr = frame;
     uint64_t previous = field<uint64_t>(p, L_.iframe_previous);
     frame = previous;
     int owner = 0;
     if (L_.iframe_owner != kAbsent) {
       owner = field<uint8_t>(p, L_.iframe_owner);
       if (owner > kMaxOwner) return WalkError::BadFrame;
+    }
+    if (previous == 0 && !ends_chain(p, owner)) return WalkError::TornChain;
+    if (L_.iframe_owner != kAbsent) {
       if ((traits_.hidden_frame_owners >> owner) & 1) {
         // A C-stack shim: the frame just newer than it is where a C call entered Python.
         if (!out.entry.empty()) out.entry.back() = 1;
         continue;
       }
+    }
+    // The generator just newer than this frame runs in this frame's call: remember what it runs.
+    if (!generators_.empty() && generators_.back().caller == 0) {
+      generators_.back().caller = frame_addr;
+      generators_.back().caller_code = field<uint64_t>(p, code_field_);
+    }
+    if (owner == generator_owner) {
+      if (WalkError e = check_generator(r, frame_addr, previous); e != WalkError::None) return e;
     }
     uint64_t executable = field<uint64_t>(p, code_field_);
     if (traits_.stackref_tagged) executable &= ~uint64_t{3};
@@ -347,7 +526,7 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
     out.frames.push_back(*id);
     out.entry.push_back(L_.iframe_is_entry != kAbsent ? field<uint8_t>(p, L_.iframe_is_entry) != 0 : 0);
   }
-  return WalkError::None;
+  return confirm_generators(r, t);
 }
 
 }  // namespace pyxray

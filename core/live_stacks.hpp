@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "expected.hpp"
@@ -37,6 +38,8 @@ struct LiveThread {
   bool holds_gil = false;
   bool gil_known = false;     // whether its interpreter's GIL holder could be read
   uint64_t first_frame = 0;   // tstate->frame, or the newest _PyInterpreterFrame
+  uint64_t first_frame_at = 0;  // where first_frame was read (the thread state, 3.11-3.12 its cframe)
+  uint64_t cframe = 0;        // 3.11-3.12: tstate->cframe
   uint64_t chunk = 0;         // 3.11+: tstate->datastack_chunk
 };
 
@@ -50,9 +53,15 @@ enum class WalkError : uint8_t {
   Loop,         // the frame chain or the thread list loops
   TooDeep,      // more frames than the limit
   BadThreads,   // the thread list could not be read
+  TornChain,    // the chain does not end at the thread's entry frame (cut off while read)
+  NotRunning,   // a generator's frame in the chain whose generator is not running
   kCount
 };
 const char* walk_error_name(WalkError e);
+// Whether `e` says only that the thread ran on while its chain was read (a frame unlinked or linked
+// meanwhile), not that the walk misunderstands the process: a stopped process caught half-way
+// through linking a frame can show it too.
+bool walk_error_is_torn(WalkError e);
 
 struct WalkedStack {
   std::vector<uint32_t> frames;  // frame ids, innermost first
@@ -71,12 +80,19 @@ class LiveStacks {
   // The list of interpreters is read again when older than this (they come and go rarely; their
   // thread lists are read at every sample).
   static constexpr double kInterpretersRecheck = 0.01;  // seconds
+  // A stack holding a generator is confirmed by reading its generators again after the rest; that
+  // holds only if too little time passed for a generator to finish and another to start at the same
+  // address. A sample whose reads took longer than this (the sampler descheduled) is read again.
+  static constexpr double kMaxConfirmWindow = 0.0005;  // seconds
 
   // Every thread state of every interpreter, with the GIL holder. `now` (seconds, any steady origin)
   // decides whether the interpreter list is read again.
   WalkError read_threads(TickReader& reader, std::vector<LiveThread>& out, double now);
   // One thread's Python frames.
   WalkError walk(TickReader& reader, const LiveThread& thread, WalkedStack& out);
+  // Whether the process is stopped while it is walked (before sampling, --blocking): then each
+  // thread's oldest frame is taken as it is read (<= 3.10: see known_root).
+  void set_stopped(bool stopped) { stopped_ = stopped; }
 
  private:
   class Visited;
@@ -89,6 +105,11 @@ class LiveStacks {
   WalkError walk_frame_objects(TickReader& r, const LiveThread& t, WalkedStack& out);
   WalkError walk_interpreter_frames(TickReader& r, const LiveThread& t, WalkedStack& out);
   const std::byte* interpreter_frame(TickReader& r, uint64_t frame);
+  bool ends_chain(const std::byte* frame, int owner) const;
+  bool known_root(const LiveThread& t, uint64_t oldest);
+  WalkError check_generator(TickReader& r, uint64_t frame, uint64_t previous);
+  WalkError confirm_generators(TickReader& r, const LiveThread& t);
+  WalkError confirm_generator_frames(TickReader& r);
   uint64_t gil_holder(TickReader& r, uint64_t interp, bool& known);
 
   PythonProcess& proc_;
@@ -104,11 +125,28 @@ class LiveStacks {
   int64_t frame_lo_ = 0, frame_len_ = 0;    // of a frame object (<= 3.10)
   int64_t iframe_len_ = 0;                  // of an interpreter frame's header (3.11+)
   int64_t code_field_ = kAbsent, instr_field_ = kAbsent;
+  // A generator's gi_frame_state, from its frame (3.11+: before it, so negative).
+  bool gen_state_known_ = false;
+  int64_t gen_state_from_frame_ = 0;
   std::vector<Chunk> chunks_;               // data-stack chunks read during one walk
+  struct Generator {
+    uint64_t frame = 0, previous = 0;     // a generator frame in the chain and its link
+    uint64_t caller = 0, caller_code = 0; // the next older frame that is not hidden, and its code
+  };
+  std::vector<Generator> generators_;     // the generator frames of one walk (3.11+)
+  std::vector<std::pair<uint64_t, uint64_t>> generator_links_;  // <= 3.10: a generator's frame, its f_back
   std::vector<uint64_t> interps_;           // the interpreters, as last read
   double interps_at_ = -1;
   uint64_t chunk_next_ = 0;                 // the newest chunk not read yet
   std::unique_ptr<Visited> visited_;
+  // <= 3.10: each thread's oldest frame, by thread state (known_root).
+  struct Root {
+    uint64_t thread_id = 0;
+    uint64_t frame = 0;      // the oldest frame, as known
+    uint64_t candidate = 0;  // another oldest frame, read once: a second read in a row confirms it
+  };
+  std::unordered_map<uint64_t, Root> roots_;
+  bool stopped_ = false;
 };
 
 }  // namespace pyxray

@@ -8,6 +8,7 @@
 #include "python_process.hpp"
 #include "stack_aggregate.hpp"
 #include "tick_reader.hpp"
+#include "version_traits.hpp"
 
 namespace pyxray {
 namespace {
@@ -80,6 +81,10 @@ SampledCode* SampleCodes::decode(uint64_t addr, uint64_t name_ptr) {
   code->code_start = ci.code_start;
   code->first_traceable = ci.first_traceable;
   const Layout& L = proc_.layout();
+  if (L.code_co_flags != kAbsent) {
+    if (auto flags = proc_.mem().read<uint32_t>(addr + L.code_co_flags))
+      code->generator = (*flags & proc_.traits().generator_code_flags) != 0;
+  }
   if (ci.code_start && L.varobject_ob_size != kAbsent) {
     // 3.11+: a code object is a variable-size object of code units (two bytes each).
     if (auto units = proc_.mem().read<int64_t>(addr + L.varobject_ob_size); units && *units >= 0 && *units < (1 << 26))

@@ -30,6 +30,7 @@ struct SampledCode {
   uint64_t code_start = 0;      // 3.11+: address of the first instruction
   int64_t code_bytes = -1;      // 3.11+: length of the bytecode; -1 when unknown
   int first_traceable = 0;      // 3.11+: in code units
+  bool generator = false;       // a generator's, coroutine's or async generator's code (co_flags)
   std::vector<uint32_t> frame_ids;  // by byte offset + 2: frame id + 1, 0 until computed
   std::unordered_map<int, uint32_t> traced_lines;  // line -> frame id, for traced frames
 };

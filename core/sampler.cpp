@@ -153,6 +153,7 @@ Expected<void> Sampler::prepare() {
   // objects on the stacks now rather than during the first samples.
   tick_time_ = now();
   codes_->set_now(tick_time_);
+  stacks_->set_stopped(true);
   reader_->begin();
   WalkError e = stacks_->read_threads(*reader_, threads_, tick_time_);
   if (e != WalkError::None) {
@@ -160,13 +161,16 @@ Expected<void> Sampler::prepare() {
     return fail(fmt::format("cannot read the thread list of process {} ({})", target.pid(), walk_error_name(e)));
   }
   for (const LiveThread& t : threads_) {
-    if (WalkError w = stacks_->walk(*reader_, t, walked_); w != WalkError::None) {
+    // A thread stopped half-way through linking or unlinking a frame shows a torn chain: that is
+    // the moment, not a misunderstanding of the process.
+    if (WalkError w = stacks_->walk(*reader_, t, walked_); w != WalkError::None && !walk_error_is_torn(w)) {
       reader_->end();
       return fail(fmt::format("cannot walk the stack of thread {} of the stopped process ({})",
                               t.native_id >= 0 ? t.native_id : static_cast<int64_t>(t.thread_id), walk_error_name(w)));
     }
   }
   reader_->end();
+  stacks_->set_stopped(options_.blocking);
   return {};
 }
 

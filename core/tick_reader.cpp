@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <span>
 
 #include "memory.hpp"
@@ -11,6 +12,10 @@ namespace pyxray {
 namespace {
 // After a merged range failed to read (it spanned an unmapped gap), fetch ranges unmerged for a while.
 constexpr int kNoMergeTicks = 4096;
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 ssize_t vm_read(int pid, const iovec* local, std::size_t nlocal, const iovec* remote, std::size_t nremote) {
 #ifdef __linux__
@@ -65,7 +70,10 @@ bool TickReader::read_now(uint64_t addr, std::byte* out, std::size_t len) {
   return n == static_cast<ssize_t>(len);
 }
 
+double TickReader::age() const { return static_cast<double>(steady_ns() - started_ns_) * 1e-9; }
+
 void TickReader::refresh() {
+  started_ns_ = steady_ns();
   held_.clear();
   held_sorted_ = 0;
   block_ = 0;

@@ -54,6 +54,13 @@ class TickReader {
     return true;
   }
 
+  // `len` bytes at `addr` read now, by a system call of its own, after everything this sample read
+  // so far; neither kept for this sample nor planned for the next one's prefetch (which would read it
+  // early again). For a value that confirms, once the rest was read, that it did not change meanwhile.
+  bool read_fresh(uint64_t addr, std::byte* out, std::size_t len) { return read_now(addr, out, len); }
+  // Seconds since this sample's bytes began to be read (begin() or refresh()), on a steady clock.
+  double age() const;
+
   // True once a read failed because the process no longer exists.
   bool process_gone() const { return gone_; }
   uint64_t syscalls() const { return syscalls_; }
@@ -88,6 +95,7 @@ class TickReader {
   bool merge_ = true;           // off for a while after a merged range failed to read
   int merge_off_ticks_ = 0;
   bool gone_ = false;
+  int64_t started_ns_ = 0;      // when begin() or refresh() last ran
   uint64_t syscalls_ = 0, misses_ = 0, ranges_ = 0;
 };
 

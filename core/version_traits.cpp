@@ -22,7 +22,8 @@ const VersionTraits& gil_traits_for(const PyVersion& v) {
   using D = DictModel;
   using I = InstanceDictModel;
   static const VersionTraits v27 = {.frame_model = F::FrameObjects, .dict_model = D::Table27,
-                                    .instance_dict_model = I::DictOffset, .has_runtime = false};
+                                    .instance_dict_model = I::DictOffset, .has_runtime = false,
+                                    .generator_code_flags = 0x20};
   static const VersionTraits v36 = {.frame_model = F::FrameObjects, .dict_model = D::Compact,
                                     .instance_dict_model = I::DictOffset, .has_runtime = false,
                                     .unicode_ready_bit = true};
@@ -35,20 +36,28 @@ const VersionTraits& gil_traits_for(const PyVersion& v) {
   static const VersionTraits v311 = {.frame_model = F::CFrame, .dict_model = D::Compact,
                                      .instance_dict_model = I::ManagedSplit311, .has_runtime = true,
                                      .unicode_ready_bit = true, .tpflags_managed_dict = 1 << 4,
-                                     .frame_owned_by_generator = 1};
+                                     .frame_owned_by_generator = 1, .chain_root = ChainRoot::EntryFlag};
   static const VersionTraits v312 = {.frame_model = F::CFrame, .dict_model = D::Compact,
                                      .instance_dict_model = I::DictOrValues312, .has_runtime = true,
                                      .tpflags_managed_dict = 1 << 4, .frame_owned_by_generator = 1,
-                                     .hidden_frame_owners = 1u << 3};
+                                     .hidden_frame_owners = 1u << 3, .chain_root = ChainRoot::HiddenFrame};
   static const VersionTraits v313 = {.frame_model = F::CurrentFrame, .dict_model = D::Compact,
                                      .instance_dict_model = I::InlineValues313, .has_runtime = true,
                                      .tpflags_managed_dict = 1 << 4, .tpflags_inline_values = 1 << 2,
-                                     .frame_owned_by_generator = 1, .hidden_frame_owners = 1u << 3};
+                                     .frame_owned_by_generator = 1, .hidden_frame_owners = 1u << 3,
+                                     .chain_root = ChainRoot::HiddenFrame};
   static const VersionTraits v314 = {.frame_model = F::CurrentFrame, .dict_model = D::Compact,
                                      .instance_dict_model = I::InlineValues313, .has_runtime = true,
                                      .tpflags_managed_dict = 1 << 4, .tpflags_inline_values = 1 << 2,
                                      .frame_owned_by_generator = 1, .hidden_frame_owners = 1u << 3 | 1u << 4,
-                                     .stackref_tagged = true, .refcount_mask = 0x0000'ffff'ffff'ffff};
+                                     .stackref_tagged = true, .refcount_mask = 0x0000'ffff'ffff'ffff,
+                                     .chain_root = ChainRoot::HiddenFrame};
+  // 3.15 renumbered the generator states (FRAME_CREATED is 0, FRAME_EXECUTING 4).
+  static const VersionTraits v315 = [] {
+    VersionTraits t = v314;
+    t.generator_executing = 4;
+    return t;
+  }();
   if (v.major == 2) return v27;
   if (v.before(3, 7)) return v36;
   if (v.before(3, 10)) return v37;
@@ -56,7 +65,8 @@ const VersionTraits& gil_traits_for(const PyVersion& v) {
   if (v.before(3, 12)) return v311;
   if (v.before(3, 13)) return v312;
   if (v.before(3, 14)) return v313;
-  return v314;
+  if (v.before(3, 15)) return v314;
+  return v315;
 }
 
 }  // namespace

@@ -15,6 +15,14 @@ enum class FrameModel {
   CurrentFrame,       // 3.13+: _PyInterpreterFrame chain from tstate->current_frame
 };
 
+// Where a thread's frame chain, read whole, ends: py-sample checks it, since a chain read while the
+// thread runs on can be cut short (a generator's frame unlinked as it yields) and end anywhere else.
+enum class ChainRoot {
+  NullBack,           // <= 3.10: a NULL f_back, at a frame that is not a generator's
+  EntryFlag,          // 3.11: a NULL previous, at a frame the evaluation loop was entered with (is_entry)
+  HiddenFrame,        // 3.12+: a NULL previous, at a C-stack shim or base frame (a hidden owner)
+};
+
 enum class DictModel {
   Table27,            // 2.7: open-addressing ma_table
   Compact,            // 3.6+: dk_indices + entries
@@ -46,6 +54,12 @@ struct VersionTraits {
   // ob_flags (statically allocated, immortal) in its top 16 bits, set on the static objects (small
   // ints, one-character strings) that every heap references.
   uint64_t refcount_mask = ~uint64_t{0};
+  ChainRoot chain_root = ChainRoot::NullBack;
+  // co_flags bits of a code object whose frames belong to a generator, coroutine or async generator
+  // (2.7 has only CO_GENERATOR).
+  uint32_t generator_code_flags = 0x20 | 0x80 | 0x200;
+  // A generator's gi_frame_state while it runs (FRAME_EXECUTING: 0 in 3.11-3.14, 4 in 3.15).
+  int generator_executing = 0;
 
   // What differs in a free-threaded build (Py_GIL_DISABLED, 3.13+) of the same version:
   bool has_gil = true;                  // no GIL: a thread runs Python while its state is "attached"

@@ -571,6 +571,120 @@ TEST_P(Sample, Blocking) {
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, Sample, testing::ValuesIn(all_interpreters()), param_name);
 
+// ---- torn chains: tests/workloads/genexpr.py runs, in the main thread and in "worker", a loop whose
+// leaf consumes a generator expression from C (sum), so a generator's frame is linked into and out of
+// each thread's chain thousands of times a second. Sampled flat out, a chain read while that happens
+// is torn (a lone <genexpr> cut off from its callers, or one linked below frames not running it):
+// it must be counted as an error, never recorded.
+
+class SampleGenexpr : public testing::TestWithParam<Interpreter> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(gdb_plugin_path())) << "gdb plugin not found: " << gdb_plugin_path();
+    const fs::path status = dir_.path() / "status.json";
+    const fs::path script = fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/genexpr.py";
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{GetParam().path.string(), "-E", "-s", script.string(), status.string(), "240"},
+        dir_.path() / "workload.out", dir_.path() / "workload.err");
+    const auto deadline = Clock::now() + 30s;
+    while (!fs::exists(status)) {
+      ASSERT_TRUE(proc_->running()) << "workload died\n" << read_text(dir_.path() / "workload.err");
+      ASSERT_LT(Clock::now(), deadline) << "workload wrote no status within 30 s";
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  TempDir dir_;  // first: outlives the process
+  std::unique_ptr<Process> proc_;
+};
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// The per-kind counts of the summary's error line ("  errors (...): 9 kind, 3 other kind"), summed.
+long error_kinds_sum(const std::string& summary) {
+  static const std::regex line(R"(^  errors \([^)]*\): (.*)$)");
+  long sum = 0;
+  for (const auto& l : split_lines(summary)) {
+    std::smatch m;
+    if (!std::regex_search(l, m, line)) continue;
+    std::stringstream kinds(m[1].str());
+    std::string kind;
+    while (std::getline(kinds, kind, ',')) sum += std::stol(kind);
+  }
+  return sum;
+}
+
+// Every recorded stack of the main thread starts at <module>, every one of the worker's at threading's
+// bootstrap function, and every <genexpr> frame is right above leaf_b, the one function that runs it.
+// Torn reads are errors, each counted under its kind. What a busy machine changes is how many torn
+// reads there are, not these.
+TEST_P(SampleGenexpr, EveryStackStartsAtItsThreadsEntry) {
+  const fs::path out = dir_.path() / "genexpr.json";
+  auto r = run_gdb(proc_->pid(), {"py-sample 4s --rate 10000k -o " + out.string()}, dir_.path(), 120s);
+  for (const auto& p : gdb_run_problems(r, /*require_success=*/true)) ADD_FAILURE() << p << "\n" << r.describe();
+  auto summary = parse_summary(r.out);
+  ASSERT_TRUE(summary) << r.describe();
+  std::cout << "  " << GetParam().name << ": " << summary->text;
+  EXPECT_GT(summary->recorded, 100) << summary->text;
+  EXPECT_EQ(error_kinds_sum(summary->text), summary->errors) << "errors not counted by kind\n" << summary->text;
+
+  json j;
+  try {
+    j = json::parse(read_text(out));
+  } catch (const std::exception& e) {
+    FAIL() << out << " is not JSON: " << e.what();
+  }
+  const auto& frames = j.at("shared").at("frames");
+  auto name = [&](const json& index) { return frames.at(index.get<std::size_t>()).at("name").get<std::string>(); };
+  long weights = 0, main_samples = 0, worker_samples = 0, genexpr_samples = 0;
+  std::map<std::string, long> bad;  // a wrong stack -> its weight
+  for (const auto& p : j.at("profiles")) {
+    const std::string thread = p.at("name").get<std::string>();
+    const bool is_main = thread.rfind("MainThread", 0) == 0, is_worker = thread.rfind("worker", 0) == 0;
+    const auto& samples = p.at("samples");
+    const auto& w = p.at("weights");
+    ASSERT_EQ(samples.size(), w.size());
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      const auto& stack = samples[i];  // root first
+      const long weight = w[i].get<long>();
+      weights += weight;
+      std::string text = thread + ":";
+      for (const auto& f : stack) text += " " + name(f) + ";";
+      bool ok = !stack.empty();
+      if (ok && is_main) {
+        ok = name(stack.front()) == "<module>";
+        main_samples += weight;
+      } else if (ok && is_worker) {
+        ok = ends_with(name(stack.front()), "_bootstrap");
+        worker_samples += weight;
+      }
+      for (std::size_t k = 0; ok && k < stack.size(); ++k) {
+        if (!ends_with(name(stack[k]), "<genexpr>")) continue;
+        ok = k > 0 && name(stack[k - 1]) == "leaf_b";
+        genexpr_samples += weight;
+      }
+      if (!ok) bad[text] += weight;
+    }
+  }
+  EXPECT_EQ(weights, summary->recorded) << summary->text;
+  EXPECT_GT(main_samples, 0) << summary->text;
+  EXPECT_GT(genexpr_samples, 0) << "no sample in the generator expression: the workload is not what it should be\n"
+                                << summary->text;
+  std::string listing;
+  long bad_total = 0;
+  for (const auto& [stack, count] : bad) {
+    bad_total += count;
+    if (listing.size() < 4000) listing += "  " + std::to_string(count) + "x " + stack + "\n";
+  }
+  EXPECT_TRUE(bad.empty()) << bad_total << " recorded samples are not whole stacks (main thread " << main_samples
+                           << ", worker " << worker_samples << " samples)\n" << listing << summary->text;
+  ASSERT_TRUE(proc_->running()) << "the workload died";
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, SampleGenexpr, testing::ValuesIn(all_interpreters()), param_name);
+
 // ---- the same under LLDB: the sampling engine is the core's, the resume/stop is LLDB's own
 // (lldb_plugin/run_while.cpp), so what is checked here is the front end's part.
 

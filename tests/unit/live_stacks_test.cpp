@@ -48,6 +48,7 @@ Sampled sample_once(const ProcessBuilder& b) {
   FrameTable frames;
   SampleCodes codes(**proc, frames, symbols->code_type);
   LiveStacks live(**proc, codes, *symbols, 1000);
+  live.set_stopped(true);  // an image does not change: as py-sample reads a stopped process
   TickReader reader(target->pid(), &(*proc)->mem().reader());
   reader.begin();
   std::vector<LiveThread> threads;
@@ -187,6 +188,148 @@ TEST_P(LiveStacksHostile, FirstTraceableNearIntMax) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, LiveStacksHostile, testing::Values(kPy311, kPy312, kPy313, kPy314), version_name);
+
+// ---- torn chains: a chain that reads cleanly but is not one the thread had ("Torn reads are
+// errors" in docs/sampling.md).
+
+// One thread: outer() driving a generator gen(), whose frame lives in its generator object (3.11+).
+struct WithGenerator {
+  std::unique_ptr<ProcessBuilder> b;
+  uint64_t gen = 0, gen_frame = 0;
+};
+
+WithGenerator with_generator(uint32_t version) {
+  WithGenerator w;
+  w.b = std::make_unique<ProcessBuilder>(version);
+  ProcessBuilder& b = *w.b;
+  uint64_t outer_code = b.code({"outer", "outer", "/srv/app/main.py", 1, true, false, 0, {}, {1, 2, 2, 3}});
+  uint64_t gen_code = b.code({"gen", "gen", "/srv/app/main.py", 10, true, true, 0, {}, {10, 11, 11, 12}});
+  int th = b.add_thread(4242, 0x7f0000001000, "python3", "MainThread");
+  uint64_t globals = b.dict_str({});
+  b.push_frame(th, outer_code, 2, {}, globals);
+  w.gen = b.push_generator(th, gen_code, 2, {}, globals);
+  w.gen_frame = w.gen + static_cast<uint64_t>(b.layout().gen_gi_iframe);
+  b.finish_modules(globals);
+  return w;
+}
+
+class LiveStacksTorn : public testing::TestWithParam<uint32_t> {};
+
+TEST_P(LiveStacksTorn, RunningGeneratorIsPartOfTheStack) {
+  WithGenerator w = with_generator(GetParam());
+  Sampled s = sample_once(*w.b);
+  ASSERT_EQ(s.stacks.size(), 1u);
+  EXPECT_EQ(s.errors[0], WalkError::None) << walk_error_name(s.errors[0]);
+  EXPECT_EQ(s.stacks[0], (Stack{{"gen", 11}, {"outer", 2}}));
+}
+
+// Read after the generator yielded or finished: its frame still links to its old caller.
+TEST_P(LiveStacksTorn, GeneratorNotRunningIsAnError) {
+  WithGenerator w = with_generator(GetParam());
+  ASSERT_NE(w.b->layout().gen_gi_frame_state, kAbsent) << "the built-in table lacks PyGenObject.gi_frame_state";
+  w.b->put_u8(w.gen + static_cast<uint64_t>(w.b->layout().gen_gi_frame_state), 1);  // FRAME_COMPLETED (3.11-3.14)
+  Sampled s = sample_once(*w.b);
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0], WalkError::NotRunning) << walk_error_name(s.errors[0]);
+  EXPECT_TRUE(walk_error_is_torn(s.errors[0]));
+}
+
+// Read after the generator unlinked itself (previous cleared as it yields): a lone <genexpr> in the
+// issue, cut off from every caller.
+TEST_P(LiveStacksTorn, LoneGeneratorFrameIsAnError) {
+  WithGenerator w = with_generator(GetParam());
+  w.b->put_u64(w.gen_frame + static_cast<uint64_t>(w.b->layout().iframe_previous), 0);
+  Sampled s = sample_once(*w.b);
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0], WalkError::TornChain) << walk_error_name(s.errors[0]);
+}
+
+// A chain ending at an ordinary frame (not the evaluation loop's entry frame, not a shim).
+TEST_P(LiveStacksTorn, ChainCutMidwayIsAnError) {
+  TwoFrames t = two_frames(GetParam());
+  t.b->put_u64(t.inner_frame + static_cast<uint64_t>(t.b->layout().iframe_previous), 0);
+  Sampled s = sample_once(*t.b);
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0], WalkError::TornChain) << walk_error_name(s.errors[0]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, LiveStacksTorn, testing::Values(kPy311, kPy312, kPy313, kPy314), version_name);
+
+// Before 3.11: a generator's frame object is linked (f_back) only while it runs, and a thread never
+// starts in one, so a chain ending at a generator's frame was read after it yielded.
+class LiveStacksTornFrameObjects : public testing::TestWithParam<uint32_t> {};
+
+TEST_P(LiveStacksTornFrameObjects, ChainEndingAtAGeneratorIsAnError) {
+  for (bool caller : {true, false}) {
+    SCOPED_TRACE(caller ? "called from outer()" : "cut off");
+    ProcessBuilder b(GetParam());
+    uint64_t outer_code = b.code({"outer", "outer", "/srv/app/main.py", 1, true, false, 0, {}, {1, 2, 2, 3}});
+    uint64_t gen_code = b.code({"gen", "gen", "/srv/app/main.py", 10, true, true, 0, {}, {10, 11, 11, 12}});
+    int th = b.add_thread(4242, 0x7f0000001000, "python3", "MainThread");
+    uint64_t globals = b.dict_str({});
+    if (caller) b.push_frame(th, outer_code, 2, {}, globals);
+    b.push_frame(th, gen_code, 2, {}, globals);
+    b.finish_modules(globals);
+    Sampled s = sample_once(b);
+    ASSERT_EQ(s.errors.size(), 1u);
+    EXPECT_EQ(s.errors[0], caller ? WalkError::None : WalkError::TornChain) << walk_error_name(s.errors[0]);
+  }
+}
+
+// While the process runs, a thread's oldest frame is learned only from two reads in a row that end
+// at it, and never when it is another thread's: a chain reaching another thread's frames through a
+// reused frame object is an error however often it is read.
+TEST_P(LiveStacksTornFrameObjects, OldestFrameIsLearnedFromTwoReads) {
+  ProcessBuilder b(GetParam());
+  uint64_t main_code = b.code({"main", "main", "/srv/app/main.py", 1, true, false, 0, {}, {1, 2, 2, 3}});
+  uint64_t run_code = b.code({"run", "run", "/srv/app/main.py", 10, true, false, 0, {}, {10, 11, 11, 12}});
+  int main_thread = b.add_thread(4242, 0x7f0000001000, "python3", "MainThread");
+  int worker = b.add_thread(4251, 0x7f0000002000, "Thread-1", "Thread-1");
+  uint64_t globals = b.dict_str({});
+  uint64_t main_frame = b.push_frame(main_thread, main_code, 2, {}, globals);
+  b.push_frame(worker, run_code, 2, {}, globals);
+  b.finish_modules(globals);
+
+  auto target = b.target();
+  auto proc = PythonProcess::open(*target);
+  ASSERT_TRUE(proc) << proc.error().message;
+  auto symbols = resolve_sample_symbols(**proc);
+  ASSERT_TRUE(symbols) << symbols.error().message;
+  FrameTable frames;
+  SampleCodes codes(**proc, frames, symbols->code_type);
+  LiveStacks live(**proc, codes, *symbols, 1000);
+  TickReader reader(target->pid(), &(*proc)->mem().reader());
+  std::vector<LiveThread> threads;
+  WalkedStack walked;
+  auto walk_all = [&] {
+    std::vector<WalkError> errors;
+    reader.begin();
+    EXPECT_EQ(live.read_threads(reader, threads, 0), WalkError::None);
+    for (const LiveThread& t : threads) errors.push_back(live.walk(reader, t, walked));
+    reader.end();
+    return errors;
+  };
+  const std::vector<WalkError> torn(2, WalkError::TornChain), whole(2, WalkError::None);
+  EXPECT_EQ(walk_all(), torn);   // first sight of both threads while running: read again
+  EXPECT_EQ(walk_all(), whole);  // the same oldest frames: learned
+  EXPECT_EQ(walk_all(), whole);
+
+  // The worker's newest frame now leads into the main thread's frames (a frame reused meanwhile).
+  b.image()->write_u64(b.thread_state(1) + b.layout().tstate_frame, main_frame);
+  b.image()->write_u64(b.thread_state(0) + b.layout().tstate_frame, main_frame);
+  for (int i = 0; i < 3; ++i) {
+    reader.begin();
+    ASSERT_EQ(live.read_threads(reader, threads, 0), WalkError::None);
+    for (const LiveThread& t : threads) {
+      WalkError e = live.walk(reader, t, walked);
+      EXPECT_EQ(e, t.native_id == 4251 || t.thread_id == 0x7f0000002000 ? WalkError::TornChain : WalkError::None)
+          << "read " << i << " of thread " << t.thread_id << ": " << walk_error_name(e);
+    }
+    reader.end();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, LiveStacksTornFrameObjects, testing::Values(kPy39, kPy310), version_name);
 
 }  // namespace
 }  // namespace pyxray
