@@ -1,6 +1,6 @@
 // Generated: which non-ASCII code points str.isprintable() rejects, per CPython minor version
-// (each version ships its own Unicode database). Do not edit; regenerate with the script in the
-// comment at the end of this file from every interpreter 3.6-3.13.
+// (each version ships its own Unicode database). Do not edit; regenerate with
+// tools/gen_repr_printable.py from every interpreter 3.6-3.13.
 #include "repr_impl.hpp"
 
 #include <algorithm>
@@ -289,78 +289,3 @@ bool is_printable(uint32_t cp, int minor) {
 }
 
 }  // namespace pyxray::repr_detail
-
-// Generator (python3 gen.py 6=/path/python3.6 ... 13=/path/python3.13 > core/repr_printable.cpp):
-//   import sys
-//   # argv: pairs minor=path-to-python ; each writes its isprintable map
-//   import subprocess
-//   pys = sys.argv[1:]
-//   maps = {}
-//   for spec in pys:
-//       minor, exe = spec.split('=')
-//       data = subprocess.check_output([exe, '-c', 'import sys\nsys.stdout.buffer.write(bytes(0 if chr(c).isprintable() else 1 for c in range(0x110000)))'])
-//       maps[int(minor)] = data
-//   minors = sorted(maps)
-//   first = minors[0]
-//   ranges = []
-//   for c in range(0x80, 0x110000):
-//       since = 99
-//       for m in minors:
-//           if not maps[m][c]:
-//               since = m
-//               break
-//       if since == first:
-//           continue
-//       if ranges and ranges[-1][1] == c - 1 and ranges[-1][2] == since:
-//           ranges[-1][1] = c
-//       else:
-//           ranges.append([c, c, since])
-//   out = []
-//   out.append('// Generated: which non-ASCII code points str.isprintable() rejects, per CPython minor version')
-//   out.append('// (each version ships its own Unicode database). Do not edit; regenerate with the script in the')
-//   out.append('// comment at the end of this file from every interpreter 3.%d-3.%d.' % (minors[0], minors[-1]))
-//   out.append('#include "repr_impl.hpp"')
-//   out.append('')
-//   out.append('#include <algorithm>')
-//   out.append('#include <iterator>')
-//   out.append('')
-//   out.append('namespace pyxray::repr_detail {')
-//   out.append('namespace {')
-//   out.append('')
-//   out.append('struct Range {')
-//   out.append('  uint32_t first, last;')
-//   out.append('  uint8_t since;  // first 3.x minor in which these are printable; 99: none up to 3.%d' % minors[-1])
-//   out.append('};')
-//   out.append('')
-//   out.append('// Code points >= 0x80 not printable in 3.%d, sorted and disjoint.' % first)
-//   out.append('constexpr Range kRanges[] = {')
-//   line = ''
-//   for a, b, s in ranges:
-//       item = '{0x%x, 0x%x, %d},' % (a, b, s)
-//       if len(line) + len(item) + 1 > 98:
-//           out.append(line.rstrip())
-//           line = ''
-//       line += ('  ' if not line else ' ') + item
-//   if line:
-//       out.append(line)
-//   out.append('};')
-//   out.append('')
-//   out.append('}  // namespace')
-//   out.append('')
-//   out.append('bool is_printable(uint32_t cp, int minor) {')
-//   out.append('  if (cp < 0x80) return cp >= 0x20 && cp < 0x7f;')
-//   out.append('  if (cp > 0x10ffff) return false;')
-//   out.append('  auto it = std::upper_bound(std::begin(kRanges), std::end(kRanges), cp,')
-//   out.append('                             [](uint32_t c, const Range& r) { return c < r.first; });')
-//   out.append('  if (it == std::begin(kRanges)) return true;')
-//   out.append('  --it;')
-//   out.append('  if (cp > it->last) return true;')
-//   out.append('  return minor >= it->since;')
-//   out.append('}')
-//   out.append('')
-//   out.append('}  // namespace pyxray::repr_detail')
-//   out.append('')
-//   out.append('// Generator (python3 gen.py 6=/path/python3.6 ... 13=/path/python3.13 > core/repr_printable.cpp):')
-//   for l in open(__file__).read().splitlines():
-//       out.append('//   ' + l if l else '//')
-//   print('\n'.join(out))
