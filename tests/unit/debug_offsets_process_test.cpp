@@ -1,6 +1,7 @@
-// CPython 3.14 and 3.15 end to end, without running them: a synthetic process image (a _PyRuntime that
-// begins with a _Py_DebugOffsets block, an interpreter, thread states, data-stack chunks, frames and
-// code objects) goes to the real decoders through Session::run("py-bt-all", "--json"), exactly as a
+// Processes described by their _Py_DebugOffsets, end to end, without running them: CPython 3.14,
+// 3.15, and versions newer than pyxray knows. A synthetic process image (a _PyRuntime that begins
+// with a _Py_DebugOffsets block, an interpreter, thread states, data-stack chunks, frames and code
+// objects) goes to the real decoders through Session::run("py-bt-all", "--json"), exactly as a
 // debugger front end would hand over a core file.
 //
 // The image has no debuginfo and 3.14/3.15 have no built-in table, so the layout comes from the block
