@@ -4,10 +4,11 @@
 // objects) goes to the real decoders through Session::run("py-bt-all", "--json"), exactly as a
 // debugger front end would hand over a core file.
 //
-// The image has no debuginfo and 3.14/3.15 have no built-in table, so the layout comes from the block
-// alone, topped up from the newest older table (3.13) for what the block lacks. The structs are laid
-// out as in real 3.14.6 / 3.15.0rc1 x86-64 GIL builds (synthetic_image.cpp), so a field the decoders
-// take from the 3.13 table is only right if it did not move.
+// The image has no debuginfo, so the layout comes from the block, topped up for what the block lacks
+// from the built-in table of the same minor (3.14.10, 3.15.2), or, for a version newer than every
+// table, from the newest one. The structs are laid out as in real 3.14.6 / 3.15.0rc1 x86-64 GIL
+// builds (synthetic_image.cpp), so a field the decoders take from a table is only right if it did
+// not move.
 //
 // The code objects are real: co_code and co_linetable of the module below, compiled by CPython 3.13.0
 // (3.14 and 3.15 keep the 3.11+ location table format). Each frame stops at one instruction, and its
