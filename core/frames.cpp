@@ -1,12 +1,11 @@
 #include "frames.hpp"
 
-#include <algorithm>
-#include <climits>
 #include <unordered_set>
 
 #include <fmt/format.h>
 
 #include "code.hpp"
+#include "frame_rules.hpp"
 #include "limits.hpp"
 #include "python_process.hpp"
 #include "threads.hpp"
@@ -15,17 +14,11 @@
 namespace pyxray {
 namespace {
 
-// A byte offset for the line tables, which take an int: past INT_MAX it is past the end of any code.
-int clamp_offset(int64_t offset) {
-  return static_cast<int>(std::clamp<int64_t>(offset, INT_MIN, INT_MAX & ~1));
-}
-
-
 class Walker {
  public:
   Walker(PythonProcess& proc, CodeCache& codes, int max_frames)
       : proc_(proc), L_(proc.layout()), m_(proc.mem()), codes_(codes),
-        traits_(proc.traits()), max_frames_(max_frames) {}
+        traits_(proc.traits()), rules_(L_, traits_), max_frames_(max_frames) {}
 
   PyStack walk(const ThreadState& t) {
     switch (traits_.frame_model) {
@@ -65,9 +58,7 @@ class Walker {
       if (trace) {  // a traced frame keeps its line up to date itself
         pf.line = m_.read<int32_t>(frame + L_.frame_f_lineno).value_or(0);
       } else {
-        int64_t lasti = m_.read<int32_t>(frame + L_.frame_f_lasti).value_or(-1);
-        if (traits_.frame_lasti_in_code_units && lasti >= 0) lasti *= 2;
-        pf.line = (*code)->line_at(clamp_offset(lasti));
+        pf.line = (*code)->line_at(rules_.lasti_offset(m_.read<int32_t>(frame + L_.frame_f_lasti).value_or(-1)));
       }
       stack_.frames.push_back(pf);
       auto back = m_.read_ptr(frame + L_.frame_f_back);
@@ -102,13 +93,11 @@ class Walker {
     prefetch_data_stack(t);
     auto first = first_interpreter_frame(t);
     if (!first) return stop(first.error());
-    int64_t code_field = L_.iframe_f_executable != kAbsent ? L_.iframe_f_executable : L_.iframe_f_code;
-    int64_t instr_field = L_.iframe_instr_ptr != kAbsent ? L_.iframe_instr_ptr : L_.iframe_prev_instr;
     uint64_t code_type = proc_.type_addr("PyCode_Type");
     for (uint64_t frame = *first; frame && visit(frame);) {
       auto next = m_.read_ptr(frame + L_.iframe_previous);
       if (!next) return stop(next.error());
-      if (auto pf = interpreter_frame(frame, code_field, instr_field, code_type); !pf) {
+      if (auto pf = interpreter_frame(frame, code_type); !pf) {
         return stop(pf.error());
       } else if (pf->code) {
         stack_.frames.push_back(*pf);
@@ -123,41 +112,37 @@ class Walker {
 
   // A frame as sys._current_frames() would show it, or a PyFrame with no code for frames Python
   // hides: C-stack shims, frames of non-code executables, and frames that have not started yet.
-  Expected<PyFrame> interpreter_frame(uint64_t frame, int64_t code_field, int64_t instr_field, uint64_t code_type) {
+  Expected<PyFrame> interpreter_frame(uint64_t frame, uint64_t code_type) {
     PyFrame pf{frame, nullptr, 0, std::nullopt, false};
     int owner = 0;
     if (L_.iframe_owner != kAbsent) {
       PYX_TRY(o, m_.read<uint8_t>(frame + L_.iframe_owner));
       owner = o;
-      if (owner < 32 && (traits_.hidden_frame_owners >> owner) & 1) {
+      if (rules_.hidden(owner)) {
         pf.is_entry = true;  // marks the boundary; the frame itself is not shown
         return pf;
       }
     }
-    PYX_TRY(executable, m_.read_ptr(frame + code_field));
-    if (traits_.stackref_tagged) executable &= ~uint64_t{3};  // _PyStackRef tag bits
+    PYX_TRY(field, m_.read_ptr(frame + rules_.code_field));
+    const uint64_t executable = rules_.executable(field);
     if (code_type) {
       PYX_TRY(type, m_.read_ptr(executable + L_.object_ob_type));
       if (type != code_type) return pf;
     }
     PYX_TRY(code, codes_.get(executable));
-    PYX_TRY(instr, m_.read_ptr(frame + instr_field));
+    PYX_TRY(instr, m_.read_ptr(frame + rules_.instr_field));
     uint64_t start = code->code_start;
     if (L_.iframe_tlbc_index != kAbsent) {  // 3.14t: the thread's own copy of the bytecode
       PYX_TRY(index, m_.read<int32_t>(frame + L_.iframe_tlbc_index));
       PYX_TRY(copy, bytecode_start(m_, L_, executable, start, index));
       start = copy;
     }
-    // Modular, then signed: instr comes from the target and may be anywhere.
-    int64_t offset = static_cast<int64_t>(instr - start);
-    bool incomplete = owner != traits_.frame_owned_by_generator && offset < int64_t{code->first_traceable} * 2;
-    if (incomplete) return pf;
+    const int64_t offset = FrameRules::instruction_offset(instr, start);
+    if (rules_.not_started(owner, offset, code->first_traceable)) return pf;
     if (L_.iframe_is_entry != kAbsent) pf.is_entry = m_.read<uint8_t>(frame + L_.iframe_is_entry).value_or(0);
     pf.code = code;
     pf.code_addr = executable;
-    // prev_instr points at the last executed instruction, instr_ptr (3.13+) at the current one:
-    // either way CPython reports the line of that instruction.
-    pf.line = code->line_at(offset < 0 ? -1 : clamp_offset(offset & ~int64_t{1}));
+    pf.line = code->line_at(FrameRules::line_offset(offset));
     return pf;
   }
 
@@ -166,6 +151,7 @@ class Walker {
   Memory& m_;
   CodeCache& codes_;
   const VersionTraits& traits_;
+  FrameRules rules_;
   int max_frames_;
   PyStack stack_;
   std::unordered_set<uint64_t> seen_;

@@ -105,14 +105,12 @@ Expected<SampleSymbols> resolve_sample_symbols(PythonProcess& proc) {
     if (!s.frame_type) return fail("cannot find PyFrame_Type in the target: its frames cannot be checked");
   }
   s.none_object = proc.type_addr("_Py_NoneStruct");
-  if (!traits.has_runtime) {
-    if (auto cur = proc.target().symbol_address("_PyThreadState_Current")) s.tstate_current = *cur;
-  }
+  s.gil = gil_location(proc);
   return s;
 }
 
 LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymbols& symbols, int max_frames)
-    : proc_(proc), L_(proc.layout()), traits_(proc.traits()), codes_(codes), symbols_(symbols),
+    : proc_(proc), L_(proc.layout()), traits_(proc.traits()), rules_(L_, traits_), codes_(codes), symbols_(symbols),
       max_frames_(max_frames),
       max_interpreters_(static_cast<std::size_t>(limits().interpreters)),
       max_threads_(static_cast<std::size_t>(limits().sample_threads)),
@@ -125,8 +123,6 @@ LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymb
   span_of({{L_.object_ob_refcnt, 8}, {L_.object_ob_type, 8}, {L_.frame_f_back, 8}, {L_.frame_f_code, 8}, {L_.frame_f_lasti, 4},
            {L_.frame_f_lineno, 4}, {L_.frame_f_trace, 8}},
           frame_lo_, frame_len_);
-  code_field_ = L_.iframe_f_executable != kAbsent ? L_.iframe_f_executable : L_.iframe_f_code;
-  instr_field_ = L_.iframe_instr_ptr != kAbsent ? L_.iframe_instr_ptr : L_.iframe_prev_instr;
   if (L_.gen_gi_frame_state != kAbsent && L_.gen_gi_iframe != kAbsent) {
     gen_state_known_ = true;
     gen_state_from_frame_ = L_.gen_gi_frame_state - L_.gen_gi_iframe;  // the frame is inside its generator
@@ -135,7 +131,8 @@ LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymb
     iframe_len_ = L_.iframe_localsplus;
   } else {
     int64_t lo = 0;
-    span_of({{L_.iframe_previous, 8}, {code_field_, 8}, {instr_field_, 8}, {L_.iframe_owner, 1}, {L_.iframe_is_entry, 1}},
+    span_of({{L_.iframe_previous, 8}, {rules_.code_field, 8}, {rules_.instr_field, 8}, {L_.iframe_owner, 1},
+             {L_.iframe_is_entry, 1}},
             lo, iframe_len_);
     iframe_len_ += lo;
   }
@@ -147,28 +144,6 @@ LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymb
 }
 
 LiveStacks::~LiveStacks() = default;
-
-uint64_t LiveStacks::gil_holder(TickReader& r, uint64_t interp, bool& known) {
-  known = false;
-  uint64_t holder = 0;
-  if (L_.interp_ceval_gil != kAbsent && L_.gil_locked != kAbsent) {  // 3.12+: per interpreter
-    uint64_t gil = 0;
-    if (!r.read(interp + L_.interp_ceval_gil, gil) || gil == 0) return 0;
-    int32_t locked = 0;
-    if (!r.read(gil + L_.gil_locked, locked) || !r.read(gil + L_.gil_last_holder, holder)) return 0;
-    known = true;
-    return locked ? holder : 0;
-  }
-  if (proc_.runtime_addr() && L_.runtime_gilstate_tstate_current != kAbsent) {  // 3.7-3.11
-    known = r.read(proc_.runtime_addr() + L_.runtime_gilstate_tstate_current, holder);
-    return holder;
-  }
-  if (symbols_.tstate_current) {  // 2.7, 3.6
-    known = r.read(symbols_.tstate_current, holder);
-    return holder;
-  }
-  return 0;
-}
 
 WalkError LiveStacks::read_threads(TickReader& r, std::vector<LiveThread>& out, double now) {
   out.clear();
@@ -196,8 +171,7 @@ WalkError LiveStacks::read_threads(TickReader& r, std::vector<LiveThread>& out, 
   for (uint64_t interp : interps_) {
     uint64_t ts = 0;
     if (!r.read(interp + threads_head, ts)) return WalkError::BadThreads;
-    bool known = false;
-    uint64_t holder = gil_holder(r, interp, known);
+    const std::optional<uint64_t> holder = gil_holder(symbols_.gil, interp, [&r](uint64_t a, auto& v) { return r.read(a, v); });
     while (ts) {
       if (ts % 8 || out.size() >= max_threads_) return WalkError::BadThreads;
       if (!visited_->insert(ts)) return WalkError::Loop;
@@ -209,8 +183,8 @@ WalkError LiveStacks::read_threads(TickReader& r, std::vector<LiveThread>& out, 
       t.interp = interp;
       t.thread_id = field<uint64_t>(p, L_.tstate_thread_id);
       if (L_.tstate_native_thread_id != kAbsent) t.native_id = field<int64_t>(p, L_.tstate_native_thread_id);
-      t.holds_gil = known && holder == ts;
-      t.gil_known = known;
+      t.holds_gil = holder == ts;
+      t.gil_known = holder.has_value();
       switch (traits_.frame_model) {
         case FrameModel::FrameObjects:
           t.first_frame = field<uint64_t>(p, L_.tstate_frame);
@@ -318,7 +292,7 @@ WalkError LiveStacks::walk_frame_objects(TickReader& r, const LiveThread& t, Wal
     } else {
       int32_t lasti = field<int32_t>(p, L_.frame_f_lasti);
       if (lasti < -1 || lasti > (1 << 26)) return WalkError::BadOffset;
-      id = codes_.frame_id(*code, lasti < 0 ? -1 : (traits_.frame_lasti_in_code_units ? lasti * 2 : lasti));
+      id = codes_.frame_id(*code, rules_.lasti_offset(lasti));
     }
     if (!id) return WalkError::BadLine;
     out.frames.push_back(*id);
@@ -373,20 +347,9 @@ const std::byte* LiveStacks::interpreter_frame(TickReader& r, uint64_t frame) {
 // Whether the frame `p`, whose `previous` is NULL, is where a thread's chain truly ends (the rule is
 // the version's ChainRoot). Anything else was read while the thread ran on: a generator's frame
 // unlinked as it yielded, or a stale frame whose link was cleared.
-bool LiveStacks::ends_chain(const std::byte* p, int owner) const {
-  switch (traits_.chain_root) {
-    case ChainRoot::NullBack: return true;
-    case ChainRoot::EntryFlag:
-      // 3.11: the evaluation loop marks the frame it was entered with; a generator's frame is marked
-      // too when resumed from C, but its previous is then the frame that resumed it.
-      return L_.iframe_is_entry == kAbsent ||
-             (field<uint8_t>(p, L_.iframe_is_entry) != 0 && owner != traits_.frame_owned_by_generator);
-    case ChainRoot::HiddenFrame:
-      // 3.12+: every entry into the evaluation loop from C pushes a shim frame (3.15: the thread
-      // state's base frame is below them all), so the oldest frame of a thread is always hidden.
-      return L_.iframe_owner == kAbsent || ((traits_.hidden_frame_owners >> owner) & 1);
-  }
-  return true;
+// 3.11's is_entry flag of an interpreter frame (false where the layout has none).
+bool LiveStacks::entry_flag(const std::byte* p) const {
+  return L_.iframe_is_entry != kAbsent && field<uint8_t>(p, L_.iframe_is_entry) != 0;
 }
 
 // A generator's frame is linked into a chain only while the generator runs (gi_frame_state
@@ -427,7 +390,7 @@ WalkError LiveStacks::confirm_generators(TickReader& r, const LiveThread& t) {
     // place.
     if (g.caller) {
       uint64_t code = 0;
-      if (!r.read_fresh(g.caller + static_cast<uint64_t>(code_field_), reinterpret_cast<std::byte*>(&code), sizeof code))
+      if (!r.read_fresh(g.caller + static_cast<uint64_t>(rules_.code_field), reinterpret_cast<std::byte*>(&code), sizeof code))
         return WalkError::Unreadable;
       if (code != g.caller_code) return WalkError::NotRunning;
     }
@@ -455,7 +418,6 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
   chunks_.clear();
   generators_.clear();
   chunk_next_ = L_.chunk_size != kAbsent && L_.chunk_previous != kAbsent && t.chunk % 8 == 0 ? t.chunk : 0;
-  const uint8_t generator_owner = static_cast<uint8_t>(traits_.frame_owned_by_generator);
   for (uint64_t frame = t.first_frame; frame;) {
     if (frame % 8) return WalkError::BadFrame;
     if (!visited_->insert(frame)) return WalkError::Loop;
@@ -470,24 +432,21 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
       owner = field<uint8_t>(p, L_.iframe_owner);
       if (owner > kMaxOwner) return WalkError::BadFrame;
     }
-    if (previous == 0 && !ends_chain(p, owner)) return WalkError::TornChain;
-    if (L_.iframe_owner != kAbsent) {
-      if ((traits_.hidden_frame_owners >> owner) & 1) {
-        // A C-stack shim: the frame just newer than it is where a C call entered Python.
-        if (!out.entry.empty()) out.entry.back() = 1;
-        continue;
-      }
+    if (previous == 0 && !rules_.ends_chain(owner, entry_flag(p))) return WalkError::TornChain;
+    if (rules_.hidden(owner)) {
+      // A C-stack shim: the frame just newer than it is where a C call entered Python.
+      if (!out.entry.empty()) out.entry.back() = 1;
+      continue;
     }
     // The generator just newer than this frame runs in this frame's call: remember what it runs.
     if (!generators_.empty() && generators_.back().caller == 0) {
       generators_.back().caller = frame_addr;
-      generators_.back().caller_code = field<uint64_t>(p, code_field_);
+      generators_.back().caller_code = field<uint64_t>(p, rules_.code_field);
     }
-    if (owner == generator_owner) {
+    if (rules_.generator_owned(owner)) {
       if (WalkError e = check_generator(r, frame_addr, previous); e != WalkError::None) return e;
     }
-    uint64_t executable = field<uint64_t>(p, code_field_);
-    if (traits_.stackref_tagged) executable &= ~uint64_t{3};
+    const uint64_t executable = rules_.executable(field<uint64_t>(p, rules_.code_field));
     CodeCheck why{};
     SampledCode* code = codes_.lookup(r, executable, why);
     if (!code) {
@@ -497,8 +456,6 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
         continue;
       return why == CodeCheck::NotCode ? WalkError::NotCode : WalkError::Unreadable;
     }
-    // Modular, then signed (as frames.cpp): the pointer comes from the target and may be anywhere,
-    // and the difference of two addresses cast to int64_t first can overflow.
     uint64_t start = code->code_start;
     if (L_.iframe_tlbc_index != kAbsent && L_.code_co_tlbc != kAbsent && L_.codearray_entries != kAbsent) {
       // 3.14t: the thread's own copy of the bytecode (code.hpp: bytecode_start), read every time:
@@ -515,16 +472,14 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
           return WalkError::Unreadable;
       }
     }
-    int64_t offset = static_cast<int64_t>(field<uint64_t>(p, instr_field_) - start);
+    const int64_t offset = FrameRules::instruction_offset(field<uint64_t>(p, rules_.instr_field), start);
     if (offset < -2 || (code->code_bytes >= 0 && offset > code->code_bytes) || offset > (int64_t{1} << 27))
       return WalkError::BadOffset;
-    // A frame that has not started yet is not shown by Python (frames.cpp: "incomplete").
-    // _co_firsttraceable is an int read from the target: doubled in 64 bits, it cannot overflow.
-    if (owner != generator_owner && offset < int64_t{code->first_traceable} * 2) continue;
-    auto id = codes_.frame_id(*code, offset < 0 ? -1 : static_cast<int>(offset & ~int64_t{1}));
+    if (rules_.not_started(owner, offset, code->first_traceable)) continue;
+    auto id = codes_.frame_id(*code, FrameRules::line_offset(offset));
     if (!id) return WalkError::BadLine;
     out.frames.push_back(*id);
-    out.entry.push_back(L_.iframe_is_entry != kAbsent ? field<uint8_t>(p, L_.iframe_is_entry) != 0 : 0);
+    out.entry.push_back(entry_flag(p));
   }
   return confirm_generators(r, t);
 }

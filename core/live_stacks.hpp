@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "expected.hpp"
+#include "frame_rules.hpp"
+#include "gil.hpp"
 #include "layout.hpp"
 
 namespace pyxray {
@@ -26,7 +28,7 @@ struct SampleSymbols {
   uint64_t code_type = 0;       // PyCode_Type
   uint64_t frame_type = 0;      // PyFrame_Type (<= 3.10 frame objects are checked against it)
   uint64_t none_object = 0;     // _Py_NoneStruct (3.13+: frames of non-code executables)
-  uint64_t tstate_current = 0;  // 2.7/3.6: the _PyThreadState_Current variable, the GIL holder
+  GilLocation gil;  // where the GIL's holder is recorded
 };
 Expected<SampleSymbols> resolve_sample_symbols(PythonProcess& proc);
 
@@ -105,16 +107,16 @@ class LiveStacks {
   WalkError walk_frame_objects(TickReader& r, const LiveThread& t, WalkedStack& out);
   WalkError walk_interpreter_frames(TickReader& r, const LiveThread& t, WalkedStack& out);
   const std::byte* interpreter_frame(TickReader& r, uint64_t frame);
-  bool ends_chain(const std::byte* frame, int owner) const;
+  bool entry_flag(const std::byte* frame) const;
   bool known_root(const LiveThread& t, uint64_t oldest);
   WalkError check_generator(TickReader& r, uint64_t frame, uint64_t previous);
   WalkError confirm_generators(TickReader& r, const LiveThread& t);
   WalkError confirm_generator_frames(TickReader& r);
-  uint64_t gil_holder(TickReader& r, uint64_t interp, bool& known);
 
   PythonProcess& proc_;
   const Layout& L_;
   const VersionTraits& traits_;
+  FrameRules rules_;
   SampleCodes& codes_;
   SampleSymbols symbols_;
   int max_frames_;
@@ -124,7 +126,6 @@ class LiveStacks {
   int64_t tstate_lo_ = 0, tstate_len_ = 0;  // the span of a thread state the sampler reads
   int64_t frame_lo_ = 0, frame_len_ = 0;    // of a frame object (<= 3.10)
   int64_t iframe_len_ = 0;                  // of an interpreter frame's header (3.11+)
-  int64_t code_field_ = kAbsent, instr_field_ = kAbsent;
   // A generator's gi_frame_state, from its frame (3.11+: before it, so negative).
   bool gen_state_known_ = false;
   int64_t gen_state_from_frame_ = 0;

@@ -132,10 +132,7 @@ Expected<void> Sampler::prepare() {
   }
   PYX_TRY(symbols, resolve_sample_symbols(proc_));
   symbols_ = symbols;
-  const Layout& L = proc_.layout();
-  bool gil_readable = (L.interp_ceval_gil != kAbsent && L.gil_locked != kAbsent) ||
-                      (proc_.runtime_addr() && L.runtime_gilstate_tstate_current != kAbsent) || symbols_.tstate_current;
-  if (options_.threads == ThreadFilter::Gil && !gil_readable)
+  if (options_.threads == ThreadFilter::Gil && symbols_.gil.kind == GilLocation::Kind::Unknown)
     return fail("--threads gil: pyxray cannot tell which thread holds the GIL in this build");
 
   reader_ = std::make_unique<TickReader>(target.pid(), via);

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "gil.hpp"
 #include "limits.hpp"
 #include "python_process.hpp"
 #include "version_traits.hpp"
@@ -12,21 +13,14 @@ namespace pyxray {
 namespace {
 
 // The thread state holding the GIL, 0 if none (or unknown).
-uint64_t gil_holder(PythonProcess& proc, uint64_t interp) {
-  const Layout& L = proc.layout();
+uint64_t gil_holder_of(PythonProcess& proc, const GilLocation& where, uint64_t interp) {
   Memory& m = proc.mem();
-  if (L.interp_ceval_gil != kAbsent && L.gil_locked != kAbsent) {  // 3.12+: a per-interpreter GIL
-    uint64_t gil = m.read_ptr(interp + L.interp_ceval_gil).value_or(0);
-    if (!gil) return 0;
-    if (!m.read<int32_t>(gil + L.gil_locked).value_or(0)) return 0;
-    return m.read_ptr(gil + L.gil_last_holder).value_or(0);
-  }
-  if (proc.runtime_addr() && L.runtime_gilstate_tstate_current != kAbsent) {  // 3.7-3.11
-    return m.read_ptr(proc.runtime_addr() + L.runtime_gilstate_tstate_current).value_or(0);
-  }
-  // 2.7, 3.6: the current thread state is a global, cleared whenever the GIL is released.
-  if (auto cur = proc.target().symbol_address("_PyThreadState_Current")) return m.read_ptr(*cur).value_or(0);
-  return 0;
+  auto read = [&m](uint64_t a, auto& v) {
+    auto r = m.read<std::decay_t<decltype(v)>>(a);
+    if (r) v = *r;
+    return static_cast<bool>(r);
+  };
+  return gil_holder(where, interp, read).value_or(0);
 }
 
 }  // namespace
@@ -59,6 +53,7 @@ Expected<ThreadStates> thread_states(PythonProcess& proc) {
   if (interps.size() >= static_cast<std::size_t>(limits().interpreters))
     result.warning = fmt::format("showing the first {} interpreters ({})", interps.size(), raise_hint("interpreters"));
   const auto max_threads = static_cast<std::size_t>(limits().threads);
+  const GilLocation gil = gil_location(proc);
   std::unordered_set<uint64_t> seen;
   for (uint64_t interp : interps) {
     int64_t head_off = L.interp_threads_head != kAbsent ? L.interp_threads_head : L.interp_tstate_head;
@@ -67,7 +62,7 @@ Expected<ThreadStates> thread_states(PythonProcess& proc) {
       result.warning = fmt::format("cannot read the thread list of interpreter 0x{:x}", interp);
       continue;
     }
-    uint64_t holder = gil_holder(proc, interp);
+    uint64_t holder = gil_holder_of(proc, gil, interp);
     for (uint64_t ts = *head; ts; ) {
       if (result.threads.size() >= max_threads) {
         result.warning = fmt::format("showing the first {} thread states ({})", max_threads, raise_hint("threads"));
