@@ -1,7 +1,8 @@
 // End-to-end tests of `py-bt-all` / `py-bt`: a real Python process per interpreter (the workload
-// reports its own stacks as ground truth), the real gdb attached with the pyxray plugin, and the
-// plugin's output compared with what the process said about itself.
+// reports its own stacks as ground truth), the real gdb and the real LLDB attached with the pyxray
+// plugin, and the plugin's output compared with what the process said about itself.
 #include "compare.hpp"
+#include "front_end.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "workload.hpp"
@@ -139,91 +140,127 @@ TEST_P(WorkloadTruth, ReportsTheIntendedStacks) {
   }
 }
 
-// Everything that runs gdb against the workload.
-class BtAll : public WorkloadTruth {
+// Everything that runs a debugger against the workload, once with gdb and once with LLDB: the same
+// checks judge both front ends.
+struct BtAllCase {
+  Interpreter interp;
+  FrontEnd front;
+};
+
+std::vector<BtAllCase> bt_all_cases() {
+  std::vector<BtAllCase> out;
+  for (const auto& interp : all_interpreters())
+    for (FrontEnd front : kFrontEnds) out.push_back({interp, front});
+  return out;
+}
+
+std::string case_name(const testing::TestParamInfo<BtAllCase>& info) {
+  return info.param.interp.name + "_" + front_end_name(info.param.front);
+}
+
+class BtAll : public testing::TestWithParam<BtAllCase> {
  protected:
   void SetUp() override {
-    const fs::path plugin = gdb_plugin_path();
-    ASSERT_TRUE(fs::exists(plugin)) << "gdb plugin not found: " << plugin
-                                    << " (build the whole project, or point PYXRAY_GDB_PLUGIN at it)";
-    WorkloadTruth::SetUp();
-  }
-
-  // Runs gdb with the plugin; checks it ended by itself, successfully, without a Python error,
-  // and left the target running.
-  CommandResult gdb(const std::vector<std::string>& commands, const std::vector<std::string>& init_commands = {}) {
-    auto r = run_gdb(workload_->pid(), commands, workload_->dir(), 60s, init_commands);
-    EXPECT_FALSE(r.timed_out) << "gdb was killed after its timeout\n" << r.describe();
-    EXPECT_EQ(r.exit_code, 0) << r.describe();
-    for (const char* bad : {"Traceback", "Python Exception"}) {
-      EXPECT_EQ(r.out.find(bad), std::string::npos) << "\"" << bad << "\" on stdout\n" << r.describe();
-      EXPECT_EQ(r.err.find(bad), std::string::npos) << "\"" << bad << "\" on stderr\n" << r.describe();
+    const fs::path plugin = front_end_plugin(front());
+    ASSERT_TRUE(fs::exists(plugin)) << front_end_name(front()) << " plugin not found: " << plugin
+                                    << " (build the whole project, or point PYXRAY_GDB_PLUGIN/PYXRAY_LLDB_PLUGIN at it)";
+    try {
+      workload_ = Workload::start(GetParam().interp);
+    } catch (const std::exception& e) {
+      FAIL() << e.what();
     }
+  }
+  FrontEnd front() const { return GetParam().front; }
+  const GroundTruth& truth() const { return workload_->truth(); }
+
+  // Runs the debugger with the plugin; checks it ended by itself, successfully, without a Python
+  // error, and left the target running. Returns each command's output.
+  std::vector<std::string> run(const std::vector<std::string>& commands, std::string* described = nullptr) {
+    FrontEndRun r = run_front_end(front(), workload_->pid(), commands, workload_->dir());
+    for (const auto& p : r.problems) ADD_FAILURE() << p << "\n" << r.raw.describe();
+    if (described) *described = r.raw.describe();
     ExpectLeftRunning();
-    return r;
+    return r.outputs;
   }
 
-  // After gdb detaches the target must be alive and no thread in a tracing or job-control stop.
+  // After the debugger detaches the target must be alive and no thread in a tracing or job-control stop.
   void ExpectLeftRunning() {
     const pid_t pid = workload_->pid();
-    ASSERT_TRUE(workload_->alive()) << "the workload died while gdb was attached";
+    ASSERT_TRUE(workload_->alive()) << "the workload died while " << front_end_name(front()) << " was attached";
     ASSERT_EQ(::kill(pid, 0), 0) << "kill(pid, 0) failed";
     for (pid_t tid : task_ids(pid)) {
       char state = proc_state(pid, tid);
       EXPECT_TRUE(state != 't' && state != 'T') << "thread " << tid << " left in state '" << state << "'";
     }
   }
+
+  std::unique_ptr<Workload> workload_;
 };
 
 // 2–3. `py-bt-all --json` equals the ground truth, thread by thread and frame by frame.
 TEST_P(BtAll, JsonMatchesGroundTruth) {
-  auto r = gdb({"py-bt-all --json"});
+  std::string raw;
+  auto out = run({"py-bt-all --json"}, &raw);
   std::string error;
-  auto got = find_json_line(r.out, &error);
-  ASSERT_TRUE(got) << error << "\n" << r.describe();
+  auto got = find_json_line(out[0], &error);
+  ASSERT_TRUE(got) << error << "\n" << raw;
   const auto diffs = compare_bt_all_json(truth(), *got, task_ids(workload_->pid()));
-  EXPECT_TRUE(diffs.empty()) << "py-bt-all --json differs from the ground truth of " << GetParam().path.string()
+  EXPECT_TRUE(diffs.empty()) << "py-bt-all --json differs from the ground truth of " << GetParam().interp.path.string()
                              << " (" << diffs.size() << " differences):\n" << join_diffs(diffs);
 }
 
 // 4. Text `py-bt-all`: each thread's header (native id, name) then its File lines, innermost first.
 TEST_P(BtAll, TextListsEveryThread) {
-  auto r = gdb({"py-bt-all"});
-  const auto diffs = compare_bt_all_text(truth(), r.out);
+  std::string raw;
+  auto out = run({"py-bt-all"}, &raw);
+  const auto diffs = compare_bt_all_text(truth(), out[0]);
   EXPECT_TRUE(diffs.empty()) << "py-bt-all text differs from the ground truth (" << diffs.size()
-                             << " differences):\n" << join_diffs(diffs) << "\n" << r.describe();
+                             << " differences):\n" << join_diffs(diffs) << "\n" << raw;
 }
 
-// 5. `py-bt` prints only the thread gdb has selected: right after attaching, the main thread.
+// 5. `py-bt` prints only the thread the debugger has selected: right after attaching, the main thread.
 TEST_P(BtAll, PyBtPrintsSelectedMainThread) {
   const ThreadTruth* main = truth().by_name("MainThread");
   ASSERT_TRUE(main);
-  auto r = gdb({"py-bt"});
-  const auto diffs = compare_bt_text_one(truth(), *main, r.out);
-  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
+  std::string raw;
+  auto out = run({"py-bt"}, &raw);
+  const auto diffs = compare_bt_text_one(truth(), *main, out[0]);
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << raw;
 }
 
-// 5b. ... and after switching threads in gdb, that thread (so it is not always the main thread).
-// The thread is picked by its kernel id where the workload reports one (3.8+), else by its
-// pthread_t (gdb's thread handle, which needs libthread_db: a container's libc may have none that
-// gdb can use).
+// 5b. ... and after switching threads in the debugger, that thread (so it is not always the main
+// thread). The thread is selected by its kernel id: the workload's own report (3.8+), else what
+// py-bt-all --json says (checked against the ground truth by JsonMatchesGroundTruth).
 TEST_P(BtAll, PyBtFollowsThreadSwitch) {
   const ThreadTruth* worker = truth().by_name("worker-1");
   ASSERT_TRUE(worker);
-  auto r = gdb({"python [t.switch() for t in gdb.selected_inferior().threads() if " +
-                    gdb_thread_is(worker->thread_id, worker->native_id) + "]",
-                "thread", "py-bt"});
-  const std::string current = gdb_thread_label(worker->thread_id, worker->native_id);
-  ASSERT_NE(r.out.find("[Current thread is"), std::string::npos) << r.describe();
-  ASSERT_NE(r.out.find(current), std::string::npos) << "gdb did not switch to worker-1 (" << current
-                                                          << ")\n" << r.describe();
-  const auto diffs = compare_bt_text_one(truth(), *worker, r.out);
-  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
+  std::optional<int64_t> tid = worker->native_id;
+  if (!tid) {
+    std::string raw;
+    auto first = run({"py-bt-all --json"}, &raw);
+    std::string error;
+    auto got = find_json_line(first[0], &error);
+    ASSERT_TRUE(got) << error << "\n" << raw;
+    for (const auto& t : got->at("threads"))
+      if (t.value("thread_id", uint64_t{0}) == worker->thread_id && t.contains("native_id") &&
+          t["native_id"].is_number_integer())
+        tid = t["native_id"].get<int64_t>();
+    ASSERT_TRUE(tid) << "py-bt-all --json gives worker-1 no native_id\n" << raw;
+  }
+  ThreadSelect select = select_thread(front(), worker->thread_id, *tid);
+  std::vector<std::string> commands = select.commands;
+  commands.push_back("py-bt");
+  std::string raw;
+  auto out = run(commands, &raw);
+  ASSERT_NE(out[out.size() - 2].find(select.switched), std::string::npos)
+      << front_end_name(front()) << " did not switch to worker-1 (" << select.switched << ")\n" << raw;
+  const auto diffs = compare_bt_text_one(truth(), *worker, out.back());
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << raw;
 }
 
-// 7. After gdb detaches, the process keeps running: not stopped, and the spinner still burns CPU.
+// 7. After the debugger detaches, the process keeps running: not stopped, and the spinner still burns CPU.
 TEST_P(BtAll, DetachLeavesTargetRunning) {
-  gdb({"py-bt-all --json"});
+  run({"py-bt-all --json"});
   if (HasFatalFailure()) return;
   const pid_t pid = workload_->pid();
   EXPECT_NE(proc_state(pid), 't');
@@ -237,7 +274,7 @@ TEST_P(BtAll, DetachLeavesTargetRunning) {
     now = cpu_ticks(pid);
   }
   ASSERT_TRUE(now) << "the workload is gone";
-  EXPECT_GT(*now, *before) << "the workload used no CPU for 5 s after gdb detached: the spinner is not running";
+  EXPECT_GT(*now, *before) << "the workload used no CPU for 5 s after the debugger detached: the spinner is not running";
 }
 
 // 7. Limits: a stack cut at `--max frames=N` and a thread list cut at `py-limits threads=N` are
@@ -246,11 +283,11 @@ TEST_P(BtAll, DetachLeavesTargetRunning) {
 TEST_P(BtAll, LimitsCutNameTheLimitAndReset) {
   const std::vector<std::string> commands{"py-bt-all --json --max frames=100", "py-limits threads=3",
                                           "py-bt-all --json", "py-limits --reset", "py-bt-all --json"};
-  auto r = gdb(marked_script(commands));
-  auto parts = marked_outputs(r.out, commands.size());
+  std::string raw;
+  auto parts = run(commands, &raw);
   std::string error;
   auto cut_frames = find_json_line(parts[0], &error);
-  ASSERT_TRUE(cut_frames) << error << "\n" << r.describe();
+  ASSERT_TRUE(cut_frames) << error << "\n" << raw;
   auto diffs = check_partial_bt_all_json(truth(), *cut_frames);
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
   const ThreadTruth* rec = truth().by_name("recursion-thread");
@@ -266,29 +303,31 @@ TEST_P(BtAll, LimitsCutNameTheLimitAndReset) {
 
   EXPECT_NE(parts[1].find("threads: 100,000 -> 3 for this session"), std::string::npos) << parts[1];
   auto cut_threads = find_json_line(parts[2], &error);
-  ASSERT_TRUE(cut_threads) << error << "\n" << r.describe();
+  ASSERT_TRUE(cut_threads) << error << "\n" << raw;
   EXPECT_EQ((*cut_threads)["threads"].size(), 3u) << cut_threads->dump();
   EXPECT_NE((*cut_threads)["warnings"].dump().find("--max threads=N"), std::string::npos) << cut_threads->dump();
   diffs = check_partial_bt_all_json(truth(), *cut_threads);
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
 
   auto whole = find_json_line(parts[4], &error);
-  ASSERT_TRUE(whole) << error << "\n" << r.describe();
+  ASSERT_TRUE(whole) << error << "\n" << raw;
   diffs = compare_bt_all_json(truth(), *whole, task_ids(workload_->pid()));
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, WorkloadTruth, testing::ValuesIn(all_interpreters()), param_name);
-INSTANTIATE_TEST_SUITE_P(Interpreters, BtAll, testing::ValuesIn(all_interpreters()), param_name);
+INSTANTIATE_TEST_SUITE_P(Interpreters, BtAll, testing::ValuesIn(bt_all_cases()), case_name);
 
 // gdb told a sysroot where nothing is (`set sysroot /nonexistent` before attaching) has no module for
 // the container's executable, as LLDB 16 has none for any process in another mount namespace: pyxray
 // reads the executable's symbols through /proc/PID/root itself, says so once, and the stacks are the
 // same.
-class BtAllWithoutExecutable : public BtAll {};
+class BtAllWithoutExecutable : public WorkloadTruth {};
 
 TEST_P(BtAllWithoutExecutable, JsonMatchesGroundTruth) {
-  auto r = gdb({"info sharedlibrary", "py-bt-all --json", "py-bt-all"}, {"set sysroot /nonexistent"});
+  auto r = run_gdb(workload_->pid(), {"info sharedlibrary", "py-bt-all --json", "py-bt-all"}, workload_->dir(), 60s,
+                   {"set sysroot /nonexistent"});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
   std::string error;
   auto got = find_json_line(r.out, &error);
   ASSERT_TRUE(got) << error << "\n" << r.describe();

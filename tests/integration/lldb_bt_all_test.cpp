@@ -1,7 +1,7 @@
-// End-to-end tests of the LLDB front end: the workloads and ground truth of the gdb tests
-// (bt_all_test.cpp), Debian's lldb-16 attached with `plugin load BUILD/libpyxray-lldb.so`, and the
-// plugin's output judged by the same comparison functions. Also: `help`, a non-Python process, core
-// files written by gdb's gcore, and the target left running after LLDB detaches.
+// What only the LLDB front end has to show: Debian's lldb-16 attaches with `plugin load
+// BUILD/libpyxray-lldb.so`, `help`, a non-Python process, no process, and core files, judged by the
+// comparison functions of the gdb tests. py-bt-all and py-bt on live processes run under both
+// debuggers in bt_all_test.cpp (BtAll, parameterised on the front end).
 #include "compare.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
@@ -93,7 +93,10 @@ TEST(LldbHelp, HelpDescribesTheCommands) {
 
 // --- against the workload, per interpreter ---
 
-class LldbBtAll : public testing::TestWithParam<Interpreter> {
+// A core written by gdb's gcore (by the kernel for the container's interpreters), opened with `lldb -c
+// CORE EXECUTABLE`, gives the same stacks. (Suite name ends in CoreFile: CTest runs core-writing tests
+// one at a time.) The live process under LLDB is checked with gdb's, in bt_all_test.cpp.
+class LldbCoreFile : public testing::TestWithParam<Interpreter> {
  protected:
   void SetUp() override {
     const fs::path plugin = lldb_plugin_path();
@@ -106,17 +109,6 @@ class LldbBtAll : public testing::TestWithParam<Interpreter> {
     }
   }
   const GroundTruth& truth() const { return workload_->truth(); }
-
-  // Runs LLDB attached to the workload; checks that it ended by itself, successfully, and left the
-  // target running.
-  CommandResult lldb(const std::vector<std::string>& commands) {
-    auto r = run_lldb_attached(workload_->pid(), commands, workload_->dir());
-    const auto problems = lldb_run_problems(r, true);
-    EXPECT_TRUE(problems.empty()) << join(problems) << r.describe();
-    EXPECT_TRUE(workload_->alive()) << "the workload died while lldb was attached";
-    expect_left_running(workload_->pid());
-    return r;
-  }
 
   // The JSON of `py-bt-all --json`, checked against the ground truth.
   // `tasks`: the workload's threads, when it is no longer there to ask (a kernel-written core).
@@ -132,74 +124,6 @@ class LldbBtAll : public testing::TestWithParam<Interpreter> {
 
   std::unique_ptr<Workload> workload_;
 };
-
-TEST_P(LldbBtAll, JsonMatchesGroundTruth) {
-  auto r = lldb({"py-bt-all --json"});
-  expect_json_matches(r, "py-bt-all --json under lldb");
-}
-
-TEST_P(LldbBtAll, TextListsEveryThread) {
-  auto r = lldb({"py-bt-all"});
-  const auto diffs = compare_bt_all_text(truth(), lldb_command_output(r.out, "py-bt-all"));
-  EXPECT_TRUE(diffs.empty()) << "py-bt-all text differs from the ground truth (" << diffs.size()
-                             << " differences):\n" << join_diffs(diffs) << "\n" << r.describe();
-}
-
-// Right after attaching, LLDB selects the main thread.
-TEST_P(LldbBtAll, PyBtPrintsSelectedMainThread) {
-  const ThreadTruth* main = truth().by_name("MainThread");
-  ASSERT_TRUE(main);
-  auto r = lldb({"py-bt"});
-  const auto diffs = compare_bt_text_one(truth(), *main, lldb_command_output(r.out, "py-bt"));
-  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
-}
-
-// After selecting another thread in LLDB, py-bt follows it. LLDB 16's `thread select` takes only
-// its own index, so the thread is selected by kernel tid through the script bridge. Before 3.8 the
-// workload cannot report its tid: it comes from the plugin's JSON (checked by JsonMatchesGroundTruth).
-TEST_P(LldbBtAll, PyBtFollowsThreadSwitch) {
-  const ThreadTruth* worker = truth().by_name("worker-1");
-  ASSERT_TRUE(worker);
-  std::optional<int64_t> tid = worker->native_id;
-  if (!tid) {
-    auto first = lldb({"py-bt-all --json"});
-    std::string error;
-    auto got = find_json_line(first.out, &error);
-    ASSERT_TRUE(got) << error << "\n" << first.describe();
-    for (const auto& t : got->at("threads"))
-      if (t.value("thread_id", uint64_t{0}) == worker->thread_id && t.contains("native_id") &&
-          t["native_id"].is_number_integer())
-        tid = t["native_id"].get<int64_t>();
-    ASSERT_TRUE(tid) << "py-bt-all --json gives worker-1 no native_id\n" << first.describe();
-  }
-  const std::string select = "script lldb.process.SetSelectedThreadByID(" + std::to_string(*tid) + ")";
-  auto r = lldb({select, "thread info", "py-bt"});
-  ASSERT_NE(lldb_command_output(r.out, "thread info").find("tid = " + std::to_string(*tid)), std::string::npos)
-      << "lldb did not switch to worker-1 (tid " << *tid << ")\n" << r.describe();
-  const auto diffs = compare_bt_text_one(truth(), *worker, lldb_command_output(r.out, "py-bt"));
-  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n" << r.describe();
-}
-
-// After LLDB detaches, the process keeps running: not stopped, and the spinner still burns CPU.
-TEST_P(LldbBtAll, DetachLeavesTargetRunning) {
-  lldb({"py-bt-all --json"});
-  if (HasFatalFailure()) return;
-  const pid_t pid = workload_->pid();
-  const auto before = cpu_ticks(pid);
-  ASSERT_TRUE(before);
-  const auto deadline = Clock::now() + 5s;
-  auto now = before;
-  while (now && *now == *before && Clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-    now = cpu_ticks(pid);
-  }
-  ASSERT_TRUE(now) << "the workload is gone";
-  EXPECT_GT(*now, *before) << "the workload used no CPU for 5 s after lldb detached: the spinner is not running";
-}
-
-// A core written by gdb's gcore (by the kernel for the container's interpreters), opened with `lldb -c CORE EXECUTABLE`, gives the same stacks.
-// (Suite name ends in CoreFile: CTest runs core-writing tests one at a time.)
-class LldbCoreFile : public LldbBtAll {};
 
 TEST_P(LldbCoreFile, JsonMatchesGroundTruth) {
   TempDir core_dir;  // its own directory: the core goes as soon as the test ends
@@ -234,7 +158,6 @@ TEST_P(LldbCoreFile, JsonMatchesGroundTruth) {
 
 // The container's interpreters too: LLDB 16 loads no module for a process in another mount namespace
 // (it looks for /usr/bin/python3.14 on the host), and pyxray reads the process's files itself.
-INSTANTIATE_TEST_SUITE_P(Interpreters, LldbBtAll, testing::ValuesIn(all_interpreters()), param_name);
 INSTANTIATE_TEST_SUITE_P(Interpreters, LldbCoreFile, testing::ValuesIn(all_interpreters()), param_name);
 
 // --- a process that is not Python ---
