@@ -47,7 +47,7 @@ nlohmann::json opt(const std::optional<int64_t>& v) { return v ? nlohmann::json(
 // "2.7, 3.6, ..., 3.13": the minor versions pyxray has a built-in table for.
 std::string table_versions() {
   std::vector<std::string> names;
-  for (const auto& v : table_minor_versions()) names.push_back(v.text());
+  for (const auto& v : versions_with_tables()) names.push_back(v.text());
   return fmt::format("{}", fmt::join(names, ", "));
 }
 

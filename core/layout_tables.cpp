@@ -30,7 +30,7 @@ const std::vector<LayoutTable>& layout_tables() {
   return tables;
 }
 
-std::vector<PyVersion> table_minor_versions() {
+std::vector<PyVersion> versions_with_tables() {
   std::vector<PyVersion> minors;
   for (const auto& t : layout_tables())
     if (std::find(minors.begin(), minors.end(), t.version) == minors.end()) minors.push_back({t.version.major, t.version.minor});
