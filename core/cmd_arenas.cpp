@@ -219,7 +219,7 @@ Expected<std::string> run_arenas(Session& session, const ParsedArgs& args) {
   Expected<PymallocStats> py = read_pymalloc(*proc);
   Expected<GlibcStats> gl = read_glibc_malloc(proc->target(), proc->mem());
   std::vector<std::string> notes;  // beyond why a section is missing
-  if (proc->version().at_least(3, 12) && py) {
+  if (proc->traits().pymalloc.model != ObmallocState::FileStatics && py) {
     if (auto interps = interpreters(*proc); interps && interps->size() > 1)
       notes.push_back(fmt::format("pymalloc: {} interpreters; these are the main interpreter's statistics "
                                   "(sub-interpreters with their own obmalloc state are not included)",

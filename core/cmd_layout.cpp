@@ -47,12 +47,8 @@ nlohmann::json opt(const std::optional<int64_t>& v) { return v ? nlohmann::json(
 
 // "2.7, 3.6, ..., 3.13": the minor versions pyxray has a built-in table for.
 std::string table_versions() {
-  std::vector<PyVersion> minors;
-  for (const auto& t : layout_tables())
-    if (std::find(minors.begin(), minors.end(), t.version) == minors.end()) minors.push_back({t.version.major, t.version.minor});
-  std::sort(minors.begin(), minors.end());
   std::vector<std::string> names;
-  for (const auto& v : minors) names.push_back(v.text());
+  for (const auto& v : versions_with_tables()) names.push_back(v.text());
   return fmt::format("{}", fmt::join(names, ", "));
 }
 

@@ -41,26 +41,26 @@ bool GcLists::is_head(uint64_t addr) const { return std::find(heads.begin(), hea
 Expected<GcLists> gc_lists(PythonProcess& proc) {
   const Layout& L = proc.layout();
   const PyVersion& v = proc.version();
+  const VersionTraits& vt = proc.traits();
   Memory& m = proc.mem();
   GcLists g;
-  const bool old_head = v.before(3, 8);
-  g.head_size = static_cast<uint64_t>(L.gc_head_size != kAbsent ? L.gc_head_size : old_head ? 32 : 16);
-  g.refs_field = old_head;
-  g.refs_shift = v.major == 3 && old_head ? 1 : 0;
+  g.head_size = L.gc_head_size != kAbsent ? static_cast<uint64_t>(L.gc_head_size) : vt.default_gc_head_size;
+  g.refs_field = vt.gc_refs_in_head;
+  g.refs_shift = vt.gc_refs_shift;
   // struct gc_generation {PyGC_Head head; int threshold; int count;}, padded to the head's alignment.
   uint64_t gen_size = L.gc_generation_size != kAbsent ? static_cast<uint64_t>(L.gc_generation_size)
-                                                      : (old_head ? 48 : 24);
+                                                      : vt.default_gc_generation_size;
   auto add_block = [&](uint64_t generations, uint64_t permanent) {
     for (int i = 0; i < kGenerations; ++i) g.heads.push_back(generations + i * gen_size);
     if (permanent) g.heads.push_back(permanent);
   };
-  if (v.major == 2 || v.before(3, 7)) {
+  if (vt.gc_generations == GcGenerations::Generation0Symbol) {
     auto sym = proc.target().symbol_address("_PyGC_generation0");
     if (!sym) return fail("cannot find _PyGC_generation0, the garbage collector's list heads");
     PYX_TRY(gen0, m.read_ptr(*sym));
     if (!gen0) return fail("_PyGC_generation0 is NULL: the garbage collector is not initialised");
     add_block(gen0, 0);
-  } else if (v.before(3, 9)) {
+  } else if (vt.gc_generations == GcGenerations::RuntimeState) {
     if (!proc.runtime_addr() || L.runtime_gc_generations == kAbsent)
       return fail(fmt::format("no layout for _PyRuntime.gc.generations in CPython {}", v.text()));
     uint64_t rt = proc.runtime_addr();

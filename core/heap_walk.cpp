@@ -701,13 +701,13 @@ struct HeapWalker::Impl {
     if (target_gone()) return fail(process_gone_message(proc.target().pid()));
     if (!heap.available && !gc) return fail(fmt::format("nothing to walk: {}", heap.why_not));
     const uint32_t gch = gc ? static_cast<uint32_t>(gc->head_size)
-                            : static_cast<uint32_t>(or_default(L.gc_head_size, proc.version().before(3, 8) ? 32 : 16));
+                            : static_cast<uint32_t>(or_default(L.gc_head_size, proc.traits().default_gc_head_size));
     if (heap.debug) {
       debug_prefix = 16;
       debug_suffix = 8;
     }
     block_offsets = {debug_prefix, debug_prefix + gch};
-    if (proc.version().at_least(3, 11)) block_offsets.push_back(debug_prefix + gch + 16);
+    if (proc.traits().managed_preheader) block_offsets.push_back(debug_prefix + gch + 16);
 
     if (heap.available) scan_arenas();
     if (!stop) flush_deferred();

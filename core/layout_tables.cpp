@@ -1,5 +1,6 @@
 #include "layout_tables.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace pyxray {
@@ -27,6 +28,14 @@ const std::vector<LayoutTable>& layout_tables() {
     return out;
   }();
   return tables;
+}
+
+std::vector<PyVersion> versions_with_tables() {
+  std::vector<PyVersion> minors;
+  for (const auto& t : layout_tables())
+    if (std::find(minors.begin(), minors.end(), t.version) == minors.end()) minors.push_back({t.version.major, t.version.minor});
+  std::sort(minors.begin(), minors.end());
+  return minors;
 }
 
 const LayoutTable* table_for(const PyVersion& v) {

@@ -26,6 +26,8 @@ struct LayoutTable {
 };
 
 const std::vector<LayoutTable>& layout_tables();
+// The minor versions (X.Y, no micro) some table describes, oldest first.
+std::vector<PyVersion> versions_with_tables();
 // The table for `v`: its exact build if known, else the closest micro release of the same minor.
 const LayoutTable* table_for(const PyVersion& v);
 // The newest table of an older minor version, for versions no table describes.

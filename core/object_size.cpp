@@ -18,8 +18,6 @@ namespace {
 constexpr uint64_t kTpHeapType = uint64_t{1} << 9;
 constexpr uint64_t kTpReady = uint64_t{1} << 12;
 constexpr uint64_t kTpHaveGc = uint64_t{1} << 14;
-// 3.12+: the weakref list lives before the object too (Py_TPFLAGS_MANAGED_WEAKREF).
-constexpr uint64_t kTpManagedWeakref = uint64_t{1} << 3;
 constexpr int kTObjectEx = 16;           // T_OBJECT_EX / Py_T_OBJECT_EX: what __slots__ members are
 constexpr int kMaxBaseChain = 64;
 constexpr int kMaxMembers = 4096;
@@ -80,9 +78,9 @@ uint64_t usable_fraction(uint64_t n) { return (n << 1) / 3; }
 
 TypeCache::TypeCache(PythonProcess& proc, Objects& objects)
     : proc_(proc), objects_(objects), L_(proc.layout()) {
-  bool py2 = proc.version().major == 2;
+  const bool str_is_bytes = proc.traits().str_is_bytes;  // the 2.x names of the builtin types
   for (const BuiltinRow& b : kBuiltins) {
-    const char* sym = py2 ? b.symbol2 : b.symbol3;
+    const char* sym = str_is_bytes ? b.symbol2 : b.symbol3;
     if (!*sym) continue;
     if (uint64_t a = proc.type_addr(sym)) builtins_.emplace_back(a, b.kind);
   }
@@ -142,7 +140,6 @@ std::unique_ptr<TypeInfo> TypeCache::load(uint64_t type) {
   t->addr = type;
   if (type == 0 || type % 8 != 0) return t;
   Memory& m = proc_.mem();
-  const PyVersion& v = proc_.version();
   if (!is_type_object(type)) return t;
   auto flags = m.read<uint64_t>(type + L_.type_tp_flags);
   auto basic = m.read<int64_t>(type + L_.type_tp_basicsize);
@@ -159,18 +156,18 @@ std::unique_ptr<TypeInfo> TypeCache::load(uint64_t type) {
   t->gc = *flags & kTpHaveGc;
   t->heap = *flags & kTpHeapType;
   t->dictoffset = L_.type_tp_dictoffset != kAbsent ? m.read<int64_t>(type + L_.type_tp_dictoffset).value_or(0) : 0;
-  const VersionTraits& vt = traits_for(v);
+  const VersionTraits& vt = proc_.traits();
   uint32_t managed_words = 0;
-  if (v.at_least(3, 11)) {
+  if (vt.managed_preheader) {
     t->managed_dict = vt.tpflags_managed_dict && (*flags & vt.tpflags_managed_dict);
     t->inline_values = vt.tpflags_inline_values && (*flags & vt.tpflags_inline_values);
-    bool weak = v.at_least(3, 12) && (*flags & kTpManagedWeakref);
+    bool weak = vt.tpflags_managed_weakref && (*flags & vt.tpflags_managed_weakref);
     if (t->managed_dict || weak) managed_words = 16;
   }
-  const uint32_t gc_head =
-      proc_.traits().gc_head ? static_cast<uint32_t>(or_default(L_.gc_head_size, v.before(3, 8) ? 32 : 16)) : 0;
+  const uint32_t gc_head = vt.gc_head ? static_cast<uint32_t>(or_default(L_.gc_head_size, vt.default_gc_head_size)) : 0;
+  // sys.getsizeof counts the PyGC_Head and, with a managed preheader, its two words.
   t->preheader = (t->gc ? gc_head : 0) + managed_words;
-  t->sizeof_header = v.at_least(3, 11) ? t->preheader : (t->gc ? gc_head : 0);
+  t->sizeof_header = t->preheader;
 
   // The layout: the nearest builtin along tp_base (bool is an int, OrderedDict a dict). A class
   // deriving only from `object` is a plain instance; a static type no rule knows, and every class
@@ -180,7 +177,7 @@ std::unique_ptr<TypeInfo> TypeCache::load(uint64_t type) {
   for (int i = 0; i < kMaxBaseChain && cur; ++i) {
     auto hit = std::find_if(builtins_.begin(), builtins_.end(), [&](const auto& p) { return p.first == cur; });
     BaseKind found = hit != builtins_.end() ? hit->second : BaseKind::Other;
-    if (found == BaseKind::Other && v.major == 3 && objects_.type_name_of_type(cur).value_or("") == kDequeName)
+    if (found == BaseKind::Other && vt.deque_blocks_of_64 && objects_.type_name_of_type(cur).value_or("") == kDequeName)
       found = BaseKind::Deque;
     if (found != BaseKind::Other) {
       t->kind = found == BaseKind::Object && unknown_static ? BaseKind::Other : found;
@@ -229,7 +226,7 @@ std::unique_ptr<TypeInfo> TypeCache::load(uint64_t type) {
       t->slots.push_back(off);
       t->slot_names.push_back(name);
     }
-    if (v.at_least(3, 11) && L_.heaptype_ht_cached_keys != kAbsent) {
+    if (vt.instance_dict_model != InstanceDictModel::DictOffset && L_.heaptype_ht_cached_keys != kAbsent) {
       t->cached_keys = m.read_ptr(type + L_.heaptype_ht_cached_keys).value_or(0);
       if (t->cached_keys)
         t->cached_nentries = m.read<int64_t>(t->cached_keys + L_.dictkeys_dk_nentries).value_or(0);
@@ -245,9 +242,8 @@ std::unique_ptr<TypeInfo> TypeCache::load(uint64_t type) {
 std::string TypeCache::qualified_name(uint64_t type, const TypeInfo& t) {
   if (!t.heap) return t.tp_name;  // builtins and extension types: tp_name is "name" or "module.name"
   Memory& m = proc_.mem();
-  bool py2 = proc_.version().major == 2;
   std::string qual = t.tp_name;
-  int64_t name_field = py2 ? L_.heaptype_ht_name : L_.heaptype_ht_qualname;
+  int64_t name_field = proc_.traits().has_qualname ? L_.heaptype_ht_qualname : L_.heaptype_ht_name;
   if (name_field != kAbsent) {
     if (auto obj = m.read_ptr(type + name_field); obj && *obj) {
       if (auto text = objects_.read_text(*obj, 400); text && printable_name(*text)) qual = *text;
@@ -266,8 +262,7 @@ std::string TypeCache::qualified_name(uint64_t type, const TypeInfo& t) {
 // --- ObjectSizer ---
 
 ObjectSizer::ObjectSizer(PythonProcess& proc, TypeCache& types)
-    : proc_(proc), types_(types), L_(proc.layout()), minor_(proc.version().minor),
-      py2_(proc.version().major == 2) {}
+    : proc_(proc), types_(types), L_(proc.layout()), traits_(proc.traits()) {}
 
 uint64_t ObjectSizer::min_allocation(const TypeInfo& t, std::span<const std::byte> head) const {
   uint64_t base = t.preheader;
@@ -299,13 +294,12 @@ uint64_t ObjectSizer::min_allocation(const TypeInfo& t, std::span<const std::byt
 }
 
 bool ObjectSizer::no_ob_size(const TypeInfo& t) const {
-  if (py2_) return false;
   switch (t.kind) {
     case BaseKind::Gen:
     case BaseKind::Frame:
-      return minor_ >= 11;
+      return traits_.frames_sized_by_code;
     case BaseKind::Int:
-      return minor_ >= 12;
+      return traits_.int_size_in_lv_tag;
     default:
       return false;
   }
@@ -323,7 +317,7 @@ bool ObjectSizer::exact_allocation(const TypeInfo& t) const {
 }
 
 uint64_t ObjectSizer::needs_keys(const TypeInfo& t, std::span<const std::byte> head) const {
-  if (t.kind != BaseKind::Dict || py2_) return 0;
+  if (t.kind != BaseKind::Dict || traits_.dict_model == DictModel::Table27) return 0;
   return load_u64(head, L_.dict_ma_keys);
 }
 
@@ -353,7 +347,7 @@ uint64_t ObjectSizer::str_sizeof(uint64_t addr, std::span<const std::byte> head)
   const StrState st = str_state(state, proc_.traits().unicode_kind_shift);
   const uint64_t kind = static_cast<uint64_t>(st.kind);
   const bool compact = st.compact, ascii = st.ascii;
-  bool ready = py2_ || minor_ >= 12 || ((state >> 7) & 1);
+  bool ready = !traits_.unicode_ready_bit || ((state >> 7) & 1);
   uint64_t size = 0;
   uint64_t data = 0;
   if (compact && ascii) {
@@ -461,7 +455,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
         return static_cast<uint64_t>(L_.long_value_ob_digit) + std::max<uint64_t>(n, 1) * digit;
       }
       uint64_t nd = magnitude(load_i64(head, L_.varobject_ob_size));
-      if (minor_ >= 11) nd = std::max<uint64_t>(nd, 1);  // 3.11 counts one digit even for 0
+      if (traits_.int_sizeof_min_one_digit) nd = std::max<uint64_t>(nd, 1);  // 3.11 counts one digit even for 0
       return static_cast<uint64_t>(L_.long_ob_digit) + nd * digit;
     }
     case BaseKind::Long27: {
@@ -492,7 +486,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
       return basic;
     }
     case BaseKind::Dict: {
-      if (py2_) {
+      if (traits_.dict_model == DictModel::Table27) {
         uint64_t table = load_u64(head, L_.dict27_ma_table);
         int64_t mask = load_i64(head, L_.dict27_ma_mask);
         if (L_.dict27_ma_smalltable != kAbsent && table != addr + static_cast<uint64_t>(L_.dict27_ma_smalltable))
@@ -503,14 +497,14 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
     }
     case BaseKind::Type:
       // 2.7 has no type.__sizeof__: object's counts the metatype's tp_basicsize (and any slots).
-      return py2_ ? var_default() : type_sizeof(addr, t);
+      return traits_.has_type_sizeof ? type_sizeof(addr, t) : var_default();
     case BaseKind::Code: {
       // 3.11+: _PyObject_VAR_SIZE, rounded up to a pointer (a code object's co_extra is not counted).
       uint64_t size = var_default();
-      return !py2_ && minor_ >= 11 ? (size + 7) & ~uint64_t{7} : size;
+      return traits_.code_sizeof_rounded ? (size + 7) & ~uint64_t{7} : size;
     }
     case BaseKind::Gen:
-      return !py2_ && minor_ >= 11 ? gen_sizeof(t, addr, head) : basic;
+      return traits_.frames_sized_by_code ? gen_sizeof(t, addr, head) : basic;
     case BaseKind::Deque: {
       // deque_sizeof: the object and its 64-item blocks.
       uint64_t len = static_cast<uint64_t>(std::max<int64_t>(load_i64(head, L_.varobject_ob_size), 0));
@@ -520,7 +514,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
     }
     case BaseKind::Frame: {
       // 3.11+: frame_sizeof adds the slots of the frame's code.
-      if (!py2_ && minor_ >= 11) {
+      if (traits_.frames_sized_by_code) {
         uint64_t iframe = L_.frame_f_frame != kAbsent ? load_u64(head, L_.frame_f_frame) : 0;
         return basic + frame_slots(frame_code(iframe)) * 8;
       }
@@ -540,7 +534,9 @@ uint64_t ObjectSizer::getsizeof(const TypeInfo& t, uint64_t addr, std::span<cons
   uint64_t header = t.sizeof_header;
   // A static type has no GC head: sys.getsizeof adds none for it up to 3.10 (type's tp_is_gc) and
   // from 3.13 (when its type is `type` itself); 3.11 and 3.12 add the header all the same.
-  if (t.kind == BaseKind::Type && t.gc && (proc_.version().before(3, 11) || (proc_.version().at_least(3, 13) && t.exact))) {
+  const StaticTypeGcHeader rule = traits_.static_type_gc_header;
+  if (t.kind == BaseKind::Type && t.gc &&
+      (rule == StaticTypeGcHeader::NotCounted || (rule == StaticTypeGcHeader::CountedUnlessExact && t.exact))) {
     uint64_t flags = proc_.mem().read<uint64_t>(addr + L_.type_tp_flags).value_or(0);
     if (!(flags & kTpHeapType)) header = 0;
   }

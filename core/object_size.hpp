@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "expected.hpp"
+#include "version_traits.hpp"
 
 namespace pyxray {
 
@@ -142,8 +143,7 @@ class ObjectSizer {
   PythonProcess& proc_;
   TypeCache& types_;
   const Layout& L_;
-  int minor_;
-  bool py2_;
+  const VersionTraits& traits_;
 };
 
 // Little-endian loads from a byte span; 0 past its end.

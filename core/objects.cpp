@@ -66,7 +66,7 @@ Expected<std::string> Objects::type_name(uint64_t obj) {
 Expected<std::string> Objects::read_text(uint64_t obj, std::size_t max_chars) {
   PYX_TRY(name, type_name(obj));
   const Layout& L = proc_.layout();
-  if (proc_.version().major == 2) {
+  if (proc_.traits().str_is_bytes) {
     if (name == "str") return read_bytes_text(obj, L.string27_ob_sval, max_chars);
     if (name == "unicode") return read_unicode27(obj, max_chars);
   } else {
@@ -78,11 +78,12 @@ Expected<std::string> Objects::read_text(uint64_t obj, std::size_t max_chars) {
 
 Expected<std::vector<std::byte>> Objects::read_bytes_value(uint64_t obj, std::size_t max_len) {
   PYX_TRY(name, type_name(obj));
-  bool is_bytes = proc_.version().major == 2 ? name == "str" : name == "bytes";
+  const bool str_is_bytes = proc_.traits().str_is_bytes;
+  bool is_bytes = str_is_bytes ? name == "str" : name == "bytes";
   if (!is_bytes) return fail(fmt::format("object at 0x{:x} is a {}, not bytes", obj, name));
   PYX_TRY(size, proc_.mem().read<int64_t>(obj + proc_.layout().varobject_ob_size));
   if (size < 0) return fail(fmt::format("bytes at 0x{:x} has negative size", obj));
-  int64_t sval = proc_.version().major == 2 ? proc_.layout().string27_ob_sval : proc_.layout().bytes_ob_sval;
+  int64_t sval = str_is_bytes ? proc_.layout().string27_ob_sval : proc_.layout().bytes_ob_sval;
   return proc_.mem().read_bytes(obj + sval, std::min<std::size_t>(static_cast<std::size_t>(size), max_len));
 }
 
@@ -136,7 +137,7 @@ Expected<std::string> Objects::read_unicode27(uint64_t obj, std::size_t max_char
 
 Expected<int64_t> Objects::read_int(uint64_t obj) {
   PYX_TRY(name, type_name(obj));
-  if (proc_.version().major == 2 && name == "int") {
+  if (proc_.traits().int_is_machine_word && name == "int") {
     return proc_.mem().read<int64_t>(obj + proc_.layout().int27_ob_ival);
   }
   if (name == "int" || name == "long" || name == "bool") return read_long(obj);

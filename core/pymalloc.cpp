@@ -20,65 +20,10 @@
 namespace pyxray {
 namespace {
 
-// --- per-version facts (Objects/obmalloc.c, Include/internal/pycore_obmalloc.h), 64-bit builds ---
+// The per-version facts (geometry, where the state lives, what other builds use) are
+// VersionTraits::pymalloc (version_traits.hpp).
+using Geometry = PymallocGeometry;
 
-enum class StateModel {
-  FileStatics,     // <= 3.11: `arenas`, `maxarenas`, ... are static variables of obmalloc.c
-  InterpEmbedded,  // 3.12: struct _obmalloc_state embedded in PyInterpreterState as `obmalloc`
-  InterpPointer,   // 3.13+: `obmalloc` is a pointer (the main interpreter's -> obmalloc_state_main)
-};
-
-struct Geometry {
-  uint64_t arena_size = 0;
-  uint64_t pool_size = 0;
-  unsigned alignment = 0;
-  unsigned threshold = 0;  // SMALL_REQUEST_THRESHOLD
-  unsigned classes() const { return threshold / alignment; }
-  bool operator==(const Geometry&) const = default;
-};
-
-struct PymallocTraits {
-  StateModel model = StateModel::FileStatics;
-  Geometry geometry;
-  // What other builds of the same version use: releases before the 16-byte alignment backport (2.7,
-  // 3.6, 3.7) have 8-byte alignment (with a 256-byte threshold on 2.7: 32 classes either way; 64
-  // classes on 3.x); 3.10+ built without the radix tree keep 4 KiB pools.
-  uint64_t alt_pool_size = 0;
-  unsigned alt_alignment = 0;
-  unsigned alt_threshold = 0;
-  bool has_arena_counters = true;  // ntimes_arena_allocated, narenas_highwater in release builds
-};
-
-constexpr uint64_t KiB = 1024;
-
-const PymallocTraits& pymalloc_traits(const PyVersion& v) {
-  using M = StateModel;
-  static const PymallocTraits v27 = {.model = M::FileStatics,
-                                     .geometry = {.arena_size = 256 * KiB, .pool_size = 4 * KiB, .alignment = 16, .threshold = 512},
-                                     .alt_alignment = 8, .alt_threshold = 256, .has_arena_counters = false};
-  static const PymallocTraits v36 = {.model = M::FileStatics,
-                                     .geometry = {.arena_size = 256 * KiB, .pool_size = 4 * KiB, .alignment = 16, .threshold = 512},
-                                     .alt_alignment = 8, .alt_threshold = 512};
-  static const PymallocTraits v38 = {.model = M::FileStatics,
-                                     .geometry = {.arena_size = 256 * KiB, .pool_size = 4 * KiB, .alignment = 16, .threshold = 512}};
-  static const PymallocTraits v310 = {.model = M::FileStatics,
-                                      .geometry = {.arena_size = 1024 * KiB, .pool_size = 16 * KiB, .alignment = 16, .threshold = 512},
-                                      .alt_pool_size = 4 * KiB};
-  static const PymallocTraits v312 = {.model = M::InterpEmbedded,
-                                      .geometry = {.arena_size = 1024 * KiB, .pool_size = 16 * KiB, .alignment = 16, .threshold = 512},
-                                      .alt_pool_size = 4 * KiB};
-  static const PymallocTraits v313 = {.model = M::InterpPointer,
-                                      .geometry = {.arena_size = 1024 * KiB, .pool_size = 16 * KiB, .alignment = 16, .threshold = 512},
-                                      .alt_pool_size = 4 * KiB};
-  if (v.major == 2) return v27;
-  if (v.before(3, 8)) return v36;
-  if (v.before(3, 10)) return v38;
-  if (v.before(3, 12)) return v310;
-  if (v.before(3, 13)) return v312;
-  return v313;
-}
-
-// The default geometry first, then what other builds of the version use.
 std::vector<Geometry> candidates(const PymallocTraits& t) {
   std::vector<Geometry> out{t.geometry};
   auto add = [&](Geometry g) {
@@ -297,7 +242,7 @@ Expected<ArenaVector> locate_arenas(PythonProcess& proc, const PymallocTraits& t
   Memory& m = proc.mem();
   const Layout& L = proc.layout();
   ArenaVector v;
-  if (traits.model == StateModel::FileStatics) {
+  if (traits.model == ObmallocState::FileStatics) {
     Target& t = proc.target();
     auto arenas = static_symbol(t, "arenas");
     auto maxarenas = static_symbol(t, "maxarenas");
@@ -326,7 +271,7 @@ Expected<ArenaVector> locate_arenas(PythonProcess& proc, const PymallocTraits& t
   uint64_t interp = main_interpreter(proc);
   if (!interp) return fail("the interpreter is not initialised (or is shutting down): no interpreter state");
   uint64_t state = interp + L.interp_obmalloc;
-  if (traits.model == StateModel::InterpPointer) {
+  if (traits.model == ObmallocState::InterpPointer) {
     PYX_TRY(ptr, m.read_ptr(state));
     if (!ptr) return fail("the main interpreter has no obmalloc state yet (interp->obmalloc is NULL)");
     state = ptr;
@@ -468,12 +413,11 @@ std::optional<Domain> read_domain(Memory& m, uint64_t addr, const AllocatorLayou
 }  // namespace
 
 Expected<ArenaVector> pymalloc_arena_vector(PythonProcess& proc) {
-  return locate_arenas(proc, pymalloc_traits(proc.version()));
+  return locate_arenas(proc, proc.traits().pymalloc);
 }
 
 ObjectAllocator object_allocator(PythonProcess& proc) {
-  const PyVersion& v = proc.version();
-  if (v.major == 2) return {"pymalloc", true, true};  // 2.7 has no allocator switch
+  if (!proc.traits().allocator_api) return {"pymalloc", true, true};  // 2.7 has no allocator switch
   Target& t = proc.target();
   Memory& m = proc.mem();
   const Layout& L = proc.layout();
@@ -487,7 +431,7 @@ ObjectAllocator object_allocator(PythonProcess& proc) {
     obj = rt + L.runtime_allocators_standard_obj;
     if (L.runtime_allocators_debug_raw != kAbsent) debug_raw = rt + L.runtime_allocators_debug_raw;
     if (L.runtime_allocators_debug_obj != kAbsent) debug_obj = rt + L.runtime_allocators_debug_obj;
-  } else if (v.before(3, 12)) {  // statics of obmalloc.c
+  } else if (proc.traits().allocators_are_statics) {  // statics of obmalloc.c
     raw = static_symbol(t, "_PyMem_Raw");
     mem = static_symbol(t, "_PyMem");
     obj = static_symbol(t, "_PyObject");
@@ -537,7 +481,7 @@ Expected<PymallocStats> read_pymalloc(PythonProcess& proc, uint64_t max_arenas) 
     return fail(fmt::format("this process does not use pymalloc for objects (allocator: {}, e.g. "
                             "PYTHONMALLOC={}): every object comes from the C allocator; see the glibc section",
                             alloc.name, alloc.name));
-  const PymallocTraits& traits = pymalloc_traits(proc.version());
+  const PymallocTraits& traits = proc.traits().pymalloc;
   PYX_TRY(av, locate_arenas(proc, traits));
   if (av.maxarenas > static_cast<uint64_t>(limits().pymalloc_arenas))
     return fail(fmt::format("pymalloc's arena vector claims {} slots: the state at {} looks corrupt (if it is not, {})",

@@ -23,14 +23,14 @@ constexpr std::size_t kDequeBlockBytes = 8 + kDequeBlock * 8 + 8;
 }  // namespace
 
 Referents::Referents(PythonProcess& proc, TypeCache& types)
-    : proc_(proc), types_(types), minor_(proc.version().minor), py2_(proc.version().major == 2),
+    : proc_(proc), types_(types), traits_(proc.traits()),
       max_array_(limits().container_items), max_object_bytes_(static_cast<uint64_t>(limits().object_bytes)) {}
 
 uint64_t Referents::wanted_bytes(const TypeInfo& t, uint64_t object_size) const {
   uint64_t want = ObjectSizer::kHeaderBytes;
   if (t.has_refs || t.kind == BaseKind::Tuple) want = object_size;
   if (t.inline_values) want = std::max<uint64_t>(want, static_cast<uint64_t>(t.basicsize) + 8 + 8 * t.cached_nentries);
-  if (t.kind == BaseKind::Set || t.kind == BaseKind::FrozenSet || (t.kind == BaseKind::Dict && py2_))
+  if (t.kind == BaseKind::Set || t.kind == BaseKind::FrozenSet || (t.kind == BaseKind::Dict && traits_.dict_model == DictModel::Table27))
     want = std::max<uint64_t>(want, static_cast<uint64_t>(t.basicsize));  // the small table is inline
   return std::min(std::max(want, object_size < 16 ? object_size : uint64_t{16}), max_object_bytes_);
 }
@@ -47,13 +47,13 @@ void Referents::managed_dict_refs(uint64_t addr, const TypeInfo& t, std::span<co
   const Layout& L = proc_.layout();
   const int64_t obj = t.preheader;  // the object's offset in `alloc`
   const int64_t values_off = L.dictvalues_values == kAbsent ? 0 : L.dictvalues_values;
-  if (minor_ == 11) {  // values at obj[-4], a materialised dict at obj[-3]
+  if (traits_.instance_dict_model == InstanceDictModel::ManagedSplit311) {  // values at obj[-4], a materialised dict at obj[-3]
     uint64_t values = load_u64(alloc, obj - 32);
     uint64_t dict = load_u64(alloc, obj - 24);
     if (values && t.cached_nentries > 0)
       ool.push_back({OutOfLine::Kind::Pointers, addr, values + values_off, 0, t.cached_nentries});
     if (dict) emit(dict);
-  } else if (minor_ == 12) {  // obj[-3]: a dict, or values tagged with the low bit
+  } else if (traits_.instance_dict_model == InstanceDictModel::DictOrValues312) {  // obj[-3]: a dict, or values tagged with the low bit
     uint64_t dorv = load_u64(alloc, obj - 24);
     if (dorv & 1) {
       if (t.cached_nentries > 0)
@@ -104,7 +104,7 @@ void Referents::object_refs(uint64_t addr, const TypeInfo& t, std::span<const st
       break;
     }
     case BaseKind::Dict: {
-      if (py2_) {
+      if (traits_.dict_model == DictModel::Table27) {
         uint64_t table = word(L.dict27_ma_table);
         int64_t mask = load_i64(body, L.dict27_ma_mask);
         if (!table || mask < 0 || mask >= max_array_) break;

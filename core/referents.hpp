@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "expected.hpp"
+#include "version_traits.hpp"
 
 namespace pyxray {
 
@@ -78,8 +79,7 @@ class Referents {
 
   PythonProcess& proc_;
   TypeCache& types_;
-  int minor_;
-  bool py2_;
+  const VersionTraits& traits_;
   // The container-items and object-bytes limits when this walk began: longer arrays are taken as
   // corrupt, a bigger object's inline references (a huge tuple's) are read up to there.
   int64_t max_array_;

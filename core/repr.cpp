@@ -76,29 +76,18 @@ bool inheritable(Kind k) {
   }
 }
 
-Dialect dialect_for(const PyVersion& v) {
-  Dialect d;
-  d.py2 = v.major == 2;
-  d.builtins_module = d.py2 ? "__builtin__" : "builtins";
-  d.unicode_minor = v.major == 3 ? v.minor : 99;
-  d.bytearray_subclass_name = !d.py2 && !v.before(3, 7);
-  d.loader_module_repr = !d.py2 && v.before(3, 12);
-  d.bytearray_escapes_quote = v.before(3, 15);
-  return d;
-}
-
 }  // namespace
 
 Engine::Engine(PythonProcess& proc, Objects& objects, const ReprLimits& limits)
     : proc_(proc), objects_(objects), mem_(proc.mem()), L_(proc.layout()), limits_(limits),
-      dialect_(dialect_for(proc.version())) {
+      dialect_(proc.traits()) {
   limits_.max_items = std::max(limits_.max_items, 0);
   build_type_tables();
 }
 
 void Engine::build_type_tables() {
   for (const Builtin& b : kBuiltins) {
-    const char* symbol = dialect_.py2 ? b.symbol2 : b.symbol3;
+    const char* symbol = dialect_.str_is_bytes ? b.symbol2 : b.symbol3;
     if (!*symbol) continue;
     uint64_t type = proc_.type_addr(symbol);
     if (!type) continue;
@@ -123,7 +112,7 @@ Engine::TypeInfo Engine::classify(uint64_t type) {
   if (!is_heap_type(type)) {
     std::string name = objects_.type_name_of_type(type).value_or("");
     for (const Builtin& b : kBuiltins) {
-      if (name != (dialect_.py2 ? b.name2 : b.name3) || name.empty()) continue;
+      if (name != (dialect_.str_is_bytes ? b.name2 : b.name3) || name.empty()) continue;
       bool resolved = std::any_of(exact_types_.begin(), exact_types_.end(),
                                   [&](const auto& p) { return p.second == b.kind; });
       if (!resolved) return {b.kind, true};
@@ -313,7 +302,7 @@ Engine::Result Engine::emit_dict(uint64_t addr, int depth) {
 }
 
 bool Engine::is_set_dummy(uint64_t key) {
-  if (!set_dummy_ && !dialect_.py2) {
+  if (!set_dummy_ && dialect_.set_dummy_exported) {
     // 3.x exports the pointer to its dummy object.
     uint64_t sym = proc_.type_addr("_PySet_Dummy");
     set_dummy_ = sym ? mem_.read_ptr(sym).value_or(0) : 0;
@@ -324,7 +313,7 @@ bool Engine::is_set_dummy(uint64_t key) {
   auto type = objects_.type_of(key);
   if (!type) return false;
   std::string name = objects_.type_name_of_type(*type).value_or("");
-  bool dummy = dialect_.py2 ? name == "str" && plain_text(key, kDummy.size() + 1).value_or("") == kDummy
+  bool dummy = !dialect_.set_dummy_exported ? name == "str" && plain_text(key, kDummy.size() + 1).value_or("") == kDummy
                             : name == "<dummy key> type";
   if (dummy) set_dummy_ = key;  // there is one dummy per process
   return dummy;
@@ -368,7 +357,7 @@ Engine::Result Engine::emit_set(uint64_t addr, uint64_t type, Kind kind, bool ex
   PYX_TRY(keys, set_keys(addr, static_cast<std::size_t>(limits_.max_items), &more));
   // 2.7: set([1, 2]); 3.x: {1, 2}, frozenset({1, 2}), set(), MySet({1, 2}).
   std::string open, close;
-  if (dialect_.py2) {
+  if (dialect_.classic_reprs) {
     open = name + "([";
     close = "])";
   } else if (keys.empty() && !more) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "expected.hpp"
+#include "version_traits.hpp"
 #include "limits.hpp"
 #include "repr.hpp"
 #include "utf8.hpp"
@@ -51,16 +52,6 @@ void append_bytes_repr(std::string& out, std::span<const std::byte> bytes, std::
                        bool escape_single_quote = false);
 // Replaces bytes that are not UTF-8 (a corrupt type name, say) so the text is safe to hand on.
 using pyxray::sanitize_utf8;
-
-// How the target's Python spells reprs: the version facts safe_repr depends on, decided once.
-struct Dialect {
-  bool py2 = false;             // 2.7: str is bytes, <type '...'>, 123L, set([...]), u'...'
-  std::string builtins_module;  // "builtins" / "__builtin__": the module a repr leaves out
-  int unicode_minor = 0;        // 3.x minor whose Unicode database decides printability
-  bool bytearray_subclass_name = false;  // 3.7+: MyBytes(b'..'), not bytearray(b'..'), for a subclass
-  bool loader_module_repr = false;  // 3.4-3.11: a module's __loader__.module_repr() speaks first
-  bool bytearray_escapes_quote = false;  // up to 3.14: bytearray(b"it\'s") escapes ' even in "..."
-};
 
 enum class Kind : uint8_t {
   Other,            // anything not below: <tp_name object at 0x...>
@@ -159,7 +150,7 @@ class Engine {
   Memory& mem_;
   const Layout& L_;
   ReprLimits limits_;
-  Dialect dialect_;
+  const VersionTraits& dialect_;  // how the target's Python spells reprs (version_traits.hpp)
   std::string out_;
   bool cut_ = false;                 // the output budget ran out
   std::vector<uint64_t> active_;     // containers being printed, outermost first: cycle detection

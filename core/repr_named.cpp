@@ -47,7 +47,7 @@ Expected<Engine::TypeNames> Engine::type_names(uint64_t type) {
   if (module) {
     if (auto text = plain_text(*module)) names.module = *text;
   }
-  int64_t name_field = dialect_.py2 ? L_.heaptype_ht_name : L_.heaptype_ht_qualname;
+  int64_t name_field = dialect_.has_qualname ? L_.heaptype_ht_qualname : L_.heaptype_ht_name;
   if (auto s = need(name_field, "class names"); !s) return Unexpected<Error>{s.error()};
   PYX_TRY(name_obj, mem_.read_ptr(type + name_field));
   names.name = plain_text(name_obj).value_or(tp_name);
@@ -56,7 +56,7 @@ Expected<Engine::TypeNames> Engine::type_names(uint64_t type) {
 
 Engine::Result Engine::emit_type(uint64_t type) {
   PYX_TRY(names, type_names(type));
-  const char* kind = dialect_.py2 && !is_heap_type(type) ? "type" : "class";
+  const char* kind = dialect_.classic_reprs && !is_heap_type(type) ? "type" : "class";
   if (names.module && *names.module != dialect_.builtins_module) {
     out_ += fmt::format("<{} '{}.{}'>", kind, *names.module, names.name);
   } else {
@@ -126,7 +126,7 @@ Engine::Result Engine::emit_module(uint64_t addr, int depth) {
   PYX_TRY(dict, mem_.read_ptr(addr + dict_field));
   PYX_TRY(name, dict_str_value(dict, "__name__"));
   PYX_TRY(file, dict_str_value(dict, "__file__"));
-  if (dialect_.py2) {  // module_repr in 2.7 prints the raw strings
+  if (dialect_.classic_reprs) {  // module_repr in 2.7 prints the raw strings
     std::string n = name ? plain_text(*name).value_or("?") : "?";
     if (file) {
       if (auto f = plain_text(*file)) {
@@ -210,7 +210,7 @@ std::optional<std::string> Engine::loader_module_repr(uint64_t loader) {
 }
 
 Engine::Result Engine::emit_function(uint64_t addr) {
-  const int64_t field = dialect_.py2 ? L_.function_func_name : L_.function_func_qualname;
+  const int64_t field = dialect_.has_qualname ? L_.function_func_qualname : L_.function_func_name;
   if (auto s = need(field, "function objects"); !s) return s;
   PYX_TRY(name_obj, mem_.read_ptr(addr + field));
   PYX_TRY(name, plain_text(name_obj));
@@ -224,7 +224,7 @@ Engine::Result Engine::emit_code(uint64_t addr) {
   PYX_TRY(firstline, mem_.read<int32_t>(addr + L_.code_co_firstlineno));
   std::string name = plain_text(name_obj).value_or("?");
   auto file = plain_text(file_obj);
-  if (dialect_.py2) {  // 2.7 prints %.100s and %.300s
+  if (dialect_.classic_reprs) {  // 2.7 prints %.100s and %.300s
     name = name.substr(0, 100);
     if (file) *file = file->substr(0, 300);
   }
@@ -240,10 +240,10 @@ Engine::Result Engine::emit_method(uint64_t addr, int depth) {
   // The function's __qualname__ (2.7: __name__) when it is a Python function, as Python looks it up.
   std::string func_name = "?";
   if (auto t = objects_.type_of(func); t && classify(*t).kind == Kind::Function) {
-    int64_t field = dialect_.py2 ? L_.function_func_name : L_.function_func_qualname;
+    int64_t field = dialect_.has_qualname ? L_.function_func_qualname : L_.function_func_name;
     if (auto p = mem_.read_ptr(func + field)) func_name = plain_text(*p).value_or("?");
   }
-  if (!dialect_.py2) {
+  if (!dialect_.classic_reprs) {
     out_ += fmt::format("<bound method {} of ", func_name);
     emit(self, depth + 1);
     out_ += '>';

@@ -118,7 +118,7 @@ Engine::Result Engine::emit_int27(uint64_t addr) {
 
 Expected<bool> Engine::is_true(uint64_t bool_obj) {
   // bool is an int: 2.7 keeps ob_ival, 3.x a long whose size (or 3.12+ sign) says zero.
-  if (dialect_.py2) {
+  if (dialect_.int_is_machine_word) {
     PYX_TRY(value, mem_.read<int64_t>(bool_obj + L_.int27_ob_ival));
     return value != 0;
   }

@@ -156,7 +156,7 @@ Expected<std::vector<uint32_t>> Engine::read_code_points27(uint64_t addr, std::s
 Expected<std::vector<std::byte>> Engine::read_byte_string(uint64_t addr, std::size_t max, bool* truncated) {
   PYX_TRY(size, mem_.read<int64_t>(addr + L_.varobject_ob_size));
   if (size < 0 || size > kMaxElements) return fail(fmt::format("size {} is corrupt", size));
-  const int64_t sval = dialect_.py2 ? L_.string27_ob_sval : L_.bytes_ob_sval;
+  const int64_t sval = dialect_.str_is_bytes ? L_.string27_ob_sval : L_.bytes_ob_sval;
   const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(size), max);
   *truncated = n < static_cast<std::size_t>(size);
   return mem_.read_bytes(addr + sval, n);
@@ -165,7 +165,7 @@ Expected<std::vector<std::byte>> Engine::read_byte_string(uint64_t addr, std::si
 Engine::Result Engine::emit_str(uint64_t addr) {
   bool truncated = false;
   PYX_TRY(cps, read_code_points(addr, limits_.max_string, &truncated));
-  append_str_repr(out_, cps, dialect_.unicode_minor);
+  append_str_repr(out_, cps, dialect_.unicode_db_minor);
   if (truncated) out_ += "...";
   return {};
 }
