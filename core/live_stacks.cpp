@@ -251,15 +251,25 @@ bool LiveStacks::known_root(const LiveThread& t, uint64_t oldest) {
 WalkError LiveStacks::confirm_generator_frames(TickReader& r) {
   if (stopped_ || generator_links_.empty()) return WalkError::None;  // a stopped process does not change
   int64_t lo = 0, len = 0;
-  span_of({{L_.object_ob_refcnt, 8}, {L_.frame_f_back, 8}}, lo, len);
+  span_of({{L_.object_ob_refcnt, 8}, {L_.frame_f_back, 8}, {L_.frame_f_code, 8}}, lo, len);
   std::byte buf[256];
-  if (len > static_cast<int64_t>(sizeof buf)) return WalkError::BadFrame;  // never: the object header and f_back
-  for (auto [frame, back] : generator_links_) {
-    if (!r.read_fresh(frame + static_cast<uint64_t>(lo), buf, static_cast<std::size_t>(len))) return WalkError::Unreadable;
+  if (len > static_cast<int64_t>(sizeof buf)) return WalkError::BadFrame;  // never: the object header and two fields
+  for (const GeneratorLink& g : generator_links_) {
+    if (!r.read_fresh(g.frame + static_cast<uint64_t>(lo), buf, static_cast<std::size_t>(len))) return WalkError::Unreadable;
     const std::byte* p = buf - lo;
     if (L_.object_ob_refcnt != kAbsent && field<int64_t>(p, L_.object_ob_refcnt) <= 0)
       return WalkError::NotRunning;
-    if (field<uint64_t>(p, L_.frame_f_back) != back) return WalkError::NotRunning;
+    // Frame objects are reused at once (a code object's zombie frame, the free list): the generator's
+    // frame may since serve another call linked to the same address, or a generator run again may
+    // sit there while in between its caller's frame object served another call, and the walk read
+    // it then. Both must still run what the walk read in them.
+    if (field<uint64_t>(p, L_.frame_f_back) != g.back || field<uint64_t>(p, L_.frame_f_code) != g.code)
+      return WalkError::NotRunning;
+    if (g.back_code) {
+      if (!r.read_fresh(g.back + static_cast<uint64_t>(lo), buf, static_cast<std::size_t>(len)))
+        return WalkError::Unreadable;
+      if (field<uint64_t>(p, L_.frame_f_code) != g.back_code) return WalkError::NotRunning;
+    }
   }
   if (r.age() > kMaxConfirmWindow) return WalkError::NotRunning;
   return WalkError::None;
@@ -299,9 +309,11 @@ WalkError LiveStacks::walk_frame_objects(TickReader& r, const LiveThread& t, Wal
     out.entry.push_back(1);  // one evaluation loop per frame object
     oldest = code;
     oldest_frame = frame;
+    if (!generator_links_.empty() && generator_links_.back().back == frame && !generator_links_.back().back_code)
+      generator_links_.back().back_code = field<uint64_t>(p, L_.frame_f_code);
     uint64_t back = field<uint64_t>(p, L_.frame_f_back);
     if (code->generator && back && generator_links_.size() < generator_links_.capacity())
-      generator_links_.emplace_back(frame, back);
+      generator_links_.push_back({frame, back, field<uint64_t>(p, L_.frame_f_code), 0});
     frame = back;
   }
   // A generator's frame is linked to its caller (f_back) only while it runs, and a thread never

@@ -135,7 +135,11 @@ class LiveStacks {
     uint64_t caller = 0, caller_code = 0; // the next older frame that is not hidden, and its code
   };
   std::vector<Generator> generators_;     // the generator frames of one walk (3.11+)
-  std::vector<std::pair<uint64_t, uint64_t>> generator_links_;  // <= 3.10: a generator's frame, its f_back
+  // <= 3.10: a generator's frame, its f_back, and the code the walk read in each.
+  struct GeneratorLink {
+    uint64_t frame = 0, back = 0, code = 0, back_code = 0;
+  };
+  std::vector<GeneratorLink> generator_links_;
   std::vector<uint64_t> interps_;           // the interpreters, as last read
   double interps_at_ = -1;
   uint64_t chunk_next_ = 0;                 // the newest chunk not read yet
