@@ -17,9 +17,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "field_path.hpp"
-#include "interrupt.hpp"
-#include "stop_worker.hpp"
+#include "target/field_path.hpp"
+#include "base/interrupt.hpp"
+#include "target/stop_worker.hpp"
 
 namespace py = pybind11;
 
@@ -368,7 +368,7 @@ class QuietOutput {
 
 // Ctrl-C. gdb 13 does not interrupt a "continue" run from a Python command (its SIGINT becomes a
 // Python KeyboardInterrupt that nothing looks at while the inferior runs), so the core takes SIGINT
-// and SIGTERM while a command runs (core/interrupt.hpp). gdb puts its own handler back while it runs
+// and SIGTERM while a command runs (core/base/interrupt.hpp). gdb puts its own handler back while it runs
 // a command for us (gdb.execute): a Ctrl-C then is a pending Python KeyboardInterrupt, which we take,
 // clear and record as the core's interrupt.
 bool take_python_interrupt() {

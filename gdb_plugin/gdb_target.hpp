@@ -6,7 +6,7 @@
 
 #include <pybind11/pybind11.h>
 
-#include "target.hpp"
+#include "target/target.hpp"
 
 namespace pyxray::gdb {
 

@@ -6,8 +6,8 @@
 #include <pybind11/stl.h>
 
 #include "gdb_target.hpp"
-#include "layout.hpp"
-#include "session.hpp"
+#include "layout/layout.hpp"
+#include "commands/session.hpp"
 
 namespace py = pybind11;
 

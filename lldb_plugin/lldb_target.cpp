@@ -23,7 +23,7 @@
 #include "lldb/API/SBValue.h"
 #include "lldb/API/SBValueList.h"
 
-#include "field_path.hpp"
+#include "target/field_path.hpp"
 #include "platform.hpp"
 
 namespace pyxray::lldb_plugin {

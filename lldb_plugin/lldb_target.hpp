@@ -14,7 +14,7 @@
 #include "lldb/API/SBTarget.h"
 #include "lldb/API/SBType.h"
 
-#include "target.hpp"
+#include "target/target.hpp"
 
 namespace pyxray::lldb_plugin {
 

@@ -17,7 +17,7 @@
 #include "lldb/API/SBTarget.h"
 
 #include "lldb_target.hpp"
-#include "session.hpp"
+#include "commands/session.hpp"
 
 namespace pyxray::lldb_plugin {
 namespace {

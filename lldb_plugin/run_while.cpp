@@ -2,7 +2,7 @@
 //
 // The debugger's thread resumes the process with a synchronous SBProcess::Continue (the debugger is
 // put in synchronous mode for the call, so Continue returns once the process stopped or exited and
-// LLDB's event handler does not announce the stop); the worker (core/stop_worker.hpp) runs `work`
+// LLDB's event handler does not announce the stop); the worker (core/target/stop_worker.hpp) runs `work`
 // and, when it is done first, stops the process with a SIGSTOP, which LLDB reports as a signal stop.
 // SIGSTOP is set to stop, not to be passed and not to be announced for the call, so the program never
 // receives it; the user's handling is put back afterwards, as is the selected thread and frame.
@@ -16,8 +16,8 @@
 #include "lldb/API/SBUnixSignals.h"
 
 #include "lldb_target.hpp"
-#include "interrupt.hpp"
-#include "stop_worker.hpp"
+#include "base/interrupt.hpp"
+#include "target/stop_worker.hpp"
 
 namespace pyxray::lldb_plugin {
 namespace {

@@ -13,10 +13,10 @@ Regenerate the 3.13.0 test data (from the repository root):
 It writes, into tests/data/debug_offsets/ (or $PYXRAY_OUT_DIR):
 
   cpython-<X.Y.Z>-pyruntime.bin   the first READ_SIZE bytes at &_PyRuntime (the block, then
-                                  whatever follows it in _PyRuntime; core/debug_offsets.hpp's
+                                  whatever follows it in _PyRuntime; core/layout/debug_offsets.hpp's
                                   kDebugOffsetsReadSize must not exceed READ_SIZE)
   cpython-<X.Y.Z>-expected.json   what DWARF says, computed independently of the block:
-      "layout":  every core/layout_fields.def key this build has ("type:path" -> offsetof, or
+      "layout":  every core/layout/layout_fields.def key this build has ("type:path" -> offsetof, or
                  "type:" -> sizeof), plus the sizes of the structs _Py_DebugOffsets describes;
       "members": for each _Py_DebugOffsets member, the offsetof/sizeof expression CPython's
                  _Py_DebugOffsets_INIT uses for it, evaluated on the debuginfo.

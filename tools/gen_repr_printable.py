@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Generate core/repr_printable.cpp: which non-ASCII code points str.isprintable() rejects, per
+"""Generate core/repr/repr_printable.cpp: which non-ASCII code points str.isprintable() rejects, per
 CPython minor version (each version ships its own Unicode database), so that py-print escapes a
 string exactly as the target's own repr() would.
 
     tools/gen_repr_printable.py 6=/root/.pyenv/versions/3.6.15/bin/python3.6 ... \
-        13=/root/.pyenv/versions/3.13.0/bin/python3.13 > core/repr_printable.cpp
+        13=/root/.pyenv/versions/3.13.0/bin/python3.13 > core/repr/repr_printable.cpp
 
 Each argument is MINOR=INTERPRETER (3.MINOR); the oldest given is the baseline, and a range records
 the first minor in which it became printable (99: in none of them).

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <iterator>
 
-#include "debug_offsets.hpp"
+#include "layout/debug_offsets.hpp"
 #include "fuzz_support.hpp"
-#include "python_process.hpp"
+#include "interp/python_process.hpp"
 #include "synthetic_image.hpp"
 
 using namespace pyxray;

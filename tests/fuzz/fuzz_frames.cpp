@@ -2,13 +2,13 @@
 // cframe 3.11-3.12 and via current_frame 3.13+, tagged 3.14), code objects, line tables, frame
 // locals, thread names and status, over a mutated process image (fuzz_support.hpp), then the
 // commands that render them.
-#include "code.hpp"
-#include "frames.hpp"
+#include "interp/code.hpp"
+#include "interp/frames.hpp"
 #include "fuzz_support.hpp"
-#include "locals.hpp"
-#include "objects.hpp"
-#include "python_process.hpp"
-#include "threads.hpp"
+#include "interp/locals.hpp"
+#include "interp/objects.hpp"
+#include "interp/python_process.hpp"
+#include "interp/threads.hpp"
 
 using namespace pyxray;
 

@@ -4,9 +4,9 @@
 #include <fmt/format.h>
 
 #include "fuzz_support.hpp"
-#include "gc_lists.hpp"
-#include "pymalloc.hpp"
-#include "python_process.hpp"
+#include "heap/gc_lists.hpp"
+#include "heap/pymalloc.hpp"
+#include "interp/python_process.hpp"
 
 using namespace pyxray;
 

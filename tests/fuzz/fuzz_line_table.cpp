@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz_support.hpp"
-#include "line_table.hpp"
+#include "interp/line_table.hpp"
 
 using namespace pyxray;
 

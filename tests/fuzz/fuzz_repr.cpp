@@ -10,9 +10,9 @@
 #include <fmt/format.h>
 
 #include "fuzz_support.hpp"
-#include "objects.hpp"
-#include "python_process.hpp"
-#include "repr.hpp"
+#include "interp/objects.hpp"
+#include "interp/python_process.hpp"
+#include "repr/repr.hpp"
 
 using namespace pyxray;
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "scene.hpp"
-#include "session.hpp"
+#include "commands/session.hpp"
 
 namespace pyxray::fuzz {
 

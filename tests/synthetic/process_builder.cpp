@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "free_threaded_block.hpp"
-#include "python_process.hpp"
+#include "interp/python_process.hpp"
 
 namespace pyxray::synthetic {
 namespace {

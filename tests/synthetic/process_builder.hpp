@@ -24,10 +24,10 @@
 #include <utility>
 #include <vector>
 
-#include "layout.hpp"
+#include "layout/layout.hpp"
 #include "synthetic_image.hpp"
-#include "version.hpp"
-#include "version_traits.hpp"
+#include "layout/version.hpp"
+#include "layout/version_traits.hpp"
 
 namespace pyxray::synthetic {
 

@@ -22,7 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "target.hpp"
+#include "target/target.hpp"
 
 namespace pyxray::synthetic {
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "args.hpp"
+#include "commands/args.hpp"
 
 namespace pyxray {
 namespace {

@@ -71,7 +71,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "session.hpp"
+#include "commands/session.hpp"
 #include "synthetic_image.hpp"
 
 namespace pyxray {

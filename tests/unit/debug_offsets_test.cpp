@@ -8,7 +8,7 @@
 // 3.14 and 3.15 cannot run here, so their blocks are built member by member from this file's own
 // transcription of each version's struct order (pycore_debug_offsets.h), with values taken from real
 // 3.14.6 and 3.15.0rc1 x86-64 builds, then parsed back.
-#include "debug_offsets.hpp"
+#include "layout/debug_offsets.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

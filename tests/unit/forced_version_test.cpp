@@ -15,9 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "version_param.hpp"
-#include "layout_tables.hpp"
+#include "layout/layout_tables.hpp"
 #include "scene.hpp"
-#include "session.hpp"
+#include "commands/session.hpp"
 
 namespace pyxray {
 namespace {

@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
-#include "address_space.hpp"
-#include "glibc_malloc.hpp"
-#include "memory.hpp"
+#include "target/address_space.hpp"
+#include "heap/glibc_malloc.hpp"
+#include "target/memory.hpp"
 #include "synthetic_image.hpp"
 
 namespace pyxray {

@@ -8,12 +8,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "objects.hpp"
-#include "python_process.hpp"
-#include "repr.hpp"
+#include "interp/objects.hpp"
+#include "interp/python_process.hpp"
+#include "repr/repr.hpp"
 #include "scene.hpp"
-#include "session.hpp"
-#include "utf8.hpp"
+#include "commands/session.hpp"
+#include "base/utf8.hpp"
 
 namespace pyxray {
 namespace {

@@ -8,9 +8,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "limits.hpp"
+#include "base/limits.hpp"
 #include "process_builder.hpp"
-#include "session.hpp"
+#include "commands/session.hpp"
 
 namespace pyxray {
 namespace {

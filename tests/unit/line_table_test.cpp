@@ -5,7 +5,7 @@
 // instruction offset of every code object there carries the line that interpreter itself reports,
 // cross-checked against its own PyCode_Addr2Line. The hand-written tests below pin the documented
 // encodings and the behaviour on corrupt input, which no interpreter will hand us.
-#include "line_table.hpp"
+#include "interp/line_table.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// py-sample's walker (core/live_stacks.cpp) over the synthetic processes, read through a TickReader
+// py-sample's walker (core/sample/live_stacks.cpp) over the synthetic processes, read through a TickReader
 // over the image (the path a debugger-only target takes): it must see the stacks py-bt-all sees, and
 // a hostile frame (an instruction pointer anywhere in the address space, an absurd
 // _co_firsttraceable) must give the same answer as frames.cpp, with no signed overflow on the way
@@ -15,14 +15,14 @@
 #include <nlohmann/json.hpp>
 
 #include "version_param.hpp"
-#include "live_stacks.hpp"
-#include "memory.hpp"
-#include "python_process.hpp"
-#include "sample_codes.hpp"
+#include "sample/live_stacks.hpp"
+#include "target/memory.hpp"
+#include "interp/python_process.hpp"
+#include "sample/sample_codes.hpp"
 #include "scene.hpp"
-#include "session.hpp"
-#include "stack_aggregate.hpp"
-#include "tick_reader.hpp"
+#include "commands/session.hpp"
+#include "sample/stack_aggregate.hpp"
+#include "target/tick_reader.hpp"
 
 namespace pyxray {
 namespace {

@@ -11,11 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include "version_param.hpp"
-#include "objects.hpp"
-#include "python_process.hpp"
-#include "repr.hpp"
+#include "interp/objects.hpp"
+#include "interp/python_process.hpp"
+#include "repr/repr.hpp"
 #include "scene.hpp"
-#include "session.hpp"
+#include "commands/session.hpp"
 
 namespace pyxray {
 namespace {

@@ -1,7 +1,7 @@
 // ProcessFilesTarget: what the core finds by itself, through /proc/PID, when the debugger has no
 // module for the target's files (a process in another mount namespace). Tested on this process,
 // behind a Target that knows nothing.
-#include "process_files.hpp"
+#include "target/process_files.hpp"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 
 #include <filesystem>
 
-#include "elf_file.hpp"
+#include "target/elf_file.hpp"
 
 namespace pyxray {
 namespace {

@@ -1,6 +1,6 @@
 // SourceLines reads files the target names (co_filename): anything that is not a regular file must be
 // refused without blocking or reading forever.
-#include "source_lines.hpp"
+#include "report/source_lines.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -2,8 +2,8 @@
 
 #include <vector>
 
-#include "version.hpp"
-#include "version_traits.hpp"
+#include "layout/version.hpp"
+#include "layout/version_traits.hpp"
 
 namespace pyxray {
 namespace {

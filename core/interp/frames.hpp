@@ -1,0 +1,37 @@
+// Walking a thread's Python frames, innermost first, in each of CPython's three frame models.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/expected.hpp"
+
+namespace pyxray {
+
+class PythonProcess;
+class CodeCache;
+struct CodeInfo;
+struct ThreadState;
+
+struct PyFrame {
+  uint64_t addr = 0;              // PyFrameObject or _PyInterpreterFrame
+  const CodeInfo* code = nullptr; // owned by the CodeCache
+  uint64_t code_addr = 0;
+  std::optional<int> line;
+  // 3.11+: this frame was entered from C (the evaluation loop's outermost frame for one C call), the
+  // boundary used when Python frames are merged into a native stack.
+  bool is_entry = false;
+};
+
+struct PyStack {
+  std::vector<PyFrame> frames;
+  std::optional<std::string> warning;  // why the walk stopped early, if it did
+};
+
+// Stops after max_frames (the `frames` limit by default: Python's recursion limit many times over)
+// with a warning.
+PyStack walk_stack(PythonProcess& proc, CodeCache& codes, const ThreadState& thread, int max_frames);
+
+}  // namespace pyxray

@@ -1,0 +1,142 @@
+#include "report/render_stacks.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "interp/code.hpp"
+#include "report/source_lines.hpp"
+
+namespace pyxray {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr const char* kFreeThreadedNote =
+    "free-threaded CPython: there is no GIL, so no thread holds it (a thread running Python is "
+    "attached); the heap and allocator commands do not walk its mimalloc heap";
+
+Json python_frame_json(const ThreadReport& t, const PyFrame& f) {
+  Json j;
+  j["kind"] = "python";
+  j["function"] = f.code->name;
+  j["qualname"] = f.code->qualname ? Json(*f.code->qualname) : Json(nullptr);
+  j["file"] = f.code->filename;
+  j["line"] = f.line ? Json(*f.line) : Json(nullptr);
+  std::size_t index = static_cast<std::size_t>(&f - t.stack.frames.data());
+  if (index < t.locals.size()) {
+    Json locals = Json::object();
+    for (const auto& v : t.locals[index]) locals[v.name] = v.repr;
+    j["locals"] = std::move(locals);
+  }
+  return j;
+}
+
+Json native_frame_json(const NativeFrame& f) {
+  return {{"kind", "native"},
+          {"function", f.function.empty() ? Json(nullptr) : Json(f.function)},
+          {"address", f.pc},
+          {"library", f.library.empty() ? Json(nullptr) : Json(f.library)}};
+}
+
+std::string status_text(const ThreadReport& t, bool free_threaded) {
+  if (free_threaded) {  // no GIL to hold
+    switch (t.status) {
+      case ThreadStatus::Running: return " (running)";
+      case ThreadStatus::GarbageCollecting: return " (collecting garbage)";
+      case ThreadStatus::Idle: return " (idle)";
+      default: return "";
+    }
+  }
+  switch (t.status) {
+    case ThreadStatus::Running: return " (running, holds the GIL)";
+    case ThreadStatus::GarbageCollecting: return " (collecting garbage, holds the GIL)";
+    case ThreadStatus::WaitingForGil: return " (waiting for the GIL)";
+    case ThreadStatus::Idle: return " (idle)";
+    case ThreadStatus::Unknown: break;
+  }
+  return t.state.holds_gil ? " (holds the GIL)" : "";
+}
+
+void python_frame_text(std::string& out, const ThreadReport& t, const PyFrame& f, SourceLines& sources) {
+  std::string line = f.line ? fmt::format("{}", *f.line) : "?";
+  out += fmt::format("  File \"{}\", line {}, in {}\n", f.code->filename, line, f.code->name);
+  if (f.line) {
+    if (auto src = sources.line(f.code->filename, *f.line); src && !src->empty()) out += fmt::format("    {}\n", *src);
+  }
+  std::size_t index = static_cast<std::size_t>(&f - t.stack.frames.data());
+  if (index < t.locals.size()) {
+    for (const auto& v : t.locals[index]) out += fmt::format("      {} = {}\n", v.name, v.repr);
+  }
+}
+
+void native_frame_text(std::string& out, const NativeFrame& f) {
+  std::string lib = f.library;
+  if (auto slash = lib.rfind('/'); slash != std::string::npos) lib = lib.substr(slash + 1);
+  out += fmt::format("  Native 0x{:x} {}{}\n", f.pc, f.function.empty() ? "??" : f.function,
+                     lib.empty() ? "" : fmt::format(" ({})", lib));
+}
+
+}  // namespace
+
+nlohmann::ordered_json stacks_json(const ProcessReport& report) {
+  Json out;
+  out["pid"] = report.pid;
+  out["python"] = report.python;
+  if (report.free_threaded) out["free_threaded"] = true;
+  Json threads = Json::array();
+  for (const auto& t : report.threads) {
+    Json j;
+    j["native_id"] = t.native_id ? Json(*t.native_id) : Json(nullptr);
+    if (t.namespace_id) j["namespace_native_id"] = *t.namespace_id;
+    j["thread_id"] = t.state.readable ? Json(t.state.thread_id) : Json(nullptr);
+    j["name"] = t.name.empty() ? Json(nullptr) : Json(t.name);
+    j["holds_gil"] = t.state.holds_gil;
+    j["status"] = status_name(t.status);
+    Json frames = Json::array();
+    if (t.mixed) {
+      for (const auto& m : t.mixed->frames) frames.push_back(m.python ? python_frame_json(t, *m.python) : native_frame_json(m.native));
+    } else {
+      for (const auto& f : t.stack.frames) frames.push_back(python_frame_json(t, f));
+    }
+    j["frames"] = std::move(frames);
+    std::vector<std::string> warnings;
+    if (t.stack.warning) warnings.push_back(*t.stack.warning);
+    if (t.mixed && t.mixed->warning) warnings.push_back(*t.mixed->warning);
+    if (!warnings.empty()) j["warning"] = fmt::format("{}", fmt::join(warnings, "; "));
+    threads.push_back(std::move(j));
+  }
+  out["threads"] = std::move(threads);
+  if (!report.warnings.empty()) out["warnings"] = report.warnings;
+  return out;
+}
+
+std::string stacks_text(const ProcessReport& report, SourceLines& sources) {
+  std::string out;
+  for (const auto& w : report.warnings) out += fmt::format("pyxray: warning: {}\n", w);
+  if (report.free_threaded) out += fmt::format("pyxray: note: {}\n", kFreeThreadedNote);
+  bool first = true;
+  for (const auto& t : report.threads) {
+    if (!first) out += "\n";
+    first = false;
+    out += "Thread ";
+    out += t.native_id ? fmt::format("{}", *t.native_id) : fmt::format("0x{:x}", t.state.thread_id);
+    if (t.namespace_id) out += fmt::format(" (tid {} in its PID namespace)", *t.namespace_id);
+    if (!t.name.empty()) out += fmt::format(" \"{}\"", t.name);
+    out += status_text(t, report.free_threaded);
+    out += fmt::format(" [ident 0x{:x}]\n", t.state.thread_id);
+    if (t.stack.frames.empty() && !t.stack.warning && !t.mixed) out += "    (no Python frames)\n";
+    if (t.mixed) {
+      for (const auto& m : t.mixed->frames) {
+        if (m.python) python_frame_text(out, t, *m.python, sources);
+        else native_frame_text(out, m.native);
+      }
+      if (t.mixed->warning) out += fmt::format("  pyxray: warning: {}\n", *t.mixed->warning);
+    } else {
+      for (const auto& f : t.stack.frames) python_frame_text(out, t, f, sources);
+    }
+    if (t.stack.warning) out += fmt::format("  pyxray: warning: {}\n", *t.stack.warning);
+  }
+  return out;
+}
+
+}  // namespace pyxray

@@ -1,0 +1,66 @@
+// Everything py-bt-all shows about one thread: ids, names, GIL, and its Python stack.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/expected.hpp"
+#include "interp/frames.hpp"
+#include "base/limits.hpp"
+#include "interp/native_merge.hpp"
+#include "interp/threads.hpp"
+
+namespace pyxray {
+
+class PythonProcess;
+class CodeCache;
+class Objects;
+
+// What a thread is doing, as far as the version and the debugger let us know.
+enum class ThreadStatus { Unknown, Running, GarbageCollecting, WaitingForGil, Idle };
+const char* status_name(ThreadStatus s);  // "running", "gc", "waiting_for_gil", "idle", "unknown"
+
+struct LocalRepr {
+  std::string name;
+  std::string repr;
+};
+
+struct ThreadReport {
+  ThreadState state;
+  ThreadStatus status = ThreadStatus::Unknown;
+  std::optional<int64_t> native_id;  // from the thread state (3.8+) or matched through the debugger
+  // The thread's id in its own PID namespace, where that is not native_id (the host's, which the
+  // debugger shows): a process in a container.
+  std::optional<int64_t> namespace_id;
+  std::string name;                  // threading name, else the OS name, else ""
+  PyStack stack;
+  std::vector<std::vector<LocalRepr>> locals;  // per Python frame, with --locals
+  std::optional<MixedStack> mixed;             // with --native
+};
+
+struct ProcessReport {
+  int pid = 0;
+  std::string python;  // version text
+  bool free_threaded = false;
+  std::vector<ThreadReport> threads;
+  std::vector<std::string> warnings;
+};
+
+struct ReportOptions {
+  int max_frames = static_cast<int>(limits().frames);
+  std::optional<int64_t> only_native_id;  // py-bt: just the selected thread
+  bool locals = false;
+  bool native = false;
+  std::size_t max_native_frames = static_cast<std::size_t>(limits().native_frames);
+};
+
+// Native frames looked at to tell a thread waiting for the GIL from an idle one: take_gil sits a few
+// frames under the futex wait.
+inline constexpr std::size_t kStatusNativeFrames = 16;
+
+Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, CodeCache& codes,
+                                       const ReportOptions& options);
+
+}  // namespace pyxray

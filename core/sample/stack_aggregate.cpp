@@ -1,0 +1,130 @@
+#include "sample/stack_aggregate.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "base/limits.hpp"
+
+namespace pyxray {
+
+uint32_t FrameTable::intern(const FrameInfo& frame) {
+  std::string key = fmt::format("{}\n{}\n{}\n{}", frame.native ? 'n' : 'p', frame.function, frame.file, frame.line);
+  auto [it, inserted] = index_.try_emplace(std::move(key), static_cast<uint32_t>(frames_.size()));
+  if (inserted) frames_.push_back(frame);
+  return it->second;
+}
+
+std::string FrameTable::label(uint32_t id) const {
+  const FrameInfo& f = frames_[id];
+  if (f.file.empty()) return f.function;
+  if (f.line < 0) return fmt::format("{} ({})", f.function, f.file);
+  return fmt::format("{} ({}:{})", f.function, f.file, f.line);
+}
+
+StackAggregate::StackAggregate() : max_runs_(static_cast<std::size_t>(limits().timeline_runs)) {
+  nodes_.reserve(1 << 12);
+  children_.reserve(1 << 12);
+}
+
+uint32_t StackAggregate::add_thread(SampledThread t) {
+  auto index = static_cast<uint32_t>(threads_.size());
+  threads_.push_back(std::move(t));
+  Node root;
+  root.thread = index;
+  roots_.push_back(static_cast<uint32_t>(nodes_.size()));
+  nodes_.push_back(root);
+  timelines_.emplace_back();
+  return index;
+}
+
+uint32_t StackAggregate::child(uint32_t parent, uint32_t frame) {
+  uint64_t key = (uint64_t{parent} << 32) | frame;
+  auto it = children_.find(key);
+  if (it != children_.end()) return it->second;
+  Node n;
+  n.parent = parent;
+  n.frame = frame;
+  n.thread = nodes_[parent].thread;
+  n.depth = nodes_[parent].depth + 1;
+  auto id = static_cast<uint32_t>(nodes_.size());
+  nodes_.push_back(n);
+  children_.emplace(key, id);
+  return id;
+}
+
+void StackAggregate::add(uint32_t thread, std::span<const uint32_t> innermost_first) {
+  uint32_t node = roots_[thread];
+  for (auto it = innermost_first.rbegin(); it != innermost_first.rend(); ++it) node = child(node, *it);
+  ++nodes_[node].self;
+  ++samples_;
+  if (!timeline_complete_) return;
+  auto& runs = timelines_[thread];
+  if (!runs.empty() && runs.back().leaf == node && runs.back().count < UINT32_MAX) {
+    ++runs.back().count;
+  } else if (runs_ < max_runs_) {
+    runs.push_back({node, 1});
+    ++runs_;
+  } else {
+    timeline_complete_ = false;
+  }
+}
+
+std::vector<uint32_t> StackAggregate::path(uint32_t node) const {
+  std::vector<uint32_t> out;
+  for (uint32_t n = node; nodes_[n].parent != kNone; n = nodes_[n].parent) out.push_back(nodes_[n].frame);
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::string folded_stacks(const StackAggregate& agg, const FrameTable& frames) {
+  // The same stack in two threads is one line: threads are not part of the folded format.
+  std::map<std::string, uint64_t> lines;
+  const auto& nodes = agg.nodes();
+  for (uint32_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].self == 0 || nodes[i].parent == StackAggregate::kNone) continue;
+    std::string stack;
+    for (uint32_t f : agg.path(i)) {
+      if (!stack.empty()) stack += ';';
+      // ';' separates frames and the last space the count: keep both out of frame text.
+      std::string label = frames.label(f);
+      std::replace(label.begin(), label.end(), ';', ':');
+      std::replace(label.begin(), label.end(), '\n', ' ');
+      stack += label;
+    }
+    lines[stack] += nodes[i].self;
+  }
+  std::string out;
+  for (const auto& [stack, count] : lines) out += fmt::format("{} {}\n", stack, count);
+  return out;
+}
+
+std::vector<FunctionCost> function_costs(const StackAggregate& agg, const FrameTable& frames) {
+  std::map<std::tuple<bool, std::string, std::string>, FunctionCost> by_function;
+  auto cost_of = [&](uint32_t frame) -> FunctionCost& {
+    const FrameInfo& f = frames.at(frame);
+    auto& c = by_function[{f.native, f.function, f.file}];
+    c.function = f.function;
+    c.file = f.file;
+    c.native = f.native;
+    return c;
+  };
+  const auto& nodes = agg.nodes();
+  for (uint32_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].self == 0 || nodes[i].parent == StackAggregate::kNone) continue;
+    cost_of(nodes[i].frame).own += nodes[i].self;
+    std::set<FunctionCost*> on_stack;  // a recursive function counts once per sample
+    for (uint32_t n = i; nodes[n].parent != StackAggregate::kNone; n = nodes[n].parent) on_stack.insert(&cost_of(nodes[n].frame));
+    for (FunctionCost* c : on_stack) c->total += nodes[i].self;
+  }
+  std::vector<FunctionCost> out;
+  for (auto& [key, c] : by_function) out.push_back(std::move(c));
+  std::stable_sort(out.begin(), out.end(), [](const FunctionCost& a, const FunctionCost& b) {
+    return a.own != b.own ? a.own > b.own : a.total > b.total;
+  });
+  return out;
+}
+
+}  // namespace pyxray
