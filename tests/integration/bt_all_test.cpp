@@ -147,6 +147,11 @@ struct BtAllCase {
   FrontEnd front;
 };
 
+// For gtest's listing of a test's parameter (else it prints the struct's bytes).
+void PrintTo(const BtAllCase& c, std::ostream* os) {
+  *os << c.interp.name << " (" << c.interp.path.string() << ") under " << front_end_name(c.front);
+}
+
 std::vector<BtAllCase> bt_all_cases() {
   std::vector<BtAllCase> out;
   for (const auto& interp : all_interpreters())
