@@ -17,8 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "target/field_path.hpp"
 #include "base/interrupt.hpp"
+#include "target/field_path.hpp"
 #include "target/stop_worker.hpp"
 
 namespace py = pybind11;

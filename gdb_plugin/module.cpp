@@ -5,9 +5,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "commands/session.hpp"
 #include "gdb_target.hpp"
 #include "layout/layout.hpp"
-#include "commands/session.hpp"
 
 namespace py = pybind11;
 

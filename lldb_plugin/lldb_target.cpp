@@ -23,13 +23,13 @@
 #include "lldb/API/SBValue.h"
 #include "lldb/API/SBValueList.h"
 
-#include "target/field_path.hpp"
 #include "platform.hpp"
+#include "target/field_path.hpp"
 
 namespace pyxray::lldb_plugin {
 namespace {
 
-constexpr std::size_t kReadChunk = 4096;  // granularity for salvaging the readable part of a read
+constexpr std::size_t kReadChunk = 4096; // granularity for salvaging the readable part of a read
 
 std::string pathOf(const lldb::SBFileSpec &Spec) {
   if (!Spec.IsValid() || !Spec.GetFilename()) return {};
@@ -51,26 +51,25 @@ std::string canonicalPath(const std::string &Path) {
 // The direct data members of a type, for field_path_offset.
 std::vector<TypeMember<lldb::SBType>> membersOf(const lldb::SBType &Type) {
   std::vector<TypeMember<lldb::SBType>> Out;
-  lldb::SBType T = Type;  // the SB API is not const-correct
+  lldb::SBType T = Type; // the SB API is not const-correct
   const uint32_t N = T.GetNumberOfFields();
   for (uint32_t I = 0; I < N; ++I) {
     lldb::SBTypeMember Member = T.GetFieldAtIndex(I);
     if (!Member.IsValid()) continue;
     const char *Name = Member.GetName();
-    Out.push_back({Name ? Name : "", static_cast<int64_t>(Member.GetOffsetInBytes()),
-                   Member.GetType().GetCanonicalType()});
+    Out.push_back(
+        {Name ? Name : "", static_cast<int64_t>(Member.GetOffsetInBytes()), Member.GetType().GetCanonicalType()});
   }
   return Out;
 }
 
-}  // namespace
+} // namespace
 
 LLDBTarget::LLDBTarget(lldb::SBTarget Target, lldb::SBProcess Process)
     : TheTarget(std::move(Target)), TheProcess(std::move(Process)) {}
 
 bool LLDBTarget::isPostMortemPlugin(const std::string &Name) {
-  return Name == "elf-core" || Name == "mach-core" || Name == "minidump" ||
-         Name.find("core") != std::string::npos;
+  return Name == "elf-core" || Name == "mach-core" || Name == "minidump" || Name.find("core") != std::string::npos;
 }
 
 int LLDBTarget::pid() const {
@@ -88,10 +87,8 @@ bool LLDBTarget::is_live_local() const {
   case lldb::eStateRunning:
   case lldb::eStateStepping:
   case lldb::eStateCrashed:
-  case lldb::eStateSuspended:
-    break;
-  default:
-    return false;
+  case lldb::eStateSuspended: break;
+  default: return false;
   }
   // The host platform runs processes on this machine; remote-linux, remote-macosx... do not (the
   // core still checks that a direct read agrees with LLDB before trusting it).
@@ -238,7 +235,7 @@ std::optional<int64_t> LLDBTarget::lookupOffset(const std::string &TypeName, con
   if (!Type.IsValid()) return std::nullopt;
   Type = Type.GetCanonicalType();
   if (Field.empty()) {
-    const uint64_t Size = Type.GetByteSize();  // 0 for a declaration without a definition
+    const uint64_t Size = Type.GetByteSize(); // 0 for a declaration without a definition
     return Size ? std::optional<int64_t>(static_cast<int64_t>(Size)) : std::nullopt;
   }
   return field_path_offset(Type, Field, membersOf);
@@ -282,7 +279,7 @@ std::optional<std::vector<NativeFrame>> LLDBTarget::native_frames(int64_t Tid, s
   lldb::SBThread Thread = TheProcess.GetThreadByID(static_cast<lldb::tid_t>(Tid));
   if (!Thread.IsValid()) return std::nullopt;
   std::vector<NativeFrame> Out;
-  bool InInlineChain = false;  // the previous frame was inlined into this one
+  bool InInlineChain = false; // the previous frame was inlined into this one
   for (uint32_t I = 0; I < MaxFrames; ++I) {
     lldb::SBFrame Frame = Thread.GetFrameAtIndex(I);
     if (!Frame.IsValid()) break;
@@ -291,7 +288,7 @@ std::optional<std::vector<NativeFrame>> LLDBTarget::native_frames(int64_t Tid, s
     // machine's pc for every frame of an inline chain, as gdb does.
     F.pc = InInlineChain && !Out.empty() ? Out.back().pc : Frame.GetPC();
     InInlineChain = Frame.IsInlined();
-    if (const char *Name = Frame.GetFunctionName()) F.function = Name;  // inlined frames too
+    if (const char *Name = Frame.GetFunctionName()) F.function = Name; // inlined frames too
     F.library = pathOf(Frame.GetModule().GetFileSpec());
     Out.push_back(std::move(F));
   }
@@ -306,7 +303,7 @@ std::vector<LoadedObject> LLDBTarget::loaded_objects() {
     LoadedObject Obj;
     Obj.path = pathOf(M.GetFileSpec());
     if (Obj.path.empty()) continue;
-    if (const char *Uuid = M.GetUUIDString(); Uuid && *Uuid) Obj.build_id = Uuid;  // "93AC61EC-5A8E-..."
+    if (const char *Uuid = M.GetUUIDString(); Uuid && *Uuid) Obj.build_id = Uuid; // "93AC61EC-5A8E-..."
     lldb::SBAddress Header = M.GetObjectFileHeaderAddress();
     if (Header.IsValid()) {
       const lldb::addr_t Load = Header.GetLoadAddress(TheTarget);
@@ -329,7 +326,7 @@ std::vector<std::string> LLDBTarget::missing_objects() {
     for (const std::string &Path : {pathOf(M.GetFileSpec()), pathOf(M.GetPlatformFileSpec())}) {
       if (Path.empty()) continue;
       Known.insert(baseName(Path));
-      Known.insert(baseName(canonicalPath(Path)));  // libz.so.1 is mapped as libz.so.1.2.13
+      Known.insert(baseName(canonicalPath(Path))); // libz.so.1 is mapped as libz.so.1.2.13
     }
   }
   lldb::SBMemoryRegionInfoList Regions = TheProcess.GetMemoryRegions();
@@ -348,4 +345,4 @@ std::vector<std::string> LLDBTarget::missing_objects() {
   return Out;
 }
 
-}  // namespace pyxray::lldb_plugin
+} // namespace pyxray::lldb_plugin

@@ -57,4 +57,4 @@ private:
   std::optional<std::map<int64_t, uint64_t>> PthreadIds;
 };
 
-}  // namespace pyxray::lldb_plugin
+} // namespace pyxray::lldb_plugin

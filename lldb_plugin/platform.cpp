@@ -23,11 +23,11 @@ namespace {
 // A thread made by pthread_create has its descriptor at the top of its stack mapping; the main
 // thread's sits in a small block ld.so allocated at start-up. The descriptor also holds the kernel
 // tid, which confirms a candidate (a finished thread's cached descriptor has tid 0).
-constexpr uint64_t kDefaultTidOffset = 0x2d0;  // offsetof(struct pthread, tid) in glibc 2.x
+constexpr uint64_t kDefaultTidOffset = 0x2d0; // offsetof(struct pthread, tid) in glibc 2.x
 constexpr uint64_t kMaxTidOffset = 0x1000;
 constexpr uint64_t kStackTopScan = 16 * 1024;  // the descriptor is within ~2.5 KiB of the top
-constexpr uint64_t kRegionTopScan = 16 * 1024;  // the top of each region is searched first
-constexpr uint64_t kMaxRegionScan = 1 << 20;     // then regions up to this size, whole
+constexpr uint64_t kRegionTopScan = 16 * 1024; // the top of each region is searched first
+constexpr uint64_t kMaxRegionScan = 1 << 20;   // then regions up to this size, whole
 constexpr uint64_t kMaxTotalScan = 32 << 20;
 constexpr uint64_t kAlign = 16;
 
@@ -59,13 +59,12 @@ bool tidAt(const std::vector<uint8_t> &Buf, uint64_t Off, uint64_t TidOffset, in
   return Off + TidOffset + 4 <= Buf.size() && int32At(Buf, Off + TidOffset) == Tid;
 }
 
-}  // namespace
+} // namespace
 
-std::map<int64_t, uint64_t> findPthreadIds(lldb::SBProcess &Process, int64_t Pid,
-                                           const std::vector<int64_t> &Tids) {
+std::map<int64_t, uint64_t> findPthreadIds(lldb::SBProcess &Process, int64_t Pid, const std::vector<int64_t> &Tids) {
   std::map<int64_t, uint64_t> Out;
   uint64_t TidOffset = kDefaultTidOffset;
-  std::vector<std::pair<uint64_t, uint64_t>> Claimed;  // stack mappings already attributed
+  std::vector<std::pair<uint64_t, uint64_t>> Claimed; // stack mappings already attributed
 
   // 1. Threads made by pthread_create: the descriptor nearest the top of the stack's mapping.
   const uint32_t NumThreads = Process.GetNumThreads();
@@ -148,9 +147,7 @@ std::map<int64_t, uint64_t> findPthreadIds(lldb::SBProcess &Process, int64_t Pid
 
 // macOS: LLDB's thread id there is the 64-bit id pthread_threadid_np() returns, which is what
 // CPython 3.8+ records as native_thread_id, so pthread_t is only needed before 3.8 (unsupported).
-std::map<int64_t, uint64_t> findPthreadIds(lldb::SBProcess &, int64_t, const std::vector<int64_t> &) {
-  return {};
-}
+std::map<int64_t, uint64_t> findPthreadIds(lldb::SBProcess &, int64_t, const std::vector<int64_t> &) { return {}; }
 
 #endif
 
@@ -163,4 +160,4 @@ bool looksLikeSharedObject(const std::string &Path) {
 #endif
 }
 
-}  // namespace pyxray::lldb_plugin::platform
+} // namespace pyxray::lldb_plugin::platform

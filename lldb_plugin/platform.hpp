@@ -15,11 +15,10 @@ namespace pyxray::lldb_plugin::platform {
 // where it can be recovered from the process's memory. LLDB's SB API has no thread handle or thread
 // pointer (16 exposes neither fs_base nor TLS on Linux), yet CPython before 3.8 records only
 // pthread_t in its thread states. Empty where unsupported (everything but Linux x86-64 with glibc).
-std::map<int64_t, uint64_t> findPthreadIds(lldb::SBProcess &Process, int64_t Pid,
-                                           const std::vector<int64_t> &Tids);
+std::map<int64_t, uint64_t> findPthreadIds(lldb::SBProcess &Process, int64_t Pid, const std::vector<int64_t> &Tids);
 
 // True when a shared object in a process's mappings names a library (rather than a data file), for
 // the "could not be loaded" list.
 bool looksLikeSharedObject(const std::string &Path);
 
-}  // namespace pyxray::lldb_plugin::platform
+} // namespace pyxray::lldb_plugin::platform

@@ -16,8 +16,8 @@
 #include "lldb/API/SBProcess.h"
 #include "lldb/API/SBTarget.h"
 
-#include "lldb_target.hpp"
 #include "commands/session.hpp"
+#include "lldb_target.hpp"
 
 namespace pyxray::lldb_plugin {
 namespace {
@@ -82,13 +82,11 @@ pyxray::CommandResult run(const std::string &Name, lldb::SBDebugger &Debugger, c
   switch (Process.IsValid() ? Process.GetState() : lldb::eStateInvalid) {
   case lldb::eStateStopped:
   case lldb::eStateCrashed:
-  case lldb::eStateSuspended:
-    break;
+  case lldb::eStateSuspended: break;
   case lldb::eStateRunning:
   case lldb::eStateStepping:
   case lldb::eStateLaunching:
-  case lldb::eStateAttaching:
-    return {false, "pyxray: the process is running; stop it first ('process interrupt')"};
+  case lldb::eStateAttaching: return {false, "pyxray: the process is running; stop it first ('process interrupt')"};
   default:
     return {false, "pyxray: no process: attach to one ('lldb -p PID', 'process attach --pid PID') or open a "
                    "core file ('lldb PYTHON -c CORE')"};
@@ -152,7 +150,7 @@ private:
 std::string paragraphs(const std::string &Text) {
   std::string Out;
   std::size_t Pos = 0;
-  bool Joinable = false;  // the previous line was plain text
+  bool Joinable = false; // the previous line was plain text
   while (Pos < Text.size()) {
     std::size_t Eol = Text.find('\n', Pos);
     if (Eol == std::string::npos) Eol = Text.size();
@@ -178,13 +176,13 @@ void addCommand(lldb::SBCommandInterpreter &Interpreter, const pyxray::CommandIn
     Long = Eol == std::string::npos ? "" : Info.help.substr(Eol + 1);
   }
   // LLDB owns the implementation object from here on.
-  lldb::SBCommand Cmd = Interpreter.AddCommand(Info.name.c_str(), new PyxrayCommand(Info.name),
-                                               Info.summary.c_str(), Syntax.c_str());
+  lldb::SBCommand Cmd =
+      Interpreter.AddCommand(Info.name.c_str(), new PyxrayCommand(Info.name), Info.summary.c_str(), Syntax.c_str());
   if (Cmd.IsValid() && !Long.empty()) Cmd.SetHelpLong(paragraphs(Long).c_str());
 }
 
-}  // namespace
-}  // namespace pyxray::lldb_plugin
+} // namespace
+} // namespace pyxray::lldb_plugin
 
 namespace lldb {
 
@@ -201,4 +199,4 @@ bool PluginInitialize(lldb::SBDebugger Debugger) {
   }
 }
 
-}  // namespace lldb
+} // namespace lldb

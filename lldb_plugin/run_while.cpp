@@ -15,8 +15,8 @@
 #include "lldb/API/SBThread.h"
 #include "lldb/API/SBUnixSignals.h"
 
-#include "lldb_target.hpp"
 #include "base/interrupt.hpp"
+#include "lldb_target.hpp"
 #include "target/stop_worker.hpp"
 
 namespace pyxray::lldb_plugin {
@@ -39,7 +39,7 @@ void setHandling(lldb::SBUnixSignals &Signals, int32_t Signo, const SignalHandli
 // Why the process stopped: the first thread with a stop reason that says so.
 struct StopCause {
   int Signal = 0;          // a signal stop's number, 0 otherwise
-  std::string Breakpoints;  // "1, 3" for a breakpoint stop
+  std::string Breakpoints; // "1, 3" for a breakpoint stop
 };
 
 StopCause stopCause(lldb::SBProcess &P) {
@@ -58,8 +58,7 @@ StopCause stopCause(lldb::SBProcess &P) {
         Cause.Breakpoints += std::to_string(T.GetStopReasonDataAtIndex(D));
       }
       break;
-    default:
-      break;
+    default: break;
     }
   }
   return Cause;
@@ -68,7 +67,7 @@ StopCause stopCause(lldb::SBProcess &P) {
 // Continue synchronously: returns once the process stopped or exited.
 lldb::SBError continueAndWait(lldb::SBProcess &P) { return P.Continue(); }
 
-}  // namespace
+} // namespace
 
 Expected<RunOutcome> LLDBTarget::run_while(const std::function<void(const std::atomic<bool> &)> &work) {
   if (!is_live_local()) return fail("the target is not a live process on this host");
@@ -126,10 +125,11 @@ Expected<RunOutcome> LLDBTarget::run_while(const std::function<void(const std::a
     return run_outcome(Facts);
   }
   if (State != lldb::eStateStopped && State != lldb::eStateCrashed) {
-    if (Error.Fail()) return fail(std::string("could not resume the target: ") + (Error.GetCString() ? Error.GetCString() : "?"));
+    if (Error.Fail())
+      return fail(std::string("could not resume the target: ") + (Error.GetCString() ? Error.GetCString() : "?"));
     return fail("the target did not stop (state " + std::to_string(static_cast<int>(State)) + ")");
   }
   return run_outcome(Facts);
 }
 
-}  // namespace pyxray::lldb_plugin
+} // namespace pyxray::lldb_plugin

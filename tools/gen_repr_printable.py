@@ -51,6 +51,7 @@ out.append('  uint8_t since;  // first 3.x minor in which these are printable; 9
 out.append('};')
 out.append('')
 out.append('// Code points >= 0x80 not printable in 3.%d, sorted and disjoint.' % first)
+out.append('// clang-format off')
 out.append('constexpr Range kRanges[] = {')
 line = ''
 for a, b, s in ranges:
@@ -62,6 +63,7 @@ for a, b, s in ranges:
 if line:
     out.append(line)
 out.append('};')
+out.append('// clang-format on')
 out.append('')
 out.append('}  // namespace')
 out.append('')

@@ -63,8 +63,8 @@ class [[nodiscard]] Expected<void> {
 };
 
 // Propagates an error out of a function returning any Expected<...>.
-#define PYX_TRY(var, expr)                                        \
-  auto var##_result_ = (expr);                                    \
+#define PYX_TRY(var, expr)                                                                 \
+  auto var##_result_ = (expr);                                                             \
   if (!var##_result_) return ::pyxray::Unexpected<::pyxray::Error>{var##_result_.error()}; \
   auto var = std::move(*var##_result_)
 

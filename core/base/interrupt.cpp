@@ -9,7 +9,8 @@ std::atomic<int> g_signal{0};
 std::atomic<std::atomic<bool>*> g_forward{nullptr};
 // Only the debugger's command thread opens and closes scopes; the counter needs no lock.
 int g_depth = 0;
-struct sigaction g_previous_int {}, g_previous_term {};
+struct sigaction g_previous_int {
+}, g_previous_term{};
 static_assert(std::atomic<int>::is_always_lock_free && std::atomic<std::atomic<bool>*>::is_always_lock_free,
               "used from a signal handler");
 

@@ -2,7 +2,9 @@
 
 namespace pyxray {
 
-std::string json_text(const nlohmann::json& j) { return j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace); }
+std::string json_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+}
 
 std::string json_line(const nlohmann::json& j) { return json_text(j) + "\n"; }
 

@@ -32,8 +32,8 @@ Expected<int64_t> parse_value(const LimitInfo& info, std::string_view text) {
   int64_t v = 0;
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
   if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size() || v < 1 || v > info.max)
-    return fail(fmt::format("limit {} wants a number of {} from 1 to {}, not '{}'", info.name, info.unit, info.max,
-                            text));
+    return fail(
+        fmt::format("limit {} wants a number of {} from 1 to {}, not '{}'", info.name, info.unit, info.max, text));
   return v;
 }
 
@@ -64,8 +64,7 @@ Expected<void> apply_limits(Limits& limits, std::string_view assignments) {
     start = comma + 1;
     if (item.empty()) continue;
     std::size_t eq = item.find('=');
-    if (eq == std::string_view::npos)
-      return fail(fmt::format("'{}' is not NAME=N (limits: {})", item, known_names()));
+    if (eq == std::string_view::npos) return fail(fmt::format("'{}' is not NAME=N (limits: {})", item, known_names()));
     std::string_view name = trim(item.substr(0, eq));
     const LimitInfo* info = find_limit(name);
     if (!info) return fail(fmt::format("no limit named '{}' (limits: {})", name, known_names()));
@@ -78,9 +77,7 @@ Expected<void> apply_limits(Limits& limits, std::string_view assignments) {
 
 const Limits& limits() { return *g_current; }
 
-std::string raise_hint(std::string_view name) {
-  return fmt::format("raise it with --max {}=N", name);
-}
+std::string raise_hint(std::string_view name) { return fmt::format("raise it with --max {}=N", name); }
 
 LimitsScope::LimitsScope(const Limits& limits) : previous_(g_current) { g_current = &limits; }
 LimitsScope::~LimitsScope() { g_current = previous_; }

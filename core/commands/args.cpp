@@ -44,8 +44,8 @@ Expected<std::vector<std::string>> tokenize(std::string_view line) {
   return out;
 }
 
-Expected<ParsedArgs> parse_args(std::string_view command, std::string_view line,
-                                const std::vector<FlagSpec>& specs, std::size_t max_positional) {
+Expected<ParsedArgs> parse_args(std::string_view command, std::string_view line, const std::vector<FlagSpec>& specs,
+                                std::size_t max_positional) {
   PYX_TRY(tokens, tokenize(line));
   ParsedArgs parsed;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
@@ -81,8 +81,8 @@ Expected<ParsedArgs> parse_args(std::string_view command, std::string_view line,
     }
   }
   if (parsed.positional.size() > max_positional) {
-    return fail(fmt::format("{}: unexpected argument '{}' (see 'help {}')", command,
-                            parsed.positional[max_positional], command));
+    return fail(fmt::format("{}: unexpected argument '{}' (see 'help {}')", command, parsed.positional[max_positional],
+                            command));
   }
   return parsed;
 }

@@ -12,7 +12,7 @@
 namespace pyxray {
 
 struct FlagSpec {
-  std::string name;        // "--json"
+  std::string name;  // "--json"
   bool takes_value = false;
   std::string help;
   bool repeatable = false;  // given again, its values are joined with ','
@@ -27,8 +27,8 @@ struct ParsedArgs {
 
 // Splits like a shell: whitespace separates, quotes group, backslash escapes.
 Expected<std::vector<std::string>> tokenize(std::string_view line);
-Expected<ParsedArgs> parse_args(std::string_view command, std::string_view line,
-                                const std::vector<FlagSpec>& specs, std::size_t max_positional);
+Expected<ParsedArgs> parse_args(std::string_view command, std::string_view line, const std::vector<FlagSpec>& specs,
+                                std::size_t max_positional);
 Expected<long long> parse_count(std::string_view flag, std::string_view text, long long min, long long max);
 
 }  // namespace pyxray

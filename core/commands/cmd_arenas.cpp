@@ -7,12 +7,12 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "base/json_text.hpp"
+#include "base/thousands.hpp"
 #include "commands/commands.hpp"
 #include "heap/glibc_malloc.hpp"
-#include "base/json_text.hpp"
 #include "heap/pymalloc.hpp"
 #include "interp/python_process.hpp"
-#include "base/thousands.hpp"
 #include "interp/threads.hpp"
 
 namespace pyxray {
@@ -27,13 +27,16 @@ std::string printone(const std::string& label, uint64_t value) {
 }
 
 std::string pymalloc_text(const PythonProcess& proc, const PymallocStats& s) {
-  std::string out = fmt::format("pymalloc (CPython {}, allocator {}; {})\n", proc.version().text(), s.allocator, s.where);
-  out += fmt::format("Small block threshold = {}, in {} size classes.\n\n", s.small_request_threshold,
-                     s.size_class_count);
-  out += "class   size   num pools   blocks in use  avail blocks\n"
-         "-----   ----   ---------   -------------  ------------\n";
+  std::string out =
+      fmt::format("pymalloc (CPython {}, allocator {}; {})\n", proc.version().text(), s.allocator, s.where);
+  out +=
+      fmt::format("Small block threshold = {}, in {} size classes.\n\n", s.small_request_threshold, s.size_class_count);
+  out +=
+      "class   size   num pools   blocks in use  avail blocks\n"
+      "-----   ----   ---------   -------------  ------------\n";
   for (const auto& c : s.classes)
-    out += fmt::format("{:>5} {:>6} {:>11} {:>15} {:>13}\n", c.index, c.size, c.pools, c.blocks_in_use, c.blocks_available);
+    out += fmt::format("{:>5} {:>6} {:>11} {:>15} {:>13}\n", c.index, c.size, c.pools, c.blocks_in_use,
+                       c.blocks_available);
   out += "\n";
   if (s.arenas_allocated_total) {
     out += printone("# arenas allocated total", *s.arenas_allocated_total);
@@ -112,33 +115,36 @@ std::string rss_text(const Expected<PymallocStats>& py, const Expected<GlibcStat
   std::string out = "Why RSS does not go down when objects are deleted\n";
   if (py) {
     const auto& s = *py;
-    out += fmt::format("  free inside pymalloc: {:>15} bytes ({} in available blocks of used pools + {} in {} unused "
-                       "pools), kept for objects of at most {} bytes; an arena goes back to the system only when "
-                       "every pool in it is empty\n",
-                       thousands(pymalloc_free(s)), thousands(s.bytes_in_available_blocks), thousands(s.bytes_in_unused_pools),
-                       s.unused_pools, s.small_request_threshold);
+    out += fmt::format(
+        "  free inside pymalloc: {:>15} bytes ({} in available blocks of used pools + {} in {} unused "
+        "pools), kept for objects of at most {} bytes; an arena goes back to the system only when "
+        "every pool in it is empty\n",
+        thousands(pymalloc_free(s)), thousands(s.bytes_in_available_blocks), thousands(s.bytes_in_unused_pools),
+        s.unused_pools, s.small_request_threshold);
   } else {
     out += "  free inside pymalloc: unknown (see above)\n";
   }
   if (gl) {
     const auto& g = *gl;
-    out += fmt::format("  free inside glibc:    {:>15} bytes ({} in free chunks + {} in top chunks), kept for "
-                       "malloc; a heap shrinks only from its top (trim threshold {})\n",
-                       thousands(g.free_bytes()), thousands(g.free_bytes() - g.top_bytes()), thousands(g.top_bytes()),
-                       g.trim_threshold ? thousands(*g.trim_threshold) + " bytes" : std::string("unknown"));
+    out += fmt::format(
+        "  free inside glibc:    {:>15} bytes ({} in free chunks + {} in top chunks), kept for "
+        "malloc; a heap shrinks only from its top (trim threshold {})\n",
+        thousands(g.free_bytes()), thousands(g.free_bytes() - g.top_bytes()), thousands(g.top_bytes()),
+        g.trim_threshold ? thousands(*g.trim_threshold) + " bytes" : std::string("unknown"));
   } else {
     out += "  free inside glibc:    unknown (see above)\n";
   }
   std::vector<std::string> returned;
   if (py) {
     if (auto r = pymalloc_returned(*py))
-      returned.push_back(fmt::format("pymalloc {} arenas ({} bytes)", *py->arenas_allocated_total - py->arenas,
-                                     thousands(*r)));
+      returned.push_back(
+          fmt::format("pymalloc {} arenas ({} bytes)", *py->arenas_allocated_total - py->arenas, thousands(*r)));
   }
   if (gl) {
     returned.push_back(fmt::format("glibc heaps {} bytes below their peak", thousands(glibc_heap_returned(*gl))));
-    returned.push_back(fmt::format("mmapped chunks {} bytes below their peak",
-                                   thousands(gl->max_mmapped_bytes - std::min(gl->max_mmapped_bytes, gl->mmapped_bytes))));
+    returned.push_back(
+        fmt::format("mmapped chunks {} bytes below their peak",
+                    thousands(gl->max_mmapped_bytes - std::min(gl->max_mmapped_bytes, gl->mmapped_bytes))));
   }
   if (!returned.empty()) out += fmt::format("  returned to the OS:   {}\n", fmt::join(returned, "; "));
   if (rss) out += fmt::format("  resident now (VmRSS): {:>15} bytes\n", thousands(*rss));
@@ -155,13 +161,17 @@ ojson pymalloc_json(const PymallocStats& s) {
   j["bytes_in_available_blocks"] = s.bytes_in_available_blocks;
   ojson classes = ojson::array();
   for (const auto& c : s.classes)
-    classes.push_back({{"class", c.index}, {"size", c.size}, {"pools", c.pools}, {"blocks_in_use", c.blocks_in_use},
+    classes.push_back({{"class", c.index},
+                       {"size", c.size},
+                       {"pools", c.pools},
+                       {"blocks_in_use", c.blocks_in_use},
                        {"blocks_available", c.blocks_available}});
   j["size_classes"] = std::move(classes);
   auto opt = [](const std::optional<uint64_t>& v) { return v ? ojson(*v) : ojson(nullptr); };
   j["arenas_allocated_total"] = opt(s.arenas_allocated_total);
   j["arenas_reclaimed"] = s.arenas_allocated_total && *s.arenas_allocated_total >= s.arenas
-                              ? ojson(*s.arenas_allocated_total - s.arenas) : ojson(nullptr);
+                              ? ojson(*s.arenas_allocated_total - s.arenas)
+                              : ojson(nullptr);
   j["arenas_highwater"] = opt(s.arenas_highwater);
   j["arena_slots"] = s.arena_slots;
   j["alignment"] = s.alignment;
@@ -184,10 +194,17 @@ ojson glibc_json(const GlibcStats& g) {
   ojson arenas = ojson::array();
   uint64_t fast_n = 0, fast_b = 0, bins_n = 0, bins_b = 0;
   for (const auto& a : g.arenas) {
-    arenas.push_back({{"address", a.address}, {"main", a.main}, {"system_bytes", a.system_bytes},
-                      {"max_system_bytes", a.max_system_bytes}, {"in_use_bytes", a.in_use_bytes()},
-                      {"free_bytes", a.free_bytes()}, {"top_bytes", a.top_bytes}, {"fastbin_chunks", a.fastbin_chunks},
-                      {"fastbin_bytes", a.fastbin_bytes}, {"bin_chunks", a.bin_chunks}, {"bin_bytes", a.bin_bytes}});
+    arenas.push_back({{"address", a.address},
+                      {"main", a.main},
+                      {"system_bytes", a.system_bytes},
+                      {"max_system_bytes", a.max_system_bytes},
+                      {"in_use_bytes", a.in_use_bytes()},
+                      {"free_bytes", a.free_bytes()},
+                      {"top_bytes", a.top_bytes},
+                      {"fastbin_chunks", a.fastbin_chunks},
+                      {"fastbin_bytes", a.fastbin_bytes},
+                      {"bin_chunks", a.bin_chunks},
+                      {"bin_bytes", a.bin_bytes}});
     fast_n += a.fastbin_chunks;
     fast_b += a.fastbin_bytes;
     bins_n += a.bin_chunks;
@@ -205,7 +222,8 @@ ojson glibc_json(const GlibcStats& g) {
   j["mmapped_bytes"] = g.mmapped_bytes;
   j["max_mmapped_regions"] = g.max_mmapped_regions;
   j["max_mmapped_bytes"] = g.max_mmapped_bytes;
-  j["returned_to_os_bytes"] = glibc_heap_returned(g) + (g.max_mmapped_bytes - std::min(g.max_mmapped_bytes, g.mmapped_bytes));
+  j["returned_to_os_bytes"] =
+      glibc_heap_returned(g) + (g.max_mmapped_bytes - std::min(g.max_mmapped_bytes, g.mmapped_bytes));
   j["trim_threshold"] = g.trim_threshold ? ojson(*g.trim_threshold) : ojson(nullptr);
   j["mmap_threshold"] = g.mmap_threshold ? ojson(*g.mmap_threshold) : ojson(nullptr);
   j["fastbins"] = g.fastbins;
@@ -221,9 +239,10 @@ Expected<std::string> run_arenas(Session& session, const ParsedArgs& args) {
   std::vector<std::string> notes;  // beyond why a section is missing
   if (proc->traits().pymalloc.model != ObmallocState::FileStatics && py) {
     if (auto interps = interpreters(*proc); interps && interps->size() > 1)
-      notes.push_back(fmt::format("pymalloc: {} interpreters; these are the main interpreter's statistics "
-                                  "(sub-interpreters with their own obmalloc state are not included)",
-                                  interps->size()));
+      notes.push_back(
+          fmt::format("pymalloc: {} interpreters; these are the main interpreter's statistics "
+                      "(sub-interpreters with their own obmalloc state are not included)",
+                      interps->size()));
   }
   if (args.has("--json")) {
     ojson j;
@@ -235,8 +254,10 @@ Expected<std::string> run_arenas(Session& session, const ParsedArgs& args) {
     for (const auto& n : notes) all_notes.push_back(n);
     j["notes"] = std::move(all_notes);
     ojson warnings = ojson::array();
-    if (py) for (const auto& w : py->warnings) warnings.push_back("pymalloc: " + w);
-    if (gl) for (const auto& w : gl->warnings) warnings.push_back("glibc: " + w);
+    if (py)
+      for (const auto& w : py->warnings) warnings.push_back("pymalloc: " + w);
+    if (gl)
+      for (const auto& w : gl->warnings) warnings.push_back("glibc: " + w);
     j["warnings"] = std::move(warnings);
     return json_line(j);
   }
@@ -262,7 +283,8 @@ std::vector<CommandDef> arenas_commands() {
             "drop after objects are deleted. Nothing runs in the process. pymalloc on CPython <= 3.11 needs\n"
             "the interpreter's symbol table; glibc needs libc's debug symbols (Debian: libc6-dbg) of the\n"
             "libc build the process maps (checked by build id and against its mappings).\n"
-            "--json prints {\"pymalloc\": {...} or null, \"glibc\": {...} or null, \"notes\": [...], \"warnings\": [...]}."},
+            "--json prints {\"pymalloc\": {...} or null, \"glibc\": {...} or null, \"notes\": [...], \"warnings\": "
+            "[...]}."},
            {{"--json", false, "print one JSON object instead of text"}},
            0,
            run_arenas}};

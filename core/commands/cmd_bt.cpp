@@ -1,9 +1,9 @@
 // py-bt-all and py-bt: every thread's (or the selected thread's) Python stack.
 #include <fmt/format.h>
 
-#include "interp/code.hpp"
-#include "commands/commands.hpp"
 #include "base/json_text.hpp"
+#include "commands/commands.hpp"
+#include "interp/code.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "report/render_stacks.hpp"
@@ -50,10 +50,10 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
   // A running interpreter has at least its main thread's state: an empty list, with nothing said
   // about why, must not look like an answer.
   if (all_threads && report.threads.empty() && report.warnings.empty())
-    report.warnings.push_back("no Python thread state in any interpreter (an interpreter shutting down, or a "
-                              "layout that does not fit this build: see py-layout)");
-  if (args.has("--json"))
-    return json_line(stacks_json(report));
+    report.warnings.push_back(
+        "no Python thread state in any interpreter (an interpreter shutting down, or a "
+        "layout that does not fit this build: see py-layout)");
+  if (args.has("--json")) return json_line(stacks_json(report));
   SourceLines sources(&proc->target());
   return stacks_text(report, sources);
 }
@@ -68,11 +68,15 @@ std::vector<CommandDef> bt_commands() {
         "threading name and what it is doing (running with the GIL, collecting garbage, waiting for\n"
         "the GIL, or idle in a blocking call). --native interleaves the native frames (each evaluation\n"
         "loop frame replaced by the Python frames it runs); --locals adds each frame's variables."},
-       bt_flags(), 0, [](Session& s, const ParsedArgs& a) { return run_bt(s, a, true); }},
+       bt_flags(),
+       0,
+       [](Session& s, const ParsedArgs& a) { return run_bt(s, a, true); }},
       {{"py-bt", "Print the Python stack of the selected thread",
         "Usage: py-bt [--json] [--native] [--locals] [--max-frames N] [--max-native-frames N]\n"
         "Print the Python stack of the thread selected in the debugger, innermost frame first."},
-       bt_flags(), 0, [](Session& s, const ParsedArgs& a) { return run_bt(s, a, false); }},
+       bt_flags(),
+       0,
+       [](Session& s, const ParsedArgs& a) { return run_bt(s, a, false); }},
   };
 }
 

@@ -3,14 +3,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "commands/commands.hpp"
 #include "base/json_text.hpp"
-#include "interp/locals.hpp"
-#include "interp/python_process.hpp"
-#include "repr/repr.hpp"
+#include "commands/commands.hpp"
 #include "commands/selected_frame.hpp"
 #include "commands/session.hpp"
+#include "interp/locals.hpp"
+#include "interp/python_process.hpp"
 #include "report/source_lines.hpp"
+#include "repr/repr.hpp"
 
 namespace pyxray {
 namespace {
@@ -18,7 +18,8 @@ namespace {
 constexpr int kListContext = 5;  // lines before and after the current one, as CPython's py-list
 
 nlohmann::ordered_json frame_json(const PyFrame& f, int index) {
-  return {{"index", index}, {"function", f.code->name},
+  return {{"index", index},
+          {"function", f.code->name},
           {"qualname", f.code->qualname ? nlohmann::ordered_json(*f.code->qualname) : nlohmann::ordered_json(nullptr)},
           {"file", f.code->filename},
           {"line", f.line ? nlohmann::ordered_json(*f.line) : nlohmann::ordered_json(nullptr)}};
@@ -83,12 +84,16 @@ Expected<std::string> run_list(Session& session, const ParsedArgs& args) {
   PYX_TRY(range, list_range(args, current));
   SourceLines sources(&session.target());
   const auto* lines = sources.lines(f.code->filename);
-  if (!lines) return fail(fmt::format("cannot read {}{}", f.code->filename, session.target().is_live_local() ? " (as the process sees it)" : " on this host"));
+  if (!lines)
+    return fail(fmt::format("cannot read {}{}", f.code->filename,
+                            session.target().is_live_local() ? " (as the process sees it)" : " on this host"));
   int last = std::min(range.second, static_cast<int>(lines->size()));
   if (args.has("--json")) {
-    nlohmann::ordered_json out = {{"file", f.code->filename}, {"line", current}, {"lines", nlohmann::ordered_json::array()}};
+    nlohmann::ordered_json out = {
+        {"file", f.code->filename}, {"line", current}, {"lines", nlohmann::ordered_json::array()}};
     for (int n = range.first; n <= last; ++n)
-      out["lines"].push_back({{"number", n}, {"text", (*lines)[static_cast<std::size_t>(n - 1)]}, {"current", n == current}});
+      out["lines"].push_back(
+          {{"number", n}, {"text", (*lines)[static_cast<std::size_t>(n - 1)]}, {"current", n == current}});
     return json_line(out);
   }
   std::string out;
@@ -107,19 +112,28 @@ std::vector<CommandDef> frame_commands() {
       {{"py-up", "Select an older Python frame",
         "Usage: py-up [N] [--json]\nSelect the Python frame N (default 1) levels older than the current one in the\n"
         "selected thread, and show it."},
-       kJsonOnly, 1, [](Session& s, const ParsedArgs& a) { return move(s, a, +1, a.has("--json")); }},
+       kJsonOnly,
+       1,
+       [](Session& s, const ParsedArgs& a) { return move(s, a, +1, a.has("--json")); }},
       {{"py-down", "Select a newer Python frame",
         "Usage: py-down [N] [--json]\nSelect the Python frame N (default 1) levels newer than the current one in the\n"
         "selected thread, and show it."},
-       kJsonOnly, 1, [](Session& s, const ParsedArgs& a) { return move(s, a, -1, a.has("--json")); }},
+       kJsonOnly,
+       1,
+       [](Session& s, const ParsedArgs& a) { return move(s, a, -1, a.has("--json")); }},
       {{"py-locals", "Show the local variables of the selected Python frame",
         "Usage: py-locals [--json]\nPrint `name = repr` for each bound local variable of the selected Python frame,\n"
         "arguments first (module and class bodies: their namespace)."},
-       kJsonOnly, 0, run_locals},
+       kJsonOnly,
+       0,
+       run_locals},
       {{"py-list", "List the source around the selected Python frame's line",
-        "Usage: py-list [LINE | START,END] [--json]\nShow the source of the selected Python frame around its current line (marked\n"
+        "Usage: py-list [LINE | START,END] [--json]\n"
+        "Show the source of the selected Python frame around its current line (marked\n"
         "with '>'), around LINE, or from START to END."},
-       kJsonOnly, 1, run_list},
+       kJsonOnly,
+       1,
+       run_list},
   };
 }
 

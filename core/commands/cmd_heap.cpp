@@ -10,21 +10,21 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "commands/commands.hpp"
-#include "heap/heap_walk.hpp"
 #include "base/interrupt.hpp"
 #include "base/json_text.hpp"
 #include "base/limits.hpp"
 #include "base/terminal_progress.hpp"
 #include "base/thousands.hpp"
-#include "target/memory.hpp"
+#include "commands/commands.hpp"
+#include "commands/selected_frame.hpp"
+#include "heap/heap_walk.hpp"
 #include "heap/object_size.hpp"
+#include "heap/referents.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
-#include "heap/referents.hpp"
-#include "commands/selected_frame.hpp"
 #include "layout/version_traits.hpp"
 #include "repr/repr.hpp"
+#include "target/memory.hpp"
 
 namespace pyxray {
 namespace {
@@ -128,7 +128,8 @@ struct HeapContext {
   }
 };
 
-Expected<long long> count_arg(const ParsedArgs& args, const std::string& flag, long long def, long long min, long long max) {
+Expected<long long> count_arg(const ParsedArgs& args, const std::string& flag, long long def, long long min,
+                              long long max) {
   if (auto v = args.value(flag)) return parse_count(flag, *v, min, max);
   return def;
 }
@@ -190,8 +191,8 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
   else if (stats.interrupted)
     out += fmt::format("pyxray: {} after {:.2f} s; the counts below are of the {} objects walked until then\n",
                        interrupt_phrase(), stats.seconds, thousands(stats.objects));
-  out += fmt::format("Total {} objects, {} types, {} ({} bytes)\n", thousands(stats.objects),
-                                thousands(rows.size()), human(stats.bytes), thousands(stats.bytes));
+  out += fmt::format("Total {} objects, {} types, {} ({} bytes)\n", thousands(stats.objects), thousands(rows.size()),
+                     human(stats.bytes), thousands(stats.bytes));
   std::size_t shown = std::min<std::size_t>(rows.size(), static_cast<std::size_t>(limit));
   std::size_t wc = 5, ws = 4, wm = 3;
   for (std::size_t i = 0; i < shown; ++i) {
@@ -221,9 +222,9 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
 struct DeepSize {
   uint64_t bytes = 0, objects = 0;
   bool partial = false;
-  bool at_limit = false;    // stopped at the deep-objects limit
-  bool interrupted = false;  // the user interrupted the command (core/base/interrupt.hpp)
-  uint64_t unreadable = 0;  // objects that could not be sized, or whose references could not be read
+  bool at_limit = false;         // stopped at the deep-objects limit
+  bool interrupted = false;      // the user interrupted the command (core/base/interrupt.hpp)
+  uint64_t unreadable = 0;       // objects that could not be sized, or whose references could not be read
   std::string first_unreadable;  // the first of them and why: "0x... (list): cannot read ..."
 };
 
@@ -320,8 +321,8 @@ Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
   }
   std::string out = fmt::format("{}0x{:x} ({}): {} bytes\n", named_prefix(arg), addr, t->name, thousands(size));
   if (deep) {
-    out += fmt::format("deep: {} bytes in {} (types, modules and functions are not followed)\n",
-                       thousands(deep->bytes), objects_text(deep->objects));
+    out += fmt::format("deep: {} bytes in {} (types, modules and functions are not followed)\n", thousands(deep->bytes),
+                       objects_text(deep->objects));
     if (deep->partial) out += fmt::format("pyxray: warning: the deep size is partial: {}\n", partial_reason(*deep));
   }
   return out;
@@ -373,7 +374,9 @@ Expected<std::string> run_biggest(Session& session, const ParsedArgs& args) {
     json j;
     json list = json::array();
     for (const auto& e : items)
-      list.push_back({{"address", e.addr}, {"type", e.type->name}, {"size", e.size},
+      list.push_back({{"address", e.addr},
+                      {"type", e.type->name},
+                      {"size", e.size},
                       {"repr", safe_repr(*proc, ctx.objects, e.addr, limits)}});
     j["objects"] = std::move(list);
     j["matched"] = matched;
@@ -401,9 +404,9 @@ Expected<std::string> run_biggest(Session& session, const ParsedArgs& args) {
 // --- py-referrers ---
 
 struct Chain {
-  std::string root;                 // "__main__.HOLDER", "thread 1234 frame main: x"
-  std::string kind;                 // "global" or "local"
-  std::vector<uint64_t> path;       // the root's object first, the target last
+  std::string root;            // "__main__.HOLDER", "thread 1234 frame main: x"
+  std::string kind;            // "global" or "local"
+  std::vector<uint64_t> path;  // the root's object first, the target last
 };
 
 // Where `holder` keeps its reference to `held`, as Python would reach it: "[3]" (a list or tuple
@@ -511,7 +514,8 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
   std::vector<std::string> warnings = roots.warnings;
   // A heap pyxray does not walk: only the frames' locals are searched, and nothing is a direct referrer.
   const bool heap_walked = !proc->traits().mimalloc_heap;
-  if (!heap_walked) warnings.insert(warnings.begin(), fmt::format("{}: only frame locals are searched", kMimallocHeapNotWalked));
+  if (!heap_walked)
+    warnings.insert(warnings.begin(), fmt::format("{}: only frame locals are searched", kMimallocHeapNotWalked));
   HeapWalkStats last;
   int depth = 0;
   bool truncated = false;
@@ -527,7 +531,8 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
   while (depth < depth_limit && !frontier.empty()) {
     for (uint64_t x : frontier) {
       auto [b, e] = local_roots.equal_range(x);
-      for (auto it = b; it != e && chains.size() < kMaxChains; ++it) chains.push_back({it->second, "local", path_from(x)});
+      for (auto it = b; it != e && chains.size() < kMaxChains; ++it)
+        chains.push_back({it->second, "local", path_from(x)});
     }
     if (!chains.empty() || !heap_walked) break;
     std::vector<std::pair<uint64_t, uint64_t>> edges;
@@ -620,18 +625,20 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     j["warnings"] = warnings;
     return json_line(j);
   }
-  std::string out = !heap_walked
-      ? fmt::format("{}0x{:x} ({}): direct referrers not searched (the heap is not walked)\n", named_prefix(arg), target,
-                    target_type->name)
-      : fmt::format("{}0x{:x} ({}): {} direct referrer{}\n", named_prefix(arg), target, target_type->name,
-                    direct.size() >= kMaxDirect ? fmt::format("{}+", kMaxDirect) : std::to_string(direct.size()),
-                    direct.size() == 1 ? "" : "s");
+  std::string out =
+      !heap_walked
+          ? fmt::format("{}0x{:x} ({}): direct referrers not searched (the heap is not walked)\n", named_prefix(arg),
+                        target, target_type->name)
+          : fmt::format("{}0x{:x} ({}): {} direct referrer{}\n", named_prefix(arg), target, target_type->name,
+                        direct.size() >= kMaxDirect ? fmt::format("{}+", kMaxDirect) : std::to_string(direct.size()),
+                        direct.size() == 1 ? "" : "s");
   for (uint64_t a : direct) out += fmt::format("  0x{:x} {}\n", a, type_name(a));
   if (chains.empty()) {
     out += last.interrupted
-        ? fmt::format("no chain to a module global or a frame local found before the search was {} (step {})\n",
-                      interrupt_phrase(), depth + 1)
-        : fmt::format("no chain to a module global or a frame local within {} step{}\n", depth, depth == 1 ? "" : "s");
+               ? fmt::format("no chain to a module global or a frame local found before the search was {} (step {})\n",
+                             interrupt_phrase(), depth + 1)
+               : fmt::format("no chain to a module global or a frame local within {} step{}\n", depth,
+                             depth == 1 ? "" : "s");
   } else {
     out += "held by:\n";
     for (const auto& c : chains) {
@@ -655,7 +662,8 @@ std::vector<CommandDef> heap_commands() {
         "table of types by total size: Index, Count, % of objects, Size (sys.getsizeof bytes), % of\n"
         "bytes, cumulative %, the largest one, and the type (module.Class for classes). --limit shows\n"
         "the first N types (default 30); --json prints every type:\n"
-        "{\"objects\": N, \"bytes\": B, \"types\": [{\"type\": ..., \"count\": ..., \"bytes\": ..., \"max\": ...}, ...]}."},
+        "{\"objects\": N, \"bytes\": B, \"types\": [{\"type\": ..., \"count\": ..., \"bytes\": ..., \"max\": ...}, "
+        "...]}."},
        {{"--json", false, "print one JSON object instead of text"},
         {"--limit", true, "show the N largest types (default 30)"},
         {"--sort", true, "order types by bytes (default) or count"}},
@@ -675,8 +683,7 @@ std::vector<CommandDef> heap_commands() {
         "Usage: py-biggest [N] [--type NAME] [--json]\n"
         "Walk every live object and print the N largest (default 10) with their size, address, type and a\n"
         "short repr. --type keeps only objects of one type (\"bytes\", \"__main__.Leaky\")."},
-       {{"--json", false, "print one JSON object instead of text"},
-        {"--type", true, "only objects of this type"}},
+       {{"--json", false, "print one JSON object instead of text"}, {"--type", true, "only objects of this type"}},
        1,
        run_biggest},
       {{"py-referrers", "Show what holds an object, back to a module global or a frame local",

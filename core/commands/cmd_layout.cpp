@@ -7,10 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "commands/commands.hpp"
 #include "base/json_text.hpp"
-#include "layout/layout_tables.hpp"
+#include "commands/commands.hpp"
 #include "interp/python_process.hpp"
+#include "layout/layout_tables.hpp"
 
 namespace pyxray {
 namespace {
@@ -58,9 +58,10 @@ Expected<std::optional<PyVersion>> forced_version_arg(const std::string& text) {
   if (text == "auto") return std::optional<PyVersion>();
   auto v = parse_version(text);
   if (!v || !table_for(*v))
-    return fail(fmt::format("--python {}: pyxray has no built-in layout table for that; it has tables for "
-                            "CPython {} (or 'auto' to detect the version)",
-                            text, table_versions()));
+    return fail(
+        fmt::format("--python {}: pyxray has no built-in layout table for that; it has tables for "
+                    "CPython {} (or 'auto' to detect the version)",
+                    text, table_versions()));
   return std::optional<PyVersion>(*v);
 }
 
@@ -95,20 +96,28 @@ Expected<std::string> run_layout(Session& session, const ParsedArgs& args) {
     for (const auto& f : layout_fields())
       if (L.*f.offset != kAbsent) fields[layout_key(f)] = L.*f.offset;
     j["fields"] = std::move(fields);
-    j["sources"] = {{"debuginfo", s.debuginfo}, {"debug_offsets", s.debug_offsets},
-                    {"debug_offsets_error", s.debug_offsets_error ? nlohmann::json(*s.debug_offsets_error) : nlohmann::json(nullptr)},
-                    {"table", s.table}, {"table_version", s.table_version}};
+    j["sources"] = {{"debuginfo", s.debuginfo},
+                    {"debug_offsets", s.debug_offsets},
+                    {"debug_offsets_error",
+                     s.debug_offsets_error ? nlohmann::json(*s.debug_offsets_error) : nlohmann::json(nullptr)},
+                    {"table", s.table},
+                    {"table_version", s.table_version}};
     nlohmann::json bad = nlohmann::json::array();
     for (const auto& r : all)
-      if (r.disagrees()) bad.push_back({{"key", r.key}, {"debuginfo", opt(r.debuginfo)}, {"debug_offsets", opt(r.debug_offsets)}, {"table", opt(r.table)}});
+      if (r.disagrees())
+        bad.push_back({{"key", r.key},
+                       {"debuginfo", opt(r.debuginfo)},
+                       {"debug_offsets", opt(r.debug_offsets)},
+                       {"table", opt(r.table)}});
     j["disagreements"] = std::move(bad);
     return json_line(j);
   }
   std::string out = fmt::format("CPython {}{}{}; layouts from {}\n", proc->version().text(),
                                 s.forced ? forced_note(s) : "", s.free_threaded ? " (free-threaded)" : "", L.source);
   if (s.forced)
-    out += "debuginfo and _Py_DebugOffsets are not read while the version is forced ('py-layout --python auto' "
-           "detects it again)\n";
+    out +=
+        "debuginfo and _Py_DebugOffsets are not read while the version is forced ('py-layout --python auto' "
+        "detects it again)\n";
   if (s.debug_offsets_error) out += fmt::format("_Py_DebugOffsets not used: {}\n", *s.debug_offsets_error);
   if (!s.table_version.empty()) out += fmt::format("built-in table: {}\n", s.table_version);
   out += fmt::format("{:<48} {:>9} {:>9} {:>9}\n", "field", "debuginfo", "debugoffs", "table");
@@ -137,9 +146,11 @@ std::vector<CommandDef> layout_commands() {
             "--python X.Y decodes the process as CPython X.Y from now on, with pyxray's built-in table\n"
             "for X.Y alone (for a version that is detected wrongly or not at all); --python auto goes\n"
             "back to detecting it."},
-           {{"--json", false, "print one JSON object"}, {"--differences", false, "only fields whose sources differ"},
+           {{"--json", false, "print one JSON object"},
+            {"--differences", false, "only fields whose sources differ"},
             {"--python", true, "decode as this CPython version (X.Y), or auto"}},
-           0, run_layout}};
+           0,
+           run_layout}};
 }
 
 }  // namespace pyxray

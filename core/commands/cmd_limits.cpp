@@ -3,10 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "commands/commands.hpp"
 #include "base/json_text.hpp"
 #include "base/limits.hpp"
 #include "base/thousands.hpp"
+#include "commands/commands.hpp"
 
 namespace pyxray {
 namespace {
@@ -36,8 +36,12 @@ Expected<std::string> run_limits(Session& session, const ParsedArgs& args) {
   if (args.has("--json")) {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& info : limit_infos())
-      rows.push_back({{"name", info.name}, {"value", shown.*info.member}, {"default", info.default_value},
-                      {"max", info.max}, {"unit", info.unit}, {"what", info.what}});
+      rows.push_back({{"name", info.name},
+                      {"value", shown.*info.member},
+                      {"default", info.default_value},
+                      {"max", info.max},
+                      {"unit", info.unit},
+                      {"what", info.what}});
     return json_line(nlohmann::json{{"limits", std::move(rows)}});
   }
   if (!changes.empty()) return changes;

@@ -3,13 +3,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "commands/commands.hpp"
 #include "base/json_text.hpp"
+#include "commands/commands.hpp"
+#include "commands/selected_frame.hpp"
+#include "interp/locals.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
-#include "interp/locals.hpp"
 #include "repr/repr.hpp"
-#include "commands/selected_frame.hpp"
 
 namespace pyxray {
 namespace {
@@ -60,7 +60,8 @@ std::vector<CommandDef> print_commands() {
         "running code in the process. Long containers and strings are cut with \"...\"; an instance of a\n"
         "class shows its attributes, <module.Class(attr=value, ...) at 0x...> (a __repr__ of its own cannot\n"
         "run), or without any <module.Class object at 0x...>.\n"
-        "--json prints {\"address\": N, \"type\": \"...\", \"repr\": \"...\"} (plus \"name\" and \"scope\" for a NAME)."},
+        "--json prints {\"address\": N, \"type\": \"...\", \"repr\": \"...\"} (plus \"name\" and \"scope\" for a "
+        "NAME)."},
        {{"--json", false, "print one JSON object instead of text"}},
        1,
        run_print},

@@ -9,21 +9,21 @@
 #include <cstring>
 #include <filesystem>
 #include <initializer_list>
-#include <utility>
-#include <string_view>
 #include <optional>
+#include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
-#include "commands/commands.hpp"
-#include "sample/flamegraph_svg.hpp"
+#include "base/interrupt.hpp"
 #include "base/limits.hpp"
+#include "base/terminal_progress.hpp"
+#include "commands/commands.hpp"
 #include "interp/python_process.hpp"
+#include "sample/flamegraph_svg.hpp"
 #include "sample/sampler.hpp"
 #include "sample/speedscope.hpp"
 #include "sample/stack_aggregate.hpp"
-#include "base/interrupt.hpp"
-#include "base/terminal_progress.hpp"
 
 namespace pyxray {
 namespace {
@@ -66,7 +66,8 @@ Expected<double> parse_duration(const std::string& text) {
 Expected<double> parse_rate(const std::string& text) {
   auto rate = parse_scaled(text, {{"", 1}, {"Hz", 1}, {"k", 1e3}, {"kHz", 1e3}});
   if (!rate || *rate < 0.1 || *rate > kMaxRate)
-    return fail(fmt::format("py-sample: --rate wants samples per second from 0.1 to 10000000 (e.g. 100, 20k), not '{}'", text));
+    return fail(
+        fmt::format("py-sample: --rate wants samples per second from 0.1 to 10000000 (e.g. 100, 20k), not '{}'", text));
   return *rate;
 }
 
@@ -76,8 +77,10 @@ Expected<Format> format_for(const std::string& path) {
   if (ext == ".svg") return Format::Svg;
   if (ext == ".json") return Format::Speedscope;
   if (ext == ".folded" || ext == ".txt") return Format::Folded;
-  return fail(fmt::format("py-sample: cannot tell the output format of '{}': name it .svg (flame graph), .json "
-                          "(speedscope) or .folded/.txt (folded stacks)", path));
+  return fail(
+      fmt::format("py-sample: cannot tell the output format of '{}': name it .svg (flame graph), .json "
+                  "(speedscope) or .folded/.txt (folded stacks)",
+                  path));
 }
 
 const char* format_name(Format f) {
@@ -109,8 +112,8 @@ class OutputFile {
     if (fd < 0) return fail(fmt::format("py-sample: cannot write {}: {}", path, std::strerror(errno)));
     return OutputFile(path, fd, !existed);
   }
-  OutputFile(OutputFile&& o) noexcept : path_(std::move(o.path_)), fd_(std::exchange(o.fd_, -1)),
-                                        created_(o.created_), written_(o.written_) {}
+  OutputFile(OutputFile&& o) noexcept
+      : path_(std::move(o.path_)), fd_(std::exchange(o.fd_, -1)), created_(o.created_), written_(o.written_) {}
   OutputFile& operator=(OutputFile&&) = delete;
   ~OutputFile() {
     if (fd_ < 0) return;
@@ -157,17 +160,19 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
   double rate = s.elapsed > 0 ? static_cast<double>(s.ticks) / s.elapsed : 0;
   // A round samples every thread once: thread samples and rounds differ by the number of threads, and
   // the rate is of rounds (what --rate asks for).
-  out += fmt::format("py-sample: {} thread sample{} in {} round{} over {:.2f} s ({:.0f} Hz, {:.0f} Hz requested{}): "
-                     "{} recorded, {} errors ({}), {} idle{}\n",
-                     s.taken, s.taken == 1 ? "" : "s", s.ticks, s.ticks == 1 ? "" : "s", s.elapsed, rate, o.rate,
-                     o.blocking ? ", blocking" : "", s.recorded, s.errors, percent(s.errors, s.taken), s.idle,
-                     o.idle ? "" : " dropped");
+  out += fmt::format(
+      "py-sample: {} thread sample{} in {} round{} over {:.2f} s ({:.0f} Hz, {:.0f} Hz requested{}): "
+      "{} recorded, {} errors ({}), {} idle{}\n",
+      s.taken, s.taken == 1 ? "" : "s", s.ticks, s.ticks == 1 ? "" : "s", s.elapsed, rate, o.rate,
+      o.blocking ? ", blocking" : "", s.recorded, s.errors, percent(s.errors, s.taken), s.idle,
+      o.idle ? "" : " dropped");
   switch (outcome.end) {
     case RunEnd::WorkDone:
       if (s.target_gone) out += "pyxray: the target went away during sampling; kept the samples taken until then\n";
       break;
     case RunEnd::Interrupted:
-      out += fmt::format("pyxray: {} after {:.2f} s; kept the samples taken until then\n", interrupt_phrase(), s.elapsed);
+      out +=
+          fmt::format("pyxray: {} after {:.2f} s; kept the samples taken until then\n", interrupt_phrase(), s.elapsed);
       break;
     case RunEnd::Stopped:
       out += fmt::format("pyxray: the target stopped ({}) after {:.2f} s; kept the samples taken until then\n",
@@ -185,15 +190,17 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
     std::string kinds;
     for (std::size_t k = 1; k < s.error_kinds.size(); ++k) {
       if (!s.error_kinds[k]) continue;
-      kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", s.error_kinds[k], walk_error_name(static_cast<WalkError>(k)));
+      kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", s.error_kinds[k],
+                           walk_error_name(static_cast<WalkError>(k)));
     }
     out += fmt::format("  errors (stacks that changed while being read, dropped): {}\n", kinds);
   }
   if (s.native_warning) out += fmt::format("pyxray: warning: {}\n", *s.native_warning);
   if (format == Format::Speedscope && !sampler.aggregate().timeline_complete())
-    out += fmt::format("pyxray: note: more than {} changes of stack: the speedscope profile keeps each thread's "
-                       "samples grouped by stack, not in time order ({})\n",
-                       limits().timeline_runs, raise_hint("timeline-runs"));
+    out += fmt::format(
+        "pyxray: note: more than {} changes of stack: the speedscope profile keeps each thread's "
+        "samples grouped by stack, not in time order ({})\n",
+        limits().timeline_runs, raise_hint("timeline-runs"));
   if (s.note) out += fmt::format("pyxray: note: {}\n", *s.note);
   if (s.ticks)
     out += fmt::format("  cost: {:.2f} reads of the target ({:.1f} ranges) per round, {} code objects decoded\n",
@@ -217,9 +224,10 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
   if (!threads.empty()) out += fmt::format("  threads: {}\n", threads);
   // Nothing recorded because every sample was of an idle thread: an empty profile needs a reason.
   if (!s.recorded && s.idle && !o.idle)
-    out += fmt::format("pyxray: note: every thread was idle (blocked without the GIL) in all {} samples, which are "
-                       "dropped by default: --idle keeps them and shows where the threads wait\n",
-                       s.idle);
+    out += fmt::format(
+        "pyxray: note: every thread was idle (blocked without the GIL) in all {} samples, which are "
+        "dropped by default: --idle keeps them and shows where the threads wait\n",
+        s.idle);
   if (write_error) {
     out += fmt::format("pyxray: {}\n", *write_error);
   } else {
@@ -239,13 +247,13 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
     }
   };
   table("top functions by own time:", [](const FunctionCost* a, const FunctionCost* b) { return a->own > b->own; });
-  table("top functions by total time:", [](const FunctionCost* a, const FunctionCost* b) { return a->total > b->total; });
+  table("top functions by total time:",
+        [](const FunctionCost* a, const FunctionCost* b) { return a->total > b->total; });
   return out;
 }
 
 Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
-  if (args.positional.empty())
-    return fail("py-sample: missing DURATION (e.g. 'py-sample 10s'; see 'help py-sample')");
+  if (args.positional.empty()) return fail("py-sample: missing DURATION (e.g. 'py-sample 10s'; see 'help py-sample')");
   SampleOptions options;
   PYX_TRY(duration, parse_duration(args.positional[0]));
   options.duration = duration;
@@ -265,8 +273,9 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   if (options.idle && options.threads == ThreadFilter::Busy)
     return fail("py-sample: --idle keeps idle threads' samples, --threads busy leaves them out: use one");
   if (options.native && !options.blocking)
-    return fail("py-sample: --native needs --blocking (native stacks are unwound by the debugger, which needs the "
-                "target stopped)");
+    return fail(
+        "py-sample: --native needs --blocking (native stacks are unwound by the debugger, which needs the "
+        "target stopped)");
   if (auto v = args.value("--max-frames")) {
     PYX_TRY(n, parse_count("--max-frames", *v, 1, 1'000'000));
     options.max_frames = static_cast<int>(n);
@@ -277,9 +286,10 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
     return fail("py-sample needs a live process (this target is a core file or not on this host)");
   PYX_TRY(proc, session.process());
   if (options.threads == ThreadFilter::Gil && !proc->traits().has_gil)
-    return fail(fmt::format("py-sample: --threads gil: this free-threaded build of Python {} has no GIL (use "
-                            "--threads busy)",
-                            proc->version().text()));
+    return fail(
+        fmt::format("py-sample: --threads gil: this free-threaded build of Python {} has no GIL (use "
+                    "--threads busy)",
+                    proc->version().text()));
   std::string path = args.value("-o").value_or(args.value("--output").value_or(""));
   if (path.empty()) path = fmt::format("pyxray-{}.svg", target.pid());
   PYX_TRY(format, format_for(path));
@@ -288,8 +298,8 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   TerminalProgress terminal;  // called from the sampling thread: it writes to the terminal directly
   if (terminal.enabled())
     options.progress = [&terminal, duration](double elapsed, uint64_t recorded) {
-      terminal.show(fmt::format("py-sample: {:.1f} s of {:.1f} s, {} samples (Ctrl-C stops early)", elapsed,
-                                duration, recorded));
+      terminal.show(
+          fmt::format("py-sample: {:.1f} s of {:.1f} s, {} samples (Ctrl-C stops early)", elapsed, duration, recorded));
     };
   const int pid = target.pid();
   Sampler sampler(*proc, options);
@@ -297,8 +307,8 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
 
   // The sampler may have had to switch to blocking sampling (see SampleStats::note).
   Expected<RunOutcome> outcome = sampler.options().blocking
-      ? sampler.run_blocking(target)
-      : target.run_while([&](const std::atomic<bool>& stop) { sampler.run(stop); });
+                                     ? sampler.run_blocking(target)
+                                     : target.run_while([&](const std::atomic<bool>& stop) { sampler.run(stop); });
   terminal.clear();
   if (!outcome) return fail("py-sample: " + outcome.error().message);
   bool alive = outcome->end != RunEnd::Exited;
@@ -309,10 +319,11 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
     case Format::Svg: {
       FlameGraphInfo info;
       info.title = fmt::format("py-sample of process {}", pid);
-      info.subtitle = fmt::format("Python {}, {} samples in {:.2f} s at {:.0f} Hz{}", proc->version().text(),
-                                  sampler.stats().recorded, sampler.stats().elapsed,
-                                  sampler.stats().elapsed > 0 ? static_cast<double>(sampler.stats().ticks) / sampler.stats().elapsed : 0,
-                                  sampler.options().blocking ? " (blocking)" : "");
+      info.subtitle = fmt::format(
+          "Python {}, {} samples in {:.2f} s at {:.0f} Hz{}", proc->version().text(), sampler.stats().recorded,
+          sampler.stats().elapsed,
+          sampler.stats().elapsed > 0 ? static_cast<double>(sampler.stats().ticks) / sampler.stats().elapsed : 0,
+          sampler.options().blocking ? " (blocking)" : "");
       text = flamegraph_svg(sampler.aggregate(), sampler.frames(), info);
       break;
     }
@@ -349,7 +360,8 @@ std::vector<CommandDef> sample_commands() {
         {"--blocking", false, "stop the target for every sample"},
         {"--native", false, "with --blocking: add native frames"},
         {"--max-frames", true, "stop each stack after N frames (default 10000)"}},
-       1, run_sample},
+       1,
+       run_sample},
   };
 }
 

@@ -6,8 +6,8 @@
 #include <string_view>
 #include <vector>
 
-#include "commands/args.hpp"
 #include "base/expected.hpp"
+#include "commands/args.hpp"
 #include "commands/session.hpp"
 
 namespace pyxray {

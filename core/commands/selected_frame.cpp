@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "interp/python_process.hpp"
 #include "commands/session.hpp"
+#include "interp/python_process.hpp"
 #include "report/source_lines.hpp"
 
 namespace pyxray {
@@ -73,10 +73,12 @@ Expected<ObjectArg> object_arg(Session& session, const std::string& text) {
 
 std::string describe_frame(Target& target, const PyFrame& frame, int index) {
   std::string line = frame.line ? fmt::format("{}", *frame.line) : "?";
-  std::string out = fmt::format("#{} File \"{}\", line {}, in {}\n", index, frame.code->filename, line, frame.code->name);
+  std::string out =
+      fmt::format("#{} File \"{}\", line {}, in {}\n", index, frame.code->filename, line, frame.code->name);
   SourceLines sources(&target);
   if (frame.line) {
-    if (auto src = sources.line(frame.code->filename, *frame.line); src && !src->empty()) out += fmt::format("    {}\n", *src);
+    if (auto src = sources.line(frame.code->filename, *frame.line); src && !src->empty())
+      out += fmt::format("    {}\n", *src);
   }
   return out;
 }

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "interp/code.hpp"
 #include "base/expected.hpp"
+#include "interp/code.hpp"
 #include "interp/frames.hpp"
 #include "interp/locals.hpp"
 #include "interp/objects.hpp"

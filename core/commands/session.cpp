@@ -6,12 +6,12 @@
 
 #include <fmt/format.h>
 
-#include "commands/commands.hpp"
 #include "base/interrupt.hpp"
+#include "base/utf8.hpp"
+#include "commands/commands.hpp"
+#include "interp/python_process.hpp"
 #include "target/memory.hpp"
 #include "target/process_files.hpp"
-#include "interp/python_process.hpp"
-#include "base/utf8.hpp"
 
 namespace pyxray {
 
@@ -45,8 +45,9 @@ const std::vector<CommandInfo>& command_list() {
     std::vector<CommandInfo> out;
     for (const auto& d : command_defs()) {
       CommandInfo info = d.info;
-      info.help += "\nEvery command takes --max NAME=N[,NAME=N] to raise one of pyxray's limits for that\n"
-                   "command; py-limits lists them.";
+      info.help +=
+          "\nEvery command takes --max NAME=N[,NAME=N] to raise one of pyxray's limits for that\n"
+          "command; py-limits lists them.";
       out.push_back(std::move(info));
     }
     return out;
@@ -54,8 +55,7 @@ const std::vector<CommandInfo>& command_list() {
   return list;
 }
 
-Session::Session(std::unique_ptr<Target> target)
-    : target_(std::make_unique<ProcessFilesTarget>(std::move(target))) {}
+Session::Session(std::unique_ptr<Target> target) : target_(std::make_unique<ProcessFilesTarget>(std::move(target))) {}
 Session::~Session() = default;
 
 Target& Session::target() { return *target_; }
@@ -165,9 +165,10 @@ CommandResult Session::run_command(std::string_view name, std::string_view args)
       message = fmt::format("{}: {}", process_gone_message(target_->pid()), message);
     // Under a forced version a failure may be the version's fault: say so, and how to undo it.
     else if (forced_version_)
-      message += fmt::format(" (decoding as CPython {}, forced by 'py-layout --python'; 'py-layout --python auto' "
-                             "detects the version again)",
-                             forced_version_->text());
+      message += fmt::format(
+          " (decoding as CPython {}, forced by 'py-layout --python'; 'py-layout --python auto' "
+          "detects the version again)",
+          forced_version_->text());
     return {false, "pyxray: " + message};
   } catch (const std::exception& e) {
     // A decoder bug must not take the debugger down with it.

@@ -12,8 +12,8 @@
 
 #include "base/expected.hpp"
 #include "base/limits.hpp"
-#include "target/target.hpp"
 #include "layout/version.hpp"
+#include "target/target.hpp"
 
 namespace pyxray {
 
@@ -38,7 +38,7 @@ struct CommandResult {
   CommandResult(bool ok, std::string output) : ok(ok), output(std::move(output)) {}
 
   bool ok = true;
-  std::string output;   // what to print (text or JSON); on failure the one-line message
+  std::string output;  // what to print (text or JSON); on failure the one-line message
   // One line to show the user beside the output (not part of it, so JSON stays JSON), at most once
   // per session: "pyxray: note: ..."; "" for none.
   std::string note;

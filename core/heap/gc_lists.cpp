@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "layout/layout.hpp"
 #include "interp/python_process.hpp"
 #include "interp/threads.hpp"
+#include "layout/layout.hpp"
 
 namespace pyxray {
 namespace {
@@ -48,8 +48,8 @@ Expected<GcLists> gc_lists(PythonProcess& proc) {
   g.refs_field = vt.gc_refs_in_head;
   g.refs_shift = vt.gc_refs_shift;
   // struct gc_generation {PyGC_Head head; int threshold; int count;}, padded to the head's alignment.
-  uint64_t gen_size = L.gc_generation_size != kAbsent ? static_cast<uint64_t>(L.gc_generation_size)
-                                                      : vt.default_gc_generation_size;
+  uint64_t gen_size =
+      L.gc_generation_size != kAbsent ? static_cast<uint64_t>(L.gc_generation_size) : vt.default_gc_generation_size;
   auto add_block = [&](uint64_t generations, uint64_t permanent) {
     for (int i = 0; i < kGenerations; ++i) g.heads.push_back(generations + i * gen_size);
     if (permanent) g.heads.push_back(permanent);

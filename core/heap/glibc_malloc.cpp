@@ -16,9 +16,9 @@
 namespace pyxray {
 namespace {
 
-constexpr uint64_t kSizeBits = 7;  // PREV_INUSE | IS_MMAPPED | NON_MAIN_ARENA
-constexpr uint64_t kChunkAlign = 16;  // MALLOC_ALIGNMENT on 64-bit
-constexpr uint64_t kMinChunk = 32;    // MINSIZE on 64-bit
+constexpr uint64_t kSizeBits = 7;                      // PREV_INUSE | IS_MMAPPED | NON_MAIN_ARENA
+constexpr uint64_t kChunkAlign = 16;                   // MALLOC_ALIGNMENT on 64-bit
+constexpr uint64_t kMinChunk = 32;                     // MINSIZE on 64-bit
 constexpr uint64_t kAddressSpace = uint64_t{1} << 47;  // x86-64 user space: no byte count can exceed it
 constexpr std::size_t kMaxWarnings = 8;
 
@@ -83,13 +83,15 @@ Expected<Offsets> offsets(Target& t) {
     else missing.push_back(fmt::format("{}.{}", rule.type, rule.name));
   }
   if (!missing.empty())
-    return fail(fmt::format("this glibc's malloc structures are not a layout pyxray knows (no {})",
-                            fmt::join(missing, ", ")));
+    return fail(
+        fmt::format("this glibc's malloc structures are not a layout pyxray knows (no {})", fmt::join(missing, ", ")));
   const bool fastbins_fit = !o.fastbins || (o.nfastbins() > 0 && o.nfastbins() <= 64);
   if (!fastbins_fit || o.nbins() <= 1 || o.nbins() > 1024 || o.top < 0 || o.binmap >= o.state_size ||
       o.system_mem + 8 > o.state_size || o.max_system_mem + 8 > o.state_size || o.next + 8 > o.state_size)
-    return fail(fmt::format("this glibc's struct malloc_state is not a layout pyxray knows ({} fastbins, {} bins "
-                            "in {} bytes)", o.nfastbins(), o.nbins(), o.state_size));
+    return fail(
+        fmt::format("this glibc's struct malloc_state is not a layout pyxray knows ({} fastbins, {} bins "
+                    "in {} bytes)",
+                    o.nfastbins(), o.nbins(), o.state_size));
   return o;
 }
 
@@ -171,7 +173,7 @@ class Walker {
   std::optional<Chain> fastbin(uint64_t head, uint64_t size, uint64_t arena_system, bool mangled, uint64_t budget) {
     Chain c;
     std::unordered_set<uint64_t> seen;
-    for (uint64_t p = head; p; ) {
+    for (uint64_t p = head; p;) {
       if (c.chunks >= budget || !seen.insert(p).second) return std::nullopt;
       auto sz = free_chunk(p, arena_system);
       if (!sz || *sz != size) return std::nullopt;
@@ -223,8 +225,8 @@ class Walker {
         c = fastbin(head, size, a.system_bytes, out_.safe_linking, budget);
       }
       if (!c) {
-        warn(out_.warnings, fmt::format("arena 0x{:x}: fastbin {} ({}-byte chunks) is not a valid chain; not counted",
-                                        addr, i, size));
+        warn(out_.warnings,
+             fmt::format("arena 0x{:x}: fastbin {} ({}-byte chunks) is not a valid chain; not counted", addr, i, size));
         continue;
       }
       a.fastbin_chunks += c->chunks;
@@ -255,11 +257,10 @@ class Walker {
       }
       if (!ok)
         warn(out_.warnings, fmt::format("arena 0x{:x}: bin {} is cut short at 0x{:x} (not a free chunk in mapped "
-                                        "memory, or longer than {} chunks: {}); counted up to there", addr, i, p,
-                                        max_chunks, raise_hint("malloc-chunks")));
+                                        "memory, or longer than {} chunks: {}); counted up to there",
+                                        addr, i, p, max_chunks, raise_hint("malloc-chunks")));
     }
-    if (a.free_bytes() > a.system_bytes)
-      return fail("its free chunks add up to more than the memory it holds");
+    if (a.free_bytes() > a.system_bytes) return fail("its free chunks add up to more than the memory it holds");
     return a;
   }
 
@@ -277,7 +278,8 @@ bool is_libc(std::string_view base) {
 }
 
 bool same_root_as_ours(int pid) {
-  struct stat theirs {}, ours {};
+  struct stat theirs {
+  }, ours{};
   if (::stat(fmt::format("/proc/{}/root/", pid).c_str(), &theirs) != 0 || ::stat("/", &ours) != 0) return true;
   return theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
 }
@@ -302,10 +304,14 @@ std::optional<std::string> libc_build_mismatch(Target& t, Memory& mem, const Add
   if (t.is_live_local() && t.pid() > 0 && !same_root_as_ours(t.pid()))
     hint = fmt::format("in gdb: set sysroot /proc/{}/root", t.pid());
   else
-    hint = fmt::format("give the debugger the target's own {} and its debug symbols (gdb: set sysroot, set "
-                       "debug-file-directory)", name);
-  return fmt::format("the debugger's symbols for {} are of another build (build id {}; the target maps {} with "
-                     "build id {}); {}", name, *ours, image->path, *mapped, hint);
+    hint = fmt::format(
+        "give the debugger the target's own {} and its debug symbols (gdb: set sysroot, set "
+        "debug-file-directory)",
+        name);
+  return fmt::format(
+      "the debugger's symbols for {} are of another build (build id {}; the target maps {} with "
+      "build id {}); {}",
+      name, *ours, image->path, *mapped, hint);
 }
 
 }  // namespace
@@ -355,8 +361,10 @@ Expected<GlibcStats> read_glibc_malloc(Target& target, Memory& mem, const Addres
   const uint64_t mapped = space.complete ? space.mapped_bytes() : kAddressSpace;
   if (*n_mmaps < 0 || *max_n_mmaps < *n_mmaps || *mmapped > *max_mmapped || *mmapped > mapped ||
       (*n_mmaps == 0) != (*mmapped == 0))
-    return fail(fmt::format("glibc's malloc parameters (mp_ at 0x{:x}) do not hold together (mmapped chunks and "
-                            "bytes against their peaks and the mapped memory): {}", *mp, other_build));
+    return fail(
+        fmt::format("glibc's malloc parameters (mp_ at 0x{:x}) do not hold together (mmapped chunks and "
+                    "bytes against their peaks and the mapped memory): {}",
+                    *mp, other_build));
   out.mmapped_regions = static_cast<uint64_t>(*n_mmaps);
   out.max_mmapped_regions = static_cast<uint64_t>(*max_n_mmaps);
   out.mmapped_bytes = *mmapped;
@@ -383,10 +391,13 @@ Expected<GlibcStats> read_glibc_malloc(Target& target, Memory& mem, const Addres
     auto arena = walker.arena(a, a == *main_arena);
     if (!arena) {
       if (a == *main_arena)
-        return fail(fmt::format("main_arena, where the debugger's symbols place it (0x{:x}), is not a malloc arena "
-                                "of this process ({}): {}", a, arena.error().message, other_build));
+        return fail(
+            fmt::format("main_arena, where the debugger's symbols place it (0x{:x}), is not a malloc arena "
+                        "of this process ({}): {}",
+                        a, arena.error().message, other_build));
       warn(out.warnings, fmt::format("the arena at 0x{:x} is not a malloc arena ({}); it and the arenas after it "
-                                     "in the ring are not counted", a, arena.error().message));
+                                     "in the ring are not counted",
+                                     a, arena.error().message));
       break;
     }
     out.arenas.push_back(*arena);

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "target/address_space.hpp"
 #include "base/expected.hpp"
+#include "target/address_space.hpp"
 
 namespace pyxray {
 
@@ -22,10 +22,10 @@ class Target;
 
 struct GlibcArena {
   uint64_t address = 0;
-  bool main = false;                 // main_arena (the sbrk heap); the others live in mmapped heaps
-  uint64_t system_bytes = 0;         // system_mem: memory this arena holds from the system now
-  uint64_t max_system_bytes = 0;     // max_system_mem: its peak
-  uint64_t top_bytes = 0;            // the top chunk (free, at the end of the heap)
+  bool main = false;              // main_arena (the sbrk heap); the others live in mmapped heaps
+  uint64_t system_bytes = 0;      // system_mem: memory this arena holds from the system now
+  uint64_t max_system_bytes = 0;  // max_system_mem: its peak
+  uint64_t top_bytes = 0;         // the top chunk (free, at the end of the heap)
   uint64_t fastbin_chunks = 0, fastbin_bytes = 0;
   uint64_t bin_chunks = 0, bin_bytes = 0;  // unsorted + small + large bins
   uint64_t free_bytes() const { return top_bytes + fastbin_bytes + bin_bytes; }
@@ -39,8 +39,8 @@ struct GlibcStats {
   uint64_t max_mmapped_regions = 0;  // mp_.max_n_mmaps
   uint64_t max_mmapped_bytes = 0;    // mp_.max_mmapped_mem
   std::optional<uint64_t> trim_threshold, mmap_threshold;
-  bool fastbins = true;              // this glibc has fastbins (glibc 2.43 removed them)
-  bool safe_linking = true;          // fastbin links are mangled (glibc >= 2.32)
+  bool fastbins = true;      // this glibc has fastbins (glibc 2.43 removed them)
+  bool safe_linking = true;  // fastbin links are mangled (glibc >= 2.32)
   std::vector<std::string> warnings;
 
   uint64_t system_bytes() const;

@@ -7,22 +7,22 @@
 
 #include <fmt/format.h>
 
+#include "base/interrupt.hpp"
+#include "base/limits.hpp"
+#include "heap/gc_lists.hpp"
+#include "heap/object_size.hpp"
+#include "heap/pymalloc.hpp"
+#include "heap/referents.hpp"
 #include "interp/code.hpp"
 #include "interp/frames.hpp"
-#include "heap/gc_lists.hpp"
-#include "base/interrupt.hpp"
-#include "layout/layout.hpp"
-#include "base/limits.hpp"
 #include "interp/locals.hpp"
-#include "target/memory.hpp"
-#include "heap/object_size.hpp"
 #include "interp/objects.hpp"
-#include "heap/pymalloc.hpp"
 #include "interp/python_process.hpp"
-#include "target/static_symbol.hpp"
-#include "heap/referents.hpp"
-#include "layout/version_traits.hpp"
 #include "interp/threads.hpp"
+#include "layout/layout.hpp"
+#include "layout/version_traits.hpp"
+#include "target/memory.hpp"
+#include "target/static_symbol.hpp"
 
 namespace pyxray {
 namespace {
@@ -39,7 +39,6 @@ constexpr uint64_t kMaxObjectSize = uint64_t{1} << 36;  // larger is a corrupt s
 
 int64_t or_default(int64_t v, int64_t d) { return v == kAbsent ? d : v; }
 
-
 struct Arena {
   uint64_t address = 0;     // the arena's memory
   uint64_t first_pool = 0;  // address rounded up to the pool size
@@ -51,7 +50,7 @@ struct PymallocHeap {
   std::string allocator;
   std::string why_not;
   uint64_t arena_size = 0, pool_size = 0, alignment = 0, overhead = 0, nclasses = 0;
-  bool debug = false;       // PYTHONMALLOC=pymalloc_debug: 2 words before each object, 1 after
+  bool debug = false;  // PYTHONMALLOC=pymalloc_debug: 2 words before each object, 1 after
   std::vector<Arena> arenas;
 };
 
@@ -62,16 +61,18 @@ PymallocHeap load_pymalloc(PythonProcess& proc) {
   ObjectAllocator alloc = object_allocator(proc);
   h.allocator = alloc.name;
   if (!alloc.uses_pymalloc) {
-    h.why_not = fmt::format("objects come from {} (PYTHONMALLOC={}?), not pymalloc: only GC-tracked objects and what "
-                            "they reference are found",
-                            alloc.name, alloc.name.rfind("malloc", 0) == 0 ? alloc.name : "malloc");
+    h.why_not = fmt::format(
+        "objects come from {} (PYTHONMALLOC={}?), not pymalloc: only GC-tracked objects and what "
+        "they reference are found",
+        alloc.name, alloc.name.rfind("malloc", 0) == 0 ? alloc.name : "malloc");
     return h;
   }
   auto stats = read_pymalloc(proc, kGeometryArenas);
   if (!stats) {
-    h.why_not = fmt::format("pymalloc's arenas cannot be read ({}): only GC-tracked objects and what they "
-                            "reference are found",
-                            stats.error().message);
+    h.why_not = fmt::format(
+        "pymalloc's arenas cannot be read ({}): only GC-tracked objects and what they "
+        "reference are found",
+        stats.error().message);
     return h;
   }
   h.debug = alloc.name == "pymalloc_debug";
@@ -124,7 +125,6 @@ PymallocHeap load_pymalloc(PythonProcess& proc) {
 
 }  // namespace
 
-
 // --- roots ---
 
 HeapRoots heap_roots(PythonProcess& proc, Objects& objects) {
@@ -165,7 +165,8 @@ HeapRoots heap_roots(PythonProcess& proc, Objects& objects) {
   CodeCache codes(proc, objects);
   for (const ThreadState& ts : threads->threads) {
     PyStack stack = walk_stack(proc, codes, ts, static_cast<int>(limits().frames));
-    std::string thread = ts.native_id ? fmt::format("thread {}", *ts.native_id) : fmt::format("thread 0x{:x}", ts.thread_id);
+    std::string thread =
+        ts.native_id ? fmt::format("thread {}", *ts.native_id) : fmt::format("thread 0x{:x}", ts.thread_id);
     for (const PyFrame& f : stack.frames) {
       // A module or class body's "locals" are that namespace's dict, an object like any other: what it
       // holds is named by the module, not by the frame.
@@ -205,8 +206,8 @@ struct HeapWalker::Impl {
   uint64_t buf_base = 0;
   std::size_t buf_len = 0;
   std::vector<std::byte> buf;
-  std::vector<std::byte> scratch;   // bulk reads outside `buf`
-  std::vector<std::byte> objbuf;    // an out-of-arena object's bytes
+  std::vector<std::byte> scratch;  // bulk reads outside `buf`
+  std::vector<std::byte> objbuf;   // an out-of-arena object's bytes
 
   std::unordered_set<uint64_t> outside_seen;     // out-of-arena addresses queued (or done)
   std::unordered_set<uint64_t> outside_emitted;  // out-of-arena objects counted
@@ -231,7 +232,13 @@ struct HeapWalker::Impl {
   ReadFn reader;
 
   Impl(PythonProcess& p, Objects& o, TypeCache& t, ObjectSizer& s, Referents& r, const HeapWalkOptions& options)
-      : proc(p), objects(o), types(t), sizer(s), refs(r), opt(options), L(p.layout()),
+      : proc(p),
+        objects(o),
+        types(t),
+        sizer(s),
+        refs(r),
+        opt(options),
+        L(p.layout()),
         refcount_mask(p.traits().refcount_mask) {
     on_ref = [this](uint64_t dst) { reference(src, dst); };
     reader = [this](uint64_t a, std::size_t n) { return read_any(a, n); };
@@ -265,7 +272,8 @@ struct HeapWalker::Impl {
       warn(fmt::format("stopped after {} objects: the walk is partial ({})", st.objects, raise_hint("heap-objects")));
       st.partial = stop = true;
     } else if (std::chrono::duration<double>(Clock::now() - start).count() > opt.max_seconds) {
-      warn(fmt::format("stopped after {:.0f} s: the walk is partial ({})", opt.max_seconds, raise_hint("heap-seconds")));
+      warn(
+          fmt::format("stopped after {:.0f} s: the walk is partial ({})", opt.max_seconds, raise_hint("heap-seconds")));
       st.partial = stop = true;
     }
     return stop;
@@ -297,9 +305,7 @@ struct HeapWalker::Impl {
     return read_bulk(addr, len, scratch);
   }
 
-  bool in_buffer(uint64_t addr, std::size_t len) const {
-    return addr >= buf_base && addr + len <= buf_base + buf_len;
-  }
+  bool in_buffer(uint64_t addr, std::size_t len) const { return addr >= buf_base && addr + len <= buf_base + buf_len; }
 
   // Index of the arena holding addr, or -1.
   int64_t arena_of(uint64_t addr) {
@@ -339,8 +345,8 @@ struct HeapWalker::Impl {
     if (!plausible_pointer(dst) || in_arena(dst)) return;
     if (outside_seen.size() >= opt.max_outside) {
       if (!st.partial)
-        warn(fmt::format("more than {} objects outside pymalloc's arenas: the walk is partial ({})", outside_seen.size(),
-                         raise_hint("outside-objects")));
+        warn(fmt::format("more than {} objects outside pymalloc's arenas: the walk is partial ({})",
+                         outside_seen.size(), raise_hint("outside-objects")));
       st.partial = true;
       return;
     }
@@ -514,7 +520,8 @@ struct HeapWalker::Impl {
       if (!load_arena(a)) continue;
       std::span<const std::byte> all(buf.data(), buf_len);
       for (uint64_t pool = a.first_pool; pool + heap.pool_size <= a.first_pool + buf_len; pool += heap.pool_size)
-        scan_pool(pool, all.subspan(static_cast<std::size_t>(pool - a.first_pool), static_cast<std::size_t>(heap.pool_size)));
+        scan_pool(pool,
+                  all.subspan(static_cast<std::size_t>(pool - a.first_pool), static_cast<std::size_t>(heap.pool_size)));
       buf_len = 0;
       if (deferred.size() >= kMaxDeferred) flush_deferred();
       progress("scanning pymalloc arenas", i + 1, n);
@@ -562,8 +569,7 @@ struct HeapWalker::Impl {
     std::span<const std::byte> alloc;
     if (in_buffer(addr - t.preheader, static_cast<std::size_t>(want)))
       alloc = std::span<const std::byte>(buf.data() + (addr - t.preheader - buf_base), static_cast<std::size_t>(want));
-    else
-      alloc = read_bulk(addr - t.preheader, static_cast<std::size_t>(want), objbuf);
+    else alloc = read_bulk(addr - t.preheader, static_cast<std::size_t>(want), objbuf);
     if (alloc.empty() && t.preheader == 0) {
       objbuf.assign(head.begin(), head.end());
       alloc = objbuf;
@@ -619,7 +625,9 @@ struct HeapWalker::Impl {
       std::span<const std::byte> nb(node);
       uint64_t obj = h + gc->head_size;
       uint64_t rc = load_u64(nb, static_cast<int64_t>(gc->head_size));
-      const TypeInfo* t = plausible_refcount(rc, refcount_mask) ? types.get(load_u64(nb, static_cast<int64_t>(gc->head_size) + 8)) : nullptr;
+      const TypeInfo* t = plausible_refcount(rc, refcount_mask)
+                              ? types.get(load_u64(nb, static_cast<int64_t>(gc->head_size) + 8))
+                              : nullptr;
       if (!t || !t->gc) {
         if (!bad++) first_bad = h;
         continue;
@@ -631,9 +639,10 @@ struct HeapWalker::Impl {
       if ((gc_seen.size() & 0xfff) == 0) progress("following GC lists outside the arenas", 0, 0);
     }
     if (bad && !target_gone()) {
-      warn(fmt::format("{} GC list link(s) lead to memory that is not a GC object, the first to 0x{:x} (a "
-                       "collection in progress, or a damaged list)",
-                       bad, first_bad));
+      warn(
+          fmt::format("{} GC list link(s) lead to memory that is not a GC object, the first to 0x{:x} (a "
+                      "collection in progress, or a damaged list)",
+                      bad, first_bad));
     }
   }
 
@@ -694,9 +703,10 @@ struct HeapWalker::Impl {
     if (auto g = gc_lists(proc)) {
       gc = std::move(*g);
     } else {
-      warn(fmt::format("the GC lists cannot be found ({}): GC objects outside pymalloc's arenas are only found "
-                       "by reference",
-                       g.error().message));
+      warn(
+          fmt::format("the GC lists cannot be found ({}): GC objects outside pymalloc's arenas are only found "
+                      "by reference",
+                      g.error().message));
     }
     if (target_gone()) return fail(process_gone_message(proc.target().pid()));
     if (!heap.available && !gc) return fail(fmt::format("nothing to walk: {}", heap.why_not));

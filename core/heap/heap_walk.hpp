@@ -61,16 +61,16 @@ struct HeapWalkOptions {
 struct HeapWalkStats {
   uint64_t objects = 0;
   uint64_t bytes = 0;
-  std::string allocator;       // "pymalloc", or what else and what that means for the walk
-  bool pymalloc = false;       // the arenas were walked
+  std::string allocator;  // "pymalloc", or what else and what that means for the walk
+  bool pymalloc = false;  // the arenas were walked
   uint64_t arenas = 0;
-  uint64_t in_arenas = 0;      // objects found in pymalloc blocks
-  uint64_t gc_outside = 0;     // GC-tracked objects outside the arenas
-  uint64_t by_reference = 0;   // other objects outside the arenas, found by reference
+  uint64_t in_arenas = 0;     // objects found in pymalloc blocks
+  uint64_t gc_outside = 0;    // GC-tracked objects outside the arenas
+  uint64_t by_reference = 0;  // other objects outside the arenas, found by reference
   uint64_t remote_reads = 0;
   uint64_t bytes_read = 0;
   double seconds = 0;
-  bool partial = false;        // a bound was hit or memory was unreadable: some objects may be missing
+  bool partial = false;  // a bound was hit or memory was unreadable: some objects may be missing
   // The process exited or was killed during the walk: the walk stopped at the first read that found
   // it gone, and counts only what was read before (partial, and true as far as it goes).
   bool target_gone = false;

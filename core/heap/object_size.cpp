@@ -5,11 +5,11 @@
 
 #include <fmt/format.h>
 
-#include "layout/layout.hpp"
-#include "target/memory.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
+#include "layout/layout.hpp"
 #include "layout/version_traits.hpp"
+#include "target/memory.hpp"
 
 namespace pyxray {
 namespace {
@@ -18,7 +18,7 @@ namespace {
 constexpr uint64_t kTpHeapType = uint64_t{1} << 9;
 constexpr uint64_t kTpReady = uint64_t{1} << 12;
 constexpr uint64_t kTpHaveGc = uint64_t{1} << 14;
-constexpr int kTObjectEx = 16;           // T_OBJECT_EX / Py_T_OBJECT_EX: what __slots__ members are
+constexpr int kTObjectEx = 16;  // T_OBJECT_EX / Py_T_OBJECT_EX: what __slots__ members are
 constexpr int kMaxBaseChain = 64;
 constexpr int kMaxMembers = 4096;
 constexpr int kMaxMetaclassDepth = 4;
@@ -76,8 +76,7 @@ uint64_t usable_fraction(uint64_t n) { return (n << 1) / 3; }
 
 // --- TypeCache ---
 
-TypeCache::TypeCache(PythonProcess& proc, Objects& objects)
-    : proc_(proc), objects_(objects), L_(proc.layout()) {
+TypeCache::TypeCache(PythonProcess& proc, Objects& objects) : proc_(proc), objects_(objects), L_(proc.layout()) {
   const bool str_is_bytes = proc.traits().str_is_bytes;  // the 2.x names of the builtin types
   for (const BuiltinRow& b : kBuiltins) {
     const char* sym = str_is_bytes ? b.symbol2 : b.symbol3;
@@ -228,8 +227,7 @@ std::unique_ptr<TypeInfo> TypeCache::load(uint64_t type) {
     }
     if (vt.instance_dict_model != InstanceDictModel::DictOffset && L_.heaptype_ht_cached_keys != kAbsent) {
       t->cached_keys = m.read_ptr(type + L_.heaptype_ht_cached_keys).value_or(0);
-      if (t->cached_keys)
-        t->cached_nentries = m.read<int64_t>(t->cached_keys + L_.dictkeys_dk_nentries).value_or(0);
+      if (t->cached_keys) t->cached_nentries = m.read<int64_t>(t->cached_keys + L_.dictkeys_dk_nentries).value_or(0);
       if (t->cached_nentries < 0 || t->cached_nentries > (1 << 16)) t->cached_nentries = 0;
     }
   }
@@ -283,8 +281,7 @@ uint64_t ObjectSizer::min_allocation(const TypeInfo& t, std::span<const std::byt
         return base + static_cast<uint64_t>(t.basicsize) + ndigits * static_cast<uint64_t>(t.itemsize);
       }
       break;
-    default:
-      break;
+    default: break;
   }
   uint64_t size = base + static_cast<uint64_t>(t.basicsize);
   if (t.itemsize && !no_ob_size(t)) {
@@ -296,12 +293,9 @@ uint64_t ObjectSizer::min_allocation(const TypeInfo& t, std::span<const std::byt
 bool ObjectSizer::no_ob_size(const TypeInfo& t) const {
   switch (t.kind) {
     case BaseKind::Gen:
-    case BaseKind::Frame:
-      return traits_.frames_sized_by_code;
-    case BaseKind::Int:
-      return traits_.int_size_in_lv_tag;
-    default:
-      return false;
+    case BaseKind::Frame: return traits_.frames_sized_by_code;
+    case BaseKind::Int: return traits_.int_size_in_lv_tag;
+    default: return false;
   }
 }
 
@@ -309,10 +303,8 @@ bool ObjectSizer::exact_allocation(const TypeInfo& t) const {
   if (t.itemsize || t.inline_values) return false;
   switch (t.kind) {
     case BaseKind::Str:
-    case BaseKind::Int:
-      return false;
-    default:
-      return true;
+    case BaseKind::Int: return false;
+    default: return true;
   }
 }
 
@@ -329,8 +321,7 @@ uint64_t ObjectSizer::keys_size(std::span<const std::byte> k) const {
     uint8_t kind = load_u8(k, L_.dictkeys_dk_kind);
     if (log2_size > 40 || log2_index > 44) return 0;
     uint64_t es = kind == 0 ? static_cast<uint64_t>(L_.dictkeyentry_size) : 16;
-    return static_cast<uint64_t>(header) + (uint64_t{1} << log2_index) +
-           usable_fraction(uint64_t{1} << log2_size) * es;
+    return static_cast<uint64_t>(header) + (uint64_t{1} << log2_index) + usable_fraction(uint64_t{1} << log2_size) * es;
   }
   int64_t size = load_i64(k, L_.dictkeys_dk_size);
   if (size <= 0 || size > (int64_t{1} << 40)) return 0;
@@ -374,7 +365,8 @@ uint64_t ObjectSizer::str_sizeof(uint64_t addr, std::span<const std::byte> head)
   // _PyUnicode_HAS_UTF8_MEMORY: a cached UTF-8 copy (never for compact ASCII, whose data is UTF-8).
   if (!(compact && ascii) && L_.compact_unicode_utf8 != kAbsent) {
     uint64_t utf8 = load_u64(head, L_.compact_unicode_utf8);
-    if (utf8 && utf8 != data) size += static_cast<uint64_t>(std::max<int64_t>(load_i64(head, L_.compact_unicode_utf8_length), 0)) + 1;
+    if (utf8 && utf8 != data)
+      size += static_cast<uint64_t>(std::max<int64_t>(load_i64(head, L_.compact_unicode_utf8_length), 0)) + 1;
   }
   return size;
 }
@@ -461,8 +453,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
     case BaseKind::Long27: {
       return basic + magnitude(load_i64(head, L_.varobject_ob_size)) * digit;
     }
-    case BaseKind::Str:
-      return str_sizeof(addr, head);
+    case BaseKind::Str: return str_sizeof(addr, head);
     case BaseKind::Unicode27: {
       uint64_t len = static_cast<uint64_t>(std::max<int64_t>(load_i64(head, L_.unicode27_length), 0));
       return static_cast<uint64_t>(or_default(L_.unicode_object_size, basic)) +
@@ -475,8 +466,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
         size += static_cast<uint64_t>(L_.bytes_ob_sval) + 1;
       return size;
     }
-    case BaseKind::List:
-      return basic + load_u64(head, L_.list_allocated) * 8;
+    case BaseKind::List: return basic + load_u64(head, L_.list_allocated) * 8;
     case BaseKind::Set:
     case BaseKind::FrozenSet: {
       uint64_t table = load_u64(head, L_.set_table);
@@ -503,8 +493,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
       uint64_t size = var_default();
       return traits_.code_sizeof_rounded ? (size + 7) & ~uint64_t{7} : size;
     }
-    case BaseKind::Gen:
-      return traits_.frames_sized_by_code ? gen_sizeof(t, addr, head) : basic;
+    case BaseKind::Gen: return traits_.frames_sized_by_code ? gen_sizeof(t, addr, head) : basic;
     case BaseKind::Deque: {
       // deque_sizeof: the object and its 64-item blocks.
       uint64_t len = static_cast<uint64_t>(std::max<int64_t>(load_i64(head, L_.varobject_ob_size), 0));
@@ -523,8 +512,7 @@ uint64_t ObjectSizer::dunder_sizeof(const TypeInfo& t, uint64_t addr, std::span<
       uint64_t fsize = static_cast<uint64_t>(or_default(L_.frame_object_size, t.basicsize + 8));
       return fsize + (n > 1 ? static_cast<uint64_t>(n) - 1 : 0) * 8;
     }
-    default:
-      return var_default();
+    default: return var_default();
   }
 }
 

@@ -25,37 +25,55 @@ struct Layout;
 // The builtin whose instance layout (and __sizeof__) an object has: the type itself or the nearest
 // builtin along tp_base.
 enum class BaseKind : uint8_t {
-  Other,       // a static type of an extension or of the core that the heap code has no rules for
-  Object,      // `object` itself, or a class deriving from it only (plain instances)
-  Int, Float, Complex, Str, Bytes, ByteArray, Tuple, List, Dict, Set, FrozenSet,
-  Type, Module, Function, Code, Frame, Cell,
-  Gen,         // generators, coroutines and async generators
-  Deque,       // collections.deque (3.x)
-  Int27, Str27, Unicode27, Long27,  // 2.7's int, str, unicode and long
+  Other,   // a static type of an extension or of the core that the heap code has no rules for
+  Object,  // `object` itself, or a class deriving from it only (plain instances)
+  Int,
+  Float,
+  Complex,
+  Str,
+  Bytes,
+  ByteArray,
+  Tuple,
+  List,
+  Dict,
+  Set,
+  FrozenSet,
+  Type,
+  Module,
+  Function,
+  Code,
+  Frame,
+  Cell,
+  Gen,    // generators, coroutines and async generators
+  Deque,  // collections.deque (3.x)
+  Int27,
+  Str27,
+  Unicode27,
+  Long27,  // 2.7's int, str, unicode and long
 };
 
 struct TypeInfo {
   uint64_t addr = 0;
   bool valid = false;
-  uint32_t id = 0;            // dense index (0, 1, 2, ...) among the valid types, for per-type tables
-  std::string name;           // like repr and guppy: "dict", "__main__.Leaky", "collections.OrderedDict"
+  uint32_t id = 0;   // dense index (0, 1, 2, ...) among the valid types, for per-type tables
+  std::string name;  // like repr and guppy: "dict", "__main__.Leaky", "collections.OrderedDict"
   std::string tp_name;
   BaseKind kind = BaseKind::Other;
-  bool exact = false;         // the builtin type itself, not a subclass
+  bool exact = false;  // the builtin type itself, not a subclass
   int64_t basicsize = 0, itemsize = 0;
-  int64_t base_basicsize = 0; // tp_basicsize of the builtin `kind` names (the layout shared with it)
+  int64_t base_basicsize = 0;  // tp_basicsize of the builtin `kind` names (the layout shared with it)
   uint64_t flags = 0;
   bool gc = false, heap = false;
-  bool managed_dict = false;  // 3.11+: the instance dict (or its values) lives before the object
-  bool inline_values = false; // 3.13+: the values live after tp_basicsize
-  uint32_t preheader = 0;     // bytes of the allocation before the object (GC head + managed words)
-  uint32_t sizeof_header = 0; // what sys.getsizeof adds to __sizeof__
+  bool managed_dict = false;   // 3.11+: the instance dict (or its values) lives before the object
+  bool inline_values = false;  // 3.13+: the values live after tp_basicsize
+  uint32_t preheader = 0;      // bytes of the allocation before the object (GC head + managed words)
+  uint32_t sizeof_header = 0;  // what sys.getsizeof adds to __sizeof__
   int64_t dictoffset = 0;
-  std::vector<int64_t> slots; // offsets of __slots__ members (T_OBJECT_EX) of heap types and their bases
+  std::vector<int64_t> slots;        // offsets of __slots__ members (T_OBJECT_EX) of heap types and their bases
   std::vector<uint64_t> slot_names;  // the address of each one's name (a C string), beside `slots`
-  uint64_t cached_keys = 0;   // heap types, 3.11+: ht_cached_keys (the shared keys of instance values)
-  int64_t cached_nentries = 0;  // its dk_nentries
-  bool has_refs = false;      // worth scanning for references (GC types and code objects)
+  uint64_t cached_keys = 0;          // heap types, 3.11+: ht_cached_keys (the shared keys of instance values)
+  int64_t cached_nentries = 0;       // its dk_nentries
+  bool has_refs = false;             // worth scanning for references (GC types and code objects)
 };
 
 // Type validation and the per-type facts, cached by address for one command.

@@ -8,14 +8,14 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "target/elf_file.hpp"
-#include "target/process_files.hpp"
-#include "interp/interp_scan.hpp"
 #include "base/interrupt.hpp"
 #include "base/limits.hpp"
+#include "interp/interp_scan.hpp"
 #include "interp/python_process.hpp"
-#include "target/static_symbol.hpp"
 #include "interp/threads.hpp"
+#include "target/elf_file.hpp"
+#include "target/process_files.hpp"
+#include "target/static_symbol.hpp"
 
 namespace pyxray {
 namespace {
@@ -208,24 +208,23 @@ Expected<ArenaVector> scan_for_arenas(PythonProcess& proc, const PymallocTraits&
   // usable_arenas/unused_arena_objects may hold the vector's own address too: the same vector is fine
   // (its longest validated reading wins: a shorter one would leave arenas out), two different ones
   // are not.
-  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first < b.first : a.second > b.second;
-  });
-  found.erase(std::unique(found.begin(), found.end(),
-                          [](const auto& a, const auto& b) { return a.first == b.first; }),
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.first != b.first ? a.first < b.first : a.second > b.second; });
+  found.erase(std::unique(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
               found.end());
   if (found.size() > 1) {
     std::vector<std::string> listed;
     for (const auto& [addr, n] : found) listed.push_back(fmt::format("0x{:x} ({} slots)", addr, n));
-    return fail(fmt::format("pymalloc statistics need the interpreter's symbols on CPython <= 3.11: scanning "
-                            "the .bss of {} found {} different candidate arena vectors: {}",
-                            obj.elf.path, found.size(), fmt::join(listed, ", ")));
+    return fail(
+        fmt::format("pymalloc statistics need the interpreter's symbols on CPython <= 3.11: scanning "
+                    "the .bss of {} found {} different candidate arena vectors: {}",
+                    obj.elf.path, found.size(), fmt::join(listed, ", ")));
   }
   ArenaVector v;
   v.arenas = found[0].first;
   v.maxarenas = found[0].second;
-  v.where = fmt::format("arena vector at 0x{:x} found by a validated scan of the .bss of {} (no symbols)",
-                        v.arenas, obj.elf.path);
+  v.where = fmt::format("arena vector at 0x{:x} found by a validated scan of the .bss of {} (no symbols)", v.arenas,
+                        obj.elf.path);
   return v;
 }
 
@@ -265,9 +264,10 @@ Expected<ArenaVector> locate_arenas(PythonProcess& proc, const PymallocTraits& t
     return v;
   }
   if (L.interp_obmalloc == kAbsent || L.obmalloc_mgmt_arenas == kAbsent || L.obmalloc_mgmt_maxarenas == kAbsent)
-    return fail(fmt::format("no layout for the interpreter's obmalloc state in CPython {} (no debuginfo and no "
-                            "built-in table entry for PyInterpreterState.obmalloc)",
-                            proc.version().text()));
+    return fail(
+        fmt::format("no layout for the interpreter's obmalloc state in CPython {} (no debuginfo and no "
+                    "built-in table entry for PyInterpreterState.obmalloc)",
+                    proc.version().text()));
   uint64_t interp = main_interpreter(proc);
   if (!interp) return fail("the interpreter is not initialised (or is shutting down): no interpreter state");
   uint64_t state = interp + L.interp_obmalloc;
@@ -352,7 +352,8 @@ WalkResult walk(PythonProcess& proc, const ArenaVector& av, std::span<const std:
         nfreepools > ntotalpools) {
       ++r.violations;
       warn(s.warnings, fmt::format("arena {} at 0x{:x}: pool_address 0x{:x}, {} of {} pools free: inconsistent; "
-                                   "its pools are not counted", i, address, pool_address, nfreepools, ntotalpools));
+                                   "its pools are not counted",
+                                   i, address, pool_address, nfreepools, ntotalpools));
       continue;
     }
     for (uint64_t p = base, n = 0; p < pool_address && n < max_pools; p += g.pool_size, ++n) {
@@ -372,9 +373,11 @@ WalkResult walk(PythonProcess& proc, const ArenaVector& av, std::span<const std:
       }
       uint64_t size = uint64_t{szidx + 1} * g.alignment;
       uint64_t fit = (g.pool_size - s.pool_overhead) / size;
-      if (count > fit || read_u32(header, P.maxnextoffset) != g.pool_size - size || read_u32(header, P.arenaindex) != i) {
+      if (count > fit || read_u32(header, P.maxnextoffset) != g.pool_size - size ||
+          read_u32(header, P.arenaindex) != i) {
         ++r.violations;
-        warn(s.warnings, fmt::format("pool 0x{:x}: header does not match a {}-byte size class in arena {}", p, size, i));
+        warn(s.warnings,
+             fmt::format("pool 0x{:x}: header does not match a {}-byte size class in arena {}", p, size, i));
         continue;
       }
       ++pools[szidx];
@@ -397,7 +400,6 @@ WalkResult walk(PythonProcess& proc, const ArenaVector& av, std::span<const std:
   return r;
 }
 
-
 // The allocator function pointers of one domain (PyMemAllocatorEx).
 struct Domain {
   uint64_t ctx = 0, malloc = 0;
@@ -412,9 +414,7 @@ std::optional<Domain> read_domain(Memory& m, uint64_t addr, const AllocatorLayou
 
 }  // namespace
 
-Expected<ArenaVector> pymalloc_arena_vector(PythonProcess& proc) {
-  return locate_arenas(proc, proc.traits().pymalloc);
-}
+Expected<ArenaVector> pymalloc_arena_vector(PythonProcess& proc) { return locate_arenas(proc, proc.traits().pymalloc); }
 
 ObjectAllocator object_allocator(PythonProcess& proc) {
   if (!proc.traits().allocator_api) return {"pymalloc", true, true};  // 2.7 has no allocator switch
@@ -478,9 +478,10 @@ Expected<PymallocStats> read_pymalloc(PythonProcess& proc, uint64_t max_arenas) 
   if (proc.traits().mimalloc_heap) return fail(kMimallocHeapNotWalked);
   ObjectAllocator alloc = object_allocator(proc);
   if (!alloc.uses_pymalloc)
-    return fail(fmt::format("this process does not use pymalloc for objects (allocator: {}, e.g. "
-                            "PYTHONMALLOC={}): every object comes from the C allocator; see the glibc section",
-                            alloc.name, alloc.name));
+    return fail(
+        fmt::format("this process does not use pymalloc for objects (allocator: {}, e.g. "
+                    "PYTHONMALLOC={}): every object comes from the C allocator; see the glibc section",
+                    alloc.name, alloc.name));
   const PymallocTraits& traits = proc.traits().pymalloc;
   PYX_TRY(av, locate_arenas(proc, traits));
   if (av.maxarenas > static_cast<uint64_t>(limits().pymalloc_arenas))
@@ -512,11 +513,12 @@ Expected<PymallocStats> read_pymalloc(PythonProcess& proc, uint64_t max_arenas) 
   s.arenas_allocated_total = av.ntimes;
   s.arenas_highwater = av.highwater;
   if (av.ncurrent && *av.ncurrent != s.arenas && s.arenas < max_arenas && !s.interrupted)
-    warn(s.warnings, fmt::format("CPython counts {} arenas allocated, the arena vector holds {}", *av.ncurrent,
-                                 s.arenas));
+    warn(s.warnings,
+         fmt::format("CPython counts {} arenas allocated, the arena vector holds {}", *av.ncurrent, s.arenas));
   if (best->violations)
     warn(s.warnings, fmt::format("{} pool or arena header(s) do not match pymalloc's layout for CPython {}: "
-                                 "the counts above leave them out", best->violations, proc.version().text()));
+                                 "the counts above leave them out",
+                                 best->violations, proc.version().text()));
   return s;
 }
 

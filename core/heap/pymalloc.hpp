@@ -15,42 +15,42 @@ namespace pyxray {
 class PythonProcess;
 
 struct PymallocClass {
-  unsigned index = 0;            // size class index (szidx)
-  uint64_t size = 0;             // block size in bytes
-  uint64_t pools = 0;            // pools of this class holding at least one block
+  unsigned index = 0;  // size class index (szidx)
+  uint64_t size = 0;   // block size in bytes
+  uint64_t pools = 0;  // pools of this class holding at least one block
   uint64_t blocks_in_use = 0;
-  uint64_t blocks_available = 0; // free blocks in those pools (free list + never used)
+  uint64_t blocks_available = 0;  // free blocks in those pools (free list + never used)
 };
 
 struct PymallocStats {
   // Which object allocator the process uses ("pymalloc", "pymalloc_debug", ...) and how sure we are.
   std::string allocator;
-  std::string where;                       // where the state was found, for messages
+  std::string where;  // where the state was found, for messages
   uint64_t arena_size = 0;
   uint64_t pool_size = 0;
   unsigned alignment = 0;
   unsigned small_request_threshold = 0;
   unsigned size_class_count = 0;
-  uint64_t pool_overhead = 0;              // bytes of pool header, rounded to the alignment
+  uint64_t pool_overhead = 0;  // bytes of pool header, rounded to the alignment
 
-  uint64_t arena_slots = 0;                // maxarenas: slots in the arena vector
-  uint64_t arenas = 0;                     // arenas allocated now (walked)
+  uint64_t arena_slots = 0;                        // maxarenas: slots in the arena vector
+  uint64_t arenas = 0;                             // arenas allocated now (walked)
   std::optional<uint64_t> arenas_allocated_total;  // ntimes_arena_allocated (not in 2.7 release builds)
   std::optional<uint64_t> arenas_highwater;        // narenas_highwater (idem)
   std::optional<uint64_t> arenas_counter;          // narenas_currently_allocated, as CPython counts it
 
-  std::vector<PymallocClass> classes;      // classes with at least one pool, by index
+  std::vector<PymallocClass> classes;  // classes with at least one pool, by index
   uint64_t bytes_in_allocated_blocks = 0;
   uint64_t bytes_in_available_blocks = 0;
-  uint64_t unused_pools = 0;               // free pools + pools never carved, over all arenas
+  uint64_t unused_pools = 0;  // free pools + pools never carved, over all arenas
   uint64_t bytes_in_unused_pools = 0;
   uint64_t bytes_lost_to_pool_headers = 0;
   uint64_t bytes_lost_to_quantization = 0;
   uint64_t bytes_lost_to_arena_alignment = 0;
-  uint64_t total = 0;                      // the sum of the above: arenas * arena_size when consistent
+  uint64_t total = 0;  // the sum of the above: arenas * arena_size when consistent
 
-  bool interrupted = false;                // the user interrupted the pass: the counts are partial
-  std::vector<std::string> warnings;       // inconsistencies met during the walk
+  bool interrupted = false;           // the user interrupted the pass: the counts are partial
+  std::vector<std::string> warnings;  // inconsistencies met during the walk
 };
 
 // Why there are no statistics is an error (one line, e.g. the interpreter is stripped, or the process

@@ -5,11 +5,11 @@
 
 #include <fmt/format.h>
 
-#include "layout/layout.hpp"
 #include "base/limits.hpp"
-#include "target/memory.hpp"
 #include "heap/object_size.hpp"
 #include "interp/python_process.hpp"
+#include "layout/layout.hpp"
+#include "target/memory.hpp"
 
 namespace pyxray {
 namespace {
@@ -23,14 +23,18 @@ constexpr std::size_t kDequeBlockBytes = 8 + kDequeBlock * 8 + 8;
 }  // namespace
 
 Referents::Referents(PythonProcess& proc, TypeCache& types)
-    : proc_(proc), types_(types), traits_(proc.traits()),
-      max_array_(limits().container_items), max_object_bytes_(static_cast<uint64_t>(limits().object_bytes)) {}
+    : proc_(proc),
+      types_(types),
+      traits_(proc.traits()),
+      max_array_(limits().container_items),
+      max_object_bytes_(static_cast<uint64_t>(limits().object_bytes)) {}
 
 uint64_t Referents::wanted_bytes(const TypeInfo& t, uint64_t object_size) const {
   uint64_t want = ObjectSizer::kHeaderBytes;
   if (t.has_refs || t.kind == BaseKind::Tuple) want = object_size;
   if (t.inline_values) want = std::max<uint64_t>(want, static_cast<uint64_t>(t.basicsize) + 8 + 8 * t.cached_nentries);
-  if (t.kind == BaseKind::Set || t.kind == BaseKind::FrozenSet || (t.kind == BaseKind::Dict && traits_.dict_model == DictModel::Table27))
+  if (t.kind == BaseKind::Set || t.kind == BaseKind::FrozenSet ||
+      (t.kind == BaseKind::Dict && traits_.dict_model == DictModel::Table27))
     want = std::max<uint64_t>(want, static_cast<uint64_t>(t.basicsize));  // the small table is inline
   return std::min(std::max(want, object_size < 16 ? object_size : uint64_t{16}), max_object_bytes_);
 }
@@ -42,18 +46,20 @@ void Referents::conservative(std::span<const std::byte> body, std::size_t from, 
   }
 }
 
-void Referents::managed_dict_refs(uint64_t addr, const TypeInfo& t, std::span<const std::byte> alloc,
-                                  const RefFn& emit, std::vector<OutOfLine>& ool) const {
+void Referents::managed_dict_refs(uint64_t addr, const TypeInfo& t, std::span<const std::byte> alloc, const RefFn& emit,
+                                  std::vector<OutOfLine>& ool) const {
   const Layout& L = proc_.layout();
   const int64_t obj = t.preheader;  // the object's offset in `alloc`
   const int64_t values_off = L.dictvalues_values == kAbsent ? 0 : L.dictvalues_values;
-  if (traits_.instance_dict_model == InstanceDictModel::ManagedSplit311) {  // values at obj[-4], a materialised dict at obj[-3]
+  if (traits_.instance_dict_model ==
+      InstanceDictModel::ManagedSplit311) {  // values at obj[-4], a materialised dict at obj[-3]
     uint64_t values = load_u64(alloc, obj - 32);
     uint64_t dict = load_u64(alloc, obj - 24);
     if (values && t.cached_nentries > 0)
       ool.push_back({OutOfLine::Kind::Pointers, addr, values + values_off, 0, t.cached_nentries});
     if (dict) emit(dict);
-  } else if (traits_.instance_dict_model == InstanceDictModel::DictOrValues312) {  // obj[-3]: a dict, or values tagged with the low bit
+  } else if (traits_.instance_dict_model ==
+             InstanceDictModel::DictOrValues312) {  // obj[-3]: a dict, or values tagged with the low bit
     uint64_t dorv = load_u64(alloc, obj - 24);
     if (dorv & 1) {
       if (t.cached_nentries > 0)
@@ -154,15 +160,18 @@ void Referents::object_refs(uint64_t addr, const TypeInfo& t, std::span<const st
         ool.push_back({OutOfLine::Kind::DequeBlocks, addr, left, static_cast<uint64_t>(index), n});
       break;
     }
-    case BaseKind::Code:
-      conservative_scan = mode == RefMode::Heap;
-      break;
-    case BaseKind::Object:
-      break;
-    case BaseKind::Int: case BaseKind::Float: case BaseKind::Complex: case BaseKind::Str: case BaseKind::Bytes:
-    case BaseKind::ByteArray: case BaseKind::Int27: case BaseKind::Str27: case BaseKind::Unicode27:
-    case BaseKind::Long27:
-      break;
+    case BaseKind::Code: conservative_scan = mode == RefMode::Heap; break;
+    case BaseKind::Object: break;
+    case BaseKind::Int:
+    case BaseKind::Float:
+    case BaseKind::Complex:
+    case BaseKind::Str:
+    case BaseKind::Bytes:
+    case BaseKind::ByteArray:
+    case BaseKind::Int27:
+    case BaseKind::Str27:
+    case BaseKind::Unicode27:
+    case BaseKind::Long27: break;
     default:  // Other, Type, Module, Function, Frame: no model of their fields
       conservative_scan = t.gc;
       break;
@@ -195,7 +204,8 @@ bool Referents::array_refs(const OutOfLine& what, const ReadFn& read, const RefF
       int64_t n = std::min(per_chunk, count - i);
       auto bytes = read(addr + static_cast<uint64_t>(i * stride), static_cast<std::size_t>(n * stride));
       if (bytes.size() < static_cast<std::size_t>(n * stride)) return false;
-      for (int64_t k = 0; k < n; ++k) fn(bytes.subspan(static_cast<std::size_t>(k * stride), static_cast<std::size_t>(stride)));
+      for (int64_t k = 0; k < n; ++k)
+        fn(bytes.subspan(static_cast<std::size_t>(k * stride), static_cast<std::size_t>(stride)));
     }
     return true;
   };
@@ -311,8 +321,7 @@ Expected<void> Referents::all_refs(uint64_t addr, RefMode mode, const RefFn& emi
     return buf;
   };
   for (const auto& o : ool) {
-    if (!array_refs(o, read, emit))
-      return fail(fmt::format("cannot read the references it keeps at 0x{:x}", o.addr));
+    if (!array_refs(o, read, emit)) return fail(fmt::format("cannot read the references it keeps at 0x{:x}", o.addr));
   }
   return {};
 }

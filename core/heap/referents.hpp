@@ -61,8 +61,8 @@ class Referents {
   // References held in the object's own memory. `alloc` holds the allocation from its start (the
   // GC head and 3.11+ pre-header words, `t.preheader` bytes, then the object), as far as it was
   // read. References in separate arrays are appended to `ool`.
-  void object_refs(uint64_t addr, const TypeInfo& t, std::span<const std::byte> alloc, RefMode mode,
-                   const RefFn& emit, std::vector<OutOfLine>& ool) const;
+  void object_refs(uint64_t addr, const TypeInfo& t, std::span<const std::byte> alloc, RefMode mode, const RefFn& emit,
+                   std::vector<OutOfLine>& ool) const;
 
   // References in an out-of-line array, reading it (and, for a split dict, its values) with `read`.
   // Returns false when the memory could not be read.

@@ -17,8 +17,8 @@ std::optional<int> CodeInfo::line_at(int byte_offset) const {
 Expected<uint64_t> bytecode_start(Memory& m, const Layout& L, uint64_t code, uint64_t code_start, int64_t tlbc_index) {
   if (tlbc_index == 0 || L.code_co_tlbc == kAbsent || L.codearray_entries == kAbsent) return code_start;
   if (tlbc_index < 0)
-    return fail(fmt::format("a frame of code object 0x{:x} has a negative thread-local bytecode index {}", code,
-                            tlbc_index));
+    return fail(
+        fmt::format("a frame of code object 0x{:x} has a negative thread-local bytecode index {}", code, tlbc_index));
   PYX_TRY(array, m.read_ptr(code + L.code_co_tlbc));
   if (array == 0) return fail(fmt::format("code object 0x{:x} has no thread-local bytecode (co_tlbc is NULL)", code));
   if (L.codearray_size != kAbsent) {
@@ -28,8 +28,7 @@ Expected<uint64_t> bytecode_start(Memory& m, const Layout& L, uint64_t code, uin
                               size, code));
   }
   PYX_TRY(copy, m.read_ptr(array + L.codearray_entries + 8 * static_cast<uint64_t>(tlbc_index)));
-  if (copy == 0)
-    return fail(fmt::format("code object 0x{:x} has no thread-local bytecode copy {}", code, tlbc_index));
+  if (copy == 0) return fail(fmt::format("code object 0x{:x} has no thread-local bytecode copy {}", code, tlbc_index));
   return copy;
 }
 

@@ -20,14 +20,14 @@ class Memory;
 struct Layout;
 
 struct CodeInfo {
-  std::string name;                       // co_name
-  std::optional<std::string> qualname;    // co_qualname (3.11+)
-  std::string filename;                   // co_filename
-  int first_line = 0;                     // co_firstlineno
+  std::string name;                     // co_name
+  std::optional<std::string> qualname;  // co_qualname (3.11+)
+  std::string filename;                 // co_filename
+  int first_line = 0;                   // co_firstlineno
   LineTableFormat format{};
   std::vector<std::byte> line_table;
-  uint64_t code_start = 0;                // 3.11+: address of the first instruction
-  int first_traceable = 0;                // 3.11+: _co_firsttraceable, in code units
+  uint64_t code_start = 0;  // 3.11+: address of the first instruction
+  int first_traceable = 0;  // 3.11+: _co_firsttraceable, in code units
 
   // Line for a byte offset into the bytecode, as CPython reports it (nullopt: no line).
   std::optional<int> line_at(int byte_offset) const;

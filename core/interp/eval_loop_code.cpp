@@ -4,10 +4,10 @@
 #include <cstring>
 #include <string>
 
+#include "interp/python_process.hpp"
 #include "target/elf_file.hpp"
 #include "target/memory.hpp"
 #include "target/process_files.hpp"
-#include "interp/python_process.hpp"
 
 namespace pyxray {
 namespace {

@@ -19,7 +19,9 @@ class FrameRules {
   FrameRules(const Layout& L, const VersionTraits& traits)
       : code_field(L.iframe_f_executable != kAbsent ? L.iframe_f_executable : L.iframe_f_code),
         instr_field(L.iframe_instr_ptr != kAbsent ? L.iframe_instr_ptr : L.iframe_prev_instr),
-        has_owner_(L.iframe_owner != kAbsent), has_entry_flag_(L.iframe_is_entry != kAbsent), traits_(traits) {}
+        has_owner_(L.iframe_owner != kAbsent),
+        has_entry_flag_(L.iframe_is_entry != kAbsent),
+        traits_(traits) {}
 
   // 3.11+ interpreter frames: where the running code object and the instruction pointer are.
   const int64_t code_field, instr_field;
@@ -38,7 +40,9 @@ class FrameRules {
 
   // The current instruction in bytes from the code's start. Modular, then signed: both pointers come
   // from the target and may be anywhere, and subtracting them as int64_t could overflow.
-  static int64_t instruction_offset(uint64_t instr, uint64_t code_start) { return static_cast<int64_t>(instr - code_start); }
+  static int64_t instruction_offset(uint64_t instr, uint64_t code_start) {
+    return static_cast<int64_t>(instr - code_start);
+  }
 
   // A frame pushed for a call that has not reached its first traceable instruction yet: Python does
   // not show it (_PyFrame_IsIncomplete). A generator's frame always counts as started.

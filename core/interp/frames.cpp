@@ -4,9 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "base/limits.hpp"
 #include "interp/code.hpp"
 #include "interp/frame_rules.hpp"
-#include "base/limits.hpp"
 #include "interp/python_process.hpp"
 #include "interp/threads.hpp"
 #include "layout/version_traits.hpp"
@@ -17,8 +17,13 @@ namespace {
 class Walker {
  public:
   Walker(PythonProcess& proc, CodeCache& codes, int max_frames)
-      : proc_(proc), L_(proc.layout()), m_(proc.mem()), codes_(codes),
-        traits_(proc.traits()), rules_(L_, traits_), max_frames_(max_frames) {}
+      : proc_(proc),
+        L_(proc.layout()),
+        m_(proc.mem()),
+        codes_(codes),
+        traits_(proc.traits()),
+        rules_(L_, traits_),
+        max_frames_(max_frames) {}
 
   PyStack walk(const ThreadState& t) {
     switch (traits_.frame_model) {

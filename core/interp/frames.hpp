@@ -16,8 +16,8 @@ struct CodeInfo;
 struct ThreadState;
 
 struct PyFrame {
-  uint64_t addr = 0;              // PyFrameObject or _PyInterpreterFrame
-  const CodeInfo* code = nullptr; // owned by the CodeCache
+  uint64_t addr = 0;               // PyFrameObject or _PyInterpreterFrame
+  const CodeInfo* code = nullptr;  // owned by the CodeCache
   uint64_t code_addr = 0;
   std::optional<int> line;
   // 3.11+: this frame was entered from C (the evaluation loop's outermost frame for one C call), the

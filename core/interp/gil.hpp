@@ -18,7 +18,7 @@ class PythonProcess;
 struct GilLocation {
   enum class Kind { Unknown, PerInterpreter, RuntimeCurrent, GlobalCurrent };
   Kind kind = Kind::Unknown;
-  uint64_t current_addr = 0;                            // RuntimeCurrent, GlobalCurrent: the pointer's address
+  uint64_t current_addr = 0;                           // RuntimeCurrent, GlobalCurrent: the pointer's address
   int64_t ceval_gil = 0, locked = 0, last_holder = 0;  // PerInterpreter: offsets
 };
 GilLocation gil_location(PythonProcess& proc);
@@ -41,8 +41,7 @@ std::optional<uint64_t> gil_holder(const GilLocation& where, uint64_t interp, Re
     case GilLocation::Kind::GlobalCurrent:
       if (!read(where.current_addr, holder)) return std::nullopt;
       return holder;
-    case GilLocation::Kind::Unknown:
-      break;
+    case GilLocation::Kind::Unknown: break;
   }
   return std::nullopt;
 }

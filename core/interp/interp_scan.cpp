@@ -5,10 +5,10 @@
 
 #include <fmt/format.h>
 
-#include "target/elf_file.hpp"
 #include "base/limits.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
+#include "target/elf_file.hpp"
 
 namespace pyxray {
 namespace {
@@ -55,10 +55,9 @@ Expected<uint64_t> scan_for_interp_head(PythonProcess& proc, const ElfFile& elf,
     }
   }
   if (cut)
-    return fail(fmt::format("no interpreter state found in the first {} words of {}'s data ({})", max_words,
-                            elf.path, raise_hint("scan-words")));
-  return fail(fmt::format("no interpreter state found in the data of {} (is the interpreter initialised?)",
-                          elf.path));
+    return fail(fmt::format("no interpreter state found in the first {} words of {}'s data ({})", max_words, elf.path,
+                            raise_hint("scan-words")));
+  return fail(fmt::format("no interpreter state found in the data of {} (is the interpreter initialised?)", elf.path));
 }
 
 }  // namespace pyxray

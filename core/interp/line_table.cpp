@@ -31,8 +31,7 @@ std::optional<int> reported_line(std::uint32_t wrapped_line) {
 // an unsigned byte before 3.6 and a signed one from 3.6 on. A trailing odd byte is ignored (CPython
 // iterates size / 2 pairs). A negative offset never gets past the first pair, so it reports
 // first_line, as CPython does; an offset past the end reports the last line, as CPython does.
-std::optional<int> lnotab_line(std::span<const std::byte> table, int first_line, int offset,
-                               bool signed_increments) {
+std::optional<int> lnotab_line(std::span<const std::byte> table, int first_line, int offset, bool signed_increments) {
   std::uint32_t line = static_cast<std::uint32_t>(first_line);
   std::int64_t address = 0;
   for (std::size_t i = 0; i + 1 < table.size(); i += 2) {
@@ -134,13 +133,11 @@ std::optional<int> locations311_line(std::span<const std::byte> table, int first
 
 }  // namespace
 
-std::optional<int> line_for_offset(LineTableFormat format, std::span<const std::byte> table,
-                                   int first_line, int byte_offset) {
+std::optional<int> line_for_offset(LineTableFormat format, std::span<const std::byte> table, int first_line,
+                                   int byte_offset) {
   switch (format) {
-    case LineTableFormat::Lnotab27:
-      return lnotab_line(table, first_line, byte_offset, /*signed_increments=*/false);
-    case LineTableFormat::Lnotab36:
-      return lnotab_line(table, first_line, byte_offset, /*signed_increments=*/true);
+    case LineTableFormat::Lnotab27: return lnotab_line(table, first_line, byte_offset, /*signed_increments=*/false);
+    case LineTableFormat::Lnotab36: return lnotab_line(table, first_line, byte_offset, /*signed_increments=*/true);
     case LineTableFormat::Linetable310:
       // PyCode_Addr2Line answers co_firstlineno for a negative offset (f_lasti == -1, not started).
       if (byte_offset < 0) return reported_line(static_cast<std::uint32_t>(first_line));

@@ -28,8 +28,8 @@ enum class LineTableFormat {
 //  - a negative offset (a frame that has not started) reports `first_line`, whatever the format;
 //  - on <=3.9 an offset past the end of the table reports the table's last line; on 3.10+ it has none;
 //  - on 3.10+ a negative line means "no line" (frame.f_lineno is None for it).
-std::optional<int> line_for_offset(LineTableFormat format, std::span<const std::byte> table,
-                                   int first_line, int byte_offset);
+std::optional<int> line_for_offset(LineTableFormat format, std::span<const std::byte> table, int first_line,
+                                   int byte_offset);
 
 // Format for a CPython major/minor version (2.7 -> Lnotab27, 3.6..3.9 -> Lnotab36, 3.10 -> Linetable310,
 // 3.11 and later -> Locations311). 3.0-3.5 used 2.7's unsigned table, so they map to Lnotab27.

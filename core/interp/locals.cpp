@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "interp/frames.hpp"
 #include "base/limits.hpp"
+#include "interp/frames.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "layout/version_traits.hpp"
@@ -119,8 +119,9 @@ Expected<std::vector<LocalVar>> frame_locals(PythonProcess& proc, Objects& objec
                                std::pair{L.code_co_freevars, kFastFree}}) {
       PYX_TRY(tuple, m.read_ptr(code + field));
       PYX_TRY(items, tuple_items(proc, tuple));
-      std::size_t count = kind == 0 ? std::min<std::size_t>(items.size(), static_cast<std::size_t>(std::max(nlocals, 0)))
-                                    : items.size();
+      std::size_t count = kind == 0
+                              ? std::min<std::size_t>(items.size(), static_cast<std::size_t>(std::max(nlocals, 0)))
+                              : items.size();
       for (std::size_t i = 0; i < count; ++i) {
         PYX_TRY(name, name_at(objects, items, i));
         names.push_back(std::move(name));

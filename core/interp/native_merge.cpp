@@ -32,8 +32,10 @@ MixedStack merge_native(const PyStack& python, const std::vector<NativeFrame>& n
   MixedStack out;
   const bool cut_short = native_truncated && evals < runs.size();
   if (evals != runs.size() && !cut_short) {
-    out.warning = fmt::format("cannot merge native and Python frames soundly ({} evaluation loops on the native "
-                              "stack, {} on the Python stack); showing Python frames only", evals, runs.size());
+    out.warning = fmt::format(
+        "cannot merge native and Python frames soundly ({} evaluation loops on the native "
+        "stack, {} on the Python stack); showing Python frames only",
+        evals, runs.size());
     for (const auto& f : python.frames) out.frames.push_back({&f, {}});
     return out;
   }

@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 
 #include "base/limits.hpp"
-#include "interp/python_process.hpp"
 #include "base/utf8.hpp"
+#include "interp/python_process.hpp"
 #include "layout/version_traits.hpp"
 
 namespace pyxray {
@@ -172,7 +172,8 @@ Expected<int64_t> Objects::read_long(uint64_t obj) {
     std::memcpy(&d, raw.data() + i * width, width);
     value = (value << shift) | d;
   }
-  if (value > static_cast<unsigned __int128>(UINT64_MAX)) return fail(fmt::format("int at 0x{:x} does not fit in 64 bits", obj));
+  if (value > static_cast<unsigned __int128>(UINT64_MAX))
+    return fail(fmt::format("int at 0x{:x} does not fit in 64 bits", obj));
   // Thread idents are unsigned 64-bit values; keep the bit pattern.
   return static_cast<int64_t>(sign < 0 ? -static_cast<uint64_t>(value) : static_cast<uint64_t>(value));
 }

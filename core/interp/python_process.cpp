@@ -5,14 +5,14 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "layout/debug_offsets.hpp"
-#include "target/elf_file.hpp"
-#include "layout/free_threaded_layout.hpp"
 #include "interp/interp_scan.hpp"
-#include "layout/layout_tables.hpp"
 #include "interp/objects.hpp"
-#include "target/process_files.hpp"
+#include "layout/debug_offsets.hpp"
+#include "layout/free_threaded_layout.hpp"
+#include "layout/layout_tables.hpp"
 #include "layout/version_traits.hpp"
+#include "target/elf_file.hpp"
+#include "target/process_files.hpp"
 
 namespace pyxray {
 
@@ -40,14 +40,16 @@ Expected<std::unique_ptr<PythonProcess>> PythonProcess::open(Target& target, con
 }
 
 std::optional<std::string> PythonProcess::table_note() const {
-  if (forced_ || !sources_.table_release || layout_.source.find("built-in table") == std::string::npos) return std::nullopt;
+  if (forced_ || !sources_.table_release || layout_.source.find("built-in table") == std::string::npos)
+    return std::nullopt;
   const PyVersion& t = *sources_.table_release;
   if (newer_than_known(version_)) {
-    return fmt::format("CPython {} is newer than every version pyxray knows: its struct offsets come from {}, the "
-                       "ones missing there from the CPython {} table, and it is decoded by 3.{}'s rules; answers "
-                       "may be incomplete",
-                       version_.text(), sources_.debuginfo.empty() ? "its _Py_DebugOffsets" : "debuginfo and _Py_DebugOffsets",
-                       t.text(), kNewestKnownMinor);
+    return fmt::format(
+        "CPython {} is newer than every version pyxray knows: its struct offsets come from {}, the "
+        "ones missing there from the CPython {} table, and it is decoded by 3.{}'s rules; answers "
+        "may be incomplete",
+        version_.text(), sources_.debuginfo.empty() ? "its _Py_DebugOffsets" : "debuginfo and _Py_DebugOffsets",
+        t.text(), kNewestKnownMinor);
   }
   // A later micro release of a known minor: its layout is the table's unless the release changed it.
   if (t == version_ && version_.micro_known && t.micro < version_.micro) {
@@ -55,12 +57,14 @@ std::optional<std::string> PythonProcess::table_note() const {
       return other.version == version_ && other.version.micro > t.micro;
     });
     if (newest)
-      return fmt::format("CPython {} is newer than pyxray's tables: the struct offsets {} lacks come from the CPython "
-                         "{} table",
-                         version_.text(), sources_.debuginfo.empty() && sources_.debug_offsets.empty()
-                                              ? "nothing else gives"
-                                              : sources_.debuginfo.empty() ? "_Py_DebugOffsets" : "debuginfo",
-                         t.text());
+      return fmt::format(
+          "CPython {} is newer than pyxray's tables: the struct offsets {} lacks come from the CPython "
+          "{} table",
+          version_.text(),
+          sources_.debuginfo.empty() && sources_.debug_offsets.empty() ? "nothing else gives"
+          : sources_.debuginfo.empty()                                 ? "_Py_DebugOffsets"
+                                                                       : "debuginfo",
+          t.text());
   }
   return std::nullopt;
 }
@@ -92,23 +96,25 @@ Expected<void> PythonProcess::find_anchor() {
   } else {
     for (const auto& missing : target_.missing_objects()) {
       if (missing.find("python") != std::string::npos)
-        return fail(fmt::format("process {} uses {}, which the debugger could not load (is it missing on "
-                                "this host? point gdb at it with 'set sysroot' or 'set solib-search-path')",
-                                target_.pid(), missing));
+        return fail(
+            fmt::format("process {} uses {}, which the debugger could not load (is it missing on "
+                        "this host? point gdb at it with 'set sysroot' or 'set solib-search-path')",
+                        target_.pid(), missing));
     }
     if (!target_.is_live_local()) {
       // A core whose shared-library list is unreadable still names its files: a truncated or damaged
       // core of a Python process should not be called "not Python".
       for (const auto& file : target_.mapped_files()) {
         if (version_from_path(file))
-          return fail(fmt::format("the core of process {} maps {}, but the debugger could not load it from the "
-                                  "core's shared-library list: the core looks truncated or damaged",
-                                  target_.pid(), file));
+          return fail(
+              fmt::format("the core of process {} maps {}, but the debugger could not load it from the "
+                          "core's shared-library list: the core looks truncated or damaged",
+                          target_.pid(), file));
       }
     }
-    std::string what = libpython_.empty() ? "no _PyRuntime or libpython found"
-                                           : fmt::format("{} is loaded but none of its symbols could be found",
-                                                         libpython_);
+    std::string what = libpython_.empty()
+                           ? "no _PyRuntime or libpython found"
+                           : fmt::format("{} is loaded but none of its symbols could be found", libpython_);
     return fail(fmt::format("process {} is not running CPython: {}", target_.pid(), what));
   }
   mem_ = std::make_unique<Memory>(choose_reader(target_, probe));
@@ -134,10 +140,11 @@ Expected<void> PythonProcess::detect_version() {
       return {};
     }
   }
-  return fail(fmt::format("process {} runs CPython, but its version could not be determined "
-                          "(no Py_Version symbol and no versioned libpython or executable name); "
-                          "if you know it, give it with 'py-layout --python X.Y'",
-                          target_.pid()));
+  return fail(
+      fmt::format("process {} runs CPython, but its version could not be determined "
+                  "(no Py_Version symbol and no versioned libpython or executable name); "
+                  "if you know it, give it with 'py-layout --python X.Y'",
+                  target_.pid()));
 }
 
 namespace {
@@ -237,10 +244,13 @@ Expected<void> PythonProcess::resolve_layout() {
   // Per field, the best source wins: debuginfo, then _Py_DebugOffsets, then the built-in table.
   std::vector<std::string> used;
   auto fill_from = [&](const std::map<std::string, int64_t>& m, std::string name) {
-    int n = fill_layout(layout_, [&](std::string_view type, std::string_view path) -> std::optional<int64_t> {
-      if (auto f = m.find(fmt::format("{}:{}", type, path)); f != m.end()) return f->second;
-      return std::nullopt;
-    }, /*only_absent=*/true);
+    int n = fill_layout(
+        layout_,
+        [&](std::string_view type, std::string_view path) -> std::optional<int64_t> {
+          if (auto f = m.find(fmt::format("{}:{}", type, path)); f != m.end()) return f->second;
+          return std::nullopt;
+        },
+        /*only_absent=*/true);
     if (n > 0) used.push_back(std::move(name));
   };
   fill_from(sources_.debuginfo, "debuginfo");
@@ -248,15 +258,15 @@ Expected<void> PythonProcess::resolve_layout() {
   fill_from(sources_.table, fmt::format("built-in table {}", sources_.table_version));
   // A version newer than pyxray knows is decoded only where it describes itself.
   if (newer_than_known(version_) && sources_.debug_offsets.empty() && sources_.debuginfo.empty())
-    return fail(fmt::format("CPython {} is newer than every version pyxray knows (2.7, 3.6–3.{}) and its "
-                            "_Py_DebugOffsets cannot be used{}",
-                            version_.text(), kNewestKnownMinor,
-                            sources_.debug_offsets_error ? fmt::format(" ({})", *sources_.debug_offsets_error) : ""));
+    return fail(
+        fmt::format("CPython {} is newer than every version pyxray knows (2.7, 3.6–3.{}) and its "
+                    "_Py_DebugOffsets cannot be used{}",
+                    version_.text(), kNewestKnownMinor,
+                    sources_.debug_offsets_error ? fmt::format(" ({})", *sources_.debug_offsets_error) : ""));
   if (!walkable(layout_, version_)) {
     std::string why = sources_.debug_offsets_error ? fmt::format(" ({})", *sources_.debug_offsets_error) : "";
     return fail(fmt::format("no struct layouts for CPython {}: no debuginfo is loaded{}{}", version_.text(),
-                            sources_.table.empty() ? " and pyxray has no built-in table for this version" : "",
-                            why));
+                            sources_.table.empty() ? " and pyxray has no built-in table for this version" : "", why));
   }
   layout_.source = fmt::format("{}", fmt::join(used, ", "));
   return {};

@@ -3,20 +3,20 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
-#include "target/elf_file.hpp"
-#include "interp/eval_loop_code.hpp"
 #include "base/expected.hpp"
+#include "interp/eval_loop_code.hpp"
 #include "layout/layout.hpp"
-#include "target/memory.hpp"
-#include "target/target.hpp"
 #include "layout/version.hpp"
 #include "layout/version_traits.hpp"
+#include "target/elf_file.hpp"
+#include "target/memory.hpp"
+#include "target/target.hpp"
 
 namespace pyxray {
 

@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "interp/gil.hpp"
 #include "base/limits.hpp"
+#include "interp/gil.hpp"
 #include "interp/python_process.hpp"
 #include "layout/version_traits.hpp"
 
@@ -28,14 +28,14 @@ uint64_t gil_holder_of(PythonProcess& proc, const GilLocation& where, uint64_t i
 Expected<std::vector<uint64_t>> interpreters(PythonProcess& proc) {
   const Layout& L = proc.layout();
   Memory& m = proc.mem();
-  uint64_t head_slot = proc.runtime_addr() ? proc.runtime_addr() + L.runtime_interpreters_head
-                                           : proc.interp_head_addr();
+  uint64_t head_slot =
+      proc.runtime_addr() ? proc.runtime_addr() + L.runtime_interpreters_head : proc.interp_head_addr();
   PYX_TRY(head, m.read_ptr(head_slot));
   if (head == 0) return fail("the interpreter is not initialised (or is shutting down): no interpreter state");
   std::vector<uint64_t> out;
   std::unordered_set<uint64_t> seen;
   const auto max = static_cast<std::size_t>(limits().interpreters);
-  for (uint64_t interp = head; interp && out.size() < max; ) {
+  for (uint64_t interp = head; interp && out.size() < max;) {
     if (!seen.insert(interp).second) break;
     out.push_back(interp);
     auto next = m.read_ptr(interp + L.interp_next);
@@ -63,7 +63,7 @@ Expected<ThreadStates> thread_states(PythonProcess& proc) {
       continue;
     }
     uint64_t holder = gil_holder_of(proc, gil, interp);
-    for (uint64_t ts = *head; ts; ) {
+    for (uint64_t ts = *head; ts;) {
       if (result.threads.size() >= max_threads) {
         result.warning = fmt::format("showing the first {} thread states ({})", max_threads, raise_hint("threads"));
         break;

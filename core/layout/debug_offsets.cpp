@@ -26,13 +26,13 @@ enum class Kind : uint8_t {
 
 enum Flags : uint8_t {
   kNone = 0,
-  kFlexible = 1,         // a trailing variable-length array: the offset may equal the struct size
+  kFlexible = 1,          // a trailing variable-length array: the offset may equal the struct size
   kFreeThreadedOnly = 2,  // a placeholder 0 on GIL builds
-  kGilRelative = 4,      // offsetof(PyInterpreterState, _gil.X): also give X's offset inside the gil
+  kGilRelative = 4,       // offsetof(PyInterpreterState, _gil.X): also give X's offset inside the gil
 };
 
 struct MemberSpec {
-  std::string_view name;   // member of the section in _Py_DebugOffsets
+  std::string_view name;  // member of the section in _Py_DebugOffsets
   Kind kind;
   std::string_view ctype;  // the C struct the offset is into (empty: the section's own struct)
   std::string_view cpath;  // the C field path, or what a Value is (for messages)
@@ -91,22 +91,21 @@ SectionSpec interpreter_state(bool v314) {
       own("threads_head", "threads.head", "PyInterpreterState:threads.head"),
   };
   if (v314) m.push_back(own("threads_main", "threads.main"));
-  m.insert(m.end(), {
-                        own("gc", "gc"),
-                        own("imports_modules", "imports.modules", "PyInterpreterState:imports.modules"),
-                        own("sysdict", "sysdict", "PyInterpreterState:sysdict"),
-                        own("builtins", "builtins"),
-                        own("ceval_gil", "ceval.gil", "PyInterpreterState:ceval.gil"),
-                        own("gil_runtime_state", "_gil"),
-                        // offsetof(struct _gil_runtime_state, enabled) on free-threaded builds, else 0.
-                        other("gil_runtime_state_enabled", "struct _gil_runtime_state", "enabled", {}, {},
-                              kFreeThreadedOnly),
-                        // Relative to the interpreter, not to the gil struct (see kGilRelative).
-                        own("gil_runtime_state_locked", "_gil.locked", "struct _gil_runtime_state:locked",
-                            kGilRelative),
-                        own("gil_runtime_state_holder", "_gil.last_holder", "struct _gil_runtime_state:last_holder",
-                            kGilRelative),
-                    });
+  m.insert(
+      m.end(),
+      {
+          own("gc", "gc"),
+          own("imports_modules", "imports.modules", "PyInterpreterState:imports.modules"),
+          own("sysdict", "sysdict", "PyInterpreterState:sysdict"),
+          own("builtins", "builtins"),
+          own("ceval_gil", "ceval.gil", "PyInterpreterState:ceval.gil"),
+          own("gil_runtime_state", "_gil"),
+          // offsetof(struct _gil_runtime_state, enabled) on free-threaded builds, else 0.
+          other("gil_runtime_state_enabled", "struct _gil_runtime_state", "enabled", {}, {}, kFreeThreadedOnly),
+          // Relative to the interpreter, not to the gil struct (see kGilRelative).
+          own("gil_runtime_state_locked", "_gil.locked", "struct _gil_runtime_state:locked", kGilRelative),
+          own("gil_runtime_state_holder", "_gil.last_holder", "struct _gil_runtime_state:last_holder", kGilRelative),
+      });
   if (v314) {
     m.push_back(own("code_object_generation", "_code_object_generation"));
     m.push_back(own("tlbc_generation", "tlbc_indices.tlbc_generation", {}, kFreeThreadedOnly));
@@ -212,7 +211,8 @@ SectionSpec list_object() {
 }
 
 SectionSpec set_object() {
-  return section("set_object", "PySetObject", {size(), own("used", "used"), own("table", "table"), own("mask", "mask")});
+  return section("set_object", "PySetObject",
+                 {size(), own("used", "used"), own("table", "table"), own("mask", "mask")});
 }
 
 SectionSpec dict_object() {
@@ -230,9 +230,9 @@ SectionSpec long_object() {
 }
 
 SectionSpec bytes_object() {
-  return section("bytes_object", "PyBytesObject",
-                 {size(), own("ob_size", "ob_base.ob_size"),
-                  own("ob_sval", "ob_sval", "PyBytesObject:ob_sval", kFlexible)});
+  return section(
+      "bytes_object", "PyBytesObject",
+      {size(), own("ob_size", "ob_base.ob_size"), own("ob_sval", "ob_sval", "PyBytesObject:ob_sval", kFlexible)});
 }
 
 SectionSpec unicode_object(bool v315) {
@@ -262,9 +262,9 @@ SectionSpec gc(bool v315) {
 }
 
 SectionSpec gen_object() {
-  return section("gen_object", "PyGenObject",
-                 {size(), own("gi_name", "gi_name"), own("gi_iframe", "gi_iframe"),
-                  own("gi_frame_state", "gi_frame_state")});
+  return section(
+      "gen_object", "PyGenObject",
+      {size(), own("gi_name", "gi_name"), own("gi_iframe", "gi_iframe"), own("gi_frame_state", "gi_frame_state")});
 }
 
 SectionSpec llist_node() {
@@ -275,23 +275,35 @@ SectionSpec llist_node() {
 // PEP 768 remote execution: offsets into the thread state, the interpreter and
 // _PyRemoteDebuggerSupport (which has no size member).
 SectionSpec debugger_support() {
-  return section("debugger_support", {},
-                 {
-                     other("eval_breaker", "PyThreadState", "eval_breaker", "thread_state"),
-                     other("remote_debugger_support", "PyThreadState", "remote_debugger_support", "thread_state"),
-                     other("remote_debugging_enabled", "PyInterpreterState", "config.remote_debug", "interpreter_state"),
-                     other("debugger_pending_call", "_PyRemoteDebuggerSupport", "debugger_pending_call", {}),
-                     other("debugger_script_path", "_PyRemoteDebuggerSupport", "debugger_script_path", {}),
-                     value("debugger_script_path_size", "MAX_SCRIPT_PATH_SIZE", {}),
-                 });
+  return section(
+      "debugger_support", {},
+      {
+          other("eval_breaker", "PyThreadState", "eval_breaker", "thread_state"),
+          other("remote_debugger_support", "PyThreadState", "remote_debugger_support", "thread_state"),
+          other("remote_debugging_enabled", "PyInterpreterState", "config.remote_debug", "interpreter_state"),
+          other("debugger_pending_call", "_PyRemoteDebuggerSupport", "debugger_pending_call", {}),
+          other("debugger_script_path", "_PyRemoteDebuggerSupport", "debugger_script_path", {}),
+          value("debugger_script_path_size", "MAX_SCRIPT_PATH_SIZE", {}),
+      });
 }
 
 // 3.13.0rc2+: 15 sections, 70 members.
 const BlockLayout& layout_313() {
-  static const BlockLayout l = {
-      runtime_state(), interpreter_state(false), thread_state(TstateKind::v313), interpreter_frame(false),
-      code_object(false), pyobject(), type_object(false), tuple_object(), list_object(), dict_object(),
-      float_object(), long_object(), bytes_object(), unicode_object(false), gc(false)};
+  static const BlockLayout l = {runtime_state(),
+                                interpreter_state(false),
+                                thread_state(TstateKind::v313),
+                                interpreter_frame(false),
+                                code_object(false),
+                                pyobject(),
+                                type_object(false),
+                                tuple_object(),
+                                list_object(),
+                                dict_object(),
+                                float_object(),
+                                long_object(),
+                                bytes_object(),
+                                unicode_object(false),
+                                gc(false)};
   return l;
 }
 
@@ -299,11 +311,25 @@ const BlockLayout& layout_313() {
 // tlbc_generation, interpreter_frame.stackpointer/tlbc_index, code_object.co_tlbc, and the
 // set_object, gen_object, llist_node and debugger_support sections.
 const BlockLayout& layout_314() {
-  static const BlockLayout l = {
-      runtime_state(), interpreter_state(true), thread_state(TstateKind::v313), interpreter_frame(true),
-      code_object(true), pyobject(), type_object(false), tuple_object(), list_object(), set_object(),
-      dict_object(), float_object(), long_object(), bytes_object(), unicode_object(false), gc(false),
-      gen_object(), llist_node(), debugger_support()};
+  static const BlockLayout l = {runtime_state(),
+                                interpreter_state(true),
+                                thread_state(TstateKind::v313),
+                                interpreter_frame(true),
+                                code_object(true),
+                                pyobject(),
+                                type_object(false),
+                                tuple_object(),
+                                list_object(),
+                                set_object(),
+                                dict_object(),
+                                float_object(),
+                                long_object(),
+                                bytes_object(),
+                                unicode_object(false),
+                                gc(false),
+                                gen_object(),
+                                llist_node(),
+                                debugger_support()};
   return l;
 }
 
@@ -311,10 +337,27 @@ const BlockLayout& layout_314() {
 // err_stackitem and heap_type_object sections, type_object.tp_basicsize/tp_dictoffset,
 // unicode_object.compactunicodeobject_size, gc.frame/generation_stats_size/generation_stats.
 BlockLayout make_315(TstateKind tstate) {
-  return {runtime_state(), interpreter_state(true), thread_state(tstate), err_stackitem(), interpreter_frame(true),
-          code_object(true), pyobject(), type_object(true), heap_type_object(), tuple_object(), list_object(),
-          set_object(), dict_object(), float_object(), long_object(), bytes_object(), unicode_object(true),
-          gc(true), gen_object(), llist_node(), debugger_support()};
+  return {runtime_state(),
+          interpreter_state(true),
+          thread_state(tstate),
+          err_stackitem(),
+          interpreter_frame(true),
+          code_object(true),
+          pyobject(),
+          type_object(true),
+          heap_type_object(),
+          tuple_object(),
+          list_object(),
+          set_object(),
+          dict_object(),
+          float_object(),
+          long_object(),
+          bytes_object(),
+          unicode_object(true),
+          gc(true),
+          gen_object(),
+          llist_node(),
+          debugger_support()};
 }
 
 // 3.15.0b1-b3: 107 members, no thread_state.last_profiled_frame_seq.
@@ -401,10 +444,8 @@ std::string printable(std::span<const std::byte> bytes) {
   std::string out;
   for (auto b : bytes) {
     auto c = static_cast<unsigned char>(b);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
-      out += static_cast<char>(c);
-    else
-      out += fmt::format("\\x{:02x}", c);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') out += static_cast<char>(c);
+    else out += fmt::format("\\x{:02x}", c);
   }
   return out;
 }
@@ -461,8 +502,8 @@ Expected<DebugOffsets> parse_debug_offsets(std::span<const std::byte> bytes, uin
       row.push_back(v);
       if (m.kind != Kind::Size) continue;
       if (v == 0 || v > kMaxStructSize) {
-        return bad(fmt::format("{} size {} is implausible (expected 1..{}) [{}.size]", s.ctype, v, kMaxStructSize,
-                               s.name));
+        return bad(
+            fmt::format("{} size {} is implausible (expected 1..{}) [{}.size]", s.ctype, v, kMaxStructSize, s.name));
       }
       sizes[s.name] = v;
     }
@@ -496,8 +537,8 @@ Expected<DebugOffsets> parse_debug_offsets(std::span<const std::byte> bytes, uin
           return bad(fmt::format("{} {} is larger than {} (size {}) {}", m.cpath, v, ctype_of(m.bound), limit, where));
         }
         if (!inside) {
-          return bad(fmt::format("{}.{} offset {} is outside the struct (size {}) {}", m.ctype, m.cpath, v, limit,
-                                 where));
+          return bad(
+              fmt::format("{}.{} offset {} is outside the struct (size {}) {}", m.ctype, m.cpath, v, limit, where));
         }
       } else if (v > kMaxStructSize) {
         if (m.kind == Kind::Value) {

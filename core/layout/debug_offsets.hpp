@@ -21,7 +21,7 @@
 namespace pyxray {
 
 struct DebugOffsets {
-  PyVersion version;  // from the block's version field (micro known)
+  PyVersion version;         // from the block's version field (micro known)
   uint32_t version_hex = 0;  // PY_VERSION_HEX as stored, with release level and serial
   bool free_threaded = false;
   // Every member the block provides, keyed like layout_fields() ("type:path", e.g.

@@ -13,12 +13,11 @@ constexpr int64_t kHeaderGrowth = 16;
 // Structs that begin with PyObject_HEAD or PyObject_VAR_HEAD and have no free-threading-only member
 // before the fields pyxray reads: every offset, and the size, moves by kHeaderGrowth.
 constexpr std::array<std::string_view, 23> kObjectStructs = {
-    "PyVarObject",     "PyTypeObject",      "PyHeapTypeObject",  "PyASCIIObject",
-    "PyCompactUnicodeObject",               "PyUnicodeObject",
-    "PyBytesObject",   "PyLongObject",      "PyTupleObject",     "PyListObject",           "PyDictObject",
-    "PyFloatObject",   "PyByteArrayObject", "PySetObject",       "PyModuleObject",         "PyFunctionObject",
-    "PyMethodObject",  "PyCFunctionObject", "PyCellObject",      "PyCodeObject",           "PyGenObject",
-    "PyFrameObject",   "dequeobject",
+    "PyVarObject",      "PyTypeObject",   "PyHeapTypeObject",  "PyASCIIObject", "PyCompactUnicodeObject",
+    "PyUnicodeObject",  "PyBytesObject",  "PyLongObject",      "PyTupleObject", "PyListObject",
+    "PyDictObject",     "PyFloatObject",  "PyByteArrayObject", "PySetObject",   "PyModuleObject",
+    "PyFunctionObject", "PyMethodObject", "PyCFunctionObject", "PyCellObject",  "PyCodeObject",
+    "PyGenObject",      "PyFrameObject",  "dequeobject",
 };
 
 // Structs that are not objects and are the same in both builds (PyDictKeysObject's free-threaded
@@ -38,7 +37,7 @@ constexpr std::array<std::string_view, 3> kExceptions = {
     "PyHeapTypeObject:",
 };
 constexpr std::array<std::string_view, 5> kSameFrameFields = {
-    "_PyInterpreterFrame:f_executable", "_PyInterpreterFrame:previous",  "_PyInterpreterFrame:f_globals",
+    "_PyInterpreterFrame:f_executable", "_PyInterpreterFrame:previous", "_PyInterpreterFrame:f_globals",
     "_PyInterpreterFrame:f_builtins",   "_PyInterpreterFrame:f_locals",
 };
 

@@ -33,7 +33,8 @@ const std::vector<LayoutTable>& layout_tables() {
 std::vector<PyVersion> versions_with_tables() {
   std::vector<PyVersion> minors;
   for (const auto& t : layout_tables())
-    if (std::find(minors.begin(), minors.end(), t.version) == minors.end()) minors.push_back({t.version.major, t.version.minor});
+    if (std::find(minors.begin(), minors.end(), t.version) == minors.end())
+      minors.push_back({t.version.major, t.version.minor});
   std::sort(minors.begin(), minors.end());
   return minors;
 }

@@ -15,7 +15,7 @@ namespace pyxray {
 struct PyVersion {
   int major = 0;
   int minor = 0;
-  int micro = 0;       // 0 when only major.minor is known
+  int micro = 0;  // 0 when only major.minor is known
   bool micro_known = false;
 
   auto operator<=>(const PyVersion& o) const { return std::tie(major, minor) <=> std::tie(o.major, o.minor); }

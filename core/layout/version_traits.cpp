@@ -47,7 +47,9 @@ VersionTraits row27() {
   t.static_type_gc_header = StaticTypeGcHeader::NotCounted;
   t.pymalloc = {.model = ObmallocState::FileStatics,
                 .geometry = {.arena_size = 256 * KiB, .pool_size = 4 * KiB, .alignment = 16, .threshold = 512},
-                .alt_alignment = 8, .alt_threshold = 256, .has_arena_counters = false};
+                .alt_alignment = 8,
+                .alt_threshold = 256,
+                .has_arena_counters = false};
   t.allocator_api = false;
   t.allocators_are_statics = true;
   t.generator_code_flags = 0x20;  // CO_GENERATOR only: no coroutines or async generators
@@ -71,7 +73,8 @@ VersionTraits row36() {
   t.has_type_sizeof = true;
   t.pymalloc = {.model = ObmallocState::FileStatics,
                 .geometry = {.arena_size = 256 * KiB, .pool_size = 4 * KiB, .alignment = 16, .threshold = 512},
-                .alt_alignment = 8, .alt_threshold = 512};
+                .alt_alignment = 8,
+                .alt_threshold = 512};
   t.allocator_api = true;
   t.generator_code_flags = VersionTraits{}.generator_code_flags;
   return t;
@@ -176,9 +179,8 @@ VersionTraits row315() {
 }
 
 const VersionTraits& gil_traits_for(const PyVersion& v) {
-  static const VersionTraits v27 = row27(), v36 = row36(), v37 = row37(), v38 = row38(), v39 = row39(),
-                             v310 = row310(), v311 = row311(), v312 = row312(), v313 = row313(),
-                             v314 = row314(), v315 = row315();
+  static const VersionTraits v27 = row27(), v36 = row36(), v37 = row37(), v38 = row38(), v39 = row39(), v310 = row310(),
+                             v311 = row311(), v312 = row312(), v313 = row313(), v314 = row314(), v315 = row315();
   if (v.major == 2) return v27;
   if (v.before(3, 7)) return v36;
   if (v.before(3, 8)) return v37;

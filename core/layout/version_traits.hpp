@@ -11,29 +11,29 @@
 namespace pyxray {
 
 enum class FrameModel {
-  FrameObjects,       // <= 3.10: PyFrameObject chain from tstate->frame
-  CFrame,             // 3.11-3.12: _PyInterpreterFrame chain from tstate->cframe->current_frame
-  CurrentFrame,       // 3.13+: _PyInterpreterFrame chain from tstate->current_frame
+  FrameObjects,  // <= 3.10: PyFrameObject chain from tstate->frame
+  CFrame,        // 3.11-3.12: _PyInterpreterFrame chain from tstate->cframe->current_frame
+  CurrentFrame,  // 3.13+: _PyInterpreterFrame chain from tstate->current_frame
 };
 
 // Where a thread's frame chain, read whole, ends: py-sample checks it, since a chain read while the
 // thread runs on can be cut short (a generator's frame unlinked as it yields) and end anywhere else.
 enum class ChainRoot {
-  NullBack,           // <= 3.10: a NULL f_back, at a frame that is not a generator's
-  EntryFlag,          // 3.11: a NULL previous, at a frame the evaluation loop was entered with (is_entry)
-  HiddenFrame,        // 3.12+: a NULL previous, at a C-stack shim or base frame (a hidden owner)
+  NullBack,     // <= 3.10: a NULL f_back, at a frame that is not a generator's
+  EntryFlag,    // 3.11: a NULL previous, at a frame the evaluation loop was entered with (is_entry)
+  HiddenFrame,  // 3.12+: a NULL previous, at a C-stack shim or base frame (a hidden owner)
 };
 
 enum class DictModel {
-  Table27,            // 2.7: open-addressing ma_table
-  Compact,            // 3.6+: dk_indices + entries
+  Table27,  // 2.7: open-addressing ma_table
+  Compact,  // 3.6+: dk_indices + entries
 };
 
 enum class InstanceDictModel {
-  DictOffset,         // <= 3.10: tp_dictoffset
-  ManagedSplit311,    // 3.11: values at obj[-4], dict at obj[-3]
-  DictOrValues312,    // 3.12: tagged dict-or-values at obj[-3]
-  InlineValues313,    // 3.13+: values inline after tp_basicsize, dict at obj[-3]
+  DictOffset,       // <= 3.10: tp_dictoffset
+  ManagedSplit311,  // 3.11: values at obj[-4], dict at obj[-3]
+  DictOrValues312,  // 3.12: tagged dict-or-values at obj[-3]
+  InlineValues313,  // 3.13+: values inline after tp_basicsize, dict at obj[-3]
 };
 
 // Where the GC's generation list heads live.
@@ -83,8 +83,8 @@ struct VersionTraits {
   FrameModel frame_model = FrameModel::FrameObjects;
   DictModel dict_model = DictModel::Compact;
   InstanceDictModel instance_dict_model = InstanceDictModel::DictOffset;
-  bool has_runtime = true;             // _PyRuntime exists (3.7+)
-  bool unicode_ready_bit = false;       // PyASCIIObject.state has `ready` (3.3-3.11)
+  bool has_runtime = true;         // _PyRuntime exists (3.7+)
+  bool unicode_ready_bit = false;  // PyASCIIObject.state has `ready` (3.3-3.11)
   uint64_t tpflags_managed_dict = 0;
   uint64_t tpflags_inline_values = 0;
   int frame_owned_by_generator = -1;
@@ -93,7 +93,7 @@ struct VersionTraits {
   // in 3.15 the interpreter's frames (3) and the thread state's sentinel base frame (4).
   unsigned hidden_frame_owners = 0;
   bool frame_lasti_in_code_units = false;  // 3.10: f_lasti counts code units, not bytes
-  bool stackref_tagged = false;         // 3.14+: _PyStackRef / tagged f_executable
+  bool stackref_tagged = false;            // 3.14+: _PyStackRef / tagged f_executable
   // The bits of an object's first word that a plausible reference count may use. 3.14+ keeps
   // ob_flags (statically allocated, immortal) in its top 16 bits, set on the static objects (small
   // ints, one-character strings) that every heap references.
@@ -106,33 +106,33 @@ struct VersionTraits {
   int generator_executing = 0;
 
   // The builtin types and how their reprs are spelled.
-  bool str_is_bytes = false;            // 2.x: `str` is the byte string, text is `unicode` (PyString_Type, ...)
-  bool int_is_machine_word = false;     // 2.x: `int` holds a C long in ob_ival, `long` is the big int
+  bool str_is_bytes = false;                 // 2.x: `str` is the byte string, text is `unicode` (PyString_Type, ...)
+  bool int_is_machine_word = false;          // 2.x: `int` holds a C long in ob_ival, `long` is the big int
   const char* builtins_module = "builtins";  // the module a repr leaves out ("__builtin__" in 2.x)
-  bool has_qualname = true;             // classes and functions have __qualname__ (2.x: only __name__)
-  bool classic_reprs = false;           // 2.x reprs: <type 'x'> for a static type, set([...]), a module's raw strings,
-                                        // code names cut at %.100s/%.300s, <bound method Class.name of ...>
-  bool set_dummy_exported = true;       // `_PySet_Dummy` points at the dummy (2.x: a str "<dummy key>")
-  int unicode_db_minor = 99;            // the 3.x minor whose Unicode database decides printability
+  bool has_qualname = true;                  // classes and functions have __qualname__ (2.x: only __name__)
+  bool classic_reprs = false;            // 2.x reprs: <type 'x'> for a static type, set([...]), a module's raw strings,
+                                         // code names cut at %.100s/%.300s, <bound method Class.name of ...>
+  bool set_dummy_exported = true;        // `_PySet_Dummy` points at the dummy (2.x: a str "<dummy key>")
+  int unicode_db_minor = 99;             // the 3.x minor whose Unicode database decides printability
   bool bytearray_subclass_name = false;  // MyBytes(b'..'), not bytearray(b'..'), for a subclass (3.7+)
-  bool loader_module_repr = false;      // a module's __loader__.module_repr() speaks first (3.4-3.11)
+  bool loader_module_repr = false;       // a module's __loader__.module_repr() speaks first (3.4-3.11)
   bool bytearray_escapes_quote = false;  // bytearray(b"it\'s") escapes ' even in "..." (up to 3.14)
 
   // Object sizes (sys.getsizeof) and the words around an object.
-  uint32_t default_gc_head_size = 16;   // sizeof(PyGC_Head) when no layout says (<= 3.7: 32)
+  uint32_t default_gc_head_size = 16;        // sizeof(PyGC_Head) when no layout says (<= 3.7: 32)
   uint32_t default_gc_generation_size = 24;  // sizeof(struct gc_generation) when no layout says (<= 3.7: 48)
-  bool gc_refs_in_head = false;         // <= 3.7: PyGC_Head has a gc_refs word
-  int gc_refs_shift = 0;                // 3.6-3.7: gc_refs is shifted by _PyGC_REFS_SHIFT (1)
+  bool gc_refs_in_head = false;              // <= 3.7: PyGC_Head has a gc_refs word
+  int gc_refs_shift = 0;                     // 3.6-3.7: gc_refs is shifted by _PyGC_REFS_SHIFT (1)
   GcGenerations gc_generations = GcGenerations::InterpreterState;
-  bool managed_preheader = false;       // 3.11+: two words before an object (after any PyGC_Head) for a
-                                        // managed dict or weakref list, which sys.getsizeof counts
-  uint64_t tpflags_managed_weakref = 0;  // Py_TPFLAGS_MANAGED_WEAKREF (3.12+)
-  bool deque_blocks_of_64 = true;       // a deque's blocks hold 64 items (2.x: 62, not sized specially)
-  bool int_size_in_lv_tag = false;      // 3.12+: an int's digit count is in lv_tag, it has no ob_size
+  bool managed_preheader = false;         // 3.11+: two words before an object (after any PyGC_Head) for a
+                                          // managed dict or weakref list, which sys.getsizeof counts
+  uint64_t tpflags_managed_weakref = 0;   // Py_TPFLAGS_MANAGED_WEAKREF (3.12+)
+  bool deque_blocks_of_64 = true;         // a deque's blocks hold 64 items (2.x: 62, not sized specially)
+  bool int_size_in_lv_tag = false;        // 3.12+: an int's digit count is in lv_tag, it has no ob_size
   bool int_sizeof_min_one_digit = false;  // 3.11+: int.__sizeof__ counts one digit even for 0
-  bool frames_sized_by_code = false;    // 3.11+: a generator's or frame's size adds its code's slots, no ob_size
-  bool code_sizeof_rounded = false;     // 3.11+: code.__sizeof__ is rounded up to a pointer
-  bool has_type_sizeof = true;          // type.__sizeof__ exists (2.x: object's counts tp_basicsize)
+  bool frames_sized_by_code = false;      // 3.11+: a generator's or frame's size adds its code's slots, no ob_size
+  bool code_sizeof_rounded = false;       // 3.11+: code.__sizeof__ is rounded up to a pointer
+  bool has_type_sizeof = true;            // type.__sizeof__ exists (2.x: object's counts tp_basicsize)
   StaticTypeGcHeader static_type_gc_header = StaticTypeGcHeader::NotCounted;
 
   // pymalloc and the allocators.

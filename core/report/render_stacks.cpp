@@ -94,7 +94,8 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
     j["status"] = status_name(t.status);
     Json frames = Json::array();
     if (t.mixed) {
-      for (const auto& m : t.mixed->frames) frames.push_back(m.python ? python_frame_json(t, *m.python) : native_frame_json(m.native));
+      for (const auto& m : t.mixed->frames)
+        frames.push_back(m.python ? python_frame_json(t, *m.python) : native_frame_json(m.native));
     } else {
       for (const auto& f : t.stack.frames) frames.push_back(python_frame_json(t, f));
     }

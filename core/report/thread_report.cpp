@@ -5,14 +5,14 @@
 
 #include <fmt/format.h>
 
-#include "interp/code.hpp"
 #include "base/limits.hpp"
-#include "interp/objects.hpp"
-#include "target/pid_namespace.hpp"
+#include "interp/code.hpp"
 #include "interp/locals.hpp"
 #include "interp/native_merge.hpp"
+#include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "repr/repr.hpp"
+#include "target/pid_namespace.hpp"
 #include "target/static_symbol.hpp"
 
 namespace pyxray {
@@ -37,7 +37,8 @@ std::unordered_map<uint64_t, std::string> threading_names(PythonProcess& proc, O
     auto name_obj = objects.instance_attr(thread, "_name");
     if (name_obj && !*name_obj) name_obj = objects.instance_attr(thread, "_Thread__name");
     if (name_obj && *name_obj) {
-      if (auto text = objects.read_text(**name_obj, static_cast<std::size_t>(limits().thread_name_length))) names[static_cast<uint64_t>(*ident)] = *text;
+      if (auto text = objects.read_text(**name_obj, static_cast<std::size_t>(limits().thread_name_length)))
+        names[static_cast<uint64_t>(*ident)] = *text;
     }
     // Every name, not only as many as the threads limit: the threads shown need not come first.
     return true;
@@ -99,7 +100,8 @@ ThreadStatus thread_status(PythonProcess& proc, const ThreadReport& r, bool gil_
     if (*r.state.run_state != kThreadAttached) return ThreadStatus::Idle;
     return gc_collecting(proc, r.state.interp) ? ThreadStatus::GarbageCollecting : ThreadStatus::Running;
   }
-  if (r.state.holds_gil) return gc_collecting(proc, r.state.interp) ? ThreadStatus::GarbageCollecting : ThreadStatus::Running;
+  if (r.state.holds_gil)
+    return gc_collecting(proc, r.state.interp) ? ThreadStatus::GarbageCollecting : ThreadStatus::Running;
   // A free GIL has no waiters (a waiter takes it at once), so nobody needs unwinding then.
   if (!gil_held) return ThreadStatus::Idle;
   if (!native) return ThreadStatus::Unknown;
@@ -185,7 +187,8 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
     r.stack = walk_stack(proc, codes, *it, options.max_frames);
     std::optional<std::vector<NativeFrame>> native;
     if (r.native_id && (options.native || (!it->holds_gil && gil_held[it->interp]))) {
-      native = proc.target().native_frames(*r.native_id, options.native ? options.max_native_frames : kStatusNativeFrames);
+      native =
+          proc.target().native_frames(*r.native_id, options.native ? options.max_native_frames : kStatusNativeFrames);
       if (native) name_eval_loop_frames(proc.eval_loop_code(), *native);
     }
     r.status = thread_status(proc, r, gil_held[it->interp], native);
@@ -193,7 +196,8 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
       if (native) {
         r.mixed = merge_native(r.stack, *native, native->size() >= options.max_native_frames);
       } else {
-        r.mixed = MixedStack{{}, "the debugger could not unwind this thread's native stack; showing Python frames only"};
+        r.mixed =
+            MixedStack{{}, "the debugger could not unwind this thread's native stack; showing Python frames only"};
         for (const auto& f : r.stack.frames) r.mixed->frames.push_back({&f, {}});
       }
     }

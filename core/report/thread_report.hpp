@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "base/expected.hpp"
-#include "interp/frames.hpp"
 #include "base/limits.hpp"
+#include "interp/frames.hpp"
 #include "interp/native_merge.hpp"
 #include "interp/threads.hpp"
 
@@ -34,7 +34,7 @@ struct ThreadReport {
   // The thread's id in its own PID namespace, where that is not native_id (the host's, which the
   // debugger shows): a process in a container.
   std::optional<int64_t> namespace_id;
-  std::string name;                  // threading name, else the OS name, else ""
+  std::string name;  // threading name, else the OS name, else ""
   PyStack stack;
   std::vector<std::vector<LocalRepr>> locals;  // per Python frame, with --locals
   std::optional<MixedStack> mixed;             // with --native

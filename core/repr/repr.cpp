@@ -66,21 +66,31 @@ constexpr Builtin kBuiltins[] = {
 // Kinds whose repr a subclass inherits unchanged when it does not define __repr__ itself.
 bool inheritable(Kind k) {
   switch (k) {
-    case Kind::Int: case Kind::Int27: case Kind::Long27: case Kind::Float:
-    case Kind::Str: case Kind::Str27: case Kind::Unicode27: case Kind::Bytes: case Kind::ByteArray:
-    case Kind::Tuple: case Kind::List: case Kind::Dict: case Kind::Set: case Kind::FrozenSet:
-    case Kind::Type: case Kind::Module: case Kind::Object:
-      return true;
-    default:
-      return false;
+    case Kind::Int:
+    case Kind::Int27:
+    case Kind::Long27:
+    case Kind::Float:
+    case Kind::Str:
+    case Kind::Str27:
+    case Kind::Unicode27:
+    case Kind::Bytes:
+    case Kind::ByteArray:
+    case Kind::Tuple:
+    case Kind::List:
+    case Kind::Dict:
+    case Kind::Set:
+    case Kind::FrozenSet:
+    case Kind::Type:
+    case Kind::Module:
+    case Kind::Object: return true;
+    default: return false;
   }
 }
 
 }  // namespace
 
 Engine::Engine(PythonProcess& proc, Objects& objects, const ReprLimits& limits)
-    : proc_(proc), objects_(objects), mem_(proc.mem()), L_(proc.layout()), limits_(limits),
-      dialect_(proc.traits()) {
+    : proc_(proc), objects_(objects), mem_(proc.mem()), L_(proc.layout()), limits_(limits), dialect_(proc.traits()) {
   limits_.max_items = std::max(limits_.max_items, 0);
   build_type_tables();
 }
@@ -113,8 +123,8 @@ Engine::TypeInfo Engine::classify(uint64_t type) {
     std::string name = objects_.type_name_of_type(type).value_or("");
     for (const Builtin& b : kBuiltins) {
       if (name != (dialect_.str_is_bytes ? b.name2 : b.name3) || name.empty()) continue;
-      bool resolved = std::any_of(exact_types_.begin(), exact_types_.end(),
-                                  [&](const auto& p) { return p.second == b.kind; });
+      bool resolved =
+          std::any_of(exact_types_.begin(), exact_types_.end(), [&](const auto& p) { return p.second == b.kind; });
       if (!resolved) return {b.kind, true};
     }
   }
@@ -314,7 +324,7 @@ bool Engine::is_set_dummy(uint64_t key) {
   if (!type) return false;
   std::string name = objects_.type_name_of_type(*type).value_or("");
   bool dummy = !dialect_.set_dummy_exported ? name == "str" && plain_text(key, kDummy.size() + 1).value_or("") == kDummy
-                            : name == "<dummy key> type";
+                                            : name == "<dummy key> type";
   if (dummy) set_dummy_ = key;  // there is one dummy per process
   return dummy;
 }

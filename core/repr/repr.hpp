@@ -22,7 +22,8 @@ struct ReprLimits {
   int max_items = static_cast<int>(limits().repr_items);  // items shown per container, then ", ..."
   // Code points (bytes for bytes) shown, then '...' after the quote.
   std::size_t max_string = static_cast<std::size_t>(limits().repr_string);
-  std::size_t max_output = static_cast<std::size_t>(limits().repr_length);  // the whole repr is cut here, ending in "..."
+  std::size_t max_output =
+      static_cast<std::size_t>(limits().repr_length);  // the whole repr is cut here, ending in "..."
 };
 
 // repr(obj) as the target's Python would print it (with the limits above). A cycle prints as [...] /

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "base/expected.hpp"
-#include "layout/version_traits.hpp"
 #include "base/limits.hpp"
-#include "repr/repr.hpp"
 #include "base/utf8.hpp"
+#include "layout/version_traits.hpp"
+#include "repr/repr.hpp"
 
 namespace pyxray {
 
@@ -54,15 +54,35 @@ void append_bytes_repr(std::string& out, std::span<const std::byte> bytes, std::
 using pyxray::sanitize_utf8;
 
 enum class Kind : uint8_t {
-  Other,            // anything not below: <tp_name object at 0x...>
-  None, NotImplemented, Ellipsis, Bool,
-  Int, Int27, Long27, Float,
-  Str, Str27, Unicode27, Bytes, ByteArray,
-  Tuple, List, Dict, Set, FrozenSet,
-  Type, Module, Function, Code, Method, BuiltinFunction,
-  Object,           // object.__repr__: <module.Qualname object at 0x...>, or with the instance's
-                    // attributes <module.Qualname(a=1, b=[]) at 0x...> (as CPython's libpython.py)
-  Class27, Instance27,  // 2.7 old-style classes and their instances
+  Other,  // anything not below: <tp_name object at 0x...>
+  None,
+  NotImplemented,
+  Ellipsis,
+  Bool,
+  Int,
+  Int27,
+  Long27,
+  Float,
+  Str,
+  Str27,
+  Unicode27,
+  Bytes,
+  ByteArray,
+  Tuple,
+  List,
+  Dict,
+  Set,
+  FrozenSet,
+  Type,
+  Module,
+  Function,
+  Code,
+  Method,
+  BuiltinFunction,
+  Object,  // object.__repr__: <module.Qualname object at 0x...>, or with the instance's
+           // attributes <module.Qualname(a=1, b=[]) at 0x...> (as CPython's libpython.py)
+  Class27,
+  Instance27,  // 2.7 old-style classes and their instances
 };
 
 // Marks a container as being printed for as long as it is in scope (cycle detection).
@@ -152,11 +172,11 @@ class Engine {
   ReprLimits limits_;
   const VersionTraits& dialect_;  // how the target's Python spells reprs (version_traits.hpp)
   std::string out_;
-  bool cut_ = false;                 // the output budget ran out
-  std::vector<uint64_t> active_;     // containers being printed, outermost first: cycle detection
-  std::vector<std::pair<uint64_t, Kind>> exact_types_;   // builtin type address -> kind
-  std::vector<std::pair<uint64_t, Kind>> repr_funcs_;    // builtin tp_repr -> kind (for subclasses)
-  uint64_t type_type_ = 0;           // PyType_Type
+  bool cut_ = false;                                    // the output budget ran out
+  std::vector<uint64_t> active_;                        // containers being printed, outermost first: cycle detection
+  std::vector<std::pair<uint64_t, Kind>> exact_types_;  // builtin type address -> kind
+  std::vector<std::pair<uint64_t, Kind>> repr_funcs_;   // builtin tp_repr -> kind (for subclasses)
+  uint64_t type_type_ = 0;                              // PyType_Type
   std::optional<uint64_t> set_dummy_;
 };
 

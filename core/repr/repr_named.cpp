@@ -4,10 +4,10 @@
 
 #include <fmt/format.h>
 
-#include "layout/layout.hpp"
-#include "target/memory.hpp"
 #include "interp/objects.hpp"
+#include "layout/layout.hpp"
 #include "repr/repr_impl.hpp"
+#include "target/memory.hpp"
 
 namespace pyxray::repr_detail {
 namespace {

@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 
 #include "layout/layout.hpp"
-#include "target/memory.hpp"
 #include "repr/repr_impl.hpp"
+#include "target/memory.hpp"
 
 namespace pyxray::repr_detail {
 

@@ -4,11 +4,11 @@
 
 #include <fmt/format.h>
 
-#include "layout/layout.hpp"
-#include "target/memory.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
+#include "layout/layout.hpp"
 #include "repr/repr_impl.hpp"
+#include "target/memory.hpp"
 
 namespace pyxray::repr_detail {
 namespace {
@@ -47,7 +47,6 @@ bool append_common_escape(std::string& out, uint32_t c, char quote) {
 }
 
 }  // namespace
-
 
 void append_str_repr(std::string& out, std::span<const uint32_t> cps, int minor) {
   const char quote = pick_quote(cps);

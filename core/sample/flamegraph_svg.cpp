@@ -15,9 +15,9 @@ constexpr double kPad = 10;
 constexpr double kRow = 16;
 constexpr double kFont = 12;
 constexpr double kCharWidth = 0.59 * kFont;  // average glyph width of the sans-serif font used
-constexpr double kTop = 3 * kRow + 8;         // title, subtitle, buttons
-constexpr double kBottom = 2 * kRow;          // the details line
-constexpr double kMinWidth = 0.1;             // narrower frames (and their callees) are left out
+constexpr double kTop = 3 * kRow + 8;        // title, subtitle, buttons
+constexpr double kBottom = 2 * kRow;         // the details line
+constexpr double kMinWidth = 0.1;            // narrower frames (and their callees) are left out
 
 // The merged tree the picture is drawn from: children by label, so equal frames of different
 // threads (when threads are not shown) or of different samples become one box.
@@ -96,7 +96,8 @@ std::string colour(const Box& b) {
   if (b.kind == 1)
     return fmt::format("rgb({},{},{})", static_cast<int>(80 + 60 * v3), static_cast<int>(150 + 60 * v1),
                        static_cast<int>(200 + 55 * v2));
-  return fmt::format("rgb({},{},{})", static_cast<int>(205 + 50 * v3), static_cast<int>(230 * v1), static_cast<int>(55 * v2));
+  return fmt::format("rgb({},{},{})", static_cast<int>(205 + 50 * v3), static_cast<int>(230 * v1),
+                     static_cast<int>(55 * v2));
 }
 
 int depth_of(const Box& b) {

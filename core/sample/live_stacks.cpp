@@ -7,10 +7,10 @@
 
 #include "base/limits.hpp"
 #include "interp/python_process.hpp"
-#include "sample/sample_codes.hpp"
 #include "interp/threads.hpp"
-#include "target/tick_reader.hpp"
 #include "layout/version_traits.hpp"
+#include "sample/sample_codes.hpp"
+#include "target/tick_reader.hpp"
 
 namespace pyxray {
 namespace {
@@ -110,18 +110,33 @@ Expected<SampleSymbols> resolve_sample_symbols(PythonProcess& proc) {
 }
 
 LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymbols& symbols, int max_frames)
-    : proc_(proc), L_(proc.layout()), traits_(proc.traits()), rules_(L_, traits_), codes_(codes), symbols_(symbols),
+    : proc_(proc),
+      L_(proc.layout()),
+      traits_(proc.traits()),
+      rules_(L_, traits_),
+      codes_(codes),
+      symbols_(symbols),
       max_frames_(max_frames),
       max_interpreters_(static_cast<std::size_t>(limits().interpreters)),
       max_threads_(static_cast<std::size_t>(limits().sample_threads)),
       max_chunks_(static_cast<std::size_t>(limits().data_stack_chunks)),
       max_chunk_bytes_(static_cast<uint64_t>(limits().data_stack)),
       visited_(std::make_unique<Visited>(std::max<std::size_t>(static_cast<std::size_t>(max_frames), max_threads_))) {
-  span_of({{L_.tstate_next, 8}, {L_.tstate_thread_id, 8}, {L_.tstate_native_thread_id, 8}, {L_.tstate_frame, 8},
-           {L_.tstate_cframe, 8}, {L_.tstate_current_frame, 8}, {L_.tstate_datastack_chunk, 8}},
+  span_of({{L_.tstate_next, 8},
+           {L_.tstate_thread_id, 8},
+           {L_.tstate_native_thread_id, 8},
+           {L_.tstate_frame, 8},
+           {L_.tstate_cframe, 8},
+           {L_.tstate_current_frame, 8},
+           {L_.tstate_datastack_chunk, 8}},
           tstate_lo_, tstate_len_);
-  span_of({{L_.object_ob_refcnt, 8}, {L_.object_ob_type, 8}, {L_.frame_f_back, 8}, {L_.frame_f_code, 8}, {L_.frame_f_lasti, 4},
-           {L_.frame_f_lineno, 4}, {L_.frame_f_trace, 8}},
+  span_of({{L_.object_ob_refcnt, 8},
+           {L_.object_ob_type, 8},
+           {L_.frame_f_back, 8},
+           {L_.frame_f_code, 8},
+           {L_.frame_f_lasti, 4},
+           {L_.frame_f_lineno, 4},
+           {L_.frame_f_trace, 8}},
           frame_lo_, frame_len_);
   if (L_.gen_gi_frame_state != kAbsent && L_.gen_gi_iframe != kAbsent) {
     gen_state_known_ = true;
@@ -131,7 +146,10 @@ LiveStacks::LiveStacks(PythonProcess& proc, SampleCodes& codes, const SampleSymb
     iframe_len_ = L_.iframe_localsplus;
   } else {
     int64_t lo = 0;
-    span_of({{L_.iframe_previous, 8}, {rules_.code_field, 8}, {rules_.instr_field, 8}, {L_.iframe_owner, 1},
+    span_of({{L_.iframe_previous, 8},
+             {rules_.code_field, 8},
+             {rules_.instr_field, 8},
+             {L_.iframe_owner, 1},
              {L_.iframe_is_entry, 1}},
             lo, iframe_len_);
     iframe_len_ += lo;
@@ -149,7 +167,8 @@ WalkError LiveStacks::read_threads(TickReader& r, std::vector<LiveThread>& out, 
   out.clear();
   if (interps_.empty() || now - interps_at_ >= kInterpretersRecheck) {
     interps_.clear();
-    uint64_t head_slot = proc_.runtime_addr() ? proc_.runtime_addr() + L_.runtime_interpreters_head : proc_.interp_head_addr();
+    uint64_t head_slot =
+        proc_.runtime_addr() ? proc_.runtime_addr() + L_.runtime_interpreters_head : proc_.interp_head_addr();
     uint64_t interp = 0;
     if (!r.read(head_slot, interp) || interp == 0) return WalkError::BadThreads;
     visited_->reset();
@@ -171,7 +190,8 @@ WalkError LiveStacks::read_threads(TickReader& r, std::vector<LiveThread>& out, 
   for (uint64_t interp : interps_) {
     uint64_t ts = 0;
     if (!r.read(interp + threads_head, ts)) return WalkError::BadThreads;
-    const std::optional<uint64_t> holder = gil_holder(symbols_.gil, interp, [&r](uint64_t a, auto& v) { return r.read(a, v); });
+    const std::optional<uint64_t> holder =
+        gil_holder(symbols_.gil, interp, [&r](uint64_t a, auto& v) { return r.read(a, v); });
     while (ts) {
       if (ts % 8 || out.size() >= max_threads_) return WalkError::BadThreads;
       if (!visited_->insert(ts)) return WalkError::Loop;
@@ -255,10 +275,10 @@ WalkError LiveStacks::confirm_generator_frames(TickReader& r) {
   std::byte buf[256];
   if (len > static_cast<int64_t>(sizeof buf)) return WalkError::BadFrame;  // never: the object header and two fields
   for (const GeneratorLink& g : generator_links_) {
-    if (!r.read_fresh(g.frame + static_cast<uint64_t>(lo), buf, static_cast<std::size_t>(len))) return WalkError::Unreadable;
+    if (!r.read_fresh(g.frame + static_cast<uint64_t>(lo), buf, static_cast<std::size_t>(len)))
+      return WalkError::Unreadable;
     const std::byte* p = buf - lo;
-    if (L_.object_ob_refcnt != kAbsent && field<int64_t>(p, L_.object_ob_refcnt) <= 0)
-      return WalkError::NotRunning;
+    if (L_.object_ob_refcnt != kAbsent && field<int64_t>(p, L_.object_ob_refcnt) <= 0) return WalkError::NotRunning;
     // Frame objects are reused at once (a code object's zombie frame, the free list): the generator's
     // frame may since serve another call linked to the same address, or a generator run again may
     // sit there while in between its caller's frame object served another call, and the walk read
@@ -290,8 +310,7 @@ WalkError LiveStacks::walk_frame_objects(TickReader& r, const LiveThread& t, Wal
     // A running frame is referenced by its evaluation loop. One without references was freed while
     // the chain was read: it is kept for reuse (a code object's zombie frame, the free list, whose
     // frames are linked through f_back) with its old code, so the chain goes on through freed frames.
-    if (L_.object_ob_refcnt != kAbsent && field<int64_t>(p, L_.object_ob_refcnt) <= 0)
-      return WalkError::TornChain;
+    if (L_.object_ob_refcnt != kAbsent && field<int64_t>(p, L_.object_ob_refcnt) <= 0) return WalkError::TornChain;
     CodeCheck why{};
     SampledCode* code = codes_.lookup(r, field<uint64_t>(p, L_.frame_f_code), why);
     if (!code) return why == CodeCheck::NotCode ? WalkError::NotCode : WalkError::Unreadable;
@@ -402,7 +421,8 @@ WalkError LiveStacks::confirm_generators(TickReader& r, const LiveThread& t) {
     // place.
     if (g.caller) {
       uint64_t code = 0;
-      if (!r.read_fresh(g.caller + static_cast<uint64_t>(rules_.code_field), reinterpret_cast<std::byte*>(&code), sizeof code))
+      if (!r.read_fresh(g.caller + static_cast<uint64_t>(rules_.code_field), reinterpret_cast<std::byte*>(&code),
+                        sizeof code))
         return WalkError::Unreadable;
       if (code != g.caller_code) return WalkError::NotRunning;
     }

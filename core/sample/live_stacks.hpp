@@ -25,38 +25,38 @@ struct VersionTraits;
 // What the walks need from the debugger, looked up before the target runs: the worker that samples
 // must not call into the debugger.
 struct SampleSymbols {
-  uint64_t code_type = 0;       // PyCode_Type
-  uint64_t frame_type = 0;      // PyFrame_Type (<= 3.10 frame objects are checked against it)
-  uint64_t none_object = 0;     // _Py_NoneStruct (3.13+: frames of non-code executables)
-  GilLocation gil;  // where the GIL's holder is recorded
+  uint64_t code_type = 0;    // PyCode_Type
+  uint64_t frame_type = 0;   // PyFrame_Type (<= 3.10 frame objects are checked against it)
+  uint64_t none_object = 0;  // _Py_NoneStruct (3.13+: frames of non-code executables)
+  GilLocation gil;           // where the GIL's holder is recorded
 };
 Expected<SampleSymbols> resolve_sample_symbols(PythonProcess& proc);
 
 struct LiveThread {
   uint64_t tstate = 0;
   uint64_t interp = 0;
-  uint64_t thread_id = 0;     // pthread id
-  int64_t native_id = -1;     // kernel tid from the thread state (3.8+), -1 when unknown
+  uint64_t thread_id = 0;  // pthread id
+  int64_t native_id = -1;  // kernel tid from the thread state (3.8+), -1 when unknown
   bool holds_gil = false;
-  bool gil_known = false;     // whether its interpreter's GIL holder could be read
-  uint64_t first_frame = 0;   // tstate->frame, or the newest _PyInterpreterFrame
+  bool gil_known = false;       // whether its interpreter's GIL holder could be read
+  uint64_t first_frame = 0;     // tstate->frame, or the newest _PyInterpreterFrame
   uint64_t first_frame_at = 0;  // where first_frame was read (the thread state, 3.11-3.12 its cframe)
-  uint64_t cframe = 0;        // 3.11-3.12: tstate->cframe
-  uint64_t chunk = 0;         // 3.11+: tstate->datastack_chunk
+  uint64_t cframe = 0;          // 3.11-3.12: tstate->cframe
+  uint64_t chunk = 0;           // 3.11+: tstate->datastack_chunk
 };
 
 enum class WalkError : uint8_t {
   None,
-  Unreadable,   // memory that was there a moment ago is not (freed, unmapped)
-  NotCode,      // a frame's code pointer does not point to a code object
-  BadFrame,     // a frame that cannot be one (type, owner, alignment)
-  BadOffset,    // an instruction offset outside its code object
-  BadLine,      // a line table giving an impossible line
-  Loop,         // the frame chain or the thread list loops
-  TooDeep,      // more frames than the limit
-  BadThreads,   // the thread list could not be read
-  TornChain,    // the chain does not end at the thread's entry frame (cut off while read)
-  NotRunning,   // a generator's frame in the chain whose generator is not running
+  Unreadable,  // memory that was there a moment ago is not (freed, unmapped)
+  NotCode,     // a frame's code pointer does not point to a code object
+  BadFrame,    // a frame that cannot be one (type, owner, alignment)
+  BadOffset,   // an instruction offset outside its code object
+  BadLine,     // a line table giving an impossible line
+  Loop,        // the frame chain or the thread list loops
+  TooDeep,     // more frames than the limit
+  BadThreads,  // the thread list could not be read
+  TornChain,   // the chain does not end at the thread's entry frame (cut off while read)
+  NotRunning,  // a generator's frame in the chain whose generator is not running
   kCount
 };
 const char* walk_error_name(WalkError e);
@@ -100,7 +100,7 @@ class LiveStacks {
   class Visited;
   struct Chunk {
     uint64_t addr = 0;
-    uint64_t end = 0;               // of the bytes read
+    uint64_t end = 0;  // of the bytes read
     const std::byte* data = nullptr;
   };
 
@@ -129,20 +129,20 @@ class LiveStacks {
   // A generator's gi_frame_state, from its frame (3.11+: before it, so negative).
   bool gen_state_known_ = false;
   int64_t gen_state_from_frame_ = 0;
-  std::vector<Chunk> chunks_;               // data-stack chunks read during one walk
+  std::vector<Chunk> chunks_;  // data-stack chunks read during one walk
   struct Generator {
-    uint64_t frame = 0, previous = 0;     // a generator frame in the chain and its link
-    uint64_t caller = 0, caller_code = 0; // the next older frame that is not hidden, and its code
+    uint64_t frame = 0, previous = 0;      // a generator frame in the chain and its link
+    uint64_t caller = 0, caller_code = 0;  // the next older frame that is not hidden, and its code
   };
-  std::vector<Generator> generators_;     // the generator frames of one walk (3.11+)
+  std::vector<Generator> generators_;  // the generator frames of one walk (3.11+)
   // <= 3.10: a generator's frame, its f_back, and the code the walk read in each.
   struct GeneratorLink {
     uint64_t frame = 0, back = 0, code = 0, back_code = 0;
   };
   std::vector<GeneratorLink> generator_links_;
-  std::vector<uint64_t> interps_;           // the interpreters, as last read
+  std::vector<uint64_t> interps_;  // the interpreters, as last read
   double interps_at_ = -1;
-  uint64_t chunk_next_ = 0;                 // the newest chunk not read yet
+  uint64_t chunk_next_ = 0;  // the newest chunk not read yet
   std::unique_ptr<Visited> visited_;
   // <= 3.10: each thread's oldest frame, by thread state (known_root).
   struct Root {

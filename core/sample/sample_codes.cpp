@@ -6,9 +6,9 @@
 #include "interp/code.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
+#include "layout/version_traits.hpp"
 #include "sample/stack_aggregate.hpp"
 #include "target/tick_reader.hpp"
-#include "layout/version_traits.hpp"
 
 namespace pyxray {
 namespace {
@@ -101,8 +101,9 @@ std::optional<uint32_t> SampleCodes::frame_id(SampledCode& code, int byte_offset
   std::size_t slot = static_cast<std::size_t>(byte_offset + 2);
   if (slot < code.frame_ids.size() && code.frame_ids[slot] != 0) return code.frame_ids[slot] - 1;
   // CPython reports co_firstlineno for a frame that has not started yet.
-  std::optional<int> line = byte_offset < 0 ? std::optional<int>(code.first_line)
-                                            : line_for_offset(code.format, code.line_table, code.first_line, byte_offset);
+  std::optional<int> line = byte_offset < 0
+                                ? std::optional<int>(code.first_line)
+                                : line_for_offset(code.format, code.line_table, code.first_line, byte_offset);
   if (line && (*line < 0 || *line > kMaxLine)) return std::nullopt;
   uint32_t id = frames_.intern(FrameInfo{code.function, code.filename, line.value_or(-1), false});
   if (byte_offset <= kMaxMemoOffset) {

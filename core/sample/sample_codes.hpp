@@ -20,18 +20,18 @@ class FrameTable;
 
 struct SampledCode {
   uint64_t addr = 0;
-  uint64_t name_ptr = 0;        // co_name at decoding: another pointer means another code object
-  double checked_at = -1;       // when the check last read the object (SampleCodes::set_now's clock)
-  std::string function;         // co_qualname (3.11+), else co_name
+  uint64_t name_ptr = 0;   // co_name at decoding: another pointer means another code object
+  double checked_at = -1;  // when the check last read the object (SampleCodes::set_now's clock)
+  std::string function;    // co_qualname (3.11+), else co_name
   std::string filename;
   int first_line = 0;
   LineTableFormat format{};
   std::vector<std::byte> line_table;
-  uint64_t code_start = 0;      // 3.11+: address of the first instruction
-  int64_t code_bytes = -1;      // 3.11+: length of the bytecode; -1 when unknown
-  int first_traceable = 0;      // 3.11+: in code units
-  bool generator = false;       // a generator's, coroutine's or async generator's code (co_flags)
-  std::vector<uint32_t> frame_ids;  // by byte offset + 2: frame id + 1, 0 until computed
+  uint64_t code_start = 0;                         // 3.11+: address of the first instruction
+  int64_t code_bytes = -1;                         // 3.11+: length of the bytecode; -1 when unknown
+  int first_traceable = 0;                         // 3.11+: in code units
+  bool generator = false;                          // a generator's, coroutine's or async generator's code (co_flags)
+  std::vector<uint32_t> frame_ids;                 // by byte offset + 2: frame id + 1, 0 until computed
   std::unordered_map<int, uint32_t> traced_lines;  // line -> frame id, for traced frames
 };
 

@@ -17,8 +17,8 @@
 #include "interp/native_merge.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
-#include "sample/sample_codes.hpp"
 #include "report/thread_report.hpp"
+#include "sample/sample_codes.hpp"
 #include "target/tick_reader.hpp"
 
 namespace pyxray {
@@ -39,8 +39,13 @@ std::string basename_of(const std::string& path) {
 // report progress.
 struct Schedule {
   Schedule(const SampleOptions& o, double start_time)
-      : options(o), rng(std::random_device{}()), gaps(o.rate), start(start_time), end(start_time + o.duration),
-        next(start_time + gap()), next_progress(start_time + kProgressInterval) {}
+      : options(o),
+        rng(std::random_device{}()),
+        gaps(o.rate),
+        start(start_time),
+        end(start_time + o.duration),
+        next(start_time + gap()),
+        next_progress(start_time + kProgressInterval) {}
   double gap() { return gaps(rng); }
   void progress(double t, uint64_t recorded) {
     if (!options.progress || t < next_progress) return;
@@ -88,7 +93,7 @@ class Sampler::OsThreads {
       if (n > 0) {
         buf[n] = 0;
         if (stopped_) return buf[0] == '-' || buf[0] == 'r';  // "-1 ..." or "running": not in a system call
-        const char* paren = std::strrchr(buf, ')');  // the name may hold ')' itself
+        const char* paren = std::strrchr(buf, ')');           // the name may hold ')' itself
         return paren && paren[1] == ' ' && paren[2] == 'R';
       }
       // The thread is gone; its id may belong to a new thread now: open it again once.
@@ -125,9 +130,10 @@ Expected<void> Sampler::prepare() {
     via = &proc_.mem().reader();
     if (!options_.blocking) {
       options_.blocking = true;
-      stats_.note = fmt::format("process {} cannot be read while it runs (reads go through {}): every sample "
-                                "stopped it, as with --blocking, so the rate is limited",
-                                target.pid(), proc_.mem().reader().name());
+      stats_.note = fmt::format(
+          "process {} cannot be read while it runs (reads go through {}): every sample "
+          "stopped it, as with --blocking, so the rate is limited",
+          target.pid(), proc_.mem().reader().name());
     }
   }
   PYX_TRY(symbols, resolve_sample_symbols(proc_));
@@ -330,7 +336,8 @@ void Sampler::sleep_until(double deadline, const std::atomic<bool>& stop) {
     if (left <= 0) return;
     if (left < kSpinBelow) continue;  // a system call would overshoot more than this
     double nap = std::min(left, kMaxSleep);
-    timespec ts{static_cast<time_t>(nap), static_cast<long>((nap - static_cast<double>(static_cast<time_t>(nap))) * 1e9)};
+    timespec ts{static_cast<time_t>(nap),
+                static_cast<long>((nap - static_cast<double>(static_cast<time_t>(nap))) * 1e9)};
     clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
   }
 }

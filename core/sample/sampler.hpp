@@ -50,20 +50,20 @@ struct SampleOptions {
 };
 
 struct SampleStats {
-  uint64_t ticks = 0;       // sampling rounds
-  uint64_t taken = 0;       // thread samples: recorded + errors + idle + empty
-  uint64_t recorded = 0;    // in the profile
-  uint64_t errors = 0;      // inconsistent twice in a row: dropped
-  uint64_t idle = 0;        // idle threads' samples, dropped without `idle`
-  uint64_t empty = 0;       // threads without a Python frame at that moment
-  uint64_t retried = 0;     // inconsistent at first, consistent when read again at once
-  uint64_t no_holder = 0;   // --threads gil: rounds where no thread held the GIL
+  uint64_t ticks = 0;      // sampling rounds
+  uint64_t taken = 0;      // thread samples: recorded + errors + idle + empty
+  uint64_t recorded = 0;   // in the profile
+  uint64_t errors = 0;     // inconsistent twice in a row: dropped
+  uint64_t idle = 0;       // idle threads' samples, dropped without `idle`
+  uint64_t empty = 0;      // threads without a Python frame at that moment
+  uint64_t retried = 0;    // inconsistent at first, consistent when read again at once
+  uint64_t no_holder = 0;  // --threads gil: rounds where no thread held the GIL
   std::array<uint64_t, static_cast<std::size_t>(WalkError::kCount)> error_kinds{};
-  double elapsed = 0;       // seconds sampled
-  uint64_t syscalls = 0;    // process_vm_readv calls
-  uint64_t ranges = 0;      // iovecs they read
-  std::size_t codes = 0;    // code objects decoded
-  bool target_gone = false; // the process went away under the sampler
+  double elapsed = 0;                         // seconds sampled
+  uint64_t syscalls = 0;                      // process_vm_readv calls
+  uint64_t ranges = 0;                        // iovecs they read
+  std::size_t codes = 0;                      // code objects decoded
+  bool target_gone = false;                   // the process went away under the sampler
   std::optional<std::string> native_warning;  // --native: why some stacks have Python frames only
   std::optional<std::string> note;            // how sampling had to differ from what was asked
 };
@@ -112,10 +112,10 @@ class Sampler {
   std::vector<LiveThread> threads_;
   std::vector<LiveThread> retry_threads_;
   WalkedStack walked_;
-  std::vector<uint32_t> merged_;                       // --native: the mixed stack's frame ids
-  std::unordered_map<uint64_t, uint32_t> slots_;       // thread id -> aggregate thread
-  std::unordered_map<uint64_t, int64_t> pthread_tids_; // thread id -> kernel tid, from the debugger (< 3.8)
-  std::unordered_map<uint64_t, std::string> names_;    // thread id -> name
+  std::vector<uint32_t> merged_;                        // --native: the mixed stack's frame ids
+  std::unordered_map<uint64_t, uint32_t> slots_;        // thread id -> aggregate thread
+  std::unordered_map<uint64_t, int64_t> pthread_tids_;  // thread id -> kernel tid, from the debugger (< 3.8)
+  std::unordered_map<uint64_t, std::string> names_;     // thread id -> name
   double start_ = 0;
   double tick_time_ = 0;
 };

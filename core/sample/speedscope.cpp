@@ -70,11 +70,14 @@ std::string speedscope_json(const StackAggregate& agg, const FrameTable& frames,
     }
     if (total == 0) continue;
     if (!profiles.empty()) profiles += ',';
-    profiles += fmt::format(R"({{"type":"sampled","name":{},"unit":"none","startValue":0,"endValue":{},"samples":[{}],"weights":[{}]}})",
-                            json_text(thread_title(agg.threads()[t])), total, samples, weights);
+    profiles += fmt::format(
+        R"({{"type":"sampled","name":{},"unit":"none","startValue":0,"endValue":{},"samples":[{}],"weights":[{}]}})",
+        json_text(thread_title(agg.threads()[t])), total, samples, weights);
   }
-  return fmt::format(R"({{"$schema":"https://www.speedscope.app/file-format-schema.json","shared":{{"frames":{}}},"profiles":[{}],"name":{},"activeProfileIndex":0,"exporter":"pyxray py-sample"}})",
-                     json_text(shared_frames), profiles, json_text(info.name)) + "\n";
+  return fmt::format(
+             R"({{"$schema":"https://www.speedscope.app/file-format-schema.json","shared":{{"frames":{}}},"profiles":[{}],"name":{},"activeProfileIndex":0,"exporter":"pyxray py-sample"}})",
+             json_text(shared_frames), profiles, json_text(info.name)) +
+         "\n";
 }
 
 }  // namespace pyxray

@@ -116,7 +116,8 @@ std::vector<FunctionCost> function_costs(const StackAggregate& agg, const FrameT
     if (nodes[i].self == 0 || nodes[i].parent == StackAggregate::kNone) continue;
     cost_of(nodes[i].frame).own += nodes[i].self;
     std::set<FunctionCost*> on_stack;  // a recursive function counts once per sample
-    for (uint32_t n = i; nodes[n].parent != StackAggregate::kNone; n = nodes[n].parent) on_stack.insert(&cost_of(nodes[n].frame));
+    for (uint32_t n = i; nodes[n].parent != StackAggregate::kNone; n = nodes[n].parent)
+      on_stack.insert(&cost_of(nodes[n].frame));
     for (FunctionCost* c : on_stack) c->total += nodes[i].self;
   }
   std::vector<FunctionCost> out;

@@ -34,9 +34,9 @@ class FrameTable {
 };
 
 struct SampledThread {
-  uint64_t thread_id = 0;              // pthread id (threading.get_ident())
-  std::optional<int64_t> native_id;    // kernel tid
-  std::string name;                    // threading name, else the OS name, else ""
+  uint64_t thread_id = 0;            // pthread id (threading.get_ident())
+  std::optional<int64_t> native_id;  // kernel tid
+  std::string name;                  // threading name, else the OS name, else ""
 };
 
 class StackAggregate {
@@ -46,8 +46,8 @@ class StackAggregate {
     uint32_t parent = kNone;  // kNone for a thread's root
     uint32_t frame = kNone;   // kNone for a thread's root
     uint32_t thread = 0;
-    uint32_t depth = 0;       // 0 for a thread's root
-    uint64_t self = 0;        // samples whose innermost frame is this node
+    uint32_t depth = 0;  // 0 for a thread's root
+    uint64_t self = 0;   // samples whose innermost frame is this node
   };
   struct Run {
     uint32_t leaf = 0;
@@ -77,9 +77,9 @@ class StackAggregate {
 
   std::vector<Node> nodes_;
   std::unordered_map<uint64_t, uint32_t> children_;  // (parent << 32 | frame) -> node
-  std::vector<uint32_t> roots_;                       // per thread
+  std::vector<uint32_t> roots_;                      // per thread
   std::vector<SampledThread> threads_;
-  std::vector<std::vector<Run>> timelines_;           // per thread
+  std::vector<std::vector<Run>> timelines_;  // per thread
   uint64_t samples_ = 0;
   std::size_t runs_ = 0;
   bool timeline_complete_ = true;

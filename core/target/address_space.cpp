@@ -116,8 +116,11 @@ std::optional<std::string> elf_build_id_at(Memory& mem, uint64_t start) {
   auto ehdr = mem.read_bytes(start, 64);
   if (!ehdr) return std::nullopt;
   const auto& e = *ehdr;
-  if (std::memcmp(e.data(), "\x7f" "ELF", 4) != 0 || get<uint8_t>(e, 4) != 2 /* 64-bit */ ||
-      get<uint8_t>(e, 5) != 1 /* little-endian */)
+  if (std::memcmp(e.data(),
+                  "\x7f"
+                  "ELF",
+                  4) != 0 ||
+      get<uint8_t>(e, 4) != 2 /* 64-bit */ || get<uint8_t>(e, 5) != 1 /* little-endian */)
     return std::nullopt;
   const auto phoff = get<uint64_t>(e, 0x20);
   const auto phentsize = get<uint16_t>(e, 0x36);
@@ -147,7 +150,8 @@ std::optional<std::string> elf_build_id_at(Memory& mem, uint64_t start) {
     const auto& n = *notes;
     std::size_t pos = 0;
     while (pos + 12 <= n.size()) {
-      const uint32_t namesz = get<uint32_t>(n, pos), descsz = get<uint32_t>(n, pos + 4), type = get<uint32_t>(n, pos + 8);
+      const uint32_t namesz = get<uint32_t>(n, pos), descsz = get<uint32_t>(n, pos + 4),
+                     type = get<uint32_t>(n, pos + 8);
       const std::size_t name_at = pos + 12;
       const std::size_t desc_at = name_at + ((static_cast<std::size_t>(namesz) + 3) & ~std::size_t{3});
       const std::size_t next = desc_at + ((static_cast<std::size_t>(descsz) + 3) & ~std::size_t{3});
@@ -166,7 +170,8 @@ std::optional<std::string> elf_build_id_at(Memory& mem, uint64_t start) {
 std::string normalize_build_id(std::string_view id) {
   std::string out;
   for (char c : id)
-    if (std::isxdigit(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (std::isxdigit(static_cast<unsigned char>(c)))
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 

@@ -20,8 +20,8 @@ struct ElfFile {
   std::string path;
   std::map<std::string, ElfSection> sections;
   std::map<std::string, uint64_t> dynamic_symbols;  // .dynsym: name -> link-time value
-  bool fixed_address = false;                // ET_EXEC: loaded at its link-time addresses (bias 0)
-  std::optional<uint64_t> first_load_vaddr;  // p_vaddr - p_offset of the first PT_LOAD segment
+  bool fixed_address = false;                       // ET_EXEC: loaded at its link-time addresses (bias 0)
+  std::optional<uint64_t> first_load_vaddr;         // p_vaddr - p_offset of the first PT_LOAD segment
 
   std::optional<ElfSection> section(const std::string& name) const;
   std::optional<uint64_t> dynamic_symbol(const std::string& name) const;

@@ -14,7 +14,7 @@ namespace pyxray {
 
 template <class Type>
 struct TypeMember {
-  std::string name;  // "" for an anonymous struct or union member
+  std::string name;    // "" for an anonymous struct or union member
   int64_t offset = 0;  // in bytes, from the start of the enclosing type
   Type type;           // with typedefs stripped
 };
@@ -29,7 +29,8 @@ std::optional<std::pair<int64_t, Type>> find_member(const Type& type, std::strin
   for (const TypeMember<Type>& m : members(type)) {
     if (m.name.empty()) {
       if (depth >= kMaxAnonymousDepth) continue;
-      if (auto sub = find_member(m.type, name, members, depth + 1)) return std::make_pair(m.offset + sub->first, sub->second);
+      if (auto sub = find_member(m.type, name, members, depth + 1))
+        return std::make_pair(m.offset + sub->first, sub->second);
     } else if (m.name == name) {
       return std::make_pair(m.offset, m.type);
     }

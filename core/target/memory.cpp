@@ -151,9 +151,7 @@ std::string process_gone_message(int pid, std::string_view when) {
   return fmt::format("process {} is gone (it exited or was killed){}", pid, when);
 }
 
-std::unique_ptr<MemoryReader> debugger_reader(Target& target) {
-  return std::make_unique<DebuggerReader>(target);
-}
+std::unique_ptr<MemoryReader> debugger_reader(Target& target) { return std::make_unique<DebuggerReader>(target); }
 
 std::unique_ptr<MemoryReader> choose_reader(Target& target, uint64_t probe) {
   // PYXRAY_READER=debugger: every read through the debugger, as on a system without a direct

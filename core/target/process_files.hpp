@@ -27,8 +27,8 @@ std::string target_file_path(Target& target, const std::string& path);
 
 // One object the process maps, with the load bias of its file.
 struct MappedObject {
-  std::string path;                   // as the process names it
-  uint64_t start = 0;                 // its mapping at file offset 0
+  std::string path;                    // as the process names it
+  uint64_t start = 0;                  // its mapping at file offset 0
   std::shared_ptr<const ElfFile> elf;  // nullptr when unreadable or not ELF
   uint64_t bias = 0;
 };

@@ -52,12 +52,12 @@ bool stop_signal_pending(int pid, int64_t tid);
 // What a front end saw when its resume returned, in the debugger's terms; run_outcome() makes the
 // RunOutcome from it the same way for every debugger.
 struct RunFacts {
-  bool alive = false;               // the process is still there, stopped under the debugger
-  std::string exit_detail;          // when not alive: "exit code 3", or ""
-  bool interrupted = false;         // the user interrupted the command (core/base/interrupt.hpp)
-  bool stop_sent = false;           // the worker sent its SIGSTOP (StopWorker::stop_sent)
-  std::string signal;               // the signal the process stopped with ("SIGSTOP", "SIGSEGV"), or ""
-  std::string breakpoints;          // "1, 3" when it stopped at breakpoints
+  bool alive = false;        // the process is still there, stopped under the debugger
+  std::string exit_detail;   // when not alive: "exit code 3", or ""
+  bool interrupted = false;  // the user interrupted the command (core/base/interrupt.hpp)
+  bool stop_sent = false;    // the worker sent its SIGSTOP (StopWorker::stop_sent)
+  std::string signal;        // the signal the process stopped with ("SIGSTOP", "SIGSEGV"), or ""
+  std::string breakpoints;   // "1, 3" when it stopped at breakpoints
 };
 RunOutcome run_outcome(const RunFacts& facts);
 

@@ -18,9 +18,9 @@
 namespace pyxray {
 
 struct NativeThread {
-  int64_t tid = 0;                        // kernel thread id (LWP)
-  std::optional<uint64_t> pthread_id;     // pthread_t, when the debugger knows it
-  std::string name;                       // OS thread name ("" when unknown)
+  int64_t tid = 0;                     // kernel thread id (LWP)
+  std::optional<uint64_t> pthread_id;  // pthread_t, when the debugger knows it
+  std::string name;                    // OS thread name ("" when unknown)
 };
 
 struct NativeFrame {

@@ -14,7 +14,8 @@ namespace {
 constexpr int kNoMergeTicks = 4096;
 
 int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 ssize_t vm_read(int pid, const iovec* local, std::size_t nlocal, const iovec* remote, std::size_t nremote) {
@@ -98,8 +99,9 @@ void TickReader::begin() {
   ssize_t n = 0;
   if (via_) {  // one range at a time, stopping at the first short one, like process_vm_readv
     for (std::size_t i = 0; i < remote_.size(); ++i) {
-      std::size_t got = via_->read(reinterpret_cast<uint64_t>(remote_[i].iov_base),
-                                   std::span<std::byte>(static_cast<std::byte*>(local_[i].iov_base), local_[i].iov_len));
+      std::size_t got =
+          via_->read(reinterpret_cast<uint64_t>(remote_[i].iov_base),
+                     std::span<std::byte>(static_cast<std::byte*>(local_[i].iov_base), local_[i].iov_len));
       n += static_cast<ssize_t>(got);
       if (got < remote_[i].iov_len) break;
     }

@@ -25,8 +25,8 @@ class TickReader {
   // Ranges closer than this are fetched as one (an extra iovec costs more than copying this much).
   static constexpr std::size_t kMergeGap = 2048;
   static constexpr std::size_t kMaxMerged = 256 * 1024;
-  static constexpr std::size_t kMaxRanges = 1024;        // IOV_MAX
-  static constexpr std::size_t kMaxRead = 8 << 20;       // one range, and one tick's prefetch
+  static constexpr std::size_t kMaxRanges = 1024;   // IOV_MAX
+  static constexpr std::size_t kMaxRead = 8 << 20;  // one range, and one tick's prefetch
   static constexpr std::size_t kBlockSize = 1 << 20;
 
   // `via`: read through this reader rather than process_vm_readv -- the debugger's reads, for a
@@ -84,18 +84,18 @@ class TickReader {
 
   int pid_;
   MemoryReader* via_ = nullptr;
-  std::vector<Range> used_;     // this sample's requests
-  std::vector<Range> plan_;     // merged requests of the previous sample
-  std::vector<Held> held_;      // bytes this sample can use: the prefetch (sorted), then reads on demand
-  std::size_t held_sorted_ = 0; // how many leading entries of held_ are the sorted prefetch
+  std::vector<Range> used_;      // this sample's requests
+  std::vector<Range> plan_;      // merged requests of the previous sample
+  std::vector<Held> held_;       // bytes this sample can use: the prefetch (sorted), then reads on demand
+  std::size_t held_sorted_ = 0;  // how many leading entries of held_ are the sorted prefetch
   std::vector<std::unique_ptr<std::byte[]>> blocks_;  // bump-allocated, reused every sample
   std::vector<std::size_t> block_sizes_;
   std::size_t block_ = 0, block_used_ = 0;
   std::vector<struct iovec> remote_, local_;
-  bool merge_ = true;           // off for a while after a merged range failed to read
+  bool merge_ = true;  // off for a while after a merged range failed to read
   int merge_off_ticks_ = 0;
   bool gone_ = false;
-  int64_t started_ns_ = 0;      // when begin() or refresh() last ran
+  int64_t started_ns_ = 0;  // when begin() or refresh() last ran
   uint64_t syscalls_ = 0, misses_ = 0, ranges_ = 0;
 };
 

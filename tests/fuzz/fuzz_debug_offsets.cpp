@@ -9,9 +9,9 @@
 #include <fstream>
 #include <iterator>
 
-#include "layout/debug_offsets.hpp"
 #include "fuzz_support.hpp"
 #include "interp/python_process.hpp"
+#include "layout/debug_offsets.hpp"
 #include "synthetic_image.hpp"
 
 using namespace pyxray;
@@ -73,7 +73,8 @@ std::vector<fuzz::Seed> pyxray_fuzz_seeds() {
   block("parse-3.13.0-real", 2, real313);
   block("parse-3.14", 4, synthetic::debug_offsets_block(0x030e06f0, false, synthetic::debug_offsets_314()));
   block("parse-3.15", 6, synthetic::debug_offsets_block(0x030f00f0, false, synthetic::debug_offsets_315()));
-  block("parse-3.14-free-threaded", 4, synthetic::debug_offsets_block(0x030e06f0, true, synthetic::debug_offsets_314()));
+  block("parse-3.14-free-threaded", 4,
+        synthetic::debug_offsets_block(0x030e06f0, true, synthetic::debug_offsets_314()));
   block("runtime-3.13.0-real", 1, real313);
   block("runtime-3.14", 3, synthetic::debug_offsets_block(0x030e06f0, false, synthetic::debug_offsets_314()));
   return out;

@@ -2,9 +2,9 @@
 // cframe 3.11-3.12 and via current_frame 3.13+, tagged 3.14), code objects, line tables, frame
 // locals, thread names and status, over a mutated process image (fuzz_support.hpp), then the
 // commands that render them.
+#include "fuzz_support.hpp"
 #include "interp/code.hpp"
 #include "interp/frames.hpp"
-#include "fuzz_support.hpp"
 #include "interp/locals.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"

@@ -37,10 +37,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (uint64_t a : addrs) {
     std::string full = safe_repr(**proc, objects, a);
     fuzz::check_utf8(full, "repr");
-    if (full.size() > static_cast<std::size_t>(Limits{}.repr_length) + kSlack) fuzz::finding(fmt::format("repr of {:#x} is {} bytes: {}", a, full.size(), full.substr(0, 300)));
+    if (full.size() > static_cast<std::size_t>(Limits{}.repr_length) + kSlack)
+      fuzz::finding(fmt::format("repr of {:#x} is {} bytes: {}", a, full.size(), full.substr(0, 300)));
     std::string cut = safe_repr(**proc, objects, a, tiny);
     fuzz::check_utf8(cut, "tiny repr");
-    if (cut.size() > tiny.max_output + kSlack) fuzz::finding(fmt::format("tiny repr of {:#x} is {} bytes: {}", a, cut.size(), cut));
+    if (cut.size() > tiny.max_output + kSlack)
+      fuzz::finding(fmt::format("tiny repr of {:#x} is {} bytes: {}", a, cut.size(), cut));
     (void)check_object(**proc, objects, a);
     (void)objects.read_text(a, 64);
     (void)objects.read_int(a);

@@ -17,8 +17,8 @@
 #include <string_view>
 #include <vector>
 
-#include "scene.hpp"
 #include "commands/session.hpp"
+#include "scene.hpp"
 
 namespace pyxray::fuzz {
 

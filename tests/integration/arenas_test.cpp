@@ -19,9 +19,9 @@
 #include "variants.hpp"
 #include "workload.hpp"
 
+#include <gtest/gtest.h>
 #include <algorithm>
 #include <cstring>
-#include <gtest/gtest.h>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -45,10 +45,10 @@ struct ClassTruth {
 
 // pymalloc as the process reported it: the class table and the "label = value" lines.
 struct PymallocTruth {
-  bool present = false;                  // false: the process does not use pymalloc
+  bool present = false;  // false: the process does not use pymalloc
   std::map<unsigned, ClassTruth> classes;
   std::map<std::string, uint64_t> values;  // "# arenas allocated total", ..., plus arena_size, pool_size, unused_pools
-  std::vector<std::string> text;         // _debugmallocstats' lines from "Small block threshold" to "Total"
+  std::vector<std::string> text;           // _debugmallocstats' lines from "Small block threshold" to "Total"
 };
 
 uint64_t number(std::string s) {
@@ -125,7 +125,8 @@ struct HeapTruth {
 struct GlibcTruth {
   std::vector<HeapTruth> heaps;
   uint64_t mmap_count = 0, mmap_size = 0;
-  std::optional<std::array<uint64_t, 10>> mallinfo2;  // arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost
+  std::optional<std::array<uint64_t, 10>>
+      mallinfo2;  // arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost
 };
 
 GlibcTruth parse_malloc_info(const std::string& xml) {
@@ -281,7 +282,8 @@ std::vector<std::string> compare_pymalloc(const PymallocTruth& truth, const json
     check("blocks_available", t.avail);
   }
   for (const auto& [index, c] : classes)
-    if (!truth.classes.count(index)) diffs.push_back("class " + std::to_string(index) + ": only py-arenas has it: " + c.dump());
+    if (!truth.classes.count(index))
+      diffs.push_back("class " + std::to_string(index) + ": only py-arenas has it: " + c.dump());
   const std::vector<std::pair<std::string, std::string>> keys{
       {"# arenas allocated total", "arenas_allocated_total"},
       {"# arenas reclaimed", "arenas_reclaimed"},
@@ -350,7 +352,8 @@ std::vector<std::string> compare_glibc(const GlibcTruth& truth, const json& got)
     const uint64_t n = u(a, "bin_chunks");
     if (h.rest_size < ours + n || h.rest_size > ours + 7 * n)
       diffs.push_back(at + "top + bin bytes " + std::to_string(ours) + " vs <total type=rest> size " +
-                      std::to_string(h.rest_size) + ": more than the flag bits of " + std::to_string(n) + " chunks apart");
+                      std::to_string(h.rest_size) + ": more than the flag bits of " + std::to_string(n) +
+                      " chunks apart");
   }
   expect("mmapped_regions vs <total type=mmap> count", u(got, "mmapped_regions"), truth.mmap_count);
   expect("mmapped_bytes vs <total type=mmap> size", u(got, "mmapped_bytes"), truth.mmap_size);
@@ -377,8 +380,8 @@ std::string section(const std::string& out, const std::string& marker) {
 
 struct GdbRun {
   CommandResult result;
-  json j;             // py-arenas --json
-  std::string text;   // py-arenas
+  json j;            // py-arenas --json
+  std::string text;  // py-arenas
 };
 
 GdbRun run_arenas(pid_t pid, const fs::path& dir, const std::vector<std::string>& init = {}) {
@@ -441,10 +444,14 @@ TEST_P(PyArenas, MatchesTheProcessOwnStatistics) {
   EXPECT_TRUE(w->alive()) << "the workload died while gdb was attached";
 
   const auto pd = compare_pymalloc(py, run.j["pymalloc"]);
-  EXPECT_TRUE(pd.empty()) << "pymalloc differs from " << (meta.has_stats ? "sys._debugmallocstats()" : "the reference walk")
-                          << " of CPython " << meta.python << ":\n" << join_diffs(pd) << "\n" << run.j.dump(1);
+  EXPECT_TRUE(pd.empty()) << "pymalloc differs from "
+                          << (meta.has_stats ? "sys._debugmallocstats()" : "the reference walk") << " of CPython "
+                          << meta.python << ":\n"
+                          << join_diffs(pd) << "\n"
+                          << run.j.dump(1);
   const auto gd = compare_glibc(gl, run.j["glibc"]);
-  EXPECT_TRUE(gd.empty()) << "glibc differs from mallinfo2()/malloc_info():\n" << join_diffs(gd) << "\n"
+  EXPECT_TRUE(gd.empty()) << "glibc differs from mallinfo2()/malloc_info():\n"
+                          << join_diffs(gd) << "\n"
                           << run.j["glibc"].dump(1) << "\n--- malloc_info ---\n"
                           << truncate_middle(read_text(w->dir() / "glibc.1.xml"), 3000);
   EXPECT_TRUE(run.j["warnings"].empty()) << run.j["warnings"].dump(1);
@@ -459,8 +466,8 @@ TEST_P(PyArenas, MatchesTheProcessOwnStatistics) {
     const auto got = text_table(run.text);
     EXPECT_EQ(got, py.text) << "py-arenas text:\n" << run.text;
   }
-  for (const char* want : {"glibc malloc: ", "Why RSS does not go down", "free inside pymalloc:",
-                           "free inside glibc:", "returned to the OS:", "resident now (VmRSS):"})
+  for (const char* want : {"glibc malloc: ", "Why RSS does not go down", "free inside pymalloc:", "free inside glibc:",
+                           "returned to the OS:", "resident now (VmRSS):"})
     EXPECT_NE(run.text.find(want), std::string::npos) << "no \"" << want << "\" in\n" << run.text;
 }
 
@@ -475,7 +482,8 @@ INSTANTIATE_TEST_SUITE_P(Interpreters, PyArenas, testing::ValuesIn(all_interpret
 // reference walk, told to read the original libpython's symbol table (same layout as the stripped copy).
 
 // _debugmallocstats' counter lines, which a build without symbols cannot give.
-const std::vector<std::string> kCounterLines{"# arenas allocated total", "# arenas reclaimed", "# arenas highwater mark"};
+const std::vector<std::string> kCounterLines{"# arenas allocated total", "# arenas reclaimed",
+                                             "# arenas highwater mark"};
 
 class PyArenasNoDebuginfo : public testing::TestWithParam<Variant> {};
 
@@ -539,7 +547,8 @@ TEST_P(PyArenasNoDebuginfo, MatchesWithoutSymbols) {
     EXPECT_TRUE(notes_mention(run.j, "glibc statistics need libc's debug symbols (Debian: libc6-dbg)"))
         << run.j["notes"].dump(1);
     EXPECT_NE(run.text.find("glibc malloc: not available: glibc statistics need libc's debug symbols"),
-              std::string::npos) << run.text;
+              std::string::npos)
+        << run.text;
   } else {
     const auto gd = compare_glibc(w->glibc_truth(), run.j["glibc"]);
     EXPECT_TRUE(gd.empty()) << "glibc differs from mallinfo2()/malloc_info():\n" << join_diffs(gd);
@@ -662,7 +671,8 @@ TEST_P(ArenasChroot, SaysTheLibcSymbolsAreOfAnotherBuild) {
   ASSERT_TRUE(fixed_j) << error << "\n" << fixed.describe();
   const auto gd = compare_glibc(w->glibc_truth(), (*fixed_j)["glibc"]);
   EXPECT_TRUE(gd.empty()) << "glibc through /proc/PID/root differs from mallinfo2()/malloc_info():\n"
-                          << join_diffs(gd) << "\n" << fixed_j->dump(1);
+                          << join_diffs(gd) << "\n"
+                          << fixed_j->dump(1);
   EXPECT_FALSE((*fixed_j)["glibc"].value("fastbins", true)) << "sid's glibc 2.43 has no fastbins";
   EXPECT_TRUE(w->alive());
 
@@ -704,7 +714,8 @@ TEST_P(PyArenasMalloc, SaysPymallocIsNotInUse) {
   ASSERT_TRUE(fs::exists(gdb_plugin_path())) << "gdb plugin not found: " << gdb_plugin_path();
   auto w = start_or_fail(GetParam(), {}, LaunchOptions{.pythonmalloc_malloc = true});
   ASSERT_TRUE(w);
-  ASSERT_FALSE(w->stats_truth().present) << "PYTHONMALLOC=malloc did not take effect: _debugmallocstats printed pymalloc";
+  ASSERT_FALSE(w->stats_truth().present)
+      << "PYTHONMALLOC=malloc did not take effect: _debugmallocstats printed pymalloc";
   GdbRun run = run_arenas(w->pid(), w->dir());
   const auto problems = gdb_run_problems(run.result, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << join_diffs(problems) << run.result.describe();
@@ -751,7 +762,10 @@ TEST_P(ReferenceWalker, AgreesWithDebugMallocStats) {
     as_json["arenas_highwater"] = walked.values.at("# arenas highwater mark");
   json classes = json::array();
   for (const auto& [index, c] : walked.classes)
-    classes.push_back({{"class", index}, {"size", c.size}, {"pools", c.pools}, {"blocks_in_use", c.blocks},
+    classes.push_back({{"class", index},
+                       {"size", c.size},
+                       {"pools", c.pools},
+                       {"blocks_in_use", c.blocks},
                        {"blocks_available", c.avail}});
   as_json["size_classes"] = classes;
   PymallocTruth subset = stats;  // the lines the walker computes

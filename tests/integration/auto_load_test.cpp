@@ -28,16 +28,27 @@ TEST(CPythonHelper, AutoLoadedAfterPyxrayLeavesPyxraysCommands) {
   auto w = ScriptWorkload::start(kDebianPython, {}, "frames.py");
   TempDir dir;
   // -iex: pyxray is loaded before gdb attaches and reads python3.11's symbols, as at start-up.
-  auto r = run_command({gdb_program(), "-nx", "-batch", "-iex", "set debuginfod enabled off", "-iex",
-                        "source " + gdb_plugin_path().string(), "-p", std::to_string(w->pid()),
-                        "-ex", "echo @@help\\n", "-ex", "help py-bt", "-ex", "echo @@bt\\n", "-ex", "py-bt --json",
-                        "-ex", "echo @@print\\n", "-ex", "help py-print", "-ex", "echo @@renamed\\n",
-                        "-ex", "pyxray-renamed", "-ex", "echo @@theirs\\n", "-ex", "cpython-py-bt"},
-                       dir.path(), 90s);
+  std::vector<std::string> argv{gdb_program(),
+                                "-nx",
+                                "-batch",
+                                "-iex",
+                                "set debuginfod enabled off",
+                                "-iex",
+                                "source " + gdb_plugin_path().string(),
+                                "-p",
+                                std::to_string(w->pid())};
+  for (const char* command :
+       {"echo @@help\\n", "help py-bt", "echo @@bt\\n", "py-bt --json", "echo @@print\\n", "help py-print",
+        "echo @@renamed\\n", "pyxray-renamed", "echo @@theirs\\n", "cpython-py-bt"}) {
+    argv.push_back("-ex");
+    argv.push_back(command);
+  }
+  auto r = run_command(argv, dir.path(), 90s);
   ASSERT_EQ(r.exit_code, 0) << r.describe();
   auto section = [&](const std::string& from, const std::string& to) {
     auto a = r.out.find(from), b = r.out.find(to);
-    return a == std::string::npos ? std::string() : r.out.substr(a + from.size(), b == std::string::npos ? b : b - a - from.size());
+    return a == std::string::npos ? std::string()
+                                  : r.out.substr(a + from.size(), b == std::string::npos ? b : b - a - from.size());
   };
   // It was loaded (else this test proves nothing), after pyxray, and said so once.
   EXPECT_EQ(count_of(r.err, "pyxray: note: python3.11-gdb.py, loaded after pyxray"), 1u) << r.describe();
@@ -52,8 +63,7 @@ TEST(CPythonHelper, AutoLoadedAfterPyxrayLeavesPyxraysCommands) {
   for (const char* name : {"py-bt", "py-print", "py-list", "py-up", "py-down", "py-locals"})
     EXPECT_NE(renamed.find(std::string(name) + " -> cpython-" + name), std::string::npos) << renamed;
   // CPython's command still works under its new name.
-  EXPECT_NE(section("@@theirs", "\x01").find("Traceback (most recent call first):"), std::string::npos)
-      << r.describe();
+  EXPECT_NE(section("@@theirs", "\x01").find("Traceback (most recent call first):"), std::string::npos) << r.describe();
 }
 
 }  // namespace

@@ -30,9 +30,8 @@ std::string thread_label(const ThreadTruth& t) {
 }
 
 // Compares frame lists; `expected` and `got` are already aligned (same starting frame index).
-void compare_frames(const std::string& label, const std::vector<Frame>& expected,
-                    const std::vector<Frame>& got, std::size_t first_index, bool check_qualname,
-                    std::vector<std::string>& diffs) {
+void compare_frames(const std::string& label, const std::vector<Frame>& expected, const std::vector<Frame>& got,
+                    std::size_t first_index, bool check_qualname, std::vector<std::string>& diffs) {
   std::vector<std::string> mine;
   if (expected.size() != got.size())
     mine.push_back(label + ": expected " + std::to_string(expected.size() + first_index) + " frames, got " +
@@ -78,10 +77,8 @@ Frame parse_got_frame(const json& jf, const std::string& where, std::vector<std:
   };
   f.function = str("function");
   f.file = str("file");
-  if (jf.contains("line") && jf["line"].is_number_integer())
-    f.line = jf["line"].get<int64_t>();
-  else
-    diffs.push_back(where + ": \"line\" missing or not an integer: " + jf.dump());
+  if (jf.contains("line") && jf["line"].is_number_integer()) f.line = jf["line"].get<int64_t>();
+  else diffs.push_back(where + ": \"line\" missing or not an integer: " + jf.dump());
   if (jf.contains("qualname") && jf["qualname"].is_string()) f.qualname = jf["qualname"].get<std::string>();
   return f;
 }
@@ -160,8 +157,7 @@ std::vector<std::string> compare_bt_all_json(const GroundTruth& truth, const jso
     if (!by_id.emplace(*id, &jt).second) diffs.push_back("thread_id " + std::to_string(*id) + " reported twice");
     if (jt.contains("native_id") && jt["native_id"].is_number_integer())
       native_ids.insert(jt["native_id"].get<int64_t>());
-    else
-      diffs.push_back("thread_id " + std::to_string(*id) + ": native_id missing or not an integer");
+    else diffs.push_back("thread_id " + std::to_string(*id) + ": native_id missing or not an integer");
   }
   for (const auto& t : truth.threads)
     if (!by_id.count(t.thread_id)) diffs.push_back("missing " + thread_label(t));
@@ -236,8 +232,7 @@ std::vector<std::string> compare_bt_all_text(const GroundTruth& truth, const std
     if (at == lines.end())
       diffs.push_back(thread_label(t) + ": no header line with its name" +
                       (t.native_id ? " and native id " + std::to_string(*t.native_id) : std::string()));
-    else
-      headers.emplace_back(static_cast<std::size_t>(at - lines.begin()), &t);
+    else headers.emplace_back(static_cast<std::size_t>(at - lines.begin()), &t);
   }
   std::sort(headers.begin(), headers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (std::size_t h = 0; h + 1 < headers.size(); ++h)
@@ -256,7 +251,7 @@ std::vector<std::string> compare_bt_all_text(const GroundTruth& truth, const std
 }
 
 std::vector<std::string> compare_bt_text_one(const GroundTruth& truth, const ThreadTruth& selected,
-                                              const std::string& out) {
+                                             const std::string& out) {
   std::vector<std::string> diffs;
   const auto lines = split_lines(out);
   for (const auto& t : truth.threads) {
@@ -266,8 +261,8 @@ std::vector<std::string> compare_bt_text_one(const GroundTruth& truth, const Thr
                       (t.native_id ? " and native id " + std::to_string(*t.native_id) : std::string()));
     if (&t != &selected && present) diffs.push_back("printed a thread that is not selected: " + thread_label(t));
   }
-  compare_frames(thread_label(selected) + " [py-bt]", selected.frames, as_frames(file_lines(lines, 0, lines.size())),
-                 0, false, diffs);
+  compare_frames(thread_label(selected) + " [py-bt]", selected.frames, as_frames(file_lines(lines, 0, lines.size())), 0,
+                 false, diffs);
   return diffs;
 }
 
@@ -286,8 +281,8 @@ std::vector<std::string> check_partial_bt_all_json(const GroundTruth& truth, con
     auto id = jt.is_object() && jt.contains("thread_id") ? as_u64(jt["thread_id"]) : std::nullopt;
     // A thread state that could not be read: no identity (null, or 0, which no live thread has),
     // no frames, and a warning saying why. Honest, so allowed.
-    const bool unidentified = jt.is_object() && (!id || *id == 0) && jt.contains("warning") &&
-                              jt.contains("frames") && jt["frames"].is_array() && jt["frames"].empty();
+    const bool unidentified = jt.is_object() && (!id || *id == 0) && jt.contains("warning") && jt.contains("frames") &&
+                              jt["frames"].is_array() && jt["frames"].empty();
     if (unidentified) continue;
     if (!id) {
       diffs.push_back("thread without an integer thread_id: " + truncate_middle(jt.dump(), 300));
@@ -304,7 +299,8 @@ std::vector<std::string> check_partial_bt_all_json(const GroundTruth& truth, con
     if (jt.contains("name") && !jt["name"].is_null() && jt["name"] != t->name)
       diffs.push_back(label + ": name expected \"" + t->name + "\", got " + jt["name"].dump());
     if (t->native_id && jt.contains("native_id") && !jt["native_id"].is_null() && jt["native_id"] != *t->native_id)
-      diffs.push_back(label + ": native_id expected " + std::to_string(*t->native_id) + ", got " + jt["native_id"].dump());
+      diffs.push_back(label + ": native_id expected " + std::to_string(*t->native_id) + ", got " +
+                      jt["native_id"].dump());
     if (!jt.contains("frames") || !jt["frames"].is_array()) {
       diffs.push_back(label + ": \"frames\" missing or not an array");
       continue;

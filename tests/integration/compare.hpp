@@ -4,9 +4,9 @@
 
 #include "workload.hpp"
 
+#include <sys/types.h>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace pyxray::it {

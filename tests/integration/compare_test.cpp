@@ -17,11 +17,20 @@ GroundTruth sample(int minor = 11) {
   t.minor = minor;
   auto q = [&](const char* s) { return t.has_qualname() ? std::optional<std::string>(s) : std::nullopt; };
   auto nid = [&](int64_t v) { return t.has_native_id() ? std::optional<int64_t>(v) : std::nullopt; };
-  t.threads.push_back({1001, nid(100), "MainThread", false,
+  t.threads.push_back({1001,
+                       nid(100),
+                       "MainThread",
+                       false,
                        {{"wait", q("Event.wait"), "/lib/threading.py", 320}, {"<module>", q("<module>"), "/w.py", 9}}});
-  t.threads.push_back({1002, nid(101), "worker-1", false,
+  t.threads.push_back({1002,
+                       nid(101),
+                       "worker-1",
+                       false,
                        {{"wait", q("Event.wait"), "/lib/threading.py", 320}, {"work", q("W.work"), "/w.py", 5}}});
-  t.threads.push_back({1003, nid(102), "spinner", true,
+  t.threads.push_back({1003,
+                       nid(102),
+                       "spinner",
+                       true,
                        {{"spin", q("spin"), "/w.py", 2}, {"run", q("Thread.run"), "/lib/threading.py", 9}}});
   return t;
 }
@@ -33,11 +42,16 @@ json correct_json(const GroundTruth& truth) {
   for (const auto& t : truth.threads) {
     json frames = json::array();
     for (const auto& f : t.frames)
-      frames.push_back({{"kind", "python"}, {"function", f.function}, {"file", f.file},
+      frames.push_back({{"kind", "python"},
+                        {"function", f.function},
+                        {"file", f.file},
                         {"line", f.line + (t.spinner && &f == &t.frames[0] ? 1 : 0)},
                         {"qualname", f.qualname ? json(*f.qualname) : json(nullptr)}});
-    threads.push_back({{"thread_id", t.thread_id}, {"native_id", tid++}, {"name", t.name},
-                       {"holds_gil", t.spinner}, {"frames", frames}});
+    threads.push_back({{"thread_id", t.thread_id},
+                       {"native_id", tid++},
+                       {"name", t.name},
+                       {"holds_gil", t.spinner},
+                       {"frames", frames}});
   }
   return {{"pid", truth.pid}, {"python", truth.python}, {"threads", threads}};
 }
@@ -57,7 +71,11 @@ TEST(CompareJson, EachMistakeIsCaught) {
       {"pid", [](json& j) { j["pid"] = 7; }},
       {"python", [](json& j) { j["python"] = "3.11.1"; }},
       {"missing thread", [](json& j) { j["threads"].erase(1); }},
-      {"extra thread", [](json& j) { j["threads"].push_back(j["threads"][1]); j["threads"][3]["thread_id"] = 9; }},
+      {"extra thread",
+       [](json& j) {
+         j["threads"].push_back(j["threads"][1]);
+         j["threads"][3]["thread_id"] = 9;
+       }},
       {"name", [](json& j) { j["threads"][1]["name"] = "worker-2"; }},
       {"native id", [](json& j) { j["threads"][1]["native_id"] = 102; }},
       {"line", [](json& j) { j["threads"][1]["frames"][1]["line"] = 6; }},
@@ -96,14 +114,32 @@ TEST(ComparePartialJson, TruthfulPartialOutputPasses) {
   const std::vector<std::pair<const char*, void (*)(json&)>> partial{
       {"a thread missing", [](json& j) { j["threads"].erase(1); }},
       {"no threads", [](json& j) { j["threads"] = json::array(); }},
-      {"outer frames missing", [](json& j) { j["threads"][0]["frames"].erase(1); j["threads"][0]["warning"] = "x"; }},
-      {"inner frames missing", [](json& j) { j["threads"][1]["frames"].erase(0); j["threads"][1]["warning"] = "x"; }},
-      {"no frames", [](json& j) { j["threads"][1]["frames"] = json::array(); j["threads"][1]["warning"] = "x"; }},
+      {"outer frames missing",
+       [](json& j) {
+         j["threads"][0]["frames"].erase(1);
+         j["threads"][0]["warning"] = "x";
+       }},
+      {"inner frames missing",
+       [](json& j) {
+         j["threads"][1]["frames"].erase(0);
+         j["threads"][1]["warning"] = "x";
+       }},
+      {"no frames",
+       [](json& j) {
+         j["threads"][1]["frames"] = json::array();
+         j["threads"][1]["warning"] = "x";
+       }},
       {"unknown line", [](json& j) { j["threads"][1]["frames"][1]["line"] = nullptr; }},
       {"spinner moved on", [](json& j) { j["threads"][2]["frames"][0]["line"] = 3; }},
-      {"with warnings", [](json& j) { j["warnings"] = {"cannot read"}; j["threads"][0]["warning"] = "cut"; }},
-      {"unreadable thread state", [](json& j) {
-         j["threads"].push_back({{"thread_id", 0}, {"native_id", nullptr}, {"frames", json::array()}, {"warning", "x"}});
+      {"with warnings",
+       [](json& j) {
+         j["warnings"] = {"cannot read"};
+         j["threads"][0]["warning"] = "cut";
+       }},
+      {"unreadable thread state",
+       [](json& j) {
+         j["threads"].push_back(
+             {{"thread_id", 0}, {"native_id", nullptr}, {"frames", json::array()}, {"warning", "x"}});
        }},
   };
   for (const auto& [what, mutate] : partial) {
@@ -131,8 +167,13 @@ TEST(ComparePartialJson, InventedOutputIsCaught) {
       {"spinner's caller line", [](json& j) { j["threads"][2]["frames"][1]["line"] = 10; }},
       {"no frames array", [](json& j) { j["threads"][0].erase("frames"); }},
       {"frames missing without a warning", [](json& j) { j["threads"][0]["frames"].erase(1); }},
-      {"unidentified thread with frames", [](json& j) { j["threads"][1]["thread_id"] = 0; j["threads"][1]["warning"] = "x"; }},
-      {"unidentified thread without warning", [](json& j) {
+      {"unidentified thread with frames",
+       [](json& j) {
+         j["threads"][1]["thread_id"] = 0;
+         j["threads"][1]["warning"] = "x";
+       }},
+      {"unidentified thread without warning",
+       [](json& j) {
          j["threads"].push_back({{"thread_id", 0}, {"native_id", nullptr}, {"frames", json::array()}});
        }},
   };

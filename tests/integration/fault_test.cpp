@@ -13,8 +13,8 @@
 
 #include <algorithm>
 #include <csignal>
-#include <map>
 #include <iostream>
+#include <map>
 #include <regex>
 #include <thread>
 
@@ -35,9 +35,9 @@ class Churn : public testing::TestWithParam<Interpreter> {
   void SetUp() override {
     ready_ = dir_.path() / "ready";
     const fs::path script = fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/churn.py";
-    proc_ = std::make_unique<Process>(std::vector<std::string>{GetParam().path.string(), "-E", "-s", script.string(),
-                                                               ready_.string(), "240"},
-                                      dir_.path() / "out", dir_.path() / "err");
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{GetParam().path.string(), "-E", "-s", script.string(), ready_.string(), "240"},
+        dir_.path() / "out", dir_.path() / "err");
     const auto deadline = Clock::now() + 30s;
     while (!fs::exists(ready_)) {
       ASSERT_TRUE(proc_->running()) << "workload died\n" << read_text(dir_.path() / "err");
@@ -83,7 +83,8 @@ TEST_P(Churn, BtAllAndSampleWhileThreadsComeAndGo) {
   // Every py-sample ran its course: a summary, and errors (stacks that changed while read) counted
   // rather than recorded as wrong stacks.
   int summaries = 0;
-  static const std::regex summary(R"(^py-sample: (\d+) thread samples? in \d+ rounds? over [\d.]+ s .*: (\d+) recorded, (\d+) errors)");
+  static const std::regex summary(
+      R"(^py-sample: (\d+) thread samples? in \d+ rounds? over [\d.]+ s .*: (\d+) recorded, (\d+) errors)");
   for (const auto& line : split_lines(r.out)) {
     std::smatch m;
     if (!std::regex_search(line, m, summary)) continue;
@@ -91,8 +92,7 @@ TEST_P(Churn, BtAllAndSampleWhileThreadsComeAndGo) {
     EXPECT_GT(std::stol(m[2].str()), 0) << line;
   }
   EXPECT_EQ(summaries, 5) << r.describe();
-  for (const auto& line : pyxray_lines(r))
-    EXPECT_EQ(line.find("internal error"), std::string::npos) << line;
+  for (const auto& line : pyxray_lines(r)) EXPECT_EQ(line.find("internal error"), std::string::npos) << line;
   // Still churning afterwards, nothing left stopped.
   ASSERT_TRUE(proc_->running());
   std::this_thread::sleep_for(300ms);
@@ -140,7 +140,9 @@ TEST(Fault, KilledDuringHeapSummary) {
   const std::string code =
       "import os, time\n"
       "x = [{'a': i, 'b': str(i), 'c': (i, i)} for i in range(2000000)]\n"
-      "open('" + ready.string() + ".tmp', 'w').close(); os.rename('" + ready.string() + ".tmp', '" + ready.string() + "')\n"
+      "open('" +
+      ready.string() + ".tmp', 'w').close(); os.rename('" + ready.string() + ".tmp', '" + ready.string() +
+      "')\n"
       "time.sleep(240)\n";
   Process target({interp->path.string(), "-E", "-s", "-c", code}, dir.path() / "t.out", dir.path() / "t.err");
   const auto deadline = Clock::now() + 120s;
@@ -150,11 +152,9 @@ TEST(Fault, KilledDuringHeapSummary) {
     std::this_thread::sleep_for(50ms);
   }
   const std::string pid = std::to_string(target.pid());
-  std::vector<std::string> argv = {gdb_program(), "-nx", "-batch", "-iex", "set debuginfod enabled off",
-                                   "-p", pid, "-x", gdb_plugin_path().string(),
-                                   "-ex", "py-bt", "-ex", "py-heap-summary --json",
-                                   "-ex", "echo WALK-START\\n", "-ex", "py-heap-summary --limit 100000",
-                                   "-ex", "echo WALK-END\\n", "-ex", "py-bt-all", "-ex", "echo STILL-HERE\\n"};
+  const auto argv = gdb_attach_argv(
+      target.pid(), {"py-bt", "py-heap-summary --json", "echo WALK-START\\n", "py-heap-summary --limit 100000",
+                     "echo WALK-END\\n", "py-bt-all", "echo STILL-HERE\\n"});
   Process gdb(argv, dir.path() / "gdb.out", dir.path() / "gdb.err");
   const fs::path gdb_out = dir.path() / "gdb.out";
   while (read_text(gdb_out).find("WALK-START") == std::string::npos) {
@@ -167,8 +167,8 @@ TEST(Fault, KilledDuringHeapSummary) {
   ASSERT_TRUE(gdb.wait_for(60s)) << "gdb hangs after the target was killed";
   const std::string out = read_text(gdb_out), err = read_text(dir.path() / "gdb.err");
   EXPECT_NE(out.find("STILL-HERE"), std::string::npos) << out << err;
-  for (const char* bad : {"Traceback", "Python Exception", "internal error", "Segmentation", "terminate called",
-                          "Fatal signal"}) {
+  for (const char* bad :
+       {"Traceback", "Python Exception", "internal error", "Segmentation", "terminate called", "Fatal signal"}) {
     EXPECT_EQ(out.find(bad), std::string::npos) << bad << "\n" << out;
     EXPECT_EQ(err.find(bad), std::string::npos) << bad << "\n" << err;
   }

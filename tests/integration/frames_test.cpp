@@ -9,8 +9,8 @@
 #include "variants.hpp"
 #include "workload.hpp"
 
-#include <algorithm>
 #include <gtest/gtest.h>
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -60,7 +60,8 @@ std::vector<ThreadTruth> parse_threads(const json& truth) {
       if (!jf.at("qualname").is_null()) f.qualname = jf.at("qualname").get<std::string>();
       f.file = jf.at("file").get<std::string>();
       f.line = jf.at("line").get<int64_t>();
-      for (const auto& p : jf.at("locals")) f.locals.emplace_back(p.at(0).get<std::string>(), p.at(1).get<std::string>());
+      for (const auto& p : jf.at("locals"))
+        f.locals.emplace_back(p.at(0).get<std::string>(), p.at(1).get<std::string>());
       f.order = jf.at("order").get<std::vector<std::string>>();
       f.arguments = jf.at("arguments").get<std::vector<std::string>>();
       for (const auto& [name, l] : jf.at("lookups").items()) {
@@ -99,7 +100,8 @@ void compare_locals(const FrameTruth& f, const ojson& got, const std::string& wh
     got_names.push_back(name);
     auto it = want.find(name);
     if (it == want.end()) {
-      diffs.push_back(where + ": pyxray lists '" + name + "' = " + repr.dump() + ", CPython's f_locals has no such name");
+      diffs.push_back(where + ": pyxray lists '" + name + "' = " + repr.dump() +
+                      ", CPython's f_locals has no such name");
     } else if (!repr.is_string() || repr.get<std::string>() != it->second) {
       diffs.push_back(where + ": '" + name + "':\n      python: " + it->second + "\n      pyxray: " + repr.dump());
     }
@@ -276,8 +278,7 @@ TEST_P(Frames, BtAllLocalsMatchFLocals) {
     auto it = header + 1;
     for (std::size_t i = 0; i < t.frames.size(); ++i) {
       const FrameTruth& f = t.frames[i];
-      const std::string file_line =
-          "  File \"" + f.file + "\", line " + std::to_string(f.line) + ", in " + f.function;
+      const std::string file_line = "  File \"" + f.file + "\", line " + std::to_string(f.line) + ", in " + f.function;
       if (it == lines.end() || *it != file_line) {
         text_diffs.push_back(t.role + " " + f.describe(i) + ": expected `" + file_line + "`, got `" +
                              (it == lines.end() ? "<end>" : *it) + "`");
@@ -354,7 +355,8 @@ TEST_P(Frames, NavigateEveryThread) {
     }
   }
   ASSERT_NE(std::find(out_lines.begin(), out_lines.end(), "@@end"), out_lines.end())
-      << "the session did not reach its end\n" << r.describe();
+      << "the session did not reach its end\n"
+      << r.describe();
 
   std::map<fs::path, std::vector<std::string>> files;
   const auto file_lines = [&](const std::string& path) -> const std::vector<std::string>& {
@@ -382,7 +384,8 @@ TEST_P(Frames, NavigateEveryThread) {
     const auto& seg = segment(t, what);
     const std::string want = frame_line(t.frames[index], index);
     if (seg.empty() || seg[0] != want)
-      diffs.push_back(t.role + " " + what + ": expected `" + want + "`, got `" + (seg.empty() ? "<nothing>" : seg[0]) + "`");
+      diffs.push_back(t.role + " " + what + ": expected `" + want + "`, got `" + (seg.empty() ? "<nothing>" : seg[0]) +
+                      "`");
   };
   const auto expect_locals = [&](const ThreadTruth& t, const std::string& what, std::size_t index) {
     auto j = json_of(t, what, "{\"frame\"");
@@ -418,7 +421,8 @@ TEST_P(Frames, NavigateEveryThread) {
     for (int64_t n = first; n <= last; ++n)
       want.push_back({{"number", n}, {"text", src[static_cast<std::size_t>(n - 1)]}, {"current", n == f.line}});
     if ((*j)["lines"] != want)
-      diffs.push_back(t.role + " " + what + ": lines\n    got:  " + (*j)["lines"].dump() + "\n    want: " + want.dump());
+      diffs.push_back(t.role + " " + what + ": lines\n    got:  " + (*j)["lines"].dump() +
+                      "\n    want: " + want.dump());
   };
 
   for (const auto& t : threads_) {
@@ -436,7 +440,8 @@ TEST_P(Frames, NavigateEveryThread) {
     expect_locals(t, "locals1", 1);
     expect_frame_line(t, "down", 0);
     const FrameTruth& f0 = t.frames[0];
-    if (auto name = local_to_print(f0)) expect_print(t, "print-local", *name, Lookup{"local", f0.locals_map().at(*name)});
+    if (auto name = local_to_print(f0))
+      expect_print(t, "print-local", *name, Lookup{"local", f0.locals_map().at(*name)});
     for (const auto& p : probes) {
       const auto& want = f0.lookups.at(p);
       if (!want) diffs.push_back(t.role + ": the workload finds no " + p + " in frame 0");
@@ -464,7 +469,8 @@ TEST_P(Frames, NavigateEveryThread) {
     for (const auto& e : errors) msg += "\n      " + e;
     diffs.push_back(msg);
   }
-  EXPECT_TRUE(diffs.empty()) << diffs.size() << " differences:\n" << join_diffs(diffs) << "\n--- gdb ---\n"
+  EXPECT_TRUE(diffs.empty()) << diffs.size() << " differences:\n"
+                             << join_diffs(diffs) << "\n--- gdb ---\n"
                              << truncate_middle(r.out + "\n--- stderr ---\n" + r.err, 8000);
 }
 

@@ -1,17 +1,17 @@
 #include "harness.hpp"
 
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 namespace pyxray::it {
 
@@ -47,7 +47,10 @@ std::vector<std::string> argv_in_container(const std::vector<std::string>& argv)
   if (!root) return argv;
   const char* tmp = std::getenv("TMPDIR");
   std::vector<std::string> wrapped{(fs::path(PYXRAY_SOURCE_DIR) / "tests/integration/tools/in-root").string(),
-                                   root->string(), tmp && *tmp ? tmp : "/tmp", PYXRAY_SOURCE_DIR, "--",
+                                   root->string(),
+                                   tmp && *tmp ? tmp : "/tmp",
+                                   PYXRAY_SOURCE_DIR,
+                                   "--",
                                    argv[0].substr(root->string().size())};
   wrapped.insert(wrapped.end(), argv.begin() + 1, argv.end());
   return wrapped;
@@ -55,8 +58,8 @@ std::vector<std::string> argv_in_container(const std::vector<std::string>& argv)
 
 }  // namespace
 
-Process::Process(const std::vector<std::string>& program_argv, const fs::path& stdout_path,
-                 const fs::path& stderr_path, const EnvOverrides& env) {
+Process::Process(const std::vector<std::string>& program_argv, const fs::path& stdout_path, const fs::path& stderr_path,
+                 const EnvOverrides& env) {
   const std::vector<std::string> argv = argv_in_container(program_argv);
   // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
   std::vector<char*> args;
@@ -140,16 +143,14 @@ void Process::kill_group() {
 
 std::string CommandResult::describe() const {
   std::ostringstream s;
-  if (timed_out)
-    s << "TIMED OUT after " << seconds << " s (killed)\n";
-  else
-    s << "exit code " << exit_code << " after " << seconds << " s\n";
+  if (timed_out) s << "TIMED OUT after " << seconds << " s (killed)\n";
+  else s << "exit code " << exit_code << " after " << seconds << " s\n";
   s << "--- stdout ---\n" << truncate_middle(out) << "\n--- stderr ---\n" << truncate_middle(err) << "\n";
   return s.str();
 }
 
-CommandResult run_command(const std::vector<std::string>& argv, const fs::path& work_dir,
-                          Clock::duration timeout, const EnvOverrides& env) {
+CommandResult run_command(const std::vector<std::string>& argv, const fs::path& work_dir, Clock::duration timeout,
+                          const EnvOverrides& env) {
   static int counter = 0;
   const std::string stem = "cmd" + std::to_string(++counter);
   const fs::path out_path = work_dir / (stem + ".out"), err_path = work_dir / (stem + ".err");
@@ -186,6 +187,24 @@ std::vector<pid_t> task_ids(pid_t pid) {
   for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec))
     ids.push_back(static_cast<pid_t>(std::stol(entry.path().filename().string())));
   return ids;
+}
+
+std::vector<std::string> left_running_problems(pid_t pid) {
+  std::vector<std::string> problems;
+  const std::string status = read_text("/proc/" + std::to_string(pid) + "/status");
+  if (::kill(pid, 0) != 0 || status.empty()) return {"process " + std::to_string(pid) + " is gone"};
+  for (pid_t tid : task_ids(pid)) {
+    const char state = proc_state(pid, tid);
+    if (state == 't' || state == 'T')
+      problems.push_back("thread " + std::to_string(tid) + " left in state '" + state + "'");
+  }
+  // The process-wide and the main thread's pending signals: a SIGSTOP left behind shows here.
+  for (const char* field : {"TracerPid:\t0\n", "ShdPnd:\t0000000000000000\n", "SigPnd:\t0000000000000000\n"}) {
+    if (status.find(field) == std::string::npos)
+      problems.push_back("expected \"" + std::string(field, std::strlen(field) - 1) + "\" in /proc/" +
+                         std::to_string(pid) + "/status:\n" + status);
+  }
+  return problems;
 }
 
 char proc_state(pid_t pid, std::optional<pid_t> tid) {
@@ -226,8 +245,8 @@ std::vector<std::string> split_lines(const std::string& text) {
 std::string truncate_middle(const std::string& text, std::size_t max_chars) {
   if (text.size() <= max_chars) return text;
   const std::size_t half = max_chars / 2;
-  return text.substr(0, half) + "\n[... " + std::to_string(text.size() - 2 * half) +
-         " characters omitted ...]\n" + text.substr(text.size() - half);
+  return text.substr(0, half) + "\n[... " + std::to_string(text.size() - 2 * half) + " characters omitted ...]\n" +
+         text.substr(text.size() - half);
 }
 
 }  // namespace pyxray::it

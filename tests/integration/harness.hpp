@@ -3,11 +3,11 @@
 // with a hard timeout, and small /proc readers.
 #pragma once
 
+#include <sys/types.h>
 #include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 #include <utility>
 #include <vector>
 
@@ -75,10 +75,10 @@ class Process {
 
 struct CommandResult {
   bool timed_out = false;
-  int exit_code = -1;       // exit status, or -1 when killed by a signal / timed out
-  std::string out;          // stdout
-  std::string err;          // stderr
-  double seconds = 0;       // wall time
+  int exit_code = -1;            // exit status, or -1 when killed by a signal / timed out
+  std::string out;               // stdout
+  std::string err;               // stderr
+  double seconds = 0;            // wall time
   std::string describe() const;  // exit code + both streams (truncated), for failure messages
 };
 
@@ -93,6 +93,9 @@ std::string read_text(const std::filesystem::path& path);
 std::vector<pid_t> task_ids(pid_t pid);
 // The State: letter from /proc/PID[/task/TID]/status ('\0' when unreadable).
 char proc_state(pid_t pid, std::optional<pid_t> tid = std::nullopt);
+// Why process `pid` is not as a debugger that has gone must leave it: gone, a thread stopped ('t' or
+// 'T'), still traced, or a signal pending. Empty when it runs on untouched.
+std::vector<std::string> left_running_problems(pid_t pid);
 // utime+stime of the process in clock ticks, from /proc/PID/stat.
 std::optional<unsigned long long> cpu_ticks(pid_t pid);
 

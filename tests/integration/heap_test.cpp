@@ -20,9 +20,9 @@
 #include "interpreters.hpp"
 #include "workload.hpp"
 
+#include <gtest/gtest.h>
 #include <algorithm>
 #include <cmath>
-#include <gtest/gtest.h>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -41,12 +41,14 @@ constexpr int kWorkloadLifetimeSeconds = 300;
 constexpr double kTolerance = 0.05;
 
 // Types whose sys.getsizeof pyxray promises exactly (builtins it models, and classes).
+// clang-format off
 const std::set<std::string> kExactTypes = {
     "int", "bool", "float", "complex", "str", "unicode", "bytes", "bytearray", "tuple", "list", "dict", "set",
     "frozenset", "type", "module", "function", "cell", "code", "generator", "coroutine", "collections.deque",
     "NoneType", "object", "classobj", "instance", "long", "builtin_function_or_method", "method",
     "instancemethod", "weakref.ReferenceType", "weakref", "property", "staticmethod", "classmethod",
     "getset_descriptor", "member_descriptor", "method_descriptor", "wrapper_descriptor"};
+// clang-format on
 
 bool exact_type(const std::string& t) { return kExactTypes.contains(t) || t.rfind("__main__.", 0) == 0; }
 
@@ -208,17 +210,21 @@ std::vector<std::string> compare_summary(const HeapTruth& t, const json& s, bool
     prev_bytes = bytes;
   }
   const uint64_t objects = s.at("objects").get<uint64_t>(), bytes = s.at("bytes").get<uint64_t>();
-  if (count_sum != objects) d.push_back("type counts add up to " + std::to_string(count_sum) + ", not " + std::to_string(objects));
-  if (bytes_sum != bytes) d.push_back("type bytes add up to " + std::to_string(bytes_sum) + ", not " + std::to_string(bytes));
+  if (count_sum != objects)
+    d.push_back("type counts add up to " + std::to_string(count_sum) + ", not " + std::to_string(objects));
+  if (bytes_sum != bytes)
+    d.push_back("type bytes add up to " + std::to_string(bytes_sum) + ", not " + std::to_string(bytes));
   // Classes: exact counts, and exactly the bytes sys.getsizeof gives them.
   for (const auto& [name, want] : t.counts) {
     uint64_t got = types.contains(name) ? types[name].at("count").get<uint64_t>() : 0;
     uint64_t want_count = t.types.contains(name) ? t.types.at(name).first : want;
-    if (got != want_count) d.push_back(name + ": " + std::to_string(got) + " objects, Python counts " + std::to_string(want_count));
+    if (got != want_count)
+      d.push_back(name + ": " + std::to_string(got) + " objects, Python counts " + std::to_string(want_count));
     if (got == want_count && t.types.contains(name)) {
       uint64_t gb = types[name].at("bytes").get<uint64_t>();
       if (gb != t.types.at(name).second)
-        d.push_back(name + ": " + std::to_string(gb) + " bytes, Python says " + std::to_string(t.types.at(name).second));
+        d.push_back(name + ": " + std::to_string(gb) + " bytes, Python says " +
+                    std::to_string(t.types.at(name).second));
     }
   }
   // Mass-produced builtins and the whole heap: within the tolerance.
@@ -230,15 +236,16 @@ std::vector<std::string> compare_summary(const HeapTruth& t, const json& s, bool
     }
     uint64_t got = types.contains(name) ? types[name].at("count").get<uint64_t>() : 0;
     if (rel(got, t.types.at(name).first) > kTolerance)
-      d.push_back(name + ": " + std::to_string(got) + " objects, Python counts " + std::to_string(t.types.at(name).first));
+      d.push_back(name + ": " + std::to_string(got) + " objects, Python counts " +
+                  std::to_string(t.types.at(name).first));
   }
   if (rel(objects, t.objects) > kTolerance)
     d.push_back("total " + std::to_string(objects) + " objects, Python counts " + std::to_string(t.objects));
   if (rel(bytes, t.bytes) > kTolerance)
     d.push_back("total " + std::to_string(bytes) + " bytes, Python counts " + std::to_string(t.bytes));
   if (s.at("pymalloc").get<bool>() != expect_pymalloc)
-    d.push_back(std::string("expected the walk ") + (expect_pymalloc ? "to" : "not to") + " use pymalloc's arenas: " +
-                s.at("allocator").get<std::string>());
+    d.push_back(std::string("expected the walk ") + (expect_pymalloc ? "to" : "not to") +
+                " use pymalloc's arenas: " + s.at("allocator").get<std::string>());
   if (s.at("partial").get<bool>()) d.push_back("the walk says it is partial: " + s.at("warnings").dump());
   return d;
 }
@@ -292,7 +299,8 @@ TEST_P(PyHeap, SummaryMatchesInProcessWalk) {
   EXPECT_EQ((total + 1)->find("Index"), (total + 1)->find_first_not_of(' ')) << *(total + 1);
   bool leaky = false;
   for (const auto& l : lines)
-    leaky = leaky || (l.find(" 12,345 ") != std::string::npos && l.size() >= 15 && l.rfind("__main__.Leaky") == l.size() - 14);
+    leaky = leaky ||
+            (l.find(" 12,345 ") != std::string::npos && l.size() >= 15 && l.rfind("__main__.Leaky") == l.size() - 14);
   EXPECT_TRUE(leaky) << "no text row with 12,345 __main__.Leaky\n" << r.describe();
 }
 
@@ -328,7 +336,8 @@ TEST_P(PyHeap, SizeofMatchesGetsizeof) {
                        ", pyxray " + std::to_string(size) + " (" + type + ")";
     (labelled || exact_type(s.type) ? diffs : loose).push_back(line);
   }
-  EXPECT_TRUE(diffs.empty()) << diffs.size() << " sizes differ:\n" << join(diffs) << "\n(unmodelled types, not failures:\n"
+  EXPECT_TRUE(diffs.empty()) << diffs.size() << " sizes differ:\n"
+                             << join(diffs) << "\n(unmodelled types, not failures:\n"
                              << join(loose) << ")";
   if (!loose.empty()) std::cout << "[ info ] sizes of types pyxray does not model:\n" << join(loose);
   ASSERT_FALSE(deep.is_null()) << r.describe();
@@ -339,13 +348,13 @@ TEST_P(PyHeap, SizeofMatchesGetsizeof) {
 
 // py-biggest: the 64 MiB bytes first; --type keeps one type. py-referrers: the chain to HOLDER.
 TEST_P(PyHeap, BiggestAndReferrers) {
-  auto r = run_gdb(workload_->pid(),
-                   {"py-biggest 3 --json", "py-biggest 5 --type __main__.Wide --json", "py-biggest 2",
-                    "py-referrers --json " + hex(truth().target), "py-referrers " + hex(truth().target),
-                    "py-referrers --json " + hex(truth().local_target),
-                    "py-referrers --json " + hex(truth().slot_target), "py-referrers --json " + hex(truth().attr_target),
-                    "py-sizeof 0x10", "py-referrers 0x10"},
-                   workload_->dir(), 240s);
+  auto r =
+      run_gdb(workload_->pid(),
+              {"py-biggest 3 --json", "py-biggest 5 --type __main__.Wide --json", "py-biggest 2",
+               "py-referrers --json " + hex(truth().target), "py-referrers " + hex(truth().target),
+               "py-referrers --json " + hex(truth().local_target), "py-referrers --json " + hex(truth().slot_target),
+               "py-referrers --json " + hex(truth().attr_target), "py-sizeof 0x10", "py-referrers 0x10"},
+              workload_->dir(), 240s);
   expect_clean(r);
   auto biggest = json_lines(r.out, "{\"objects\"");
   ASSERT_EQ(biggest.size(), 2u) << r.describe();
@@ -362,7 +371,8 @@ TEST_P(PyHeap, BiggestAndReferrers) {
   bool text_row = false;
   for (const auto& line : split_lines(r.out)) {
     auto at = line.find(" " + hex(truth().big_bytes.address) + " ");
-    text_row = text_row || (at != std::string::npos && line.find(" " + truth().big_bytes.type + ": ", at) != std::string::npos);
+    text_row = text_row ||
+               (at != std::string::npos && line.find(" " + truth().big_bytes.type + ": ", at) != std::string::npos);
   }
   EXPECT_TRUE(text_row) << "no text py-biggest row for the big bytes\n" << r.describe();
 
@@ -409,13 +419,13 @@ TEST_P(PyHeap, NamesAndPartialDeepSize) {
   for (const auto& s : truth().samples)
     if (s.label == "int_big") int_big = &s;
   ASSERT_TRUE(int_big);
-  auto r = run_gdb(workload_->pid(),
-                   {"py-sizeof --deep --json NESTED", "py-sizeof --json keep", "py-referrers --json HOLDER",
-                    "py-sizeof --deep --json --max deep-objects=3 NESTED", "echo @@partial\\n",
-                    "py-sizeof --deep --max deep-objects=3 NESTED", "echo @@one\\n",
-                    "py-sizeof --deep " + hex(int_big->address), "echo @@names\\n", "py-sizeof NESTED",
-                    "py-sizeof no_such_name", "py-referrers no_such_name"},
-                   workload_->dir(), 240s);
+  auto r = run_gdb(
+      workload_->pid(),
+      {"py-sizeof --deep --json NESTED", "py-sizeof --json keep", "py-referrers --json HOLDER",
+       "py-sizeof --deep --json --max deep-objects=3 NESTED", "echo @@partial\\n",
+       "py-sizeof --deep --max deep-objects=3 NESTED", "echo @@one\\n", "py-sizeof --deep " + hex(int_big->address),
+       "echo @@names\\n", "py-sizeof NESTED", "py-sizeof no_such_name", "py-referrers no_such_name"},
+      workload_->dir(), 240s);
   expect_clean(r);
   auto out = json_lines(r.out, "{\"name\"");
   ASSERT_EQ(out.size(), 4u) << r.describe();

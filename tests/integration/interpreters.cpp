@@ -2,14 +2,14 @@
 
 #include "harness.hpp"
 
+#include <elf.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <elf.h>
 #include <fstream>
 #include <regex>
-#include <unistd.h>
 
 namespace pyxray::it {
 
@@ -73,8 +73,8 @@ std::vector<Interpreter> sid_interpreters() {
   std::vector<Interpreter> result;
   for (int minor : {14, 15}) {
     const std::string exe = "python3." + std::to_string(minor);
-    result.push_back(Interpreter{"sid_3_" + std::to_string(minor), sid_root() / "usr/bin" / exe, 3, minor, true,
-                                 sid_root()});
+    result.push_back(
+        Interpreter{"sid_3_" + std::to_string(minor), sid_root() / "usr/bin" / exe, 3, minor, true, sid_root()});
   }
   return result;
 }

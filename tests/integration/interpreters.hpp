@@ -11,10 +11,10 @@
 namespace pyxray::it {
 
 struct Interpreter {
-  std::string name;              // test-instance name: "py3_11_7", "debian_3_11"
-  std::filesystem::path path;    // the pythonX.Y executable
-  int major = 0, minor = 0;      // from the executable's name
-  bool debian = false;           // a Debian package's build: stripped, its symbols from pythonX.Y-dbg
+  std::string name;            // test-instance name: "py3_11_7", "debian_3_11"
+  std::filesystem::path path;  // the pythonX.Y executable
+  int major = 0, minor = 0;    // from the executable's name
+  bool debian = false;         // a Debian package's build: stripped, its symbols from pythonX.Y-dbg
   // Non-empty for an interpreter that runs in a container made from this root (sid's 3.14 and 3.15):
   // `path` is the host's path to it, and the workload runs as path-inside-root (see Process).
   std::filesystem::path root;

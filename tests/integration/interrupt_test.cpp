@@ -5,6 +5,7 @@
 // command began is certain to arrive while it works. What is checked does not depend on the
 // interpreter's version: it runs on the newest pyenv interpreter (the sampler's SIGTERM test, in
 // sample_test.cpp, runs on every one).
+#include "compare.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "lldb_harness.hpp"
@@ -64,14 +65,11 @@ Interrupted signal_during(const std::vector<std::string>& argv, const fs::path& 
 }
 
 std::vector<std::string> gdb_argv(pid_t pid, const std::string& command) {
-  return {gdb_program(), "-nx", "-batch", "-iex", "set debuginfod enabled off", "-p", std::to_string(pid),
-          "-x", gdb_plugin_path().string(), "-ex", "echo @@start\\n", "-ex", command};
+  return gdb_attach_argv(pid, {"echo @@start\\n", command});
 }
 
 std::vector<std::string> lldb_argv(pid_t pid, const std::string& command) {
-  return {lldb_program(), "--no-lldbinit", "--batch", "-p", std::to_string(pid),
-          "-o", "plugin load " + lldb_plugin_path().string(), "-o", "script print('@@start', flush=True)",
-          "-o", command, "-o", "process detach"};
+  return lldb_attach_argv(pid, {"script print('@@start', flush=True)", command});
 }
 
 // The count in the first match of `pattern`'s group 1, without thousands separators; -1 when absent.
@@ -98,12 +96,8 @@ class Interrupts : public ::testing::Test {
   // After the debugger has gone: the process lives, runs and is nobody's tracee.
   void ExpectRunningUntraced() {
     ASSERT_TRUE(workload_->alive()) << "the workload died";
-    for (pid_t tid : task_ids(pid())) {
-      char state = proc_state(pid(), tid);
-      EXPECT_TRUE(state != 't' && state != 'T') << "thread " << tid << " left in state '" << state << "'";
-    }
-    const std::string status = read_text("/proc/" + std::to_string(pid()) + "/status");
-    EXPECT_NE(status.find("TracerPid:\t0\n"), std::string::npos) << status;
+    const auto problems = left_running_problems(pid());
+    EXPECT_TRUE(problems.empty()) << join_diffs(problems);
   }
 
   // Each heap command, interrupted by Ctrl-C a moment after it began, ends soon with its partial
@@ -117,8 +111,7 @@ class Interrupts : public ::testing::Test {
         {"py-heap-summary --limit 5", "pyxray: interrupted \\(Ctrl-C\\) after [0-9.]+ s; the counts below are of the"},
         {"py-biggest 3", "warning: interrupted \\(Ctrl-C\\) after [0-9,]+ objects: the walk is partial"},
         {"py-sizeof " + big_list() + " --deep", "warning: the deep size is partial: interrupted \\(Ctrl-C\\)"},
-        {"py-referrers " + marker() + " --depth 100",
-         "found before the search was interrupted \\(Ctrl-C\\)"},
+        {"py-referrers " + marker() + " --depth 100", "found before the search was interrupted \\(Ctrl-C\\)"},
     };
     for (const auto& c : cases) {
       SCOPED_TRACE(c.command);

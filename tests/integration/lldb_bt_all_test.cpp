@@ -8,10 +8,10 @@
 #include "lldb_harness.hpp"
 #include "workload.hpp"
 
+#include <gtest/gtest.h>
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
-#include <gtest/gtest.h>
 #include <regex>
 #include <thread>
 
@@ -37,11 +37,8 @@ std::vector<std::string> pyxray_error_lines(const CommandResult& r) {
 
 // After LLDB detaches the process must be alive and no thread in a tracing or job-control stop.
 void expect_left_running(pid_t pid) {
-  ASSERT_EQ(::kill(pid, 0), 0) << "process " << pid << " is gone";
-  for (pid_t tid : task_ids(pid)) {
-    char state = proc_state(pid, tid);
-    EXPECT_TRUE(state != 't' && state != 'T') << "thread " << tid << " left in state '" << state << "'";
-  }
+  const auto problems = left_running_problems(pid);
+  EXPECT_TRUE(problems.empty()) << join(problems);
 }
 
 std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
@@ -58,12 +55,13 @@ TEST(LldbEnvironment, AttachesToAProcess) {
     ASSERT_LT(Clock::now(), deadline) << "sleep did not start";
     std::this_thread::sleep_for(10ms);
   }
-  auto r = run_command({lldb_program(), "--no-lldbinit", "--batch", "-p", std::to_string(sleeper.pid()), "-o",
-                        "thread list"},
-                       dir.path(), 60s);
+  auto r = run_command(
+      {lldb_program(), "--no-lldbinit", "--batch", "-p", std::to_string(sleeper.pid()), "-o", "thread list"},
+      dir.path(), 60s);
   ASSERT_TRUE(lldb_run_problems(r, true).empty()) << join(lldb_run_problems(r, true)) << r.describe();
   EXPECT_NE(r.out.find("tid = " + std::to_string(sleeper.pid())), std::string::npos)
-      << "lldb cannot attach here (ptrace permissions?)\n" << r.describe();
+      << "lldb cannot attach here (ptrace permissions?)\n"
+      << r.describe();
   EXPECT_TRUE(sleeper.running());
   expect_left_running(sleeper.pid());
 }
@@ -78,7 +76,8 @@ TEST(LldbHelp, HelpDescribesTheCommands) {
   const std::string bt_all = lldb_command_output(r.out, "help py-bt-all");
   EXPECT_NE(bt_all.find("Print the Python stack of every thread"), std::string::npos) << r.describe();
   // The flags grow; the syntax line starts with these and ends with --max-frames.
-  EXPECT_TRUE(std::regex_search(bt_all, std::regex(R"(\nSyntax: py-bt-all \[--json\][^\n]*\[--max-frames N\][^\n]*\n)")))
+  EXPECT_TRUE(
+      std::regex_search(bt_all, std::regex(R"(\nSyntax: py-bt-all \[--json\][^\n]*\[--max-frames N\][^\n]*\n)")))
       << r.describe();
   EXPECT_NE(bt_all.find("innermost frame first"), std::string::npos) << "no long help\n" << r.describe();
   const std::string bt = lldb_command_output(r.out, "help py-bt");
@@ -88,7 +87,8 @@ TEST(LldbHelp, HelpDescribesTheCommands) {
   const std::string all = lldb_command_output(r.out, "help");
   for (const char* name : {"py-bt-all", "py-bt"})
     EXPECT_TRUE(std::regex_search(all, std::regex(std::string("\\n\\s*") + name + "\\s+--")))
-        << name << " missing from `help`\n" << r.describe();
+        << name << " missing from `help`\n"
+        << r.describe();
 }
 
 // --- against the workload, per interpreter ---
@@ -119,7 +119,8 @@ class LldbCoreFile : public testing::TestWithParam<Interpreter> {
     ASSERT_TRUE(got) << error << "\n" << r.describe();
     const auto diffs = compare_bt_all_json(truth(), *got, tasks ? *tasks : task_ids(workload_->pid()));
     EXPECT_TRUE(diffs.empty()) << what << " differs from the ground truth of " << GetParam().path.string() << " ("
-                               << diffs.size() << " differences):\n" << join_diffs(diffs);
+                               << diffs.size() << " differences):\n"
+                               << join_diffs(diffs);
   }
 
   std::unique_ptr<Workload> workload_;

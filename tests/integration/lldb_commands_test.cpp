@@ -94,7 +94,8 @@ std::string without_debug_symbols_difference(const std::string& command, const s
     for (const auto& [name, offset] : (*l)["fields"].items())
       if (!(*g)["fields"].contains(name) || (*g)["fields"][name] != offset) return "field " + name + " differs";
     for (const char* key : {"python", "free_threaded", "disagreements"})
-      if ((*l)[key] != (*g)[key]) return std::string("\"") + key + "\" differs: " + nlohmann::json::diff((*g)[key], (*l)[key]).dump();
+      if ((*l)[key] != (*g)[key])
+        return std::string("\"") + key + "\" differs: " + nlohmann::json::diff((*g)[key], (*l)[key]).dump();
     return "";
   }
   if ((*g)["glibc"].is_null()) return "gdb gave no glibc statistics either";
@@ -127,13 +128,34 @@ TEST_P(LldbCommands, SameOutputAsGdb) {
 
   // Native frames are left out: each debugger unwinds (and names inlined frames) its own way.
   const std::vector<std::string> commands{
-      "py-bt --locals", "py-bt-all --json --locals", "py-locals", "py-locals --json", "py-print GLOBAL_ANSWER",
-      "py-print len --json", "py-list", "py-list --json", "py-up", "py-locals --json", "py-list 10", "py-down",
-      "py-print " + addr + " --json", "py-sizeof " + addr + " --deep --json", "py-referrers " + addr + " --json",
-      "py-sizeof REGISTRY --deep", "py-referrers REGISTRY", "py-referrers GLOBAL_ANSWER --json",
-      "py-biggest 3 --json", "py-heap-summary --limit 5 --json", "py-heap-summary --limit 5", "py-arenas --json",
-      "py-layout --json", "py-limits repr-string=5", "py-locals --json", "py-bt-all --json --max frames=2",
-      "py-limits --reset", "py-limits --json",
+      "py-bt --locals",
+      "py-bt-all --json --locals",
+      "py-locals",
+      "py-locals --json",
+      "py-print GLOBAL_ANSWER",
+      "py-print len --json",
+      "py-list",
+      "py-list --json",
+      "py-up",
+      "py-locals --json",
+      "py-list 10",
+      "py-down",
+      "py-print " + addr + " --json",
+      "py-sizeof " + addr + " --deep --json",
+      "py-referrers " + addr + " --json",
+      "py-sizeof REGISTRY --deep",
+      "py-referrers REGISTRY",
+      "py-referrers GLOBAL_ANSWER --json",
+      "py-biggest 3 --json",
+      "py-heap-summary --limit 5 --json",
+      "py-heap-summary --limit 5",
+      "py-arenas --json",
+      "py-layout --json",
+      "py-limits repr-string=5",
+      "py-locals --json",
+      "py-bt-all --json --max frames=2",
+      "py-limits --reset",
+      "py-limits --json",
       "py-print nope_not_defined"};  // last: LLDB's batch mode stops at a failing command
   std::string gdb_errors, lldb_errors;
   auto gdb = gdb_outputs(w->pid(), commands, w->dir(), &gdb_errors, &problems);
@@ -150,14 +172,16 @@ TEST_P(LldbCommands, SameOutputAsGdb) {
           << "LLDB: " << lldb[i] << "gdb: " << gdb[i];
       continue;
     }
-    EXPECT_EQ(without_timing(lldb[i]), without_timing(gdb[i])) << "`" << c << "` (command " << i << ") differs between LLDB and gdb";
+    EXPECT_EQ(without_timing(lldb[i]), without_timing(gdb[i]))
+        << "`" << c << "` (command " << i << ") differs between LLDB and gdb";
   }
   // The one difference: LLDB 16 has no module for a process in another mount namespace (gdb reads its
   // files through the process, sysroot "target:"), so pyxray reads them itself and says so, once.
   if (GetParam().root.empty()) {
     EXPECT_EQ(notes, "") << "a note for a process on this host";
   } else {
-    EXPECT_EQ(notes, "pyxray: note: the debugger has no module for /usr/bin/python3." + std::to_string(GetParam().minor) +
+    EXPECT_EQ(notes, "pyxray: note: the debugger has no module for /usr/bin/python3." +
+                         std::to_string(GetParam().minor) +
                          " (the process runs in another mount namespace); pyxray reads it through /proc/" +
                          std::to_string(w->pid()) + "/root; native frames are unavailable\n");
   }

@@ -21,8 +21,10 @@ std::string lldb_program() {
 // lldb --no-lldbinit --batch TARGET_ARGS -o 'plugin load PLUGIN' -o CMD... with a hard timeout.
 // Batch mode stops at the first failing command and then quits, detaching from an attached process
 // (as the final `process detach` does when everything succeeded).
-CommandResult run_lldb(const std::vector<std::string>& target_args, const std::vector<std::string>& commands,
-                       const fs::path& work_dir, Clock::duration timeout) {
+namespace {
+
+std::vector<std::string> lldb_argv(const std::vector<std::string>& target_args,
+                                   const std::vector<std::string>& commands) {
   std::vector<std::string> argv{lldb_program(), "--no-lldbinit", "--batch"};
   argv.insert(argv.end(), target_args.begin(), target_args.end());
   argv.push_back("-o");
@@ -31,12 +33,24 @@ CommandResult run_lldb(const std::vector<std::string>& target_args, const std::v
     argv.push_back("-o");
     argv.push_back(c);
   }
-  return run_command(argv, work_dir, timeout);
+  return argv;
+}
+
+}  // namespace
+
+CommandResult run_lldb(const std::vector<std::string>& target_args, const std::vector<std::string>& commands,
+                       const fs::path& work_dir, Clock::duration timeout) {
+  return run_command(lldb_argv(target_args, commands), work_dir, timeout);
+}
+
+std::vector<std::string> lldb_attach_argv(pid_t pid, const std::vector<std::string>& commands) {
+  auto with_detach = commands;
+  with_detach.push_back("process detach");
+  return lldb_argv({"-p", std::to_string(pid)}, with_detach);
 }
 
 CommandResult run_lldb_attached(pid_t pid, std::vector<std::string> commands, const fs::path& work_dir) {
-  commands.push_back("process detach");
-  return run_lldb({"-p", std::to_string(pid)}, commands, work_dir);
+  return run_command(lldb_attach_argv(pid, commands), work_dir, 90s);
 }
 
 // What one command printed: the lines after LLDB's echo of "(lldb) COMMAND", up to the next echo.

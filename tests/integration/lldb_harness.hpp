@@ -19,6 +19,9 @@ std::string lldb_program();
 // (as the final `process detach` does when everything succeeded).
 CommandResult run_lldb(const std::vector<std::string>& target_args, const std::vector<std::string>& commands,
                        const std::filesystem::path& work_dir, Clock::duration timeout = std::chrono::seconds(90));
+// The arguments of lldb attached to `pid` running COMMANDS then `process detach`, for a test that
+// runs LLDB itself (to signal it, or to watch its output while it runs).
+std::vector<std::string> lldb_attach_argv(pid_t pid, const std::vector<std::string>& commands);
 // Attached to `pid`, ending with `process detach`.
 CommandResult run_lldb_attached(pid_t pid, std::vector<std::string> commands, const std::filesystem::path& work_dir);
 

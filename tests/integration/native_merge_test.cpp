@@ -114,8 +114,9 @@ TEST_P(NativeMerge, PythonFramesMatchGroundTruth) {
     }
   }
   EXPECT_GT(native_frames, 0u) << "no native frames at all\n" << r.describe();
-  EXPECT_TRUE(diffs.empty()) << "py-bt-all --native --json on " << setup.executable.string() << " ("
-                             << diffs.size() << " differences):\n" << join_diffs(diffs);
+  EXPECT_TRUE(diffs.empty()) << "py-bt-all --native --json on " << setup.executable.string() << " (" << diffs.size()
+                             << " differences):\n"
+                             << join_diffs(diffs);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, NativeMerge, testing::ValuesIn(all_variants()), variant_name);

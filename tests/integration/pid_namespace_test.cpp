@@ -23,7 +23,8 @@ using nlohmann::json;
 std::map<int64_t, int64_t> host_by_namespace_tid(pid_t pid) {
   std::map<int64_t, int64_t> out;
   for (pid_t tid : task_ids(pid)) {
-    for (const auto& line : split_lines(read_text("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status"))) {
+    for (const auto& line :
+         split_lines(read_text("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status"))) {
       if (line.rfind("NSpid:", 0) != 0) continue;
       std::istringstream ids(line.substr(6));
       std::vector<int64_t> chain;
@@ -49,8 +50,8 @@ TEST(PidNamespace, ThreadIdsAreTheDebuggersWithTheNamespacesBeside) {
   while (Clock::now() < deadline) {
     ASSERT_TRUE(unshare.running()) << read_text(dir.path() / "err");
     if (!pid) {
-      std::istringstream children(read_text("/proc/" + std::to_string(unshare.pid()) + "/task/" +
-                                            std::to_string(unshare.pid()) + "/children"));
+      std::istringstream children(
+          read_text("/proc/" + std::to_string(unshare.pid()) + "/task/" + std::to_string(unshare.pid()) + "/children"));
       children >> pid;
     }
     if (pid && fs::exists(truth_path)) {
@@ -75,8 +76,9 @@ TEST(PidNamespace, ThreadIdsAreTheDebuggersWithTheNamespacesBeside) {
     EXPECT_NE(*t.native_id, namespace_id[t.thread_id]) << "the namespace's ids are the host's";
   }
 
-  auto r = run_gdb(pid, {"py-bt-all --json", "echo @@text\\n", "py-bt-all", "echo @@sample\\n",
-                         "py-sample 1s --rate 200 -o " + (dir.path() / "profile.folded").string()},
+  auto r = run_gdb(pid,
+                   {"py-bt-all --json", "echo @@text\\n", "py-bt-all", "echo @@sample\\n",
+                    "py-sample 1s --rate 200 -o " + (dir.path() / "profile.folded").string()},
                    dir.path(), 60s);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << r.describe();
@@ -105,7 +107,8 @@ TEST(PidNamespace, ThreadIdsAreTheDebuggersWithTheNamespacesBeside) {
   EXPECT_NE(sample.find("py-sample: "), std::string::npos) << sample << r.err;
   EXPECT_EQ((r.out + r.err).find("cannot be read while it runs"), std::string::npos) << sample << r.err;
   EXPECT_NE(read_text(dir.path() / "profile.folded").find("spin"), std::string::npos)
-      << "no spinner stack in the profile\n" << sample;
+      << "no spinner stack in the profile\n"
+      << sample;
 }
 
 }  // namespace

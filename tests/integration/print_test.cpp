@@ -5,11 +5,11 @@
 #include "interpreters.hpp"
 #include "workload.hpp"
 
+#include <gtest/gtest.h>
 #include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -141,12 +141,11 @@ std::vector<std::string> compare_reprs(const ObjectsTruth& truth, const std::map
     }
     const std::string repr = it->second.value("repr", "<missing>");
     const std::string type = it->second.value("type", "<missing>");
-    if (repr != o.expected)
-      diffs.push_back(o.label + ":\n    python: " + o.expected + "\n    pyxray: " + repr);
+    if (repr != o.expected) diffs.push_back(o.label + ":\n    python: " + o.expected + "\n    pyxray: " + repr);
     // tp_name: the class name, possibly behind its module ("collections.OrderedDict").
-    const bool type_ok = type == o.type || (type.size() > o.type.size() &&
-                                            type.compare(type.size() - o.type.size() - 1, std::string::npos,
-                                                         "." + o.type) == 0);
+    const bool type_ok =
+        type == o.type || (type.size() > o.type.size() &&
+                           type.compare(type.size() - o.type.size() - 1, std::string::npos, "." + o.type) == 0);
     if (!type_ok) diffs.push_back(o.label + ": type " + type + ", python says " + o.type);
   }
   return diffs;
@@ -230,8 +229,8 @@ TEST_P(PyPrint, WorkloadCoversTheCases) {
   }
   EXPECT_GT(exact, 180) << "most objects must be compared with Python's own repr, uncut";
   EXPECT_GE(bounded, 10) << "the limits must be exercised";
-  for (const char* label : {"list_cycle", "dict_cycle", "list_deep", "list_long", "text_15", "int_19",
-                            "float_11", "set_dummies", "split_dict_reordered", "instance_slots", "instance_values",
+  for (const char* label : {"list_cycle", "dict_cycle", "list_deep", "list_long", "text_15", "int_19", "float_11",
+                            "set_dummies", "split_dict_reordered", "instance_slots", "instance_values",
                             "instance_nested", "instance_cycle", "instance_many", "instance_deleted"})
     EXPECT_TRUE(t.by_label(label)) << "no object labelled " << label;
   const ObjectTruth* cycle = t.by_label("list_cycle");
@@ -249,13 +248,14 @@ TEST_P(PyPrint, JsonMatchesPythonRepr) {
   EXPECT_TRUE(errors.empty()) << join(errors);
   const auto diffs = compare_reprs(truth(), got);
   EXPECT_TRUE(diffs.empty()) << diffs.size() << " of " << truth().objects.size() << " reprs differ from "
-                             << GetParam().path.string() << "'s:\n" << join(diffs) << "\n--- gdb stderr ---\n"
+                             << GetParam().path.string() << "'s:\n"
+                             << join(diffs) << "\n--- gdb stderr ---\n"
                              << truncate_middle(r.err, 3000);
 }
 
 // Text output: the repr alone on its line (ASCII-only cases, whatever gdb's charset).
 TEST_P(PyPrint, TextPrintsTheRepr) {
-  const std::vector<std::string> labels{"none", "int_17", "float_10", "text_3", "list_cycle", "dict_cycle",
+  const std::vector<std::string> labels{"none",      "int_17",    "float_10", "text_3",     "list_cycle",  "dict_cycle",
                                         "set_small", "tuple_one", "type_new", "module_sys", "instance_new"};
   std::vector<std::string> commands;
   for (const auto& label : labels) {
@@ -279,8 +279,9 @@ TEST_P(PyPrint, TextPrintsTheRepr) {
 // objects' own ground truth (JsonMatchesPythonRepr) covers attributes kept as values (3.11+) and in
 // a __dict__, deletions, nesting, cycles and the item limit; here the threading.Event a user sees.
 TEST_P(PyPrint, InstanceShowsItsAttributes) {
-  auto r = run_gdb(workload_->pid(), {"py-print --json " + hex(truth().event), "echo @@text\\n",
-                                      "py-print " + hex(truth().event)}, workload_->dir());
+  auto r = run_gdb(workload_->pid(),
+                   {"py-print --json " + hex(truth().event), "echo @@text\\n", "py-print " + hex(truth().event)},
+                   workload_->dir());
   expect_clean(r);
   std::vector<std::string> errors;
   const auto got = json_lines(r.out, &errors);
@@ -290,7 +291,8 @@ TEST_P(PyPrint, InstanceShowsItsAttributes) {
   const std::string repr = it->second.at("repr").get<std::string>();
   EXPECT_EQ(repr.rfind(truth().event_prefix, 0), 0u) << repr;
   ASSERT_EQ(truth().event_contains.size(), 2u);
-  for (const auto& part : truth().event_contains) EXPECT_NE(repr.find(part), std::string::npos) << part << " in " << repr;
+  for (const auto& part : truth().event_contains)
+    EXPECT_NE(repr.find(part), std::string::npos) << part << " in " << repr;
   ASSERT_GE(repr.size(), truth().event_suffix.size()) << repr;
   EXPECT_EQ(repr.substr(repr.size() - truth().event_suffix.size()), truth().event_suffix) << repr;
   // Text: the same repr on its own line.
@@ -321,8 +323,7 @@ TEST_P(PyPrint, NotAnObjectIsOneClearLine) {
       if (line.rfind("pyxray:", 0) == 0) pyxray_lines.push_back(line);
   ASSERT_EQ(pyxray_lines.size(), bad.size() + 1) << r.describe();
   for (std::size_t i = 0; i < bad.size(); ++i) {
-    EXPECT_EQ(pyxray_lines[i].rfind("pyxray: " + hex(bad[i]) + " is not a Python object: ", 0), 0u)
-        << pyxray_lines[i];
+    EXPECT_EQ(pyxray_lines[i].rfind("pyxray: " + hex(bad[i]) + " is not a Python object: ", 0), 0u) << pyxray_lines[i];
   }
   const auto lines = split_lines(r.out);
   auto after = std::find(lines.begin(), lines.end(), "@@after");
@@ -343,8 +344,9 @@ TEST_P(PyPrint, InteriorPointersGiveOneLineEach) {
   std::size_t reprs = 0, errors = 0;
   for (const auto& line : split_lines(r.out)) reprs += line.rfind("{\"address\"", 0) == 0;
   for (const auto& line : split_lines(r.err)) errors += line.rfind("pyxray: 0x", 0) == 0;
-  EXPECT_EQ(reprs + errors, commands.size()) << reprs << " reprs and " << errors << " errors for "
-                                             << commands.size() << " commands\n" << r.describe();
+  EXPECT_EQ(reprs + errors, commands.size())
+      << reprs << " reprs and " << errors << " errors for " << commands.size() << " commands\n"
+      << r.describe();
   EXPECT_GT(errors, commands.size() / 2) << "most interior pointers are not objects";
 }
 
@@ -362,14 +364,9 @@ TEST(PyPrintTables, DebianPythonWithoutDebuginfo) {
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
-  std::vector<std::string> argv{gdb_program(), "-nx", "-batch", "-iex", "set debuginfod enabled off", "-iex",
-                                "set debug-file-directory /nonexistent", "-p", std::to_string(w->pid()),
-                                "-x", gdb_plugin_path().string(), "-ex", "py-layout --json"};
-  for (const auto& o : w->truth().objects) {
-    argv.push_back("-ex");
-    argv.push_back("py-print --json " + hex(o.address));
-  }
-  auto r = run_command(argv, w->dir(), 120s);
+  std::vector<std::string> commands{"py-layout --json"};
+  for (const auto& o : w->truth().objects) commands.push_back("py-print --json " + hex(o.address));
+  auto r = run_gdb(w->pid(), commands, w->dir(), 120s, {"set debug-file-directory /nonexistent"});
   ASSERT_FALSE(r.timed_out) << r.describe();
   std::optional<json> layout;
   for (const auto& line : split_lines(r.out))

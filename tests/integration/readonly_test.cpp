@@ -85,7 +85,8 @@ std::vector<std::string> memory_differences(const std::vector<Region>& a, const 
   for (const auto& r : a) {
     auto it = by_start.find(r.start);
     if (it == by_start.end() || it->second->end != r.end || it->second->perms != r.perms) {
-      out.push_back("mapping " + hex(r.start) + "-" + hex(r.end) + " " + r.perms + " " + r.path + " changed or vanished");
+      out.push_back("mapping " + hex(r.start) + "-" + hex(r.end) + " " + r.perms + " " + r.path +
+                    " changed or vanished");
       continue;
     }
     const Region& s = *it->second;
@@ -142,7 +143,9 @@ TEST_P(ReadOnly, CommandsLeaveMemoryAndRegistersUnchanged) {
   std::vector<std::string> commands = {
       "thread 2",
       snapshot(before),
-      "echo @@regs-before\\n", regs, "echo @@end\\n",
+      "echo @@regs-before\\n",
+      regs,
+      "echo @@end\\n",
       "py-bt-all --native --locals",
       "py-bt-all --json",
       "py-bt --native",
@@ -164,7 +167,9 @@ TEST_P(ReadOnly, CommandsLeaveMemoryAndRegistersUnchanged) {
       "thread 2",
       "maint flush register-cache",
       snapshot(after),
-      "echo @@regs-after\\n", regs, "echo @@end\\n",
+      "echo @@regs-after\\n",
+      regs,
+      "echo @@end\\n",
       // The sanity check: one word below thread 2's stack pointer (unused while it blocks in read()),
       // and its rcx, which the syscall instruction clobbers anyway.
       "set var *(unsigned long*)($sp - 4096) = ~*(unsigned long*)($sp - 4096)",
@@ -172,7 +177,9 @@ TEST_P(ReadOnly, CommandsLeaveMemoryAndRegistersUnchanged) {
       "set var $rcx = $rcx ^ 0x10",
       "maint flush register-cache",
       snapshot(tampered),
-      "echo @@regs-tampered\\n", regs, "echo @@end\\n",
+      "echo @@regs-tampered\\n",
+      regs,
+      "echo @@end\\n",
   };
   auto r = run_gdb(w->pid(), commands, w->dir(), 240s, setup.gdb_init);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);

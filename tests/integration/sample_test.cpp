@@ -6,6 +6,7 @@
 // selected thread, nothing pending, no signal delivered to the program, running normally after
 // detaching), Ctrl-C and a target that exits end sampling cleanly with the samples so far, the three
 // output formats are well formed and hold exactly the recorded samples, and core files are refused.
+#include "compare.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "lldb_harness.hpp"
@@ -249,8 +250,8 @@ class Sample : public testing::TestWithParam<Interpreter> {
     const double sampled = SampledShare(stacks, &in_parts);
     EXPECT_GE(in_parts, min_samples) << summary->text;
     *error = std::abs(100 * sampled - 100 * truth);
-    std::cout << "  " << GetParam().name << Debugger() << " at " << rate << " Hz: truth " << truth << ", sampled " << sampled
-              << " (" << in_parts << " samples, " << summary->rate << " Hz achieved, " << summary->errors
+    std::cout << "  " << GetParam().name << Debugger() << " at " << rate << " Hz: truth " << truth << ", sampled "
+              << sampled << " (" << in_parts << " samples, " << summary->rate << " Hz achieved, " << summary->errors
               << " errors, measured by the process over " << inside.back().t - inside.front().t << " s)\n";
     return true;
   }
@@ -286,14 +287,8 @@ class Sample : public testing::TestWithParam<Interpreter> {
     ASSERT_FALSE(after.empty());
     EXPECT_GT(after.back().rounds, before.back().rounds) << "the workload makes no progress after detaching";
     EXPECT_TRUE(after.back().signals.empty()) << "the workload received signals: " << json(after.back().signals).dump();
-    for (pid_t tid : task_ids(pid())) {
-      char state = proc_state(pid(), tid);
-      EXPECT_TRUE(state != 't' && state != 'T') << "thread " << tid << " left in state '" << state << "'";
-    }
-    std::string status = read_text("/proc/" + std::to_string(pid()) + "/status");
-    EXPECT_NE(status.find("TracerPid:\t0\n"), std::string::npos) << "still traced\n" << status;
-    EXPECT_NE(status.find("ShdPnd:\t0000000000000000"), std::string::npos) << status;
-    EXPECT_NE(status.find("SigPnd:\t0000000000000000"), std::string::npos) << status;
+    const auto problems = left_running_problems(pid());
+    EXPECT_TRUE(problems.empty()) << join_diffs(problems);
   }
 
   TempDir dir_;  // first: outlives the process
@@ -309,8 +304,7 @@ TEST_P(Sample, SplitAt20kHz) { CheckSplit("20000", "2s", 20000); }
 // readable, no signal pending; a second py-sample runs its full time (a stray SIGSTOP or SIGINT
 // would stop it at once); after detaching the program runs on and received nothing.
 TEST_P(Sample, TargetStoppedAsBefore) {
-  auto r = Gdb({"thread 2", "info threads", "py-bt-all --json", kTaskStates,
-                "py-sample 2s --rate 2000 -o first.folded",
+  auto r = Gdb({"thread 2", "info threads", "py-bt-all --json", kTaskStates, "py-sample 2s --rate 2000 -o first.folded",
                 "echo ==AFTER==\\n", "info threads", "py-bt-all --json", kTaskStates,
                 "py-sample 1s --rate 200 -o second.folded"});
   const std::string& out = r.out;
@@ -417,7 +411,8 @@ TEST_P(Sample, OutputFiles) {
     FAIL() << "prof.json is not JSON: " << e.what();
   }
   EXPECT_EQ(j.value("$schema", ""), "https://www.speedscope.app/file-format-schema.json");
-  ASSERT_TRUE(j.contains("shared") && j["shared"].contains("frames") && j.contains("profiles")) << j.dump().substr(0, 500);
+  ASSERT_TRUE(j.contains("shared") && j["shared"].contains("frames") && j.contains("profiles"))
+      << j.dump().substr(0, 500);
   const auto& frames = j["shared"]["frames"];
   for (const auto& f : frames) EXPECT_TRUE(f.contains("name") && f["name"].is_string()) << f.dump();
   long weights = 0;
@@ -468,10 +463,8 @@ TEST_P(Sample, OutputFiles) {
 // Ctrl-C (SIGINT to gdb) ends sampling early; the samples so far are written, gdb goes on with the
 // next command, and the program receives no SIGINT.
 TEST_P(Sample, CtrlCEndsEarly) {
-  std::vector<std::string> argv{"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
-                                "-p", std::to_string(pid()), "-x", gdb_plugin_path().string(),
-                                "-ex", "cd " + dir().string(), "-ex", "py-sample 60s --rate 500 -o int.folded",
-                                "-ex", "py-bt-all --json"};
+  const auto argv =
+      gdb_attach_argv(pid(), {"cd " + dir().string(), "py-sample 60s --rate 500 -o int.folded", "py-bt-all --json"});
   Process gdb(argv, dir() / "gdb.out", dir() / "gdb.err");
   WaitUntilSampling(gdb);
   ASSERT_TRUE(gdb.running()) << read_text(dir() / "gdb.out") << read_text(dir() / "gdb.err");
@@ -496,9 +489,7 @@ TEST_P(Sample, CtrlCEndsEarly) {
 // gdb exits as SIGTERM asks -- without an internal error, within seconds, and leaving the program
 // running as it was.
 TEST_P(Sample, SigtermEndsSamplingAndGdbExits) {
-  std::vector<std::string> argv{"gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
-                                "-p", std::to_string(pid()), "-x", gdb_plugin_path().string(),
-                                "-ex", "cd " + dir().string(), "-ex", "py-sample 60s --rate 500 -o term.folded"};
+  const auto argv = gdb_attach_argv(pid(), {"cd " + dir().string(), "py-sample 60s --rate 500 -o term.folded"});
   Process gdb(argv, dir() / "gdb.out", dir() / "gdb.err");
   WaitUntilSampling(gdb);
   ASSERT_TRUE(gdb.running()) << read_text(dir() / "gdb.out") << read_text(dir() / "gdb.err");
@@ -527,8 +518,9 @@ TEST_P(Sample, SigtermEndsSamplingAndGdbExits) {
 // so, and gdb stays usable (the next command says there is no process).
 TEST_P(Sample, TargetExitsWhileSampled) {
   Start("2");  // exits after 2 CPU seconds
-  auto r = run_gdb(pid(), {"cd " + dir().string(), "py-sample 60s --rate 500 -o exit.folded", "py-bt-all", "echo STILL-HERE\\n"},
-                   dir(), 120s);
+  auto r = run_gdb(
+      pid(), {"cd " + dir().string(), "py-sample 60s --rate 500 -o exit.folded", "py-bt-all", "echo STILL-HERE\\n"},
+      dir(), 120s);
   for (const auto& p : gdb_run_problems(r, /*require_success=*/false)) ADD_FAILURE() << p << "\n" << r.describe();
   auto summary = parse_summary(r.out);
   ASSERT_TRUE(summary) << r.describe();
@@ -541,15 +533,17 @@ TEST_P(Sample, TargetExitsWhileSampled) {
   EXPECT_EQ(total(stacks), summary->recorded);
   EXPECT_NE(r.out.find("STILL-HERE"), std::string::npos) << r.describe();
   auto lines = pyxray_lines(r);
-  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) { return l.find("no process") != std::string::npos; }))
-      << r.describe();
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("no process") != std::string::npos;
+  })) << r.describe();
   EXPECT_TRUE(proc_->wait_for(10s)) << "the workload should have exited";
 }
 
 // --blocking stops the target for every sample: exact stacks, no errors; --native adds the native
 // frames around them. The target is left as before.
 TEST_P(Sample, Blocking) {
-  auto r = Gdb({"py-sample 2s --rate 200 --blocking -o blocking.folded", "py-sample 1s --rate 50 --blocking --native -o native.folded"});
+  auto r = Gdb({"py-sample 2s --rate 200 --blocking -o blocking.folded",
+                "py-sample 1s --rate 50 --blocking --native -o native.folded"});
   auto plain = parse_summary(r.out, 0), native = parse_summary(r.out, 1);
   ASSERT_TRUE(plain && native) << r.describe();
   EXPECT_EQ(plain->errors, 0) << plain->text;
@@ -679,7 +673,8 @@ TEST_P(SampleGenexpr, EveryStackStartsAtItsThreadsEntry) {
     if (listing.size() < 4000) listing += "  " + std::to_string(count) + "x " + stack + "\n";
   }
   EXPECT_TRUE(bad.empty()) << bad_total << " recorded samples are not whole stacks (main thread " << main_samples
-                           << ", worker " << worker_samples << " samples)\n" << listing << summary->text;
+                           << ", worker " << worker_samples << " samples)\n"
+                           << listing << summary->text;
   ASSERT_TRUE(proc_->running()) << "the workload died";
 }
 
@@ -781,10 +776,8 @@ TEST_P(LldbSample, TargetStoppedAsBefore) {
 
 // Ctrl-C (SIGINT to lldb) ends sampling early with the samples so far; LLDB goes on.
 TEST_P(LldbSample, CtrlCEndsEarly) {
-  std::vector<std::string> argv{lldb_program(), "--no-lldbinit", "--batch", "-p", std::to_string(pid()),
-                                "-o", "plugin load " + lldb_plugin_path().string(),
-                                "-o", "py-sample 60s --rate 500 -o " + (dir() / "int.folded").string(),
-                                "-o", "py-bt-all --json", "-o", "process detach"};
+  const auto argv =
+      lldb_attach_argv(pid(), {"py-sample 60s --rate 500 -o " + (dir() / "int.folded").string(), "py-bt-all --json"});
   Process lldb(argv, dir() / "lldb.out", dir() / "lldb.err");
   WaitUntilSampling(lldb);
   ASSERT_TRUE(lldb.running()) << read_text(dir() / "lldb.out") << read_text(dir() / "lldb.err");
@@ -836,7 +829,8 @@ TEST_P(LldbSample, ThroughDebuggerReads) {
   ASSERT_TRUE(summary) << r.describe();
   EXPECT_NE(summary->text.find(", blocking)"), std::string::npos) << summary->text;
   EXPECT_NE(summary->text.find("pyxray: note: process " + std::to_string(pid()) + " cannot be read while it runs"),
-            std::string::npos) << summary->text;
+            std::string::npos)
+      << summary->text;
   EXPECT_EQ(summary->errors, 0) << summary->text;
   EXPECT_GT(summary->recorded, 20) << summary->text;
   std::string problem;
@@ -859,9 +853,10 @@ TEST(SampleCore, NeedsLiveProcess) {
   const Interpreter& interp = interps.back();
   TempDir dir;
   const fs::path status = dir.path() / "status.json";
-  Process proc({interp.path.string(), "-E", "-s", (fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/sample_split.py").string(),
-                status.string(), "0.3", "0", "240"},
-               dir.path() / "out", dir.path() / "err");
+  Process proc(
+      {interp.path.string(), "-E", "-s", (fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/sample_split.py").string(),
+       status.string(), "0.3", "0", "240"},
+      dir.path() / "out", dir.path() / "err");
   const auto deadline = Clock::now() + 30s;
   while (!fs::exists(status) && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
   ASSERT_TRUE(fs::exists(status)) << read_text(dir.path() / "err");
@@ -904,7 +899,8 @@ TEST(SampleOutput, BadPathsFailBeforeSamplingAndAllIdleSaysWhy) {
   ASSERT_TRUE(summary) << r.describe();
   EXPECT_EQ(summary->recorded, 0) << summary->text;
   EXPECT_GT(summary->idle, 0) << summary->text;
-  EXPECT_NE(idle.find("pyxray: note: every thread was idle (blocked without the GIL) in all"), std::string::npos) << idle;
+  EXPECT_NE(idle.find("pyxray: note: every thread was idle (blocked without the GIL) in all"), std::string::npos)
+      << idle;
   EXPECT_NE(idle.find("--idle keeps them"), std::string::npos) << idle;
   EXPECT_TRUE(fs::exists(dir.path() / "idle.folded"));
   auto kept = parse_summary(r.out.substr(r.out.find("@@keep")));

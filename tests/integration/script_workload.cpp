@@ -1,7 +1,7 @@
 #include "script_workload.hpp"
 
-#include <stdexcept>
 #include <sys/wait.h>
+#include <stdexcept>
 #include <thread>
 
 namespace pyxray::it {
@@ -10,9 +10,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr auto kReadyTimeout = 30s;             // the scripts give up after 20 s themselves
+constexpr auto kReadyTimeout = 30s;  // the scripts give up after 20 s themselves
 constexpr auto kReporterExitTimeout = 10s;
-constexpr int kWorkloadLifetimeSeconds = 240;   // SIGALRM safety net inside the script
+constexpr int kWorkloadLifetimeSeconds = 240;  // SIGALRM safety net inside the script
 
 std::string exit_reason(std::optional<int> status) {
   if (!status) return "still running";
@@ -24,8 +24,7 @@ std::string exit_reason(std::optional<int> status) {
 }  // namespace
 
 std::unique_ptr<ScriptWorkload> ScriptWorkload::start(const fs::path& executable, const EnvOverrides& env,
-                                                      const std::string& script,
-                                                      const std::vector<std::string>& args) {
+                                                      const std::string& script, const std::vector<std::string>& args) {
   std::unique_ptr<ScriptWorkload> w(new ScriptWorkload());
   const fs::path script_path = fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads" / script;
   const fs::path truth_path = w->dir() / "truth.json";
@@ -37,9 +36,8 @@ std::unique_ptr<ScriptWorkload> ScriptWorkload::start(const fs::path& executable
   w->proc_ = std::make_unique<Process>(argv, w->dir() / "workload.out", err_path, env);
 
   const auto fail = [&](const std::string& what) {
-    throw std::runtime_error(what + " [" + executable.string() + " " + script + ", " +
-                             exit_reason(w->proc_->status()) + "]\n--- workload stderr ---\n" +
-                             truncate_middle(read_text(err_path)));
+    throw std::runtime_error(what + " [" + executable.string() + " " + script + ", " + exit_reason(w->proc_->status()) +
+                             "]\n--- workload stderr ---\n" + truncate_middle(read_text(err_path)));
   };
   const auto ready_deadline = Clock::now() + kReadyTimeout;
   while (!fs::exists(truth_path)) {

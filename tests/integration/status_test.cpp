@@ -67,7 +67,8 @@ class Status : public testing::TestWithParam<Variant> {
   }
 
   // Up to three attaches: a GIL hand-off caught half-way is not a pyxray bug.
-  void ExpectWithRetries(const std::function<void(const std::map<std::string, json>&, std::vector<std::string>&)>& check) {
+  void ExpectWithRetries(
+      const std::function<void(const std::map<std::string, json>&, std::vector<std::string>&)>& check) {
     std::string failures;
     for (int attempt = 1; attempt <= 3; ++attempt) {
       Attempt a = Attach(check);
@@ -104,7 +105,8 @@ TEST_P(SpinnerStatus, OneRunsOneWaitsOthersIdle) {
     const std::string waiting = first_runs ? "spinner-2" : "spinner-1";
     expect_status(threads, running, "running", true, diffs);
     expect_status(threads, waiting, "waiting_for_gil", false, diffs);
-    for (const char* role : {"blocked-main", "blocked-1", "blocked-2"}) expect_status(threads, role, "idle", false, diffs);
+    for (const char* role : {"blocked-main", "blocked-1", "blocked-2"})
+      expect_status(threads, role, "idle", false, diffs);
   });
 }
 
@@ -118,7 +120,8 @@ TEST_P(GcStatus, CollectingThreadIsGc) {
   const bool knowable = GetParam().has_debuginfo() || GetParam().interp.minor >= 7;
   ExpectWithRetries([knowable](const std::map<std::string, json>& threads, std::vector<std::string>& diffs) {
     expect_status(threads, "gc", knowable ? "gc" : "running", true, diffs);
-    for (const char* role : {"blocked-main", "blocked-1", "blocked-2"}) expect_status(threads, role, "idle", false, diffs);
+    for (const char* role : {"blocked-main", "blocked-1", "blocked-2"})
+      expect_status(threads, role, "idle", false, diffs);
   });
 }
 

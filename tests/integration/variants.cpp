@@ -1,14 +1,14 @@
 #include "variants.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-#include <sys/file.h>
-#include <unistd.h>
 
 namespace pyxray::it {
 
@@ -83,10 +83,8 @@ void build_stripped_copy(const Interpreter& interp, const fs::path& original_lib
   }
   for (const auto& entry : fs::directory_iterator(prefix / "lib" / vdir / "lib-dynload")) {
     const fs::path to = into / "lib" / vdir / "lib-dynload" / entry.path().filename();
-    if (entry.is_regular_file() && is_shared_object(entry.path()))
-      copy(entry.path(), to);
-    else
-      fs::create_symlink(entry.path(), to);
+    if (entry.is_regular_file() && is_shared_object(entry.path())) copy(entry.path(), to);
+    else fs::create_symlink(entry.path(), to);
   }
 
   TempDir scratch;
@@ -104,7 +102,8 @@ void build_stripped_copy(const Interpreter& interp, const fs::path& original_lib
 std::vector<Variant> no_debuginfo_variants() {
   std::vector<Variant> out;
   for (const auto& i : all_interpreters())
-    out.push_back(i.debian ? Variant{i.name + "_nodbg", i, Symbols::NoDbg} : Variant{i.name + "_stripped", i, Symbols::Stripped});
+    out.push_back(i.debian ? Variant{i.name + "_nodbg", i, Symbols::NoDbg}
+                           : Variant{i.name + "_stripped", i, Symbols::Stripped});
   return out;
 }
 
@@ -116,7 +115,8 @@ std::vector<Variant> all_variants() {
 }
 
 StrippedInstall stripped_install(const Interpreter& interp) {
-  if (interp.debian) throw std::runtime_error("no stripped install of Debian's interpreter (it has no shared libpython)");
+  if (interp.debian)
+    throw std::runtime_error("no stripped install of Debian's interpreter (it has no shared libpython)");
   auto original_libpython = pyenv_libpython(interp);
   if (!original_libpython)
     throw std::runtime_error("no (or more than one) " + (pyenv_prefix(interp) / "lib/libpython*.so.1.0").string());
@@ -165,7 +165,8 @@ StrippedInstall stripped_install(const Interpreter& interp) {
   for (const auto& elf : elves) {
     auto debug = elf_debug_sections(elf);
     if (!debug) throw std::runtime_error(elf.string() + " is not a readable 64-bit ELF file");
-    if (!debug->empty()) throw std::runtime_error(elf.string() + " still has " + (*debug)[0] + " after strip --strip-all");
+    if (!debug->empty())
+      throw std::runtime_error(elf.string() + " still has " + (*debug)[0] + " after strip --strip-all");
   }
   return s;
 }
@@ -174,8 +175,7 @@ VariantSetup setup_for(const Variant& v) {
   VariantSetup setup;
   setup.executable = v.interp.path;
   switch (v.symbols) {
-    case Symbols::Debuginfo:
-      break;
+    case Symbols::Debuginfo: break;
     case Symbols::Stripped:
       setup.stripped = stripped_install(v.interp);
       setup.executable = setup.stripped->executable;
@@ -183,9 +183,7 @@ VariantSetup setup_for(const Variant& v) {
       // Attaching, gdb reads the paths the process mapped; for a core it is told where to look too.
       setup.gdb_init.push_back("set solib-search-path " + setup.stripped->lib_dir.string());
       break;
-    case Symbols::NoDbg:
-      setup.gdb_init.push_back("set debug-file-directory /nonexistent");
-      break;
+    case Symbols::NoDbg: setup.gdb_init.push_back("set debug-file-directory /nonexistent"); break;
   }
   // A container's files, its libc and debug files among them, are found under its root: attached,
   // gdb could also reach them through the process (sysroot "target:", what the tests without a
@@ -229,10 +227,8 @@ std::vector<std::string> check_mapped_files(const Variant& v, const VariantSetup
         problems.push_back("Debian's " + v.interp.path.filename().string() + " should be static, maps " + f);
   } else {
     auto lib = pyenv_libpython(v.interp);
-    if (!lib)
-      problems.push_back("no libpython found in " + pyenv_prefix(v.interp).string());
-    else
-      expect_mapped(*lib);
+    if (!lib) problems.push_back("no libpython found in " + pyenv_prefix(v.interp).string());
+    else expect_mapped(*lib);
   }
   return problems;
 }

@@ -6,12 +6,12 @@
 #include "harness.hpp"
 #include "interpreters.hpp"
 
+#include <sys/types.h>
 #include <filesystem>
 #include <optional>
 #include <ostream>
 #include <set>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace pyxray::it {
@@ -64,9 +64,9 @@ StrippedInstall stripped_install(const Interpreter& interp);
 
 // How to run the workload and gdb for one variant.
 struct VariantSetup {
-  std::filesystem::path executable;       // the workload's interpreter, and gdb's program for a core
-  EnvOverrides env;                       // for the workload
-  std::vector<std::string> gdb_init;      // gdb -iex commands (for a container: its root as sysroot)
+  std::filesystem::path executable;   // the workload's interpreter, and gdb's program for a core
+  EnvOverrides env;                   // for the workload
+  std::vector<std::string> gdb_init;  // gdb -iex commands (for a container: its root as sysroot)
   std::optional<StrippedInstall> stripped;
 };
 VariantSetup setup_for(const Variant& v);  // throws std::runtime_error (see stripped_install)

@@ -2,10 +2,10 @@
 // Debian's python3.11 without python3.11-dbg) must give exactly the stacks it gives with it; and,
 // with debug information, the three layout sources (debuginfo, _Py_DebugOffsets, the built-in
 // tables) must agree on every interpreter here.
+#include "variants.hpp"
 #include "compare.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
-#include "variants.hpp"
 #include "workload.hpp"
 
 #include <gtest/gtest.h>
@@ -55,7 +55,8 @@ TEST_P(NoDebuginfo, JsonMatchesGroundTruth) {
   ASSERT_TRUE(layout) << "py-layout --json: " << error << "\n" << r.describe();
   const json& debuginfo = (*layout)["sources"]["debuginfo"];
   EXPECT_TRUE(debuginfo.is_object() && debuginfo.empty())
-      << "gdb still sees CPython's types, so this is not a run without debuginfo; debuginfo gives:" << keys_of(debuginfo);
+      << "gdb still sees CPython's types, so this is not a run without debuginfo; debuginfo gives:"
+      << keys_of(debuginfo);
   ASSERT_TRUE((*layout)["source"].is_string()) << layout->dump();
   const std::string source = (*layout)["source"].get<std::string>();
   EXPECT_EQ(source.find("debuginfo"), std::string::npos) << "layouts from \"" << source << "\"";
@@ -66,7 +67,8 @@ TEST_P(NoDebuginfo, JsonMatchesGroundTruth) {
   const auto diffs = compare_bt_all_json(w->truth(), *got, task_ids(w->pid()));
   EXPECT_TRUE(diffs.empty()) << "py-bt-all --json without debuginfo (layouts from \"" << source
                              << "\") differs from the ground truth of " << setup.executable.string() << " ("
-                             << diffs.size() << " differences):\n" << join_diffs(diffs);
+                             << diffs.size() << " differences):\n"
+                             << join_diffs(diffs);
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, NoDebuginfo, testing::ValuesIn(no_debuginfo_variants()), variant_name);
@@ -118,7 +120,8 @@ TEST_P(Layout, SourcesAgree) {
   // _Py_DebugOffsets (3.13+) is read, valid, and agrees with debuginfo wherever both speak.
   if (w->truth().major > 3 || (w->truth().major == 3 && w->truth().minor >= 13)) {
     EXPECT_FALSE(offsets.empty()) << "no _Py_DebugOffsets on CPython " << w->truth().python;
-    EXPECT_TRUE(sources["debug_offsets_error"].is_null()) << "_Py_DebugOffsets rejected: " << sources["debug_offsets_error"];
+    EXPECT_TRUE(sources["debug_offsets_error"].is_null())
+        << "_Py_DebugOffsets rejected: " << sources["debug_offsets_error"];
     for (const auto& [key, value] : offsets.items())
       if (debuginfo.contains(key) && debuginfo[key] != value)
         diffs.push_back(key + ": _Py_DebugOffsets " + value.dump() + ", debuginfo " + debuginfo[key].dump());
@@ -130,8 +133,8 @@ TEST_P(Layout, SourcesAgree) {
   for (const auto& [key, value] : debuginfo.items())
     if (fields.contains(key) && fields[key] != value)
       diffs.push_back(key + ": pyxray uses " + fields[key].dump() + ", debuginfo says " + value.dump());
-  EXPECT_TRUE(diffs.empty()) << "layout sources of " << interp.path.string() << " disagree (" << diffs.size()
-                             << "):\n" << join_diffs(diffs);
+  EXPECT_TRUE(diffs.empty()) << "layout sources of " << interp.path.string() << " disagree (" << diffs.size() << "):\n"
+                             << join_diffs(diffs);
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, Layout, testing::ValuesIn(all_interpreters()), interp_name);

@@ -1,13 +1,13 @@
 #include "workload.hpp"
 
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <sys/resource.h>
 #include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
 #include <thread>
 
 namespace pyxray::it {
@@ -72,10 +72,10 @@ std::unique_ptr<Workload> Workload::start(const Interpreter& interp, const Launc
   const fs::path err_path = w->dir() / "workload.err";
   // -E -s: no PYTHON* environment variables, no user site-packages: same process on every machine.
   const fs::path exe = launch.executable.empty() ? interp.path : launch.executable;
-  w->proc_ = std::make_unique<Process>(
-      std::vector<std::string>{exe.string(), "-E", "-s", script.string(), truth_path.string(),
-                               std::to_string(kWorkloadLifetimeSeconds)},
-      w->dir() / "workload.out", err_path, launch.env);
+  w->proc_ =
+      std::make_unique<Process>(std::vector<std::string>{exe.string(), "-E", "-s", script.string(), truth_path.string(),
+                                                         std::to_string(kWorkloadLifetimeSeconds)},
+                                w->dir() / "workload.out", err_path, launch.env);
 
   const auto fail = [&](const std::string& what) {
     throw std::runtime_error(what + " [" + exe.string() + ", " + exit_reason(w->proc_->status()) +
@@ -154,13 +154,18 @@ void add_plugin_and_commands(std::vector<std::string>& argv, const std::vector<s
 
 }  // namespace
 
-CommandResult run_gdb(pid_t pid, const std::vector<std::string>& commands, const fs::path& work_dir,
-                      Clock::duration timeout, const std::vector<std::string>& init_commands) {
+std::vector<std::string> gdb_attach_argv(pid_t pid, const std::vector<std::string>& commands,
+                                         const std::vector<std::string>& init_commands) {
   auto argv = gdb_argv(init_commands);
   argv.push_back("-p");
   argv.push_back(std::to_string(pid));
   add_plugin_and_commands(argv, commands);
-  return run_command(argv, work_dir, timeout);
+  return argv;
+}
+
+CommandResult run_gdb(pid_t pid, const std::vector<std::string>& commands, const fs::path& work_dir,
+                      Clock::duration timeout, const std::vector<std::string>& init_commands) {
+  return run_command(gdb_attach_argv(pid, commands, init_commands), work_dir, timeout);
 }
 
 CommandResult run_gdb_core(const fs::path& executable, const fs::path& core, const std::vector<std::string>& commands,
@@ -178,10 +183,10 @@ void write_core(pid_t pid, const fs::path& core, const fs::path& work_dir) {
   argv.insert(argv.end(), {"-p", std::to_string(pid), "-ex", "gcore " + core.string()});
   auto r = run_command(argv, work_dir, 120s);
   std::error_code ec;
-  if (r.timed_out || r.exit_code != 0 || r.out.find("Saved corefile") == std::string::npos ||
-      !fs::exists(core, ec) || fs::file_size(core, ec) == 0)
-    throw std::runtime_error("gcore of process " + std::to_string(pid) + " into " + core.string() +
-                             " failed\n" + r.describe());
+  if (r.timed_out || r.exit_code != 0 || r.out.find("Saved corefile") == std::string::npos || !fs::exists(core, ec) ||
+      fs::file_size(core, ec) == 0)
+    throw std::runtime_error("gcore of process " + std::to_string(pid) + " into " + core.string() + " failed\n" +
+                             r.describe());
 }
 
 void write_kernel_core(Workload& w, const fs::path& root, const fs::path& core) {
@@ -227,11 +232,12 @@ std::vector<std::string> gdb_run_problems(const CommandResult& r, bool require_s
   std::vector<std::string> problems;
   if (r.timed_out) problems.push_back("gdb was killed after its timeout");
   else if (r.exit_code < 0) problems.push_back("gdb died by a signal");
-  else if (require_success && r.exit_code != 0) problems.push_back("gdb exited with status " + std::to_string(r.exit_code));
+  else if (require_success && r.exit_code != 0)
+    problems.push_back("gdb exited with status " + std::to_string(r.exit_code));
   // The sanitizers' reports, from a PYXRAY_SANITIZE build's module in gdb (PYXRAY_GDB=gdb-asan).
-  for (const char* bad : {"Traceback", "Python Exception", "Fatal signal", "pyxray: internal error",
-                          "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                          "UndefinedBehaviorSanitizer"})
+  for (const char* bad :
+       {"Traceback", "Python Exception", "Fatal signal", "pyxray: internal error", "ERROR: AddressSanitizer",
+        "ERROR: LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"})
     for (const auto* stream : {&r.out, &r.err})
       if (stream->find(bad) != std::string::npos)
         problems.push_back(std::string("\"") + bad + "\" on " + (stream == &r.out ? "stdout" : "stderr"));

@@ -23,18 +23,18 @@ struct Frame {
 };
 
 struct ThreadTruth {
-  uint64_t thread_id = 0;               // threading ident (pthread_t)
-  std::optional<int64_t> native_id;     // kernel tid, 3.8+ only
-  std::string name;                     // threading name
-  bool spinner = false;                 // the busy-looping thread (frames move; holds the GIL)
-  std::vector<Frame> frames;            // innermost first
+  uint64_t thread_id = 0;            // threading ident (pthread_t)
+  std::optional<int64_t> native_id;  // kernel tid, 3.8+ only
+  std::string name;                  // threading name
+  bool spinner = false;              // the busy-looping thread (frames move; holds the GIL)
+  std::vector<Frame> frames;         // innermost first
 };
 
 struct GroundTruth {
   int pid = 0;
-  std::string python;                   // platform.python_version()
+  std::string python;  // platform.python_version()
   int major = 0, minor = 0, micro = 0;
-  std::vector<ThreadTruth> threads;     // every thread left in the process
+  std::vector<ThreadTruth> threads;  // every thread left in the process
 
   bool has_qualname() const { return major > 3 || (major == 3 && minor >= 11); }
   bool has_native_id() const { return major > 3 || (major == 3 && minor >= 8); }
@@ -67,7 +67,7 @@ class Workload {
 
  private:
   Workload() = default;
-  TempDir dir_;                    // declared first: destroyed after the process is gone
+  TempDir dir_;  // declared first: destroyed after the process is gone
   std::unique_ptr<Process> proc_;
   GroundTruth truth_;
 };
@@ -86,11 +86,15 @@ std::filesystem::path gdb_plugin_path();
 // gdb-asan, which preloads the ASan runtime), else gdb from PATH.
 std::string gdb_program();
 
+// The arguments of gdb -nx -batch [-iex INIT]... -p PID -x PLUGIN -ex CMD..., for a test that runs
+// gdb itself (to signal it, or to watch its output while it runs).
+std::vector<std::string> gdb_attach_argv(pid_t pid, const std::vector<std::string>& commands,
+                                         const std::vector<std::string>& init_commands = {});
+
 // gdb -nx -batch [-iex INIT]... -p PID -x PLUGIN -ex CMD... with a hard timeout. INIT commands run
 // before gdb attaches (e.g. "set debug-file-directory /nonexistent").
-CommandResult run_gdb(pid_t pid, const std::vector<std::string>& commands,
-                      const std::filesystem::path& work_dir, Clock::duration timeout = 60s,
-                      const std::vector<std::string>& init_commands = {});
+CommandResult run_gdb(pid_t pid, const std::vector<std::string>& commands, const std::filesystem::path& work_dir,
+                      Clock::duration timeout = 60s, const std::vector<std::string>& init_commands = {});
 
 // gdb -nx -batch [-iex INIT]... EXECUTABLE CORE -x PLUGIN -ex CMD... with a hard timeout.
 CommandResult run_gdb_core(const std::filesystem::path& executable, const std::filesystem::path& core,

@@ -163,7 +163,8 @@ void check_results(const Plan& plan, const std::string& out, const Workload& w, 
   ASSERT_TRUE(got) << error << "\n" << last.output.substr(0, 2000);
   const auto diffs = compare_bt_all_json(w.truth(), *got, task_ids(w.pid()));
   EXPECT_TRUE(diffs.empty()) << "py-bt-all --json after py-layout --python auto differs from the ground truth ("
-                             << diffs.size() << " differences):\n" << join_diffs(diffs);
+                             << diffs.size() << " differences):\n"
+                             << join_diffs(diffs);
 }
 
 // The target runs on as before: alive, no thread left stopped, the spinner still burning CPU.
@@ -201,8 +202,9 @@ TEST_P(WrongLayout, EveryCommandEndsCleanlyAndAutoRecovers) {
   const fs::path spec = w->dir() / "commands.json";
   write_plan(plan, spec);
   const auto start = Clock::now();
-  auto r = run_gdb(w->pid(), {"cd " + w->dir().string(), "source " + kRunEach.string(), "python run_each('" + spec.string() + "')"},
-                   w->dir(), 120s);
+  auto r = run_gdb(
+      w->pid(), {"cd " + w->dir().string(), "source " + kRunEach.string(), "python run_each('" + spec.string() + "')"},
+      w->dir(), 120s);
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   EXPECT_TRUE(problems.empty()) << join_diffs(problems) << "\n" << r.describe();
@@ -229,10 +231,9 @@ TEST(LldbWrongLayout, EveryCommandEndsCleanlyAndAutoRecovers) {
   const fs::path spec = w->dir() / "commands.json";
   write_plan(plan, spec);
   const auto start = Clock::now();
-  auto r = run_lldb_attached(w->pid(),
-                             {"command script import " + kRunEach.string(),
-                              "script run_each.run_each('" + spec.string() + "')"},
-                             w->dir());
+  auto r = run_lldb_attached(
+      w->pid(), {"command script import " + kRunEach.string(), "script run_each.run_each('" + spec.string() + "')"},
+      w->dir());
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const auto problems = lldb_run_problems(r, /*require_success=*/true);
   EXPECT_TRUE(problems.empty()) << join_diffs(problems) << "\n" << r.describe();

@@ -10,6 +10,7 @@ namespace pyxray::synthetic {
 namespace {
 
 // The 3.13 block's members in order (Include/internal/pycore_runtime.h of 3.13).
+// clang-format off
 constexpr std::string_view kNames313[] = {
     "runtime_state.size", "runtime_state.finalizing", "runtime_state.interpreters_head",
     "interpreter_state.size", "interpreter_state.id", "interpreter_state.next", "interpreter_state.threads_head",
@@ -36,9 +37,10 @@ constexpr std::string_view kNames313[] = {
     "unicode_object.size", "unicode_object.state", "unicode_object.length", "unicode_object.asciiobject_size",
     "gc.size", "gc.collecting",
 };
+// clang-format on
 
-constexpr std::string_view kObjectSections[] = {"code_object", "type_object", "tuple_object", "list_object",
-                                                "set_object",  "dict_object", "float_object", "long_object",
+constexpr std::string_view kObjectSections[] = {"code_object",  "type_object",    "tuple_object", "list_object",
+                                                "set_object",   "dict_object",    "float_object", "long_object",
                                                 "bytes_object", "unicode_object", "gen_object"};
 
 }  // namespace
@@ -69,8 +71,10 @@ DebugOffsetsMembers free_threaded_members(DebugOffsetsMembers m, int minor) {
   set_member(m, "pyobject.size", 32);
   set_member(m, "pyobject.ob_type", 24);
   set_member(m, "interpreter_state.gil_runtime_state_enabled", 0);
-  set_member(m, "interpreter_state.gil_runtime_state_locked", member(m, "interpreter_state.gil_runtime_state_locked") + 8);
-  set_member(m, "interpreter_state.gil_runtime_state_holder", member(m, "interpreter_state.gil_runtime_state_holder") + 8);
+  set_member(m, "interpreter_state.gil_runtime_state_locked",
+             member(m, "interpreter_state.gil_runtime_state_locked") + 8);
+  set_member(m, "interpreter_state.gil_runtime_state_holder",
+             member(m, "interpreter_state.gil_runtime_state_holder") + 8);
   if (minor == 14) {
     set_member(m, "code_object.co_tlbc", adaptive + 16);
     set_member(m, "code_object.co_code_adaptive", adaptive + 24);

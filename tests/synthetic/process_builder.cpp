@@ -99,12 +99,12 @@ struct ProcessBuilder::Thread {
   std::string os_name;
   std::string threading_name;
   uint64_t tstate = 0;
-  uint64_t cframe = 0;       // 3.11-3.12
-  uint64_t chunk = 0;        // 3.11+: its data stack
+  uint64_t cframe = 0;  // 3.11-3.12
+  uint64_t chunk = 0;   // 3.11+: its data stack
   uint64_t stack_top = 0;
-  uint64_t top = 0;          // innermost frame
-  bool has_entry = false;    // the evaluation loop's first (entry) frame is pushed
-  int32_t tlbc_index = 0;    // 3.14t: the copy of the bytecode its frames run
+  uint64_t top = 0;        // innermost frame
+  bool has_entry = false;  // the evaluation loop's first (entry) frame is pushed
+  int32_t tlbc_index = 0;  // 3.14t: the copy of the bytecode its frames run
 };
 
 struct ProcessBuilder::Pool {
@@ -115,8 +115,11 @@ struct ProcessBuilder::Pool {
 };
 
 ProcessBuilder::ProcessBuilder(uint32_t version_hex, BuilderOptions options)
-    : version_hex_(version_hex), version_(version_from_hex(version_hex)), minor_(version_.minor),
-      options_(options), image_(std::make_shared<Image>()) {
+    : version_hex_(version_hex),
+      version_(version_from_hex(version_hex)),
+      minor_(version_.minor),
+      options_(options),
+      image_(std::make_shared<Image>()) {
   if (version_.major != 3 || minor_ < 9 || minor_ > 14)
     throw std::invalid_argument(fmt::format("ProcessBuilder: no layout for {}", version_.text()));
   if (options_.free_threaded && (minor_ < 13 || options_.pymalloc))
@@ -365,8 +368,8 @@ void ProcessBuilder::setup_types() {
   uint64_t object = static_type("object", "PyBaseObject_Type", 16 + grow_, 0, kTpBaseType, 0);
   field_u64(builtin_type("type"), L_.type_tp_base, object);
   const int64_t digit_at = L_.long_lv_tag != kAbsent ? L_.long_value_ob_digit : L_.long_ob_digit;
-  uint64_t int_t = static_type("int", "PyLong_Type", digit_at, or_default(L_.digit_size, 4),
-                               kTpBaseType | kTpLongSubclass, object);
+  uint64_t int_t =
+      static_type("int", "PyLong_Type", digit_at, or_default(L_.digit_size, 4), kTpBaseType | kTpLongSubclass, object);
   static_type("bool", "PyBool_Type", digit_at + 8, 0, kTpLongSubclass, int_t);
   static_type("float", "PyFloat_Type", 24 + grow_, 0, kTpBaseType, object);
   static_type("str", "PyUnicode_Type", or_default(L_.unicode_object_size, 64), 0, kTpBaseType | kTpUnicodeSubclass,
@@ -384,7 +387,8 @@ void ProcessBuilder::setup_types() {
   else static_type("code", "PyCode_Type", 200, 0, 0, object);
   if (minor_ <= 10) static_type("frame", "PyFrame_Type", or_default(L_.frame_object_size, 360), 8, kTpHaveGc, object);
   if (minor_ >= 11)
-    static_type("generator", "PyGen_Type", or_default(L_.gen_gi_iframe, 72) + L_.iframe_localsplus, 8, kTpHaveGc, object);
+    static_type("generator", "PyGen_Type", or_default(L_.gen_gi_iframe, 72) + L_.iframe_localsplus, 8, kTpHaveGc,
+                object);
   static_type("cell", "PyCell_Type", 24 + grow_, 0, kTpHaveGc, object);
   uint64_t none_t = static_type("NoneType", "_PyNone_Type", 16 + grow_, 0, 0, object);
   uint64_t dummy_t = static_type("<dummy key> type", "", 16 + grow_, 0, 0, object);
@@ -454,8 +458,8 @@ void ProcessBuilder::setup_allocator() {
     domain(runtime_ + L_.runtime_allocators_standard_mem, obj_malloc);
     domain(runtime_ + L_.runtime_allocators_standard_obj, obj_malloc);
   } else {
-    for (auto [name, malloc] : {std::pair{"_PyMem_Raw", raw_malloc}, std::pair{"_PyMem", obj_malloc},
-                                std::pair{"_PyObject", obj_malloc}}) {
+    for (auto [name, malloc] :
+         {std::pair{"_PyMem_Raw", raw_malloc}, std::pair{"_PyMem", obj_malloc}, std::pair{"_PyObject", obj_malloc}}) {
       uint64_t at = static_alloc(40, 8);
       domain(at, malloc);
       symbols_[name] = at;
@@ -474,7 +478,8 @@ void ProcessBuilder::setup_allocator() {
     field_u64(arena_vector_, or_default(L_.arena_object_address, 0), arena_);
     field_u64(arena_vector_, or_default(L_.arena_object_pool_address, 8), arena_);
     field_u32(arena_vector_, or_default(L_.arena_object_nfreepools, 16), static_cast<uint32_t>(arena_size / pool_size));
-    field_u32(arena_vector_, or_default(L_.arena_object_ntotalpools, 20), static_cast<uint32_t>(arena_size / pool_size));
+    field_u32(arena_vector_, or_default(L_.arena_object_ntotalpools, 20),
+              static_cast<uint32_t>(arena_size / pool_size));
   }
   const uint64_t narenas = options_.pymalloc ? 1 : 0;
   if (minor_ <= 11) {
@@ -521,7 +526,8 @@ uint64_t ProcessBuilder::str(std::string_view text) {
   put_u64(s + L_.ascii_length, cps.size());
   put_u64(s + L_.ascii_length + 8, ~uint64_t{0});  // hash: not computed yet
   // state: interned:2 kind:3 compact:1 ascii:1, then ready (3.3-3.11)
-  uint32_t state = 1u | static_cast<uint32_t>(kind) << 2 | 1u << 5 | (ascii ? 1u << 6 : 0) | (minor_ <= 11 ? 1u << 7 : 0);
+  uint32_t state =
+      1u | static_cast<uint32_t>(kind) << 2 | 1u << 5 | (ascii ? 1u << 6 : 0) | (minor_ <= 11 ? 1u << 7 : 0);
   if (options_.free_threaded)  // interned is a whole byte: interned, then kind:3 compact:1 ascii:1
     state = 1u | static_cast<uint32_t>(kind) << 8 | 1u << 11 | (ascii ? 1u << 12 : 0);
   put_u32(s + L_.ascii_state, state);
@@ -595,8 +601,7 @@ uint64_t ProcessBuilder::dict(const std::vector<std::pair<uint64_t, uint64_t>>& 
   while (size * 2 / 3 < n) size *= 2;
   const uint64_t usable = size * 2 / 3;
   bool unicode = minor_ >= 11 && !items.empty();
-  for (const auto& [k, v] : items)
-    unicode = unicode && image_->read_u64(k + L_.object_ob_type) == builtin_type("str");
+  for (const auto& [k, v] : items) unicode = unicode && image_->read_u64(k + L_.object_ob_type) == builtin_type("str");
   const uint64_t entry = unicode ? 16 : static_cast<uint64_t>(or_default(L_.dictkeyentry_size, 24));
   const uint64_t keys_size = static_cast<uint64_t>(L_.dictkeys_dk_indices) + size + usable * entry;
   uint64_t keys = alloc_object(0, keys_size);
@@ -835,12 +840,15 @@ uint64_t ProcessBuilder::code(const FuncSpec& spec) {
   return c;
 }
 
-uint64_t ProcessBuilder::code_start(uint64_t code) const { return code + static_cast<uint64_t>(L_.code_co_code_adaptive); }
+uint64_t ProcessBuilder::code_start(uint64_t code) const {
+  return code + static_cast<uint64_t>(L_.code_co_code_adaptive);
+}
 
 uint64_t ProcessBuilder::bytecode_copy(uint64_t code, int32_t index) {
   if (index == 0) return code_start(code);
   if (L_.code_co_tlbc == kAbsent || index < 0 || index >= kTlbcSlots)
-    throw std::invalid_argument(fmt::format("ProcessBuilder: no thread-local bytecode {} in {}", index, version_.text()));
+    throw std::invalid_argument(
+        fmt::format("ProcessBuilder: no thread-local bytecode {} in {}", index, version_.text()));
   const uint64_t array = image_->read_u64(code + L_.code_co_tlbc);
   const uint64_t slot = array + L_.codearray_entries + 8 * static_cast<uint64_t>(index);
   if (uint64_t copy = image_->read_u64(slot)) return copy;
@@ -978,8 +986,8 @@ uint64_t ProcessBuilder::push_frame(int thread, uint64_t code, int instr, const 
     interp_frame(t, cstack_top_, 0, 0, kOwnedByCStack, {}, 0, 0);
   }
   const std::size_t size = static_cast<std::size_t>(L_.iframe_localsplus) + 8 * (fast_locals.size() + 4);
-  uint64_t f = interp_frame(t, data_stack_alloc(t, size), code, instr, kOwnedByThread, fast_locals, globals,
-                            locals_dict);
+  uint64_t f =
+      interp_frame(t, data_stack_alloc(t, size), code, instr, kOwnedByThread, fast_locals, globals, locals_dict);
   if (minor_ == 11 && !t.has_entry) field_u8(f, L_.iframe_is_entry, 1);
   t.has_entry = true;
   return f;
@@ -1002,12 +1010,12 @@ void ProcessBuilder::finish_modules(uint64_t main_globals) {
   uint64_t thread_cls = heap_class("Thread", "threading");
   std::vector<std::pair<uint64_t, uint64_t>> active;
   for (const auto& t : threads_)
-    active.emplace_back(integer(static_cast<int64_t>(t->ident)), instance(thread_cls, {{"_name", str(t->threading_name)}}));
+    active.emplace_back(integer(static_cast<int64_t>(t->ident)),
+                        instance(thread_cls, {{"_name", str(t->threading_name)}}));
   uint64_t threading = module("threading", dict_str({{"__name__", str("threading")}, {"_active", dict(active)}}));
-  uint64_t sys_dict =
-      dict_str({{"__name__", str("sys")},
-                {"version", str(fmt::format("{}.{}.{} (main, Jan  1 2025, 00:00:00) [GCC 12.2.0]", version_.major,
-                                            version_.minor, version_.micro))}});
+  uint64_t sys_dict = dict_str({{"__name__", str("sys")},
+                                {"version", str(fmt::format("{}.{}.{} (main, Jan  1 2025, 00:00:00) [GCC 12.2.0]",
+                                                            version_.major, version_.minor, version_.micro))}});
   uint64_t sys = module("sys", sys_dict);
   uint64_t main = module("__main__", main_globals);
   uint64_t modules = dict({{str("sys"), sys}, {str("threading"), threading}, {str("__main__"), main}});

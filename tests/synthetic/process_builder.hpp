@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "layout/layout.hpp"
-#include "synthetic_image.hpp"
 #include "layout/version.hpp"
 #include "layout/version_traits.hpp"
+#include "synthetic_image.hpp"
 
 namespace pyxray::synthetic {
 
@@ -59,11 +59,11 @@ struct FuncSpec {
   std::string qualname;
   std::string filename = "/srv/app/main.py";
   int first_line = 1;
-  bool optimized = true;             // CO_OPTIMIZED | CO_NEWLOCALS: fast locals (a function)
-  bool generator = false;            // CO_GENERATOR
+  bool optimized = true;   // CO_OPTIMIZED | CO_NEWLOCALS: fast locals (a function)
+  bool generator = false;  // CO_GENERATOR
   int argcount = 0;
-  std::vector<std::string> varnames; // arguments first
-  std::vector<int> lines;            // one per code unit
+  std::vector<std::string> varnames;  // arguments first
+  std::vector<int> lines;             // one per code unit
 };
 
 class ProcessBuilder {
@@ -93,7 +93,7 @@ class ProcessBuilder {
   uint64_t true_obj() const { return true_; }
   uint64_t false_obj() const { return false_; }
   uint64_t builtin_type(std::string_view tp_name) const;  // "int", "dict", ...
-  uint64_t str(std::string_view text);                   // UTF-8 in; compact ASCII, UCS-1, UCS-2 or UCS-4
+  uint64_t str(std::string_view text);                    // UTF-8 in; compact ASCII, UCS-1, UCS-2 or UCS-4
   uint64_t bytes(std::string_view data);
   uint64_t integer(int64_t v);
   uint64_t floating(double v);
@@ -117,8 +117,8 @@ class ProcessBuilder {
   int add_thread(int64_t native_id, uint64_t ident, std::string os_name, std::string threading_name);
   // A frame of `code` stopped at code unit `instr`, with its fast locals (or, for a module or class
   // body, `locals_dict`) and globals.
-  uint64_t push_frame(int thread, uint64_t code, int instr, const std::vector<uint64_t>& fast_locals,
-                      uint64_t globals, uint64_t locals_dict = 0);
+  uint64_t push_frame(int thread, uint64_t code, int instr, const std::vector<uint64_t>& fast_locals, uint64_t globals,
+                      uint64_t locals_dict = 0);
   // 3.11+: a running generator's frame, embedded in its generator object (returned).
   uint64_t push_generator(int thread, uint64_t code, int instr, const std::vector<uint64_t>& fast_locals,
                           uint64_t globals);

@@ -21,6 +21,7 @@ Scene standard_scene(uint32_t version_hex, bool pymalloc, bool free_threaded) {
   const int minor = b.version().minor;
 
   // The code: line tables with a backwards jump, a line delta over 127 and a range with no line.
+  // clang-format off
   uint64_t module_code = b.code({"<module>", "<module>", "/srv/app/main.py", 1, false, false, 0, {},
                                  lines({{1, 2}, {3, 4}, {10, 2}, {24, 6}, {36, 2}, {43, 5}})});
   uint64_t main_code = b.code({"main", "main", "/srv/app/main.py", 36, true, false, 0, {"w", "data", "t"},
@@ -31,12 +32,13 @@ Scene standard_scene(uint32_t version_hex, bool pymalloc, bool free_threaded) {
                               lines({{25, 1}, {26, 10}, {27, 8}, {26, 3}})});
   uint64_t items_code = b.code({"items", "Worker.items", "/srv/app/main.py", 28, true, minor >= 11, 1, {"self"},
                                 lines({{28, 2}, {29, 4}, {30, 4}})});
+  // clang-format on
 
   // The objects.
   uint64_t worker_cls = b.heap_class("Worker", "__main__");
   uint64_t hello = b.str("hello");
   uint64_t ucs = b.str("h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 \xf0\x9f\x98\x80");  // héllo wörld ✓ 😀
-  uint64_t latin = b.str("caf\xc3\xa9");                                           // café
+  uint64_t latin = b.str("caf\xc3\xa9");                                            // café
   uint64_t data = b.bytes(std::string_view("\x00\x01hi'\"\xff", 7));
   uint64_t big = b.integer(-12345678901234567);
   uint64_t small = b.integer(42);
@@ -51,11 +53,14 @@ Scene standard_scene(uint32_t version_hex, bool pymalloc, bool free_threaded) {
   uint64_t mod = b.module("json");
   uint64_t fn = b.function(inner_code, "inner", "inner", 0);
   uint64_t cl = b.cell(small);
-  s.root = b.dict_str({{"s", hello},     {"u", ucs},   {"latin", latin}, {"b", data}, {"big", big},
-                       {"i", small},     {"zero", zero}, {"f", pi},      {"t", tup},  {"one", one},
-                       {"l", lst},       {"set", st},  {"fs", fst},      {"none", b.none()},
-                       {"yes", b.true_obj()}, {"no", b.false_obj()}, {"inst", inst}, {"cls", worker_cls},
-                       {"mod", mod},     {"fn", fn},   {"code", inner_code}, {"cell", cl}});
+  s.root = b.dict_str({{"s", hello},          {"u", ucs},         {"latin", latin},
+                       {"b", data},           {"big", big},       {"i", small},
+                       {"zero", zero},        {"f", pi},          {"t", tup},
+                       {"one", one},          {"l", lst},         {"set", st},
+                       {"fs", fst},           {"none", b.none()}, {"yes", b.true_obj()},
+                       {"no", b.false_obj()}, {"inst", inst},     {"cls", worker_cls},
+                       {"mod", mod},          {"fn", fn},         {"code", inner_code},
+                       {"cell", cl}});
   uint64_t globals = b.dict_str({{"__name__", b.str("__main__")}, {"Worker", worker_cls}, {"data", s.root}});
   s.reprs = {{hello, "'hello'"},
              {ucs, "'h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 \xf0\x9f\x98\x80'"},

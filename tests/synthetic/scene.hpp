@@ -29,8 +29,8 @@ struct SceneFrame {
 struct SceneThread {
   int64_t native_id = 0;
   uint64_t ident = 0;
-  std::string name;                 // threading's name
-  std::vector<SceneFrame> frames;   // innermost first
+  std::string name;                // threading's name
+  std::vector<SceneFrame> frames;  // innermost first
 };
 
 struct Scene {

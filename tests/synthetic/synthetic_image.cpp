@@ -15,7 +15,8 @@ void Image::map(uint64_t addr, std::size_t size) {
   auto next = regions_.lower_bound(addr);
   bool overlaps_next = next != regions_.end() && next->first < addr + size;
   bool overlaps_prev = next != regions_.begin() && std::prev(next)->first + std::prev(next)->second.size() > addr;
-  if (overlaps_next || overlaps_prev) throw std::invalid_argument(fmt::format("region at {:#x} overlaps another", addr));
+  if (overlaps_next || overlaps_prev)
+    throw std::invalid_argument(fmt::format("region at {:#x} overlaps another", addr));
   regions_.emplace(addr, Bytes(size));
 }
 

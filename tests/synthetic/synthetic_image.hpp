@@ -114,16 +114,16 @@ Bytes debug_offsets_block(uint32_t version_hex, bool free_threaded, const DebugO
 // keep the values of CPython 3.14/3.15's headers.
 struct ObjectLayout {
   int64_t ob_type = 8;
-  int64_t ob_size = 16;             // PyVarObject
-  int64_t type_size = 416;          // sizeof(PyTypeObject)
+  int64_t ob_size = 16;     // PyVarObject
+  int64_t type_size = 416;  // sizeof(PyTypeObject)
   int64_t tp_name = 24;
   int64_t tp_basicsize = 32;
   int64_t tp_flags = 168;
   int64_t ascii_length = 16;
   int64_t ascii_state = 32;
-  int64_t ascii_size = 40;          // sizeof(PyASCIIObject): compact ASCII data follows
+  int64_t ascii_size = 40;  // sizeof(PyASCIIObject): compact ASCII data follows
   int64_t bytes_sval = 32;
-  int64_t code_size = 216;          // sizeof(PyCodeObject), co_code_adaptive[1] included
+  int64_t code_size = 216;  // sizeof(PyCodeObject), co_code_adaptive[1] included
   int64_t co_flags = 48;
   int64_t co_argcount = 52;
   int64_t co_firstlineno = 68;
@@ -147,10 +147,10 @@ struct CodeSpec {
   int first_line = 1;
   uint32_t flags = 0;
   int argcount = 0;
-  int first_traceable = 0;     // _co_firsttraceable, in code units
-  Bytes code;                  // co_code, stored at co_code_adaptive
-  Bytes linetable;             // co_linetable
-  uint64_t unique_id_slot = 0; // what happens to lie in _co_unique_id
+  int first_traceable = 0;      // _co_firsttraceable, in code units
+  Bytes code;                   // co_code, stored at co_code_adaptive
+  Bytes linetable;              // co_linetable
+  uint64_t unique_id_slot = 0;  // what happens to lie in _co_unique_id
 };
 
 class ObjectBuilder {

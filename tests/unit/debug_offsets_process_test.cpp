@@ -95,6 +95,7 @@ struct Fn {
   std::vector<uint8_t> linetable;
 };
 
+// clang-format off
 // Generated once with CPython 3.13.0 (compile(SRC, "/srv/app/main.py", "exec"), dis, co_lines()).
 // offset 58: the CALL of main() -> line 43
 const Fn kModule = {"<module>", "<module>", 1, 0x0, 0, 0, 58,
@@ -161,6 +162,7 @@ const Fn kMain = {"main", "main", 36, 0x3, 0, 0, 136,
      0x18, 0xa0, 0x01, 0xa7, 0x05, 0xa1, 0x05, 0xd1, 0x08, 0x26, 0x80, 0x41, 0xd8, 0x04, 0x05, 0x87, 0x47,
      0x81, 0x47, 0x84, 0x49, 0xdc, 0x0b, 0x11, 0x92, 0x29, 0xd1, 0x21, 0x34, 0xd1, 0x0b, 0x35, 0xd0, 0x04,
      0x35}};
+// clang-format on
 
 // ---- the process image
 
@@ -184,7 +186,7 @@ constexpr uint64_t kChunkSizeField = 8, kChunkTopField = 16, kChunkData = 24;
 constexpr int kPid = 4242;
 constexpr int64_t kMainTid = 4242;
 constexpr int64_t kWorkerTid = 4251;
-constexpr uint64_t kMainIdent = 0x7f3a5d9e8740;    // pthread_t
+constexpr uint64_t kMainIdent = 0x7f3a5d9e8740;  // pthread_t
 constexpr uint64_t kWorkerIdent = 0x7f3a5b7ff6c0;
 
 // enum _frameowner (3.14: pycore_interpframe_structs.h). 3.15 has no FRAME_OWNED_BY_CSTACK.
@@ -357,8 +359,16 @@ class SyntheticPython {
 
   uint64_t code_for(const Fn& fn) {
     if (auto it = codes_.find(fn.qualname); it != codes_.end()) return it->second;
-    CodeSpec spec{fn.name, fn.qualname, kFile, fn.first_line, fn.flags, fn.argcount, fn.first_traceable,
-                  to_bytes(fn.code), to_bytes(fn.linetable), unique_id_slot};
+    CodeSpec spec{fn.name,
+                  fn.qualname,
+                  kFile,
+                  fn.first_line,
+                  fn.flags,
+                  fn.argcount,
+                  fn.first_traceable,
+                  to_bytes(fn.code),
+                  to_bytes(fn.linetable),
+                  unique_id_slot};
     return codes_[fn.qualname] = heap_.code(spec);
   }
 
@@ -457,8 +467,10 @@ json summary(const json& report) {
     json frames = json::array();
     for (const auto& f : t.at("frames")) {
       if (f.at("kind") != "python") continue;  // native frames (mixed stacks) are not this test's subject
-      frames.push_back(
-          {{"function", f.at("function")}, {"qualname", f.at("qualname")}, {"file", f.at("file")}, {"line", f.at("line")}});
+      frames.push_back({{"function", f.at("function")},
+                        {"qualname", f.at("qualname")},
+                        {"file", f.at("file")},
+                        {"line", f.at("line")}});
     }
     threads.push_back({{"native_id", t.at("native_id")},
                        {"thread_id", t.at("thread_id")},
@@ -486,8 +498,12 @@ json frames_json(const std::vector<Expect>& frames) {
 
 json thread_json(int64_t native_id, uint64_t ident, const char* name, const std::vector<Expect>& frames,
                  std::optional<std::string> warning = std::nullopt) {
-  return {{"native_id", native_id}, {"thread_id", ident},        {"name", name},
-          {"holds_gil", false},     {"frames", frames_json(frames)}, {"warning", warning ? json(*warning) : json()}};
+  return {{"native_id", native_id},
+          {"thread_id", ident},
+          {"name", name},
+          {"holds_gil", false},
+          {"frames", frames_json(frames)},
+          {"warning", warning ? json(*warning) : json()}};
 }
 
 json report_json(const char* python, std::vector<json> threads) {
@@ -495,11 +511,8 @@ json report_json(const char* python, std::vector<json> threads) {
 }
 
 const std::vector<Expect> kMainFrames = {
-    {"inner", "inner", 15},
-    {"middle", "middle", 20},
-    {"<lambda>", "main.<locals>.<lambda>", 40},
-    {"main", "main", 40},
-    {"<module>", "<module>", 43},
+    {"inner", "inner", 15}, {"middle", "middle", 20},     {"<lambda>", "main.<locals>.<lambda>", 40},
+    {"main", "main", 40},   {"<module>", "<module>", 43},
 };
 const std::vector<Expect> kWorkerFrames = {
     {"items", "Worker.items", 28},
@@ -515,10 +528,10 @@ json run_json(Session& session, const char* command = "py-bt-all") {
 }
 
 // Each argument is evaluated once (a command must not run twice).
-#define EXPECT_JSON_EQ(actual, expected)                                                       \
-  do {                                                                                         \
-    const json actual_ = (actual);                                                             \
-    const json expected_ = (expected);                                                         \
+#define EXPECT_JSON_EQ(actual, expected)                                                                     \
+  do {                                                                                                       \
+    const json actual_ = (actual);                                                                           \
+    const json expected_ = (expected);                                                                       \
     EXPECT_EQ(actual_, expected_) << "actual:\n" << actual_.dump(2) << "\nexpected:\n" << expected_.dump(2); \
   } while (0)
 
@@ -586,8 +599,8 @@ TEST(Synthetic314, CorruptBlockIsNotUsedAndSaysWhy) {
     auto session = py.session();
     CommandResult layout = session->run("py-layout", "");
     EXPECT_TRUE(layout.ok) << layout.output;
-    EXPECT_NE(layout.output.find(fmt::format("_Py_DebugOffsets not used: _Py_DebugOffsets at {:#x} failed validation: {}",
-                                             py.runtime(), problem)),
+    EXPECT_NE(layout.output.find(fmt::format(
+                  "_Py_DebugOffsets not used: _Py_DebugOffsets at {:#x} failed validation: {}", py.runtime(), problem)),
               std::string::npos)
         << layout.output;
     EXPECT_NE(layout.output.find("layouts from built-in table 3.14"), std::string::npos) << layout.output;
@@ -619,13 +632,14 @@ TEST(Synthetic314, FrameChainLoopEndsWithWarning) {
   uint64_t inner = py.push_python(t, kInner);
   py.set_previous(module, inner);  // <module> "returns" to inner(): the chain never ends
   auto session = py.session();
-  EXPECT_JSON_EQ(run_json(*session),
-                 report_json("3.14.0", {thread_json(kMainTid, kMainIdent, "python3",
-                                                    {{"inner", "inner", 15},
-                                                     {"middle", "middle", 20},
-                                                     {"main", "main", 40},
-                                                     {"<module>", "<module>", 43}},
-                                                    fmt::format("the frame chain loops at {:#x}", inner))}));
+  EXPECT_JSON_EQ(
+      run_json(*session),
+      report_json(
+          "3.14.0",
+          {thread_json(
+              kMainTid, kMainIdent, "python3",
+              {{"inner", "inner", 15}, {"middle", "middle", 20}, {"main", "main", 40}, {"<module>", "<module>", 43}},
+              fmt::format("the frame chain loops at {:#x}", inner))}));
 }
 
 TEST(Synthetic314, UnreadableFrameGivesPartialStackWithWarning) {
@@ -642,12 +656,11 @@ TEST(Synthetic314, UnreadableFrameGivesPartialStackWithWarning) {
   ASSERT_FALSE(py.image().is_mapped(kLost));
   py.set_previous(middle, kLost);
   auto session = py.session();
-  EXPECT_JSON_EQ(
-      run_json(*session),
-      report_json("3.14.0", {thread_json(kMainTid, kMainIdent, "python3",
-                                         {{"inner", "inner", 15}, {"middle", "middle", 20}},
-                                         fmt::format("cannot read target memory at {:#x}", kLost + 8)),
-                             thread_json(kWorkerTid, kWorkerIdent, "Thread-1 (run)", kWorkerFrames)}));
+  EXPECT_JSON_EQ(run_json(*session),
+                 report_json("3.14.0", {thread_json(kMainTid, kMainIdent, "python3",
+                                                    {{"inner", "inner", 15}, {"middle", "middle", 20}},
+                                                    fmt::format("cannot read target memory at {:#x}", kLost + 8)),
+                                        thread_json(kWorkerTid, kWorkerIdent, "Thread-1 (run)", kWorkerFrames)}));
 }
 
 // ---- 3.15
@@ -711,8 +724,9 @@ TEST(SyntheticNewer, NewerMicroSaysWhichTableFillsIn) {
     auto session = py.session();
     CommandResult r = session->run("py-bt-all", "--json");
     ASSERT_TRUE(r.ok) << r.output;
-    EXPECT_EQ(r.note, "pyxray: note: CPython 3.15.9 is newer than pyxray's tables: the struct offsets "
-                      "_Py_DebugOffsets lacks come from the CPython 3.15.2 table");
+    EXPECT_EQ(r.note,
+              "pyxray: note: CPython 3.15.9 is newer than pyxray's tables: the struct offsets "
+              "_Py_DebugOffsets lacks come from the CPython 3.15.2 table");
   }
   for (uint32_t hex : {0x030f00f0u, 0x030f02f0u}) {
     SyntheticPython py(hex);

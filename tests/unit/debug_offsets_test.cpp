@@ -33,18 +33,18 @@ using Bytes = std::vector<std::byte>;
 
 // How a member lands in DebugOffsets::offsets.
 enum class To {
-  Key,      // under `key`
-  Debug,    // under "debug:<member>"
-  Gil,      // raw under "debug:<member>", and minus interpreter_state.gil_runtime_state under `key`
-  FtOnly,   // a free-threaded-only member: absent when it is 0 on a GIL build, else "debug:<member>"
+  Key,        // under `key`
+  Debug,      // under "debug:<member>"
+  Gil,        // raw under "debug:<member>", and minus interpreter_state.gil_runtime_state under `key`
+  FtOnly,     // a free-threaded-only member: absent when it is 0 on a GIL build, else "debug:<member>"
   FtOnlyKey,  // the same, under `key` when present
 };
 
 struct Member {
   const char* name;  // "section.member"
   To to;
-  const char* key;   // for To::Key / To::Gil
-  uint64_t value;    // for synthetic blocks
+  const char* key;  // for To::Key / To::Gil
+  uint64_t value;   // for synthetic blocks
 };
 
 // Where each 3.13 member must land; the values come from the real data.
@@ -508,8 +508,9 @@ TEST(DebugOffsets, Real313CorruptedIsRejected) {
   b.resize(584);
   std::memcpy(b.data(), real.bytes.data(), 584);
   EXPECT_TRUE(parse_debug_offsets(b, kAddr)) << "exactly the block is enough";
-  EXPECT_NE(parse_error(real.bytes, PyVersion{3, 14, 0, false}).find("version 3.13.0 does not match the "
-                                                                     "target's Python 3.14"),
+  EXPECT_NE(parse_error(real.bytes, PyVersion{3, 14, 0, false})
+                .find("version 3.13.0 does not match the "
+                      "target's Python 3.14"),
             std::string::npos);
 }
 
@@ -627,14 +628,17 @@ TEST(DebugOffsets, RejectsWrongVersion) {
   EXPECT_EQ(parse_error(build_block(0x030e06f0, false, kBlock314), PyVersion{3, 13, 0, false}),
             kPrefix + "version 3.14.6 does not match the target's Python 3.13");
   EXPECT_EQ(parse_error(build_block(0x030f00a8, false, kBlock315)),
-            kPrefix + "version 3.15.0a8 is a pre-release whose _Py_DebugOffsets layout is not known "
-                      "(3.15.0b1 and later are)");
+            kPrefix +
+                "version 3.15.0a8 is a pre-release whose _Py_DebugOffsets layout is not known "
+                "(3.15.0b1 and later are)");
   EXPECT_EQ(parse_error(build_block(0x030e00b1, false, kBlock314)),
-            kPrefix + "version 3.14.0b1 is a pre-release whose _Py_DebugOffsets layout is not known "
-                      "(3.14.0b2 and later are)");
+            kPrefix +
+                "version 3.14.0b1 is a pre-release whose _Py_DebugOffsets layout is not known "
+                "(3.14.0b2 and later are)");
   EXPECT_EQ(parse_error(build_block(0x030d00c1, false, kBlock314)),
-            kPrefix + "version 3.13.0rc1 is a pre-release whose _Py_DebugOffsets layout is not known "
-                      "(3.13.0rc2 and later are)");
+            kPrefix +
+                "version 3.13.0rc1 is a pre-release whose _Py_DebugOffsets layout is not known "
+                "(3.13.0rc2 and later are)");
   Bytes b = build_block(0x030e06f0, false, kBlock314);
   b[12] = std::byte{1};  // version word with high bits set
   EXPECT_EQ(parse_error(b), kPrefix + "version 0x1030e06f0 is not a PY_VERSION_HEX");
@@ -645,13 +649,15 @@ TEST(DebugOffsets, RejectsWrongVersion) {
 TEST(DebugOffsets, RejectsOffsetOutsideStruct) {
   Bytes b = build_block(0x030e06f0, false, kBlock314);
   set_u64(b, member_pos(kBlock314, "thread_state.current_frame"), 9000);
-  EXPECT_EQ(parse_error(b), kPrefix + "PyThreadState.current_frame offset 9000 is outside the struct (size 824) "
-                                      "[thread_state.current_frame]");
+  EXPECT_EQ(parse_error(b), kPrefix +
+                                "PyThreadState.current_frame offset 9000 is outside the struct (size 824) "
+                                "[thread_state.current_frame]");
   // Exactly at the end is outside for a plain field...
   b = build_block(0x030e06f0, false, kBlock314);
   set_u64(b, member_pos(kBlock314, "code_object.filename"), 216);
-  EXPECT_EQ(parse_error(b), kPrefix + "PyCodeObject.co_filename offset 216 is outside the struct (size 216) "
-                                      "[code_object.filename]");
+  EXPECT_EQ(parse_error(b), kPrefix +
+                                "PyCodeObject.co_filename offset 216 is outside the struct (size 216) "
+                                "[code_object.filename]");
   // ...but not for a trailing variable-length array.
   b = build_block(0x030e06f0, false, kBlock314);
   set_u64(b, member_pos(kBlock314, "code_object.co_code_adaptive"), 216);
@@ -659,23 +665,27 @@ TEST(DebugOffsets, RejectsOffsetOutsideStruct) {
   // Offsets into other structs are bounded by those structs' sizes.
   b = build_block(0x030e06f0, false, kBlock314);
   set_u64(b, member_pos(kBlock314, "debugger_support.remote_debugger_support"), 824);
-  EXPECT_EQ(parse_error(b), kPrefix + "PyThreadState.remote_debugger_support offset 824 is outside the struct "
-                                      "(size 824) [debugger_support.remote_debugger_support]");
+  EXPECT_EQ(parse_error(b), kPrefix +
+                                "PyThreadState.remote_debugger_support offset 824 is outside the struct "
+                                "(size 824) [debugger_support.remote_debugger_support]");
   // Offsets the block gives no size for are bounded by plausibility.
   b = build_block(0x030f00f0, false, kBlock315);
   set_u64(b, member_pos(kBlock315, "llist_node.prev"), uint64_t{1} << 40);
-  EXPECT_EQ(parse_error(b), kPrefix + "struct llist_node.prev offset 1099511627776 is implausible (expected at "
-                                      "most 1048576) [llist_node.prev]");
+  EXPECT_EQ(parse_error(b), kPrefix +
+                                "struct llist_node.prev offset 1099511627776 is implausible (expected at "
+                                "most 1048576) [llist_node.prev]");
   // Sizes that are not offsets.
   b = build_block(0x030f00f0, false, kBlock315);
   set_u64(b, member_pos(kBlock315, "unicode_object.asciiobject_size"), 65);
-  EXPECT_EQ(parse_error(b), kPrefix + "sizeof(PyASCIIObject) 65 is larger than PyUnicodeObject (size 64) "
-                                      "[unicode_object.asciiobject_size]");
+  EXPECT_EQ(parse_error(b), kPrefix +
+                                "sizeof(PyASCIIObject) 65 is larger than PyUnicodeObject (size 64) "
+                                "[unicode_object.asciiobject_size]");
   // The gil members are relative to the interpreter and must lie inside its _gil.
   b = build_block(0x030e06f0, false, kBlock314);
   set_u64(b, member_pos(kBlock314, "interpreter_state.gil_runtime_state_locked"), 100);
-  EXPECT_EQ(parse_error(b), kPrefix + "PyInterpreterState._gil.locked offset 100 lies before "
-                                      "PyInterpreterState._gil (7768) [interpreter_state.gil_runtime_state_locked]");
+  EXPECT_EQ(parse_error(b), kPrefix +
+                                "PyInterpreterState._gil.locked offset 100 lies before "
+                                "PyInterpreterState._gil (7768) [interpreter_state.gil_runtime_state_locked]");
 }
 
 TEST(DebugOffsets, RejectsTruncatedBuffer) {
@@ -695,16 +705,19 @@ TEST(DebugOffsets, RejectsTruncatedBuffer) {
 TEST(DebugOffsets, RejectsAbsurdSizes) {
   Bytes b = build_block(0x030e06f0, false, kBlock314);
   set_u64(b, member_pos(kBlock314, "interpreter_state.size"), 2u << 20);
-  EXPECT_EQ(parse_error(b), kPrefix + "PyInterpreterState size 2097152 is implausible (expected 1..1048576) "
-                                      "[interpreter_state.size]");
+  EXPECT_EQ(parse_error(b), kPrefix +
+                                "PyInterpreterState size 2097152 is implausible (expected 1..1048576) "
+                                "[interpreter_state.size]");
   b = build_block(0x030e06f0, false, kBlock314);
   set_u64(b, member_pos(kBlock314, "gc.size"), 0);
-  EXPECT_EQ(parse_error(b), kPrefix + "struct _gc_runtime_state size 0 is implausible (expected 1..1048576) "
-                                      "[gc.size]");
+  EXPECT_EQ(parse_error(b), kPrefix +
+                                "struct _gc_runtime_state size 0 is implausible (expected 1..1048576) "
+                                "[gc.size]");
   b = build_block(0x030f00f0, false, kBlock315);
   set_u64(b, member_pos(kBlock315, "gc.generation_stats_size"), uint64_t{1} << 32);
-  EXPECT_EQ(parse_error(b), kPrefix + "gc generation stats size 4294967296 is implausible (expected at most "
-                                      "1048576) [gc.generation_stats_size]");
+  EXPECT_EQ(parse_error(b), kPrefix +
+                                "gc generation stats size 4294967296 is implausible (expected at most "
+                                "1048576) [gc.generation_stats_size]");
   b = build_block(0x030e06f0, false, kBlock314);
   set_u64(b, 16, 2);
   EXPECT_EQ(parse_error(b), kPrefix + "free_threaded is 2, expected 0 or 1");

@@ -14,10 +14,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "version_param.hpp"
+#include "commands/session.hpp"
 #include "layout/layout_tables.hpp"
 #include "scene.hpp"
-#include "commands/session.hpp"
+#include "version_param.hpp"
 
 namespace pyxray {
 namespace {
@@ -32,7 +32,8 @@ std::vector<std::vector<std::pair<std::string, int>>> stacks(const std::string& 
   const json report = json::parse(bt_json);
   for (const auto& t : report["threads"]) {
     out.emplace_back();
-    for (const auto& f : t["frames"]) out.back().emplace_back(f["function"], f["line"].is_null() ? -1 : f["line"].get<int>());
+    for (const auto& f : t["frames"])
+      out.back().emplace_back(f["function"], f["line"].is_null() ? -1 : f["line"].get<int>());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -127,13 +128,18 @@ TEST_P(ForcedVersion, EveryWrongVersionFailsCleanly) {
   const PyVersion real = scene.builder->version();
   std::vector<std::string> versions;
   for (const auto& t : layout_tables())
-    if (t.version != real && (versions.empty() || versions.back() != fmt::format("{}.{}", t.version.major, t.version.minor)))
+    if (t.version != real &&
+        (versions.empty() || versions.back() != fmt::format("{}.{}", t.version.major, t.version.minor)))
       versions.push_back(fmt::format("{}.{}", t.version.major, t.version.minor));
   const std::string addr = fmt::format("{:#x}", scene.root);
   const std::vector<std::pair<std::string, std::string>> commands = {
-      {"py-bt-all", "--json"}, {"py-bt-all", "--locals"}, {"py-bt", ""}, {"py-locals", ""}, {"py-print", "data"},
-      {"py-print", addr}, {"py-list", ""}, {"py-up", ""}, {"py-down", ""}, {"py-heap-summary", "--limit 3"},
-      {"py-arenas", ""}, {"py-sizeof", addr + " --deep"}, {"py-biggest", "3"}, {"py-referrers", addr},
+      {"py-bt-all", "--json"}, {"py-bt-all", "--locals"},
+      {"py-bt", ""},           {"py-locals", ""},
+      {"py-print", "data"},    {"py-print", addr},
+      {"py-list", ""},         {"py-up", ""},
+      {"py-down", ""},         {"py-heap-summary", "--limit 3"},
+      {"py-arenas", ""},       {"py-sizeof", addr + " --deep"},
+      {"py-biggest", "3"},     {"py-referrers", addr},
       {"py-layout", ""}};
   for (const auto& v : versions) {
     SCOPED_TRACE("forced " + v);
@@ -166,7 +172,8 @@ TEST(ForcedVersionArg, UnknownVersionIsRefusedWithTheKnownOnes) {
     ASSERT_FALSE(r.ok) << bad;
     EXPECT_NE(r.output.find(fmt::format("--python {}: pyxray has no built-in layout table", bad)), std::string::npos)
         << r.output;
-    EXPECT_NE(r.output.find("2.7, 3.6, 3.7, 3.8, 3.9, 3.10, 3.11, 3.12, 3.13, 3.14, 3.15"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("2.7, 3.6, 3.7, 3.8, 3.9, 3.10, 3.11, 3.12, 3.13, 3.14, 3.15"), std::string::npos)
+        << r.output;
   }
   // A refused version changes nothing.
   CommandResult layout = session.run("py-layout", "--json");
@@ -183,7 +190,9 @@ class UnversionedTarget final : public Target {
   bool is_live_local() const override { return inner_->is_live_local(); }
   std::size_t read_memory(uint64_t addr, std::span<std::byte> out) override { return inner_->read_memory(addr, out); }
   std::optional<uint64_t> symbol_address(std::string_view name) override { return inner_->symbol_address(name); }
-  std::optional<int64_t> type_offset(std::string_view t, std::string_view f) override { return inner_->type_offset(t, f); }
+  std::optional<int64_t> type_offset(std::string_view t, std::string_view f) override {
+    return inner_->type_offset(t, f);
+  }
   std::vector<NativeThread> threads() override { return inner_->threads(); }
   std::optional<int64_t> selected_thread() override { return inner_->selected_thread(); }
   std::vector<LoadedObject> loaded_objects() override {

@@ -13,12 +13,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "version_param.hpp"
+#include "commands/session.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "repr/repr.hpp"
 #include "scene.hpp"
-#include "commands/session.hpp"
+#include "version_param.hpp"
 
 namespace pyxray {
 namespace {
@@ -44,7 +44,7 @@ TEST_P(FreeThreaded, TheCoreSeesAFreeThreadedLayout) {
   EXPECT_EQ(L.object_ob_ref_local, 12);
   EXPECT_EQ(L.object_ob_ref_shared, 16);
   EXPECT_EQ(L.gc_head_size, kAbsent);
-  EXPECT_EQ(L.dict_ma_keys, 48);  // 32 with the GIL
+  EXPECT_EQ(L.dict_ma_keys, 48);         // 32 with the GIL
   EXPECT_EQ(L.dictkeys_dk_indices, 32);  // not an object: the same as with the GIL
   EXPECT_EQ(L.tstate_state, minor() == 13 ? 40 : 44);
   EXPECT_EQ(L.iframe_tlbc_index, minor() == 13 ? kAbsent : 72);
@@ -77,7 +77,8 @@ TEST_P(FreeThreaded, PyBtAllShowsTheSceneStacksNamesAndStatus) {
     EXPECT_EQ(got["status"], it->name == "MainThread" ? "running" : "idle") << got.dump(2);
     EXPECT_TRUE(got.value("warning", json()).is_null()) << got.dump(2);
     std::vector<std::pair<std::string, int>> frames, expected;
-    for (const auto& f : got["frames"]) frames.emplace_back(f["function"], f["line"].is_null() ? -1 : f["line"].get<int>());
+    for (const auto& f : got["frames"])
+      frames.emplace_back(f["function"], f["line"].is_null() ? -1 : f["line"].get<int>());
     for (const auto& f : it->frames) expected.emplace_back(f.function, f.line);
     EXPECT_EQ(frames, expected) << got.dump(2);
   }

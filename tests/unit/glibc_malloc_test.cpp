@@ -8,10 +8,10 @@
 #include <memory>
 #include <string>
 
-#include "target/address_space.hpp"
 #include "heap/glibc_malloc.hpp"
-#include "target/memory.hpp"
 #include "synthetic_image.hpp"
+#include "target/address_space.hpp"
+#include "target/memory.hpp"
 
 namespace pyxray {
 namespace {
@@ -22,31 +22,40 @@ using synthetic::Image;
 using Layout = std::map<std::string, int64_t>;  // "type:field" ("type:" = sizeof)
 
 Layout glibc_236() {
-  return {{"struct malloc_state:", 2200},          {"struct malloc_state:top", 96},
-          {"struct malloc_state:fastbinsY", 16},   {"struct malloc_state:bins", 112},
-          {"struct malloc_state:binmap", 2144},    {"struct malloc_state:next", 2160},
+  return {{"struct malloc_state:", 2200},           {"struct malloc_state:top", 96},
+          {"struct malloc_state:fastbinsY", 16},    {"struct malloc_state:bins", 112},
+          {"struct malloc_state:binmap", 2144},     {"struct malloc_state:next", 2160},
           {"struct malloc_state:system_mem", 2184}, {"struct malloc_state:max_system_mem", 2192},
-          {"struct malloc_chunk:mchunk_size", 8},  {"struct malloc_chunk:fd", 16},
-          {"struct malloc_chunk:bk", 24},          {"struct malloc_par:trim_threshold", 0},
+          {"struct malloc_chunk:mchunk_size", 8},   {"struct malloc_chunk:fd", 16},
+          {"struct malloc_chunk:bk", 24},           {"struct malloc_par:trim_threshold", 0},
           {"struct malloc_par:mmap_threshold", 16}, {"struct malloc_par:n_mmaps", 60},
-          {"struct malloc_par:max_n_mmaps", 68},   {"struct malloc_par:mmapped_mem", 80},
+          {"struct malloc_par:max_n_mmaps", 68},    {"struct malloc_par:mmapped_mem", 80},
           {"struct malloc_par:max_mmapped_mem", 88}};
 }
 
 Layout glibc_243() {  // no fastbins
-  return {{"struct malloc_state:", 2112},          {"struct malloc_state:top", 8},
-          {"struct malloc_state:bins", 24},        {"struct malloc_state:binmap", 2056},
-          {"struct malloc_state:next", 2072},      {"struct malloc_state:system_mem", 2096},
-          {"struct malloc_state:max_system_mem", 2104}, {"struct malloc_chunk:mchunk_size", 8},
-          {"struct malloc_chunk:fd", 16},          {"struct malloc_chunk:bk", 24},
-          {"struct malloc_par:trim_threshold", 0}, {"struct malloc_par:mmap_threshold", 16},
-          {"struct malloc_par:n_mmaps", 68},       {"struct malloc_par:max_n_mmaps", 76},
-          {"struct malloc_par:mmapped_mem", 88},   {"struct malloc_par:max_mmapped_mem", 96}};
+  return {{"struct malloc_state:", 2112},
+          {"struct malloc_state:top", 8},
+          {"struct malloc_state:bins", 24},
+          {"struct malloc_state:binmap", 2056},
+          {"struct malloc_state:next", 2072},
+          {"struct malloc_state:system_mem", 2096},
+          {"struct malloc_state:max_system_mem", 2104},
+          {"struct malloc_chunk:mchunk_size", 8},
+          {"struct malloc_chunk:fd", 16},
+          {"struct malloc_chunk:bk", 24},
+          {"struct malloc_par:trim_threshold", 0},
+          {"struct malloc_par:mmap_threshold", 16},
+          {"struct malloc_par:n_mmaps", 68},
+          {"struct malloc_par:max_n_mmaps", 76},
+          {"struct malloc_par:mmapped_mem", 88},
+          {"struct malloc_par:max_mmapped_mem", 96}};
 }
 
 class GlibcTarget final : public Target {
  public:
-  GlibcTarget(std::shared_ptr<const Image> image, Layout layout) : image_(std::move(image)), layout_(std::move(layout)) {}
+  GlibcTarget(std::shared_ptr<const Image> image, Layout layout)
+      : image_(std::move(image)), layout_(std::move(layout)) {}
   std::map<std::string, uint64_t, std::less<>> symbols;
   std::vector<LoadedObject> objects;
 
@@ -151,13 +160,15 @@ struct Scene {
 
   // An ELF header, one PT_LOAD at 0 and a PT_NOTE with the GNU build id, at the libc mapping's start.
   void write_elf_header(const std::string& build_id_hex) {
-    image->write(kLibc, std::as_bytes(std::span("\x7f" "ELF\x02\x01\x01", 7)));
+    image->write(kLibc, std::as_bytes(std::span("\x7f"
+                                                "ELF\x02\x01\x01",
+                                                7)));
     image->write_u64(kLibc + 0x20, 64);  // e_phoff
     image->write_u16(kLibc + 0x36, 56);  // e_phentsize
     image->write_u16(kLibc + 0x38, 2);   // e_phnum
     const uint64_t ph = kLibc + 64;
-    image->write_u32(ph, 1);             // PT_LOAD, vaddr 0
-    image->write_u32(ph + 56, 4);        // PT_NOTE
+    image->write_u32(ph, 1);       // PT_LOAD, vaddr 0
+    image->write_u32(ph + 56, 4);  // PT_NOTE
     image->write_u64(ph + 56 + 0x10, 0x300);
     image->write_u64(ph + 56 + 0x20, 16 + build_id_hex.size() / 2);
     image->write_u32(kLibc + 0x300, 4);

@@ -8,12 +8,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/utf8.hpp"
+#include "commands/session.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "repr/repr.hpp"
 #include "scene.hpp"
-#include "commands/session.hpp"
-#include "base/utf8.hpp"
 
 namespace pyxray {
 namespace {
@@ -24,8 +24,8 @@ using json = nlohmann::json;
 TEST(Utf8, SanitizeReplacesWhatPythonWouldRefuse) {
   EXPECT_EQ(sanitize_utf8("abc \xc3\xa9 \xf0\x9f\x98\x80"), "abc \xc3\xa9 \xf0\x9f\x98\x80");
   EXPECT_EQ(sanitize_utf8("\xff"), "\xef\xbf\xbd");
-  EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a surrogate
-  EXPECT_EQ(sanitize_utf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");                  // overlong '/'
+  EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");                  // a surrogate
+  EXPECT_EQ(sanitize_utf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");                                  // overlong '/'
   EXPECT_EQ(sanitize_utf8("\xf4\x90\x80\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // > U+10FFFF
 }
 
@@ -102,7 +102,7 @@ TEST(HostileTarget, AbsurdSizesFailFast) {
     for (const auto& [addr, text] : scene.reprs)
       if (text == "-12345678901234567") big = addr;
     if (L.long_lv_tag != kAbsent) b.put_u64(big + L.long_lv_tag, ~uint64_t{3});  // 2^61 digits
-    else b.put_u64(big + L.varobject_ob_size, 0x8000000000000000);             // INT64_MIN
+    else b.put_u64(big + L.varobject_ob_size, 0x8000000000000000);               // INT64_MIN
 
     auto target = b.target();
     auto proc = PythonProcess::open(*target);
@@ -136,8 +136,8 @@ TEST(HostileTarget, PartialDeepSizeSaysWhatCouldNotBeRead) {
 
   CommandResult r = session.run("py-sizeof", fmt::format("{:#x} --deep", holder));
   ASSERT_TRUE(r.ok) << r.output;
-  const std::string why = fmt::format("1 object could not be read: {:#x} (list): cannot read the references it keeps at {:#x}",
-                                      broken, kUnmapped);
+  const std::string why = fmt::format(
+      "1 object could not be read: {:#x} (list): cannot read the references it keeps at {:#x}", broken, kUnmapped);
   EXPECT_NE(r.output.find("pyxray: warning: the deep size is partial: " + why + "\n"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(" bytes in 3 objects ("), std::string::npos) << r.output;
   CommandResult j = session.run("py-sizeof", fmt::format("{:#x} --deep --json", holder));

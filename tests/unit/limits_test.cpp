@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/limits.hpp"
-#include "process_builder.hpp"
 #include "commands/session.hpp"
+#include "process_builder.hpp"
 
 namespace pyxray {
 namespace {
@@ -29,8 +29,8 @@ TEST(Limits, ParsesAssignments) {
 
 TEST(Limits, RefusesBadInputAndChangesNothing) {
   Limits l;
-  for (const char* bad : {"frames=0", "frames=-1", "frames=x", "frames=", "frames", "nosuch=3",
-                          "frames=5,threads=1e3", "repr-depth=1001"}) {
+  for (const char* bad : {"frames=0", "frames=-1", "frames=x", "frames=", "frames", "nosuch=3", "frames=5,threads=1e3",
+                          "repr-depth=1001"}) {
     auto r = apply_limits(l, bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().message.find('\n'), std::string::npos) << r.error().message;
@@ -159,9 +159,11 @@ TEST(LimitsInSession, ListedAndBadInputRefused) {
   CommandResult text = s.run("py-limits", "");
   ASSERT_TRUE(text.ok);
   EXPECT_NE(text.output.find("native-frames"), std::string::npos) << text.output;
-  for (const auto& [name, args] : std::vector<std::pair<std::string, std::string>>{
-           {"py-bt-all", "--max frames=0"}, {"py-bt-all", "--max nosuch=1"}, {"py-bt-all", "--max"},
-           {"py-limits", "frames"}, {"py-limits", "--reset frames=3"}}) {
+  for (const auto& [name, args] : std::vector<std::pair<std::string, std::string>>{{"py-bt-all", "--max frames=0"},
+                                                                                   {"py-bt-all", "--max nosuch=1"},
+                                                                                   {"py-bt-all", "--max"},
+                                                                                   {"py-limits", "frames"},
+                                                                                   {"py-limits", "--reset frames=3"}}) {
     CommandResult r = s.run(name, args);
     EXPECT_FALSE(r.ok) << name << " " << args << ": " << r.output;
     EXPECT_EQ(r.output.find('\n'), std::string::npos) << r.output;

@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -51,11 +51,10 @@ Bytes from_hex(const std::string& hex) {
 }
 
 std::optional<LineTableFormat> parse_format(const std::string& name) {
-  static const std::map<std::string, LineTableFormat> names = {
-      {"Lnotab27", LineTableFormat::Lnotab27},
-      {"Lnotab36", LineTableFormat::Lnotab36},
-      {"Linetable310", LineTableFormat::Linetable310},
-      {"Locations311", LineTableFormat::Locations311}};
+  static const std::map<std::string, LineTableFormat> names = {{"Lnotab27", LineTableFormat::Lnotab27},
+                                                               {"Lnotab36", LineTableFormat::Lnotab36},
+                                                               {"Linetable310", LineTableFormat::Linetable310},
+                                                               {"Locations311", LineTableFormat::Locations311}};
   auto it = names.find(name);
   if (it == names.end()) return std::nullopt;
   return it->second;
@@ -99,17 +98,15 @@ int check_case(LineTableFormat format, const json& c) {
   const Bytes table = from_hex(c.at("table").get<std::string>());
   const int first_line = c.at("first_line").get<int>();
   const int step = c.at("step").get<int>();
-  const std::string name = fmt::format("{} [{}]", c.at("name").get<std::string>(),
-                                       c.at("variant").get<std::string>());
+  const std::string name = fmt::format("{} [{}]", c.at("name").get<std::string>(), c.at("variant").get<std::string>());
   int checked = 0;
   int mismatches = 0;
   auto check = [&](int offset, std::optional<int> expected) {
     ++checked;
     auto actual = line_for_offset(format, table, first_line, offset);
     if (actual != expected && ++mismatches <= kMaxReported) {
-      ADD_FAILURE() << fmt::format("{}: offset {}: expected {}, got {} (first_line {}, table {})", name,
-                                   offset, show(expected), show(actual), first_line,
-                                   c.at("table").get<std::string>());
+      ADD_FAILURE() << fmt::format("{}: offset {}: expected {}, got {} (first_line {}, table {})", name, offset,
+                                   show(expected), show(actual), first_line, c.at("table").get<std::string>());
     }
   };
   const json& lines = c.at("lines");
@@ -191,9 +188,10 @@ TEST(LineTableData, CoversEveryVersionFormatAndEncoding) {
   for (const char* v : {"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}) {
     EXPECT_TRUE(versions.count(v)) << "no ground truth for " << v;
   }
-  std::vector<std::string> wanted = {"empty table",          "3.10 zero-length range", "3.10 negative delta",
-                                     "compiled 3.10 no line", "synthetic 3.10 no line", "lnotab 255-byte step",
-                                     "3.6 negative delta",   "2.7 increment > 127",    "compiled 3.11 multi-chunk varint"};
+  std::vector<std::string> wanted = {
+      "empty table",           "3.10 zero-length range", "3.10 negative delta",
+      "compiled 3.10 no line", "synthetic 3.10 no line", "lnotab 255-byte step",
+      "3.6 negative delta",    "2.7 increment > 127",    "compiled 3.11 multi-chunk varint"};
   for (int kind = 0; kind < 16; ++kind) wanted.push_back(fmt::format("compiled 3.11 kind {}", kind));
   for (const auto& w : wanted) EXPECT_TRUE(features.count(w)) << "no case covers: " << w;
 }
@@ -216,8 +214,8 @@ TEST(LineTableKnownAnswers, LnotabNotesExample) {
   // Objects/lnotab_notes.txt: offsets 0, 6, 50, 350, 361 start lines 1, 2, 7, 207, 208, the 300-byte
   // and 200-line jump split as (255, 0) (45, 127) (0, 73).
   const Bytes t = bytes({6, 1, 44, 5, 255, 0, 45, 127, 0, 73, 11, 1});
-  const std::map<int, int> expected = {{0, 1},     {5, 1},     {6, 2},     {49, 2},   {50, 7},
-                                       {349, 7},   {350, 207}, {360, 207}, {361, 208}, {100000, 208}};
+  const std::map<int, int> expected = {{0, 1},   {5, 1},     {6, 2},     {49, 2},    {50, 7},
+                                       {349, 7}, {350, 207}, {360, 207}, {361, 208}, {100000, 208}};
   for (auto format : {LineTableFormat::Lnotab27, LineTableFormat::Lnotab36}) {
     for (auto [offset, line] : expected) EXPECT_EQ(line_for_offset(format, t, 1, offset), line) << offset;
   }
@@ -238,8 +236,8 @@ TEST(LineTableKnownAnswers, Linetable310) {
   // (-128, running line unchanged); [12,14) +2; nothing after 14.
   const Bytes t = bytes({4, 1, 0, 127, 6, 3, 2, 0x80, 2, 2});
   const std::map<int, std::optional<int>> expected = {
-      {0, 11}, {3, 11}, {4, 141}, {9, 141}, {10, std::nullopt}, {11, std::nullopt}, {12, 143}, {13, 143},
-      {14, std::nullopt}};
+      {0, 11},   {3, 11},   {4, 141},          {9, 141}, {10, std::nullopt}, {11, std::nullopt},
+      {12, 143}, {13, 143}, {14, std::nullopt}};
   for (auto [offset, line] : expected) {
     EXPECT_EQ(line_for_offset(LineTableFormat::Linetable310, t, 10, offset), line) << offset;
   }
@@ -247,16 +245,24 @@ TEST(LineTableKnownAnswers, Linetable310) {
 
 TEST(LineTableKnownAnswers, Locations311EveryForm) {
   const Bytes t = bytes({
-      0x80, 0x05,                    // short form 0, 1 unit: same line          [0, 2)
-      0xd9, 0x04, 0x08,              // one-line form +1, 2 units                [2, 6)
-      0xea, 0x07,                    // no columns, svarint -3, 3 units          [6, 12)
-      0xf8,                          // no location, 1 unit                      [12, 14)
+      0x80, 0x05,                          // short form 0, 1 unit: same line          [0, 2)
+      0xd9, 0x04, 0x08,                    // one-line form +1, 2 units                [2, 6)
+      0xea, 0x07,                          // no columns, svarint -3, 3 units          [6, 12)
+      0xf8,                                // no location, 1 unit                      [12, 14)
       0xf7, 0x48, 0x03, 0x00, 0x05, 0x09,  // long form, svarint +100 (0x48 0x03 = 200), 8 units [14, 30)
-      0xe0, 0x01, 0x02,              // one-line form +2, 1 unit                 [30, 32)
+      0xe0, 0x01, 0x02,                    // one-line form +2, 1 unit                 [30, 32)
   });
-  const std::map<int, std::optional<int>> expected = {
-      {0, 10},  {2, 11},  {4, 11},  {6, 8},   {10, 8}, {12, std::nullopt}, {14, 108}, {28, 108},
-      {30, 110}, {32, std::nullopt}, {1000, std::nullopt}};
+  const std::map<int, std::optional<int>> expected = {{0, 10},
+                                                      {2, 11},
+                                                      {4, 11},
+                                                      {6, 8},
+                                                      {10, 8},
+                                                      {12, std::nullopt},
+                                                      {14, 108},
+                                                      {28, 108},
+                                                      {30, 110},
+                                                      {32, std::nullopt},
+                                                      {1000, std::nullopt}};
   for (auto [offset, line] : expected) {
     EXPECT_EQ(line_for_offset(LineTableFormat::Locations311, t, 10, offset), line) << offset;
   }
@@ -336,9 +342,9 @@ TEST(LineTableCorrupt, HugeVarints) {
   EXPECT_EQ(line_for_offset(LineTableFormat::Locations311, bytes({0xe8, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x3f}), 1, 0),
             std::nullopt);
   // A seventh chunk would shift past 32 bits: rejected.
-  EXPECT_EQ(line_for_offset(LineTableFormat::Locations311,
-                            bytes({0xe8, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x01}), 1, 0),
-            std::nullopt);
+  EXPECT_EQ(
+      line_for_offset(LineTableFormat::Locations311, bytes({0xe8, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x01}), 1, 0),
+      std::nullopt);
   // A megabyte of continuation chunks: rejected at once, no long loop.
   Bytes endless(1 << 20, std::byte{0x7f});
   endless[0] = std::byte{0xf0};

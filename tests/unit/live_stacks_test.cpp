@@ -14,15 +14,15 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "version_param.hpp"
-#include "sample/live_stacks.hpp"
-#include "target/memory.hpp"
-#include "interp/python_process.hpp"
-#include "sample/sample_codes.hpp"
-#include "scene.hpp"
 #include "commands/session.hpp"
+#include "interp/python_process.hpp"
+#include "sample/live_stacks.hpp"
+#include "sample/sample_codes.hpp"
 #include "sample/stack_aggregate.hpp"
+#include "scene.hpp"
+#include "target/memory.hpp"
 #include "target/tick_reader.hpp"
+#include "version_param.hpp"
 
 namespace pyxray {
 namespace {

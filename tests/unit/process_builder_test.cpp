@@ -10,12 +10,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "version_param.hpp"
+#include "commands/session.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "repr/repr.hpp"
 #include "scene.hpp"
-#include "commands/session.hpp"
+#include "version_param.hpp"
 
 namespace pyxray {
 namespace {
@@ -42,7 +42,8 @@ TEST_P(Builder, PyBtAllShowsTheSceneStacks) {
     EXPECT_EQ(got["name"], want.name);
     EXPECT_TRUE(got.value("warning", json()).is_null()) << got.dump(2);
     std::vector<std::pair<std::string, int>> frames;
-    for (const auto& f : got["frames"]) frames.emplace_back(f["function"], f["line"].is_null() ? -1 : f["line"].get<int>());
+    for (const auto& f : got["frames"])
+      frames.emplace_back(f["function"], f["line"].is_null() ? -1 : f["line"].get<int>());
     std::vector<std::pair<std::string, int>> expected;
     for (const auto& f : want.frames) expected.emplace_back(f.function, f.line);
     EXPECT_EQ(frames, expected) << got.dump(2);

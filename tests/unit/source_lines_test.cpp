@@ -25,9 +25,7 @@ fs::path temp_dir() {
 
 TEST(SourceLines, ReadsLinesOfARegularFile) {
   fs::path dir = temp_dir();
-  {
-    std::ofstream(dir / "a.py", std::ios::binary) << "import os\r\n\n    x = 1  \nlast";
-  }
+  { std::ofstream(dir / "a.py", std::ios::binary) << "import os\r\n\n    x = 1  \nlast"; }
   SourceLines s;
   const auto* all = s.lines((dir / "a.py").string());
   ASSERT_NE(all, nullptr);

@@ -83,9 +83,9 @@ TEST(VersionTraits, RowsMatchTheVersionRules) {
       EXPECT_EQ(t.default_gc_generation_size, v.before(3, 8) ? 48u : 24u);
       EXPECT_EQ(t.gc_refs_in_head, v.before(3, 8));
       EXPECT_EQ(t.gc_refs_shift, !py2 && v.before(3, 8) ? 1 : 0);
-      EXPECT_EQ(t.gc_generations, py2 || v.before(3, 7)   ? GcGenerations::Generation0Symbol
-                                  : v.before(3, 9)        ? GcGenerations::RuntimeState
-                                                          : GcGenerations::InterpreterState);
+      EXPECT_EQ(t.gc_generations, py2 || v.before(3, 7) ? GcGenerations::Generation0Symbol
+                                  : v.before(3, 9)      ? GcGenerations::RuntimeState
+                                                        : GcGenerations::InterpreterState);
       EXPECT_EQ(t.managed_preheader, v.at_least(3, 11));
       EXPECT_EQ(t.tpflags_managed_weakref, v.at_least(3, 12) ? uint64_t{1} << 3 : 0);
       EXPECT_EQ(t.deque_blocks_of_64, !py2);
