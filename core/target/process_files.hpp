@@ -54,6 +54,7 @@ class ProcessFilesTarget : public Target {
   std::optional<std::vector<NativeFrame>> native_frames(int64_t tid, std::size_t max_frames) override {
     return inner_->native_frames(tid, max_frames);
   }
+  std::optional<BlockedSyscall> blocked_syscall(int64_t tid) override { return inner_->blocked_syscall(tid); }
   std::vector<std::string> missing_objects() override { return inner_->missing_objects(); }
   std::vector<std::string> mapped_files() override { return inner_->mapped_files(); }
   std::vector<MappedRange> mapped_ranges() override { return inner_->mapped_ranges(); }

@@ -3,6 +3,7 @@
 // through here, so a front end stays a thin adapter.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +28,13 @@ struct NativeFrame {
   uint64_t pc = 0;
   std::string function;  // symbol name, "" when unknown
   std::string library;   // object file holding pc, "" when unknown
+};
+
+// The system call a thread is stopped in: its number (x86-64: orig_rax) and its six arguments.
+// Numbers are those of the architecture pyxray is built for (SYS_futex from <sys/syscall.h>).
+struct BlockedSyscall {
+  int64_t number = -1;
+  std::array<uint64_t, 6> args{};
 };
 
 // How Target::run_while ended. In every case but Exited the target is stopped under the debugger
@@ -90,6 +98,10 @@ class Target {
   virtual std::optional<std::vector<NativeFrame>> native_frames(int64_t tid, std::size_t max_frames) {
     return std::nullopt;
   }
+  // The system call thread `tid` is in, from its saved registers; nullopt when it is in none, the
+  // debugger cannot read its registers, or the target's architecture is not the one pyxray is built
+  // for. Must leave the selected thread and frame as they were.
+  virtual std::optional<BlockedSyscall> blocked_syscall(int64_t tid) { return std::nullopt; }
   // Shared objects the target uses that the debugger could not load (a core opened on another host).
   virtual std::vector<std::string> missing_objects() { return {}; }
   // Files mapped into the target's address space, as the process (or the core's own file list)
