@@ -206,6 +206,66 @@ std::optional<std::vector<NativeFrame>> GdbTarget::native_frames(int64_t tid, st
   return out;
 }
 
+namespace {
+
+// The thread of the selected inferior whose kernel id is `tid`, or None.
+py::object thread_by_tid(py::module_& gdb, int64_t tid) {
+  for (const auto& th : gdb.attr("selected_inferior")().attr("threads")()) {
+    py::object thread = py::reinterpret_borrow<py::object>(th);
+    if (py::tuple(thread.attr("ptid"))[1].cast<int64_t>() == tid) return thread;
+  }
+  return py::none();
+}
+
+// A register of `frame` as its 64 bits: gdb gives orig_rax and the argument registers as signed
+// longs.
+uint64_t register_bits(const py::object& frame, const char* name) {
+  py::object value = frame.attr("read_register")(name).attr("__int__")();
+  return PyLong_AsUnsignedLongLongMask(value.ptr());
+}
+
+}  // namespace
+
+std::optional<BlockedSyscall> GdbTarget::blocked_syscall(int64_t tid) {
+#if defined(__x86_64__)
+  // The registers the kernel saved when the thread entered the kernel: orig_rax holds the call's
+  // number (-1 when it entered for an interrupt, not a system call), the arguments are in rdi, rsi,
+  // rdx, r10, r8, r9. A core's NT_PRSTATUS has the same registers. (aarch64 would need the kernel's
+  // orig_x0 and syscallno, which gdb does not show: x0 is already the call's result there.)
+  static constexpr const char* kArgs[] = {"rdi", "rsi", "rdx", "r10", "r8", "r9"};
+  py::module_ gdb = gdb_module();
+  py::object original_thread, original_frame;
+  try {
+    original_thread = gdb.attr("selected_thread")();
+    original_frame = gdb.attr("selected_frame")();
+  } catch (const py::error_already_set&) {
+  }
+  std::optional<BlockedSyscall> out;
+  try {
+    py::object thread = thread_by_tid(gdb, tid);
+    if (!thread.is_none() && !thread.attr("is_running")().cast<bool>()) {
+      thread.attr("switch")();
+      py::object frame = gdb.attr("newest_frame")();
+      if (frame.attr("architecture")().attr("name")().cast<std::string>() == "i386:x86-64") {
+        BlockedSyscall call;
+        call.number = static_cast<int64_t>(register_bits(frame, "orig_rax"));
+        for (std::size_t i = 0; i < call.args.size(); ++i) call.args[i] = register_bits(frame, kArgs[i]);
+        if (call.number >= 0) out = call;
+      }
+    }
+  } catch (const py::error_already_set&) {
+  }
+  try {
+    if (original_thread && !original_thread.is_none()) original_thread.attr("switch")();
+    if (original_frame && !original_frame.is_none()) original_frame.attr("select")();
+  } catch (const py::error_already_set&) {
+  }
+  return out;
+#else
+  return std::nullopt;
+#endif
+}
+
 std::vector<MappedRange> GdbTarget::mapped_ranges() {
   // `info proc mappings` reads /proc for a live process and the core's file note for a core:
   //   Start Addr  End Addr  Size  Offset  [Perms]  objfile

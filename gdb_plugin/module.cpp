@@ -58,6 +58,14 @@ PYBIND11_MODULE(_pyxray, m) {
     }
     return out;
   });
+  // The system call a thread is in, as gdb's registers show it (not /proc): (number, [six arguments]),
+  // or None. For the tests, which compare it with the kernel's own account.
+  m.def("blocked_syscall", [](int64_t tid) -> std::optional<std::pair<int64_t, std::vector<uint64_t>>> {
+    pyxray::gdb::GdbTarget target;
+    auto call = target.blocked_syscall(tid);
+    if (!call) return std::nullopt;
+    return std::make_pair(call->number, std::vector<uint64_t>(call->args.begin(), call->args.end()));
+  });
   m.def("run", [](const std::string& name, const std::string& args) {
     auto r = session().run(name, args);
     return std::make_tuple(r.ok, r.output, r.note, r.reraise_signal);
