@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <utility>
 
 #include "lldb/API/SBError.h"
@@ -158,6 +162,28 @@ bool looksLikeSharedObject(const std::string &Path) {
 #else
   return Name.ends_with(".so") || Name.find(".so.") != std::string::npos;
 #endif
+}
+
+std::vector<std::string> ownMappedFiles() {
+  std::vector<std::string> Out;
+#if defined(__linux__)
+  // "START-END PERMS OFFSET DEV INODE PATH"
+  std::ifstream Maps("/proc/self/maps");
+  std::set<std::string> Seen;
+  std::string Line;
+  while (std::getline(Maps, Line)) {
+    std::istringstream Words(Line);
+    std::string Range, Perms, Offset, Dev, Inode, Path;
+    if (!(Words >> Range >> Perms >> Offset >> Dev >> Inode) || Offset.find_first_not_of('0') != std::string::npos)
+      continue;
+    std::getline(Words, Path);
+    Path.erase(0, Path.find_first_not_of(' '));
+    if (Path.empty() || Path.front() != '/' || !Seen.insert(Path).second) continue;
+    std::error_code Ec; // a mapped device is no file to read
+    if (std::filesystem::is_regular_file(Path, Ec)) Out.push_back(Path);
+  }
+#endif
+  return Out;
 }
 
 } // namespace pyxray::lldb_plugin::platform

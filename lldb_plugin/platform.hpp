@@ -21,4 +21,9 @@ std::map<int64_t, uint64_t> findPthreadIds(lldb::SBProcess &Process, int64_t Pid
 // the "could not be loaded" list.
 bool looksLikeSharedObject(const std::string &Path);
 
+// Files the debugger's own process maps from their first byte, each once. LLDB 16 has no
+// SBProcess::GetCoreFile, but it maps the whole core file it opened: this is where to find it.
+// Empty where unsupported (everything but Linux).
+std::vector<std::string> ownMappedFiles();
+
 } // namespace pyxray::lldb_plugin::platform
