@@ -5,6 +5,7 @@
 
 #include "interp/code.hpp"
 #include "report/source_lines.hpp"
+#include "target/blocked_syscall.hpp"
 
 namespace pyxray {
 namespace {
@@ -92,6 +93,15 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
     j["name"] = t.name.empty() ? Json(nullptr) : Json(t.name);
     j["holds_gil"] = t.state.holds_gil;
     j["status"] = status_name(t.status);
+    if (t.syscall) {
+      // Addresses and flags read best in hex; JSON numbers would also lose the high bits in many readers.
+      Json args = Json::array();
+      for (uint64_t a : t.syscall->args) args.push_back(fmt::format("0x{:x}", a));
+      j["syscall"] = {
+          {"name", syscall_name(t.syscall->number)}, {"number", t.syscall->number}, {"args", std::move(args)}};
+      // The futex word a lock waiter sleeps on: what names the lock (py-locks matches it to its owner).
+      if (auto word = futex_wait_address(*t.syscall)) j["futex"] = fmt::format("0x{:x}", *word);
+    }
     Json frames = Json::array();
     if (t.mixed) {
       for (const auto& m : t.mixed->frames)

@@ -12,6 +12,7 @@
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "repr/repr.hpp"
+#include "target/blocked_syscall.hpp"
 #include "target/pid_namespace.hpp"
 #include "target/static_symbol.hpp"
 
@@ -202,6 +203,7 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
       }
     }
     if (options.locals) r.locals = frame_local_reprs(proc, objects, r.stack);
+    if (options.syscalls && r.native_id) r.syscall = blocked_syscall(proc.target(), *r.native_id);
     report.threads.push_back(std::move(r));
   }
   return report;

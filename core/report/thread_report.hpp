@@ -11,6 +11,7 @@
 #include "interp/frames.hpp"
 #include "interp/native_merge.hpp"
 #include "interp/threads.hpp"
+#include "target/target.hpp"
 
 namespace pyxray {
 
@@ -38,6 +39,7 @@ struct ThreadReport {
   PyStack stack;
   std::vector<std::vector<LocalRepr>> locals;  // per Python frame, with --locals
   std::optional<MixedStack> mixed;             // with --native
+  std::optional<BlockedSyscall> syscall;       // the system call it sleeps in, with `syscalls`
 };
 
 struct ProcessReport {
@@ -54,6 +56,7 @@ struct ReportOptions {
   bool locals = false;
   bool native = false;
   std::size_t max_native_frames = static_cast<std::size_t>(limits().native_frames);
+  bool syscalls = false;  // which system call each thread is in (for --json)
 };
 
 // Native frames looked at to tell a thread waiting for the GIL from an idle one: take_gil sits a few
