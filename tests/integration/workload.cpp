@@ -190,15 +190,19 @@ void write_core(pid_t pid, const fs::path& core, const fs::path& work_dir) {
 }
 
 void write_kernel_core(Workload& w, const fs::path& root, const fs::path& core) {
-  const pid_t pid = w.pid();
+  write_kernel_core(
+      w.pid(), [&w] { return w.alive(); }, root, core);
+}
+
+void write_kernel_core(pid_t pid, const std::function<bool()>& alive, const fs::path& root, const fs::path& core) {
   const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
   if (prlimit(pid, RLIMIT_CORE, &unlimited, nullptr) != 0)
     throw std::runtime_error("prlimit(RLIMIT_CORE) on " + std::to_string(pid) + ": " + strerror(errno));
   for (const auto& stale : {root / "core", root / ("core." + std::to_string(pid))}) fs::remove(stale);
   if (::kill(pid, SIGABRT) != 0) throw std::runtime_error("kill(SIGABRT): " + std::string(strerror(errno)));
   const auto deadline = Clock::now() + 120s;
-  while (w.alive() && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
-  if (w.alive()) throw std::runtime_error("the workload did not end after SIGABRT");
+  while (alive() && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  if (alive()) throw std::runtime_error("the workload did not end after SIGABRT");
   for (const auto& written : {root / ("core." + std::to_string(pid)), root / "core"}) {
     std::error_code ec;
     if (fs::exists(written, ec)) {

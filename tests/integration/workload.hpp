@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -113,6 +114,9 @@ void write_core(pid_t pid, const std::filesystem::path& core, const std::filesys
 // working directory, the container's root: moved to `core` from there.
 // Throws std::runtime_error when no core appears. The workload is gone afterwards.
 void write_kernel_core(Workload& w, const std::filesystem::path& root, const std::filesystem::path& core);
+// The same for any process: `alive` says whether it still runs.
+void write_kernel_core(pid_t pid, const std::function<bool()>& alive, const std::filesystem::path& root,
+                       const std::filesystem::path& core);
 
 // The JSON document printed by `py-bt-all --json`: the first stdout line starting with `prefix`
 // ({"pid" for py-bt-all; {"disagreements" for py-layout, whose keys are sorted).
