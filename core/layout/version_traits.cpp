@@ -51,6 +51,7 @@ VersionTraits row27() {
   t.allocator_api = false;
   t.allocators_are_statics = true;
   t.generator_code_flags = 0x20;  // CO_GENERATOR only: no coroutines or async generators
+  t.with_block_type = 143;  // SETUP_WITH: 2.7's ceval sets its block up with the opcode's own number
   return t;
 }
 
@@ -74,6 +75,7 @@ VersionTraits row36() {
                 .alt_alignment = 8, .alt_threshold = 512};
   t.allocator_api = true;
   t.generator_code_flags = VersionTraits{}.generator_code_flags;
+  t.with_block_type = 122;  // SETUP_FINALLY, as for a try block: the handler tells them apart
   return t;
 }
 
@@ -102,6 +104,7 @@ VersionTraits row39() {
   VersionTraits t = row38();
   t.unicode_db_minor = 9;
   t.gc_generations = GcGenerations::InterpreterState;
+  t.with_handler_opcode = 49;  // WITH_EXCEPT_START
   return t;
 }
 
@@ -129,6 +132,10 @@ VersionTraits row311() {
   t.code_sizeof_rounded = true;
   t.static_type_gc_header = StaticTypeGcHeader::Counted;
   t.chain_root = ChainRoot::EntryFlag;
+  t.with_block_type = -1;  // no block stack: the exception table says where handlers are
+  t.frame_max_blocks = 0;
+  t.with_handler_opcode = 35;  // PUSH_EXC_INFO
+  t.with_handler_next_opcode = 49;  // WITH_EXCEPT_START
   return t;
 }
 
@@ -155,6 +162,8 @@ VersionTraits row313() {
   t.unicode_db_minor = 13;
   t.static_type_gc_header = StaticTypeGcHeader::CountedUnlessExact;
   t.pymalloc.model = ObmallocState::InterpPointer;
+  t.with_handler_opcode = 33;
+  t.with_handler_next_opcode = 44;
   return t;
 }
 
@@ -164,6 +173,9 @@ VersionTraits row314() {
   t.stackref_tagged = true;
   t.refcount_mask = 0x0000'ffff'ffff'ffff;
   t.unicode_db_minor = 14;
+  t.with_handler_opcode = 32;
+  t.with_handler_next_opcode = 43;
+  t.with_exit_slots = 2;
   return t;
 }
 
@@ -172,6 +184,8 @@ VersionTraits row315() {
   t.unicode_db_minor = 15;
   t.bytearray_escapes_quote = false;
   t.generator_executing = 4;  // 3.15 renumbered the generator states (FRAME_CREATED is 0, FRAME_EXECUTING 4)
+  t.with_handler_opcode = 30;
+  t.with_handler_next_opcode = 41;
   return t;
 }
 
