@@ -36,6 +36,7 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
     options.max_native_frames = static_cast<std::size_t>(n);
   }
   options.locals = args.has("--locals");
+  options.entered = args.has("--json");  // a per-frame key of the JSON form only
   if (!all_threads) {
     auto tid = session.target().selected_thread();
     if (!tid) return fail("no thread is selected");
