@@ -162,7 +162,7 @@ VersionTraits row313() {
   t.unicode_db_minor = 13;
   t.static_type_gc_header = StaticTypeGcHeader::CountedUnlessExact;
   t.pymalloc.model = ObmallocState::InterpPointer;
-  t.with_handler_opcode = 33;
+  t.with_handler_opcode = 33;  // renumbered: PUSH_EXC_INFO, WITH_EXCEPT_START as dis.opmap has them
   t.with_handler_next_opcode = 44;
   return t;
 }
@@ -173,9 +173,9 @@ VersionTraits row314() {
   t.stackref_tagged = true;
   t.refcount_mask = 0x0000'ffff'ffff'ffff;
   t.unicode_db_minor = 14;
-  t.with_handler_opcode = 32;
-  t.with_handler_next_opcode = 43;
-  t.with_exit_slots = 2;
+  t.with_handler_opcode = 32;  // PUSH_EXC_INFO
+  t.with_handler_next_opcode = 43;  // WITH_EXCEPT_START
+  t.with_exit_slots = 2;  // LOAD_SPECIAL leaves __exit__ and its self
   return t;
 }
 
@@ -184,8 +184,8 @@ VersionTraits row315() {
   t.unicode_db_minor = 15;
   t.bytearray_escapes_quote = false;
   t.generator_executing = 4;  // 3.15 renumbered the generator states (FRAME_CREATED is 0, FRAME_EXECUTING 4)
-  t.with_handler_opcode = 30;
-  t.with_handler_next_opcode = 41;
+  t.with_handler_opcode = 30;  // PUSH_EXC_INFO
+  t.with_handler_next_opcode = 41;  // WITH_EXCEPT_START
   return t;
 }
 
