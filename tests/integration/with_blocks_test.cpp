@@ -3,11 +3,13 @@
 // (Lock, RLock, Condition, Python classes; in a called function, a generator, a coroutine, around
 // try blocks and loops), after with blocks already left, and blocked entering a held lock, and
 // reports for every frame the id() of every manager it is inside. pyxray must list exactly those, in
-// the same order, for every frame of every thread, on every interpreter.
+// the same order, for every frame of every thread, on every interpreter, with its debuginfo and
+// without (the built-in layout tables then give the block stack and exception table fields).
 #include "compare.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "script_workload.hpp"
+#include "variants.hpp"
 #include "workload.hpp"
 
 #include <gtest/gtest.h>
@@ -60,21 +62,24 @@ std::string hex_list(const std::vector<uint64_t>& ids) {
   return "[" + s + "]";
 }
 
-std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
+std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
 
-class WithBlocks : public testing::TestWithParam<Interpreter> {
+class WithBlocks : public testing::TestWithParam<Variant> {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fs::exists(gdb_plugin_path())) << "gdb plugin not found: " << gdb_plugin_path();
     try {
-      workload_ = ScriptWorkload::start(GetParam().path, {}, "with_blocks.py");
+      setup_ = setup_for(GetParam());
+      workload_ = ScriptWorkload::start(setup_.executable, setup_.env, "with_blocks.py");
       threads_ = parse_threads(workload_->truth());
     } catch (const std::exception& e) {
       FAIL() << e.what();
     }
+    const auto mapped = check_mapped_files(GetParam(), setup_, workload_->pid());
+    ASSERT_TRUE(mapped.empty()) << join_diffs(mapped);
     const auto& vi = workload_->truth().at("version_info");
-    ASSERT_EQ(vi.at(0).get<int>(), GetParam().major);
-    ASSERT_EQ(vi.at(1).get<int>(), GetParam().minor);
+    ASSERT_EQ(vi.at(0).get<int>(), GetParam().interp.major);
+    ASSERT_EQ(vi.at(1).get<int>(), GetParam().interp.minor);
     CheckWorkloadCoversTheCases();
   }
 
@@ -86,6 +91,7 @@ class WithBlocks : public testing::TestWithParam<Interpreter> {
 
   void CheckWorkloadCoversTheCases();
 
+  VariantSetup setup_;
   std::unique_ptr<ScriptWorkload> workload_;
   std::vector<ThreadTruth> threads_;
 };
@@ -94,7 +100,8 @@ class WithBlocks : public testing::TestWithParam<Interpreter> {
 // nested frames, none for a frame whose with blocks are over, and the thread entering the held lock
 // inside its own with block but not that lock's.
 void WithBlocks::CheckWorkloadCoversTheCases() {
-  const bool has_async = GetParam().major > 3 || (GetParam().major == 3 && GetParam().minor >= 6);
+  const int major = GetParam().interp.major, minor = GetParam().interp.minor;
+  const bool has_async = major > 3 || (major == 3 && minor >= 6);
   std::vector<std::string> roles{"main", "nested", "mixed", "stale", "gen", "holder", "entering"};
   if (has_async) roles.push_back("async");
   EXPECT_EQ(threads_.size(), roles.size());
@@ -117,7 +124,7 @@ void WithBlocks::CheckWorkloadCoversTheCases() {
 // `py-bt-all --json`: every Python frame's "entered" is exactly the managers the workload recorded,
 // and only the holder's frame names the held lock.
 TEST_P(WithBlocks, BtAllEnteredMatchesTheWorkload) {
-  auto r = run_gdb(workload_->pid(), {"py-bt-all --json"}, workload_->dir(), 90s);
+  auto r = run_gdb(workload_->pid(), {"py-bt-all --json"}, workload_->dir(), 90s, setup_.gdb_init);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
   EXPECT_TRUE(workload_->alive()) << "the workload died while gdb was attached";
@@ -162,7 +169,7 @@ TEST_P(WithBlocks, BtAllEnteredMatchesTheWorkload) {
                              << join_diffs(diffs);
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, WithBlocks, testing::ValuesIn(all_interpreters()), param_name);
+INSTANTIATE_TEST_SUITE_P(Variants, WithBlocks, testing::ValuesIn(all_variants()), variant_name);
 
 }  // namespace
 }  // namespace pyxray::it
