@@ -1,7 +1,8 @@
 // End-to-end tests of the context managers each frame has entered (`"entered"` in py-bt-all --json,
 // core/interp/with_blocks.*): tests/workloads/with_blocks.py parks threads inside nested with blocks
 // (Lock, RLock, Condition, Python classes; in a called function, a generator, a coroutine, around
-// try blocks and loops), after with blocks already left, and blocked entering a held lock, and
+// try blocks and loops), after with blocks already left, and blocked entering a held lock (in C, and
+// in a Condition's Python __enter__), and
 // reports for every frame the id() of every manager it is inside. pyxray must list exactly those, in
 // the same order, for every frame of every thread, on every interpreter, with its debuginfo and
 // without (the built-in layout tables then give the block stack and exception table fields).
@@ -102,7 +103,7 @@ class WithBlocks : public testing::TestWithParam<Variant> {
 void WithBlocks::CheckWorkloadCoversTheCases() {
   const int major = GetParam().interp.major, minor = GetParam().interp.minor;
   const bool has_async = major > 3 || (major == 3 && minor >= 6);
-  std::vector<std::string> roles{"main", "nested", "mixed", "stale", "gen", "holder", "entering"};
+  std::vector<std::string> roles{"main", "nested", "mixed", "stale", "gen", "holder", "entering", "entering_cond"};
   if (has_async) roles.push_back("async");
   EXPECT_EQ(threads_.size(), roles.size());
   for (const auto& r : roles) ASSERT_TRUE(role(r)) << "no thread " << r;
@@ -118,6 +119,12 @@ void WithBlocks::CheckWorkloadCoversTheCases() {
   EXPECT_EQ(frame("entering", 0).function, "entering");
   EXPECT_EQ(frame("entering", 0).entered.size(), 1u);
   EXPECT_NE(frame("entering", 0).entered.at(0), held);
+  const uint64_t held_cond = workload_->truth().at("held_cond").get<uint64_t>();
+  EXPECT_EQ(frame("entering_cond", 0).function, "__enter__");
+  EXPECT_TRUE(frame("entering_cond", 0).entered.empty());
+  EXPECT_EQ(frame("entering_cond", 1).function, "entering_cond");
+  EXPECT_EQ(frame("entering_cond", 1).entered.size(), 1u);
+  EXPECT_NE(frame("entering_cond", 1).entered.at(0), held_cond);
   if (has_async) EXPECT_EQ(frame("async", 0).entered.size(), 2u);
 }
 

@@ -2,7 +2,8 @@
 # Integration-test workload for the context managers a frame has entered (py-bt-all --json's
 # "entered"): parks threads inside nested `with` blocks of a threading.Lock, RLock and Condition and
 # of Python classes, in several shapes of code, and one thread blocked entering a lock another thread
-# holds; then writes the ground truth to OUT_PATH as JSON:
+# holds (a Lock, whose __enter__ is C, and a Condition over it, whose __enter__ is Python); then
+# writes the ground truth to OUT_PATH as JSON:
 #
 #   python with_blocks.py OUT_PATH [LIFETIME_SECONDS]
 #
@@ -14,8 +15,9 @@
 #
 # Runs unchanged on 2.7 and 3.6+. Threads are started with the low-level thread module, and every
 # parked thread blocks in a C call (os.read on a pipe nobody writes to, or a lock's acquire inside
-# `with`), so every Python frame on every stack is this file's own. The reporter thread exits right
-# after writing OUT_PATH, and nothing changes afterwards.
+# `with`), so every Python frame on every stack is this file's own but one: threading.Condition's
+# __enter__, which is inside no with block in any version. The reporter thread exits right after
+# writing OUT_PATH, and nothing changes afterwards.
 import json
 import os
 import platform
@@ -38,6 +40,7 @@ REGISTRY = {}                  # thread ident -> [role, native id]
 ENTERED = {}                   # (thread ident, function name) -> [id(manager), ...], outermost first
 
 HELD = threading.Lock()        # held by the 'holder' thread for good; 'entering' blocks on it
+HELD_COND = threading.Condition(HELD)  # 'entering_cond' blocks in its __enter__
 HOLDER_READY = threading.Event()
 
 
@@ -153,6 +156,14 @@ def entering(cm):
             pass
 
 
+def entering_cond(cm):
+    HOLDER_READY.wait()
+    with cm:
+        record('entering_cond', cm)  # not HELD_COND: its __enter__ waits for HELD
+        with HELD_COND:  # PARKED
+            pass
+
+
 # --- async with (3.5+), its coroutine driven by hand ---
 
 ASYNC_SOURCE = '''
@@ -215,7 +226,10 @@ def source_line(number):
 
 
 def is_parked(frames):
-    return bool(frames) and frames[0]['file'] == __file__ and PARK_MARKER in source_line(frames[0]['line'])
+    # The innermost frame of this file is at a PARKED line, and only a Condition's __enter__ is above it.
+    own = [i for i, f in enumerate(frames) if f['file'] == __file__]
+    return (bool(own) and PARK_MARKER in source_line(frames[own[0]]['line'])
+            and all(f['function'] == '__enter__' for f in frames[:own[0]]))
 
 
 def report(out_path, roles, keep):
@@ -247,6 +261,7 @@ def report(out_path, roles, keep):
         'python': platform.python_version(),
         'version_info': list(sys.version_info[:3]),
         'held': id(HELD),
+        'held_cond': id(HELD_COND),
         'threads': threads,
     }
     tmp_path = out_path + '.tmp'
@@ -267,6 +282,7 @@ def main():
         'gen': (threading.Lock(), CM('gen')),
         'holder': (threading.RLock(),),
         'entering': (CM('entering'),),
+        'entering_cond': (CM('entering_cond'),),
         'async': (threading.Lock(),),
         'main': (threading.Condition(threading.Lock()),),
     }
@@ -277,6 +293,7 @@ def main():
         ('gen', gen_driver, keep['gen']),
         ('holder', holder, keep['holder']),
         ('entering', entering, keep['entering']),
+        ('entering_cond', entering_cond, keep['entering_cond']),
     ]
     if HAS_ASYNC:
         workers.append(('async', globals()['async_driver'], keep['async']))
