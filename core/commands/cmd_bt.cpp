@@ -37,6 +37,7 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
   }
   options.locals = args.has("--locals");
   options.syscalls = args.has("--json");
+  options.entered = args.has("--json");  // a per-frame key of the JSON form only
   if (!all_threads) {
     auto tid = session.target().selected_thread();
     if (!tid) return fail("no thread is selected");

@@ -59,11 +59,12 @@ class Walker {
       auto code = codes_.get(*code_addr);
       if (!code) return stop(code.error());
       PyFrame pf{frame, *code, *code_addr, std::nullopt, /*is_entry=*/true};  // one C call per frame
+      pf.instr_offset = rules_.lasti_offset(m_.read<int32_t>(frame + L_.frame_f_lasti).value_or(-1));
       uint64_t trace = m_.read_ptr(frame + L_.frame_f_trace).value_or(0);
       if (trace) {  // a traced frame keeps its line up to date itself
         pf.line = m_.read<int32_t>(frame + L_.frame_f_lineno).value_or(0);
       } else {
-        pf.line = (*code)->line_at(rules_.lasti_offset(m_.read<int32_t>(frame + L_.frame_f_lasti).value_or(-1)));
+        pf.line = (*code)->line_at(pf.instr_offset);
       }
       stack_.frames.push_back(pf);
       auto back = m_.read_ptr(frame + L_.frame_f_back);
@@ -147,7 +148,8 @@ class Walker {
     if (L_.iframe_is_entry != kAbsent) pf.is_entry = m_.read<uint8_t>(frame + L_.iframe_is_entry).value_or(0);
     pf.code = code;
     pf.code_addr = executable;
-    pf.line = code->line_at(FrameRules::line_offset(offset));
+    pf.instr_offset = FrameRules::line_offset(offset);
+    pf.line = code->line_at(pf.instr_offset);
     return pf;
   }
 

@@ -23,6 +23,10 @@ struct PyFrame {
   // 3.11+: this frame was entered from C (the evaluation loop's outermost frame for one C call), the
   // boundary used when Python frames are merged into a native stack.
   bool is_entry = false;
+  // Byte offset of the frame's instruction in its code, -1 before the first: <= 3.10 f_lasti (the
+  // instruction running, or last run), 3.11-3.12 prev_instr (the instruction running, or one of its
+  // inline cache entries), 3.13+ instr_ptr (the instruction running). Even from 3.6 on.
+  int instr_offset = -1;
 };
 
 struct PyStack {

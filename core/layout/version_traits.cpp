@@ -53,6 +53,7 @@ VersionTraits row27() {
   t.allocator_api = false;
   t.allocators_are_statics = true;
   t.generator_code_flags = 0x20;  // CO_GENERATOR only: no coroutines or async generators
+  t.with_block_type = 143;        // SETUP_WITH: 2.7's ceval sets its block up with the opcode's own number
   return t;
 }
 
@@ -77,6 +78,7 @@ VersionTraits row36() {
                 .alt_threshold = 512};
   t.allocator_api = true;
   t.generator_code_flags = VersionTraits{}.generator_code_flags;
+  t.with_block_type = 122;  // SETUP_FINALLY, as for a try block: the handler tells them apart
   return t;
 }
 
@@ -105,6 +107,7 @@ VersionTraits row39() {
   VersionTraits t = row38();
   t.unicode_db_minor = 9;
   t.gc_generations = GcGenerations::InterpreterState;
+  t.with_handler_opcode = 49;  // WITH_EXCEPT_START
   return t;
 }
 
@@ -132,6 +135,10 @@ VersionTraits row311() {
   t.code_sizeof_rounded = true;
   t.static_type_gc_header = StaticTypeGcHeader::Counted;
   t.chain_root = ChainRoot::EntryFlag;
+  t.with_block_type = -1;  // no block stack: the exception table says where handlers are
+  t.frame_max_blocks = 0;
+  t.with_handler_opcode = 35;       // PUSH_EXC_INFO
+  t.with_handler_next_opcode = 49;  // WITH_EXCEPT_START
   return t;
 }
 
@@ -158,6 +165,8 @@ VersionTraits row313() {
   t.unicode_db_minor = 13;
   t.static_type_gc_header = StaticTypeGcHeader::CountedUnlessExact;
   t.pymalloc.model = ObmallocState::InterpPointer;
+  t.with_handler_opcode = 33;  // renumbered: PUSH_EXC_INFO, WITH_EXCEPT_START as dis.opmap has them
+  t.with_handler_next_opcode = 44;
   return t;
 }
 
@@ -167,6 +176,9 @@ VersionTraits row314() {
   t.stackref_tagged = true;
   t.refcount_mask = 0x0000'ffff'ffff'ffff;
   t.unicode_db_minor = 14;
+  t.with_handler_opcode = 32;       // PUSH_EXC_INFO
+  t.with_handler_next_opcode = 43;  // WITH_EXCEPT_START
+  t.with_exit_slots = 2;            // LOAD_SPECIAL leaves __exit__ and its self
   return t;
 }
 
@@ -174,7 +186,9 @@ VersionTraits row315() {
   VersionTraits t = row314();
   t.unicode_db_minor = 15;
   t.bytearray_escapes_quote = false;
-  t.generator_executing = 4;  // 3.15 renumbered the generator states (FRAME_CREATED is 0, FRAME_EXECUTING 4)
+  t.generator_executing = 4;        // 3.15 renumbered the generator states (FRAME_CREATED is 0, FRAME_EXECUTING 4)
+  t.with_handler_opcode = 30;       // PUSH_EXC_INFO
+  t.with_handler_next_opcode = 41;  // WITH_EXCEPT_START
   return t;
 }
 

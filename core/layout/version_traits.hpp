@@ -105,6 +105,22 @@ struct VersionTraits {
   // A generator's gi_frame_state while it runs (FRAME_EXECUTING: 0 in 3.11-3.14, 4 in 3.15).
   int generator_executing = 0;
 
+  // How a frame shows the `with` blocks it is inside (interp/with_blocks.cpp). <= 3.10: a with block is
+  // a block of type with_block_type on the frame's block stack (at most CO_MAXBLOCKS of them):
+  // SETUP_WITH (143) in 2.7, SETUP_FINALLY (122) in 3.x, where try blocks have it too; its handler is
+  // this opcode: WITH_CLEANUP (2.7), WITH_CLEANUP_START (3.6-3.8), WITH_EXCEPT_START (3.9-3.10).
+  // b_handler counts code units where f_lasti does (frame_lasti_in_code_units). 3.11+: a with
+  // block's exception handler begins with these two instructions, PUSH_EXC_INFO then
+  // WITH_EXCEPT_START (renumbered in 3.13, 3.14 and 3.15). -1: not in this version.
+  int with_block_type = 122;
+  int frame_max_blocks = 20;
+  int with_handler_opcode = 81;
+  int with_handler_next_opcode = -1;
+  // Value-stack entries a with statement keeps below its exception handler's depth for the whole
+  // body: the bound __exit__ (<= 3.13, BEFORE_WITH / SETUP_WITH), or (3.14+, LOAD_SPECIAL) the __exit__
+  // function and the manager itself, its `self` (NULL when __exit__ is not a method).
+  int with_exit_slots = 1;
+
   // The builtin types and how their reprs are spelled.
   bool str_is_bytes = false;                 // 2.x: `str` is the byte string, text is `unicode` (PyString_Type, ...)
   bool int_is_machine_word = false;          // 2.x: `int` holds a C long in ob_ival, `long` is the big int

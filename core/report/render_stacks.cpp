@@ -29,6 +29,17 @@ Json python_frame_json(const ThreadReport& t, const PyFrame& f) {
     for (const auto& v : t.locals[index]) locals[v.name] = v.repr;
     j["locals"] = std::move(locals);
   }
+  if (index < t.entered.size()) {
+    const FrameEntered& e = t.entered[index];
+    if (e.error) {
+      j["entered"] = nullptr;
+      j["entered_error"] = *e.error;
+    } else {
+      Json managers = Json::array();
+      for (uint64_t m : e.managers) managers.push_back(fmt::format("0x{:x}", m));
+      j["entered"] = std::move(managers);
+    }
+  }
   return j;
 }
 

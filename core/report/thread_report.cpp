@@ -11,6 +11,7 @@
 #include "interp/native_merge.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
+#include "interp/with_blocks.hpp"
 #include "repr/repr.hpp"
 #include "target/blocked_syscall.hpp"
 #include "target/pid_namespace.hpp"
@@ -121,6 +122,20 @@ std::vector<std::vector<LocalRepr>> frame_local_reprs(PythonProcess& proc, Objec
   return out;
 }
 
+std::vector<FrameEntered> frame_entered(PythonProcess& proc, Objects& objects, const PyStack& stack) {
+  std::vector<FrameEntered> out;
+  for (const auto& f : stack.frames) {
+    FrameEntered e;
+    if (auto contexts = entered_contexts(proc, objects, f)) {
+      for (const auto& c : *contexts) e.managers.push_back(c.manager);
+    } else {
+      e.error = contexts.error().message;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* status_name(ThreadStatus s) {
@@ -204,6 +219,7 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
     }
     if (options.locals) r.locals = frame_local_reprs(proc, objects, r.stack);
     if (options.syscalls && r.native_id) r.syscall = blocked_syscall(proc.target(), *r.native_id);
+    if (options.entered) r.entered = frame_entered(proc, objects, r.stack);
     report.threads.push_back(std::move(r));
   }
   return report;

@@ -28,6 +28,13 @@ struct LocalRepr {
   std::string repr;
 };
 
+// The context managers a frame's active `with` blocks entered (interp/with_blocks.hpp), outermost
+// first, or why they could not be read.
+struct FrameEntered {
+  std::vector<uint64_t> managers;
+  std::optional<std::string> error;
+};
+
 struct ThreadReport {
   ThreadState state;
   ThreadStatus status = ThreadStatus::Unknown;
@@ -38,6 +45,7 @@ struct ThreadReport {
   std::string name;  // threading name, else the OS name, else ""
   PyStack stack;
   std::vector<std::vector<LocalRepr>> locals;  // per Python frame, with --locals
+  std::vector<FrameEntered> entered;           // per Python frame, with ReportOptions::entered
   std::optional<MixedStack> mixed;             // with --native
   std::optional<BlockedSyscall> syscall;       // the system call it sleeps in, with `syscalls`
 };
@@ -54,6 +62,7 @@ struct ReportOptions {
   int max_frames = static_cast<int>(limits().frames);
   std::optional<int64_t> only_native_id;  // py-bt: just the selected thread
   bool locals = false;
+  bool entered = false;  // each frame's entered context managers (py-bt-all --json)
   bool native = false;
   std::size_t max_native_frames = static_cast<std::size_t>(limits().native_frames);
   bool syscalls = false;  // which system call each thread is in (for --json)

@@ -1,7 +1,7 @@
 // Frame walking: the thread list, every frame model (frame objects <= 3.10, _PyInterpreterFrame via
 // cframe 3.11-3.12 and via current_frame 3.13+, tagged 3.14), code objects, line tables, frame
-// locals, thread names and status, over a mutated process image (fuzz_support.hpp), then the
-// commands that render them.
+// locals, the with blocks each frame is inside, thread names and status, over a mutated process
+// image (fuzz_support.hpp), then the commands that render them.
 #include "fuzz_support.hpp"
 #include "interp/code.hpp"
 #include "interp/frames.hpp"
@@ -9,6 +9,7 @@
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "interp/threads.hpp"
+#include "interp/with_blocks.hpp"
 
 using namespace pyxray;
 
@@ -26,7 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (auto threads = thread_states(**proc)) {
       for (const ThreadState& t : threads->threads) {
         PyStack stack = walk_stack(**proc, codes, t, 64);
-        for (const PyFrame& f : stack.frames) (void)frame_locals(**proc, objects, f);
+        for (const PyFrame& f : stack.frames) {
+          (void)frame_locals(**proc, objects, f);
+          (void)entered_contexts(**proc, objects, f);
+        }
       }
     }
   }
