@@ -135,7 +135,7 @@ def try_evaluate(kind, ctype, path):
 
 
 def layout_keys():
-    text = open(os.path.join(ROOT, "core", "layout_fields.def")).read()
+    text = open(os.path.join(ROOT, "core", "layout", "layout_fields.def")).read()
     return re.findall(r'^PYX_FIELD\(\w+, "([^"]+)", "([^"]*)"\)', text, re.M)
 
 

@@ -37,7 +37,9 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
   }
   options.locals = args.has("--locals");
   options.syscalls = args.has("--json");
-  options.entered = args.has("--json");  // a per-frame key of the JSON form only
+  options.entered = args.has("--json");
+  options.locks = all_threads;  // which lock each blocked thread waits for, named in its status  // a per-frame key of
+                                // the JSON form only
   if (!all_threads) {
     auto tid = session.target().selected_thread();
     if (!tid) return fail("no thread is selected");

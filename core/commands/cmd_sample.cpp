@@ -19,6 +19,7 @@
 #include "base/limits.hpp"
 #include "base/terminal_progress.hpp"
 #include "commands/commands.hpp"
+#include "commands/output_file.hpp"
 #include "interp/python_process.hpp"
 #include "sample/flamegraph_svg.hpp"
 #include "sample/sampler.hpp"
@@ -91,57 +92,6 @@ const char* format_name(Format f) {
   }
   return "";
 }
-
-// Fails now, before sampling, rather than after it when the samples would be lost.
-// The output file, opened before sampling starts: a path that cannot be written (a directory, a
-// file system that refuses new files, no permission) fails at once instead of after the whole run.
-// An existing file keeps its contents until the profile replaces them; a file created here is
-// removed again if the command ends without writing it.
-class OutputFile {
- public:
-  static Expected<OutputFile> open(const std::string& path) {
-    std::filesystem::path p(path);
-    std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec))
-      return fail(fmt::format("py-sample: cannot write {}: {} is not a directory", path, dir.string()));
-    if (std::filesystem::is_directory(p, ec))
-      return fail(fmt::format("py-sample: cannot write {}: it is a directory", path));
-    const bool existed = std::filesystem::exists(p, ec);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0) return fail(fmt::format("py-sample: cannot write {}: {}", path, std::strerror(errno)));
-    return OutputFile(path, fd, !existed);
-  }
-  OutputFile(OutputFile&& o) noexcept
-      : path_(std::move(o.path_)), fd_(std::exchange(o.fd_, -1)), created_(o.created_), written_(o.written_) {}
-  OutputFile& operator=(OutputFile&&) = delete;
-  ~OutputFile() {
-    if (fd_ < 0) return;
-    ::close(fd_);
-    if (created_ && !written_) ::unlink(path_.c_str());
-  }
-
-  // Replaces the file's contents with `text`.
-  Expected<void> write(std::string_view text) {
-    written_ = true;
-    if (::ftruncate(fd_, 0) != 0 && errno != EINVAL)  // EINVAL: not a regular file (a pipe, /dev/null)
-      return fail(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
-    ::lseek(fd_, 0, SEEK_SET);
-    while (!text.empty()) {
-      ssize_t n = ::write(fd_, text.data(), text.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return fail(fmt::format("cannot write {}: {}", path_, std::strerror(n < 0 ? errno : ENOSPC)));
-      text.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return {};
-  }
-
- private:
-  OutputFile(std::string path, int fd, bool created) : path_(std::move(path)), fd_(fd), created_(created) {}
-  std::string path_;
-  int fd_ = -1;
-  bool created_ = false, written_ = false;
-};
 
 std::string percent(uint64_t part, uint64_t whole) {
   return whole ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole)) : "-";
@@ -293,7 +243,7 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   std::string path = args.value("-o").value_or(args.value("--output").value_or(""));
   if (path.empty()) path = fmt::format("pyxray-{}.svg", target.pid());
   PYX_TRY(format, format_for(path));
-  PYX_TRY(output, OutputFile::open(path));
+  PYX_TRY(output, OutputFile::open("py-sample", path));
 
   TerminalProgress terminal;  // called from the sampling thread: it writes to the terminal directly
   if (terminal.enabled())

@@ -155,6 +155,34 @@ Expected<std::vector<LocalVar>> frame_locals(PythonProcess& proc, Objects& objec
   return out;
 }
 
+Expected<std::vector<uint64_t>> frame_slots(PythonProcess& proc, const PyFrame& frame) {
+  const Layout& L = proc.layout();
+  Memory& m = proc.mem();
+  const uint64_t code = frame.code_addr;
+  int64_t fast = 0;
+  if (L.code_co_nlocalsplus != kAbsent) {
+    PYX_TRY(n, m.read<int32_t>(code + L.code_co_nlocalsplus));
+    fast = n;
+  } else {  // <= 3.10: locals, then cell and free variables, then the value stack
+    PYX_TRY(nlocals, m.read<int32_t>(code + L.code_co_nlocals));
+    fast = nlocals;
+    for (int64_t field : {L.code_co_cellvars, L.code_co_freevars}) {
+      PYX_TRY(tuple, m.read_ptr(code + field));
+      if (!tuple) continue;
+      PYX_TRY(size, m.read<int64_t>(tuple + L.varobject_ob_size));
+      fast += size;
+    }
+  }
+  PYX_TRY(stacksize, m.read<int32_t>(code + L.code_co_stacksize));
+  const int64_t count = fast + stacksize;
+  if (fast < 0 || stacksize < 0 || count > kMaxSlots) return fail("frame has an implausible number of slots");
+  PYX_TRY(raw, m.read_bytes(frame.addr + frame_fields(proc).localsplus, static_cast<std::size_t>(count) * 8));
+  std::vector<uint64_t> out(raw.size() / 8);
+  if (!out.empty()) std::memcpy(out.data(), raw.data(), out.size() * 8);
+  for (auto& v : out) v = untag(proc, v);
+  return out;
+}
+
 Expected<std::optional<NameLookup>> lookup_name(PythonProcess& proc, Objects& objects, const PyFrame& frame,
                                                 std::string_view name) {
   PYX_TRY(locals, frame_locals(proc, objects, frame));

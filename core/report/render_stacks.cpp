@@ -50,23 +50,50 @@ Json native_frame_json(const NativeFrame& f) {
           {"library", f.library.empty() ? Json(nullptr) : Json(f.library)}};
 }
 
-std::string status_text(const ThreadReport& t, bool free_threaded) {
+std::string status_words(const ThreadReport& t, bool free_threaded) {
   if (free_threaded) {  // no GIL to hold
     switch (t.status) {
-      case ThreadStatus::Running: return " (running)";
-      case ThreadStatus::GarbageCollecting: return " (collecting garbage)";
-      case ThreadStatus::Idle: return " (idle)";
+      case ThreadStatus::Running: return "running";
+      case ThreadStatus::GarbageCollecting: return "collecting garbage";
+      case ThreadStatus::Idle: return "idle";
       default: return "";
     }
   }
   switch (t.status) {
-    case ThreadStatus::Running: return " (running, holds the GIL)";
-    case ThreadStatus::GarbageCollecting: return " (collecting garbage, holds the GIL)";
-    case ThreadStatus::WaitingForGil: return " (waiting for the GIL)";
-    case ThreadStatus::Idle: return " (idle)";
+    case ThreadStatus::Running: return "running, holds the GIL";
+    case ThreadStatus::GarbageCollecting: return "collecting garbage, holds the GIL";
+    case ThreadStatus::WaitingForGil: return "waiting for the GIL";
+    case ThreadStatus::Idle: return "idle";
     case ThreadStatus::Unknown: break;
   }
-  return t.state.holds_gil ? " (holds the GIL)" : "";
+  return t.state.holds_gil ? "holds the GIL" : "";
+}
+
+// The lock thread `index` waits for, if the report knows one.
+const LockInfo* lock_waited(const ProcessReport& report, std::size_t index) {
+  if (!report.locks || index >= report.locks->waiting_for.size()) return nullptr;
+  auto l = report.locks->waiting_for[index];
+  return l ? &report.locks->locks[*l] : nullptr;
+}
+
+std::string holder_text(const ProcessReport& report, const LockInfo& l) {
+  if (!l.state.locked) return "";
+  if (l.holders.empty()) return l.holder_known ? " held by a thread that has ended" : " held by an unknown thread";
+  const ThreadReport& h = report.threads[l.holders.front().thread];
+  if (!h.name.empty()) return fmt::format(" held by \"{}\"", h.name);
+  return h.native_id ? fmt::format(" held by thread {}", *h.native_id)
+                     : fmt::format(" held by thread 0x{:x}", h.state.thread_id);
+}
+
+std::string status_text(const ProcessReport& report, std::size_t index) {
+  const ThreadReport& t = report.threads[index];
+  std::string words = status_words(t, report.free_threaded);
+  if (const LockInfo* l = lock_waited(report, index)) {
+    if (!words.empty()) words += ", ";
+    words += fmt::format("waiting for lock {} (0x{:x}){}", l->name.empty() ? l->state.type : l->name, l->state.address,
+                         holder_text(report, *l));
+  }
+  return words.empty() ? "" : fmt::format(" ({})", words);
 }
 
 void python_frame_text(std::string& out, const ThreadReport& t, const PyFrame& f, SourceLines& sources) {
@@ -113,6 +140,18 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
       // The futex word a lock waiter sleeps on: what names the lock (py-locks matches it to its owner).
       if (auto word = futex_wait_address(*t.syscall)) j["futex"] = fmt::format("0x{:x}", *word);
     }
+    if (const LockInfo* l = lock_waited(report, static_cast<std::size_t>(&t - report.threads.data()))) {
+      Json held_by = nullptr;
+      if (!l->holders.empty()) {
+        const ThreadReport& h = report.threads[l->holders.front().thread];
+        held_by = {{"native_id", h.native_id ? Json(*h.native_id) : Json(nullptr)},
+                   {"name", h.name.empty() ? Json(nullptr) : Json(h.name)}};
+      }
+      j["waiting_for"] = {{"address", fmt::format("0x{:x}", l->state.address)},
+                          {"type", l->state.type},
+                          {"name", l->name.empty() ? Json(nullptr) : Json(l->name)},
+                          {"held_by", std::move(held_by)}};
+    }
     Json frames = Json::array();
     if (t.mixed) {
       for (const auto& m : t.mixed->frames)
@@ -144,7 +183,7 @@ std::string stacks_text(const ProcessReport& report, SourceLines& sources) {
     out += t.native_id ? fmt::format("{}", *t.native_id) : fmt::format("0x{:x}", t.state.thread_id);
     if (t.namespace_id) out += fmt::format(" (tid {} in its PID namespace)", *t.namespace_id);
     if (!t.name.empty()) out += fmt::format(" \"{}\"", t.name);
-    out += status_text(t, report.free_threaded);
+    out += status_text(report, static_cast<std::size_t>(&t - report.threads.data()));
     out += fmt::format(" [ident 0x{:x}]\n", t.state.thread_id);
     if (t.stack.frames.empty() && !t.stack.warning && !t.mixed) out += "    (no Python frames)\n";
     if (t.mixed) {

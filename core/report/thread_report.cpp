@@ -8,6 +8,7 @@
 #include "base/limits.hpp"
 #include "interp/code.hpp"
 #include "interp/locals.hpp"
+#include "interp/modules.hpp"
 #include "interp/native_merge.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
@@ -24,9 +25,7 @@ namespace {
 // module only costs the names.
 std::unordered_map<uint64_t, std::string> threading_names(PythonProcess& proc, Objects& objects, uint64_t interp) {
   std::unordered_map<uint64_t, std::string> names;
-  const Layout& L = proc.layout();
-  int64_t modules_off = L.interp_imports_modules != kAbsent ? L.interp_imports_modules : L.interp_modules;
-  uint64_t modules = proc.mem().read_ptr(interp + modules_off).value_or(0);
+  uint64_t modules = sys_modules(proc, interp).value_or(0);
   if (!modules) return names;
   auto threading = objects.dict_get_str(modules, "threading");
   if (!threading || !*threading) return names;
@@ -218,9 +217,17 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
       }
     }
     if (options.locals) r.locals = frame_local_reprs(proc, objects, r.stack);
-    if (options.syscalls && r.native_id) r.syscall = blocked_syscall(proc.target(), *r.native_id);
+    if ((options.syscalls || options.locks) && r.native_id) r.syscall = blocked_syscall(proc.target(), *r.native_id);
     if (options.entered) r.entered = frame_entered(proc, objects, r.stack);
     report.threads.push_back(std::move(r));
+  }
+  // A holder may be any thread: only asked for when every thread is at hand.
+  if (options.locks && !options.only_native_id) {
+    std::vector<LockThread> threads;
+    for (const auto& t : report.threads) threads.push_back({&t.state, t.syscall, &t.stack});
+    LockOptions lock_options;
+    lock_options.find_held = options.all_locks;
+    report.locks = analyze_locks(proc, objects, threads, lock_options);
   }
   return report;
 }

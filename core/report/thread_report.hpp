@@ -11,6 +11,7 @@
 #include "interp/frames.hpp"
 #include "interp/native_merge.hpp"
 #include "interp/threads.hpp"
+#include "locks/lock_report.hpp"
 #include "target/target.hpp"
 
 namespace pyxray {
@@ -56,6 +57,8 @@ struct ProcessReport {
   bool free_threaded = false;
   std::vector<ThreadReport> threads;
   std::vector<std::string> warnings;
+  // With ReportOptions::locks: who waits for which lock, indexed like `threads`.
+  std::optional<LockReport> locks;
 };
 
 struct ReportOptions {
@@ -65,7 +68,9 @@ struct ReportOptions {
   bool entered = false;  // each frame's entered context managers (py-bt-all --json)
   bool native = false;
   std::size_t max_native_frames = static_cast<std::size_t>(limits().native_frames);
-  bool syscalls = false;  // which system call each thread is in (for --json)
+  bool syscalls = false;   // which system call each thread is in (for --json)
+  bool locks = false;      // the locks threads wait for, and who holds them (all threads only)
+  bool all_locks = false;  // with `locks`: every lock held, whether or not anyone waits (py-locks)
 };
 
 // Native frames looked at to tell a thread waiting for the GIL from an idle one: take_gil sits a few

@@ -1,0 +1,343 @@
+// End-to-end tests of py-locks (tests/workloads/locks.py): a lock-order deadlock through `with`
+// blocks, an RLock held twice and waited for, a Condition waited on, a Lock held through acquire()
+// (holder unknown) and, on 3.x, a deadlock through an import. `py-locks --json` must give exactly the
+// truth the workload staged: every lock's holders, count and waiters, every condition's waiters, the
+// joins and the deadlocks; no lock anyone is not known to hold is given a holder. Every interpreter,
+// with and without debug symbols, in gdb; the stack models in LLDB; and from core files.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "compare.hpp"
+#include "front_end.hpp"
+#include "harness.hpp"
+#include "interpreters.hpp"
+#include "lldb_harness.hpp"
+#include "script_workload.hpp"
+#include "variants.hpp"
+#include "workload.hpp"
+
+namespace pyxray::it {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr auto kSettleTimeout = 20s;
+
+std::string hex(uint64_t v) {
+  std::ostringstream s;
+  s << "0x" << std::hex << v;
+  return s.str();
+}
+
+// Waits until every thread but the main one sleeps in a futex wait, on the same word in two readings
+// 200 ms apart: staged waits that have really begun, checked from outside.
+std::vector<std::string> wait_until_blocked(pid_t pid, int64_t main_tid) {
+  auto futexes = [&] {
+    std::map<pid_t, std::string> out;
+    for (pid_t tid : task_ids(pid)) {
+      if (tid == main_tid) continue;
+      std::string call = read_text("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall");
+      out[tid] = call.rfind("202 ", 0) == 0 ? call.substr(0, call.find(' ', 4)) : "";
+    }
+    return out;
+  };
+  const auto deadline = Clock::now() + kSettleTimeout;
+  auto before = futexes();
+  while (Clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);
+    auto now = futexes();
+    bool settled = now == before;
+    for (const auto& [tid, call] : now) settled &= !call.empty();
+    if (settled) return {};
+    before = std::move(now);
+  }
+  std::vector<std::string> problems;
+  for (const auto& [tid, call] : before)
+    problems.push_back("thread " + std::to_string(tid) + (call.empty() ? " is not in a futex wait" : " in " + call));
+  return problems;
+}
+
+// The workload's roles by thread ident.
+std::map<uint64_t, std::string> roles_by_ident(const json& truth) {
+  std::map<uint64_t, std::string> out;
+  for (const auto& t : truth["threads"]) out[t["ident"].get<uint64_t>()] = t["role"].get<std::string>();
+  return out;
+}
+
+std::set<std::string> roles_of(const json& entries, const std::map<uint64_t, std::string>& roles,
+                               std::vector<std::string>& diffs, const std::string& where) {
+  std::set<std::string> out;
+  if (entries.is_null()) return out;
+  for (const auto& e : entries) {
+    const auto ident = e.value("ident", uint64_t{0});
+    auto it = roles.find(ident);
+    if (it == roles.end()) {
+      diffs.push_back(where + ": thread ident " + hex(ident) + " is none of the workload's threads");
+      continue;
+    }
+    out.insert(it->second);
+  }
+  return out;
+}
+
+std::set<std::string> as_set(const json& list) {
+  std::set<std::string> out;
+  if (list.is_array())
+    for (const auto& v : list) out.insert(v.get<std::string>());
+  return out;
+}
+
+std::string join_set(const std::set<std::string>& s) {
+  std::string out;
+  for (const auto& v : s) out += (out.empty() ? "" : ", ") + v;
+  return "{" + out + "}";
+}
+
+// Everything that differs between `py-locks --json` and the truth.
+std::vector<std::string> compare_locks(const json& truth, const json& got) {
+  std::vector<std::string> diffs;
+  const auto roles = roles_by_ident(truth);
+  std::map<std::string, json> got_locks, got_conditions;
+  for (const auto& l : got.at("locks")) got_locks[l.at("address").get<std::string>()] = l;
+  for (const auto& c : got.at("conditions")) got_conditions[c.at("address").get<std::string>()] = c;
+
+  std::set<std::string> expected_addresses;
+  for (const auto& want : truth["locks"]) {
+    const std::string address = hex(want["address"].get<uint64_t>());
+    const std::string what = "lock " + (want["name"].is_null() ? address : want["name"].get<std::string>());
+    expected_addresses.insert(address);
+    auto it = got_locks.find(address);
+    if (it == got_locks.end()) {
+      diffs.push_back(what + ": missing");
+      continue;
+    }
+    const json& l = it->second;
+    std::set<std::string> want_holders = want["held_by"].is_null() ? std::set<std::string>{} : as_set(want["held_by"]);
+    auto holders = roles_of(l.at("held_by"), roles, diffs, what + " held_by");
+    if (holders != want_holders)
+      diffs.push_back(what + ": held by " + join_set(holders) + ", expected " + join_set(want_holders));
+    if (l.at("holder_known").get<bool>() != want["holder_known"].get<bool>())
+      diffs.push_back(what + ": holder_known " + l.at("holder_known").dump() + ", expected " +
+                      want["holder_known"].dump());
+    if (!want["held_by"].is_null() && l.at("count") != want["count"])
+      diffs.push_back(what + ": count " + l.at("count").dump() + ", expected " + want["count"].dump());
+    auto waiters = roles_of(l.at("waiting"), roles, diffs, what + " waiting");
+    if (waiters != as_set(want["waiters"]))
+      diffs.push_back(what + ": waited for by " + join_set(waiters) + ", expected " +
+                      join_set(as_set(want["waiters"])));
+    if (!want["name"].is_null() && l.at("name") != want["name"])
+      diffs.push_back(what + ": named " + l.at("name").dump() + ", expected " + want["name"].dump());
+    if (!want["module"].is_null() && l.value("module", json()) != want["module"])
+      diffs.push_back(what + ": module " + l.value("module", json()).dump() + ", expected " + want["module"].dump());
+  }
+  for (const auto& [address, l] : got_locks)
+    if (!expected_addresses.count(address)) diffs.push_back("unexpected lock " + l.dump());
+
+  std::set<std::string> expected_conditions;
+  for (const auto& want : truth["conditions"]) {
+    const std::string address = hex(want["address"].get<uint64_t>());
+    const std::string what = "condition " + want["name"].get<std::string>();
+    expected_conditions.insert(address);
+    auto it = got_conditions.find(address);
+    if (it == got_conditions.end()) {
+      diffs.push_back(what + ": missing");
+      continue;
+    }
+    const json& c = it->second;
+    if (c.at("condition") != hex(want["condition"].get<uint64_t>()))
+      diffs.push_back(what + ": condition " + c.at("condition").dump() + ", expected " +
+                      hex(want["condition"].get<uint64_t>()));
+    auto waiters = roles_of(c.at("waiting"), roles, diffs, what + " waiting");
+    if (waiters != as_set(want["waiters"]))
+      diffs.push_back(what + ": waited on by " + join_set(waiters) + ", expected " + join_set(as_set(want["waiters"])));
+    if (c.at("name") != want["name"])
+      diffs.push_back(what + ": named " + c.at("name").dump() + ", expected " + want["name"].dump());
+  }
+  for (const auto& [address, c] : got_conditions)
+    if (!expected_conditions.count(address)) diffs.push_back("unexpected condition " + c.dump());
+
+  std::set<std::string> joins, want_joins;
+  for (const auto& j : got.at("joins")) {
+    auto waiter = roles.find(j.value("ident", uint64_t{0}));
+    auto joined = roles.find(j.value("joins_ident", uint64_t{0}));
+    joins.insert((waiter == roles.end() ? "?" : waiter->second) + " joins " +
+                 (joined == roles.end() ? "?" : joined->second));
+  }
+  for (const auto& j : truth["joins"])
+    want_joins.insert(j["waiter"].get<std::string>() + " joins " + j["joins"].get<std::string>());
+  if (joins != want_joins) diffs.push_back("joins " + join_set(joins) + ", expected " + join_set(want_joins));
+
+  std::set<std::string> deadlocks, want_deadlocks;
+  for (const auto& d : got.at("deadlocks")) {
+    std::set<std::string> members;
+    for (const auto& ident : d.at("idents")) {
+      auto it = roles.find(ident.get<uint64_t>());
+      members.insert(it == roles.end() ? "?" : it->second);
+    }
+    deadlocks.insert(join_set(members));
+  }
+  for (const auto& d : truth["deadlocks"]) want_deadlocks.insert(join_set(as_set(d)));
+  if (deadlocks != want_deadlocks)
+    diffs.push_back("deadlocks " + join_set(deadlocks) + ", expected " + join_set(want_deadlocks));
+  return diffs;
+}
+
+// py-bt-all names the lock each deadlocked thread waits for and who holds it.
+std::vector<std::string> compare_bt_all(const json& truth, const json& got) {
+  std::vector<std::string> diffs;
+  const auto roles = roles_by_ident(truth);
+  const std::map<std::string, std::pair<std::string, std::string>> expected = {
+      {"lock-a", {"locks.lock_b", "lock-b"}},
+      {"lock-b", {"locks.lock_a", "lock-a"}},
+      {"rlock-waiter", {"locks.rlock", "rlock-holder"}},
+  };
+  std::set<std::string> seen;
+  for (const auto& t : got.at("threads")) {
+    auto role = roles.find(t.value("thread_id", uint64_t{0}));
+    if (role == roles.end()) continue;
+    auto want = expected.find(role->second);
+    const json w = t.value("waiting_for", json());
+    if (want == expected.end()) continue;
+    seen.insert(role->second);
+    if (w.is_null()) {
+      diffs.push_back(role->second + ": no waiting_for");
+      continue;
+    }
+    if (w.value("name", json()) != want->second.first)
+      diffs.push_back(role->second + ": waiting for " + w.dump() + ", expected " + want->second.first);
+    if (w.value("held_by", json()).value("name", json()) != want->second.second)
+      diffs.push_back(role->second + ": held by " + w.dump() + ", expected " + want->second.second);
+  }
+  for (const auto& [role, want] : expected)
+    if (!seen.count(role)) diffs.push_back(role + ": not in py-bt-all");
+  return diffs;
+}
+
+std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
+
+class Locks : public testing::TestWithParam<Variant> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(gdb_plugin_path())) << "gdb plugin not found: " << gdb_plugin_path();
+    try {
+      setup_ = setup_for(GetParam());
+      workload_ = ScriptWorkload::start(setup_.executable, setup_.env, "locks.py");
+    } catch (const std::exception& e) {
+      FAIL() << e.what();
+    }
+    auto blocked = wait_until_blocked(workload_->pid(), workload_->pid());
+    ASSERT_TRUE(blocked.empty()) << "the staged waits did not begin:\n" << join_diffs(blocked);
+  }
+
+  VariantSetup setup_;
+  std::unique_ptr<ScriptWorkload> workload_;
+};
+
+TEST_P(Locks, JsonMatchesTruth) {
+  auto r = run_gdb(workload_->pid(), {"py-locks --json", "py-bt-all --json", "py-locks"}, workload_->dir(), 90s,
+                   setup_.gdb_init);
+  const auto problems = gdb_run_problems(r, /*require_success=*/true);
+  ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
+  std::string error;
+  auto got = find_json_line(r.out, &error, "{\"pid\"");
+  ASSERT_TRUE(got) << error << r.describe();
+  auto diffs = compare_locks(workload_->truth(), *got);
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n--- truth ---\n"
+                             << workload_->truth().dump(1) << "\n--- gdb ---\n"
+                             << r.describe();
+  // The second JSON line: py-bt-all's.
+  const auto second = r.out.find("{\"pid\"", r.out.find("{\"pid\"") + 1);
+  ASSERT_NE(second, std::string::npos) << r.describe();
+  auto bt = find_json_line(r.out.substr(second), &error, "{\"pid\"");
+  ASSERT_TRUE(bt) << error;
+  auto bt_diffs = compare_bt_all(workload_->truth(), *bt);
+  EXPECT_TRUE(bt_diffs.empty()) << join_diffs(bt_diffs) << r.describe();
+  // The text says the deadlock first, in words.
+  EXPECT_NE(r.out.find("Deadlock: \"lock-"), std::string::npos) << r.describe();
+  const auto left = left_running_problems(workload_->pid());
+  EXPECT_TRUE(left.empty()) << join_diffs(left);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Locks, testing::ValuesIn(all_variants()), variant_name);
+
+// From a core file: each thread's futex comes from the registers the core saved. gcore writes the
+// host's interpreters' cores; sid's containers get a core written by the kernel (gcore cannot copy
+// their thread stacks, see write_kernel_core), which ends the workload.
+class LocksCore : public Locks {};
+
+TEST_P(LocksCore, JsonMatchesTruth) {
+  const fs::path core = workload_->dir() / "core";
+  try {
+    const Variant& v = GetParam();
+    if (v.interp.root.empty()) write_core(workload_->pid(), core, workload_->dir());
+    else
+      write_kernel_core(
+          workload_->pid(), [&] { return workload_->alive(); }, v.interp.root, core);
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  auto r = run_gdb_core(setup_.executable, core, {"py-locks --json"}, workload_->dir(), 120s, setup_.gdb_init);
+  // LLDB reads the same core, for one interpreter per stack model (its registers lack orig_rax: pyxray
+  // reads the core's NT_PRSTATUS notes itself).
+  std::optional<CommandResult> lldb;
+  const auto models = model_interpreters();
+  if (GetParam().has_debuginfo() &&
+      std::any_of(models.begin(), models.end(), [&](const Interpreter& i) { return i.name == GetParam().interp.name; }))
+    lldb = run_lldb({"-c", core.string(), GetParam().interp.path.string()}, {"py-locks --json"}, workload_->dir());
+  fs::remove(core);
+  if (lldb) {
+    const auto lldb_problems = lldb_run_problems(*lldb, true);
+    EXPECT_TRUE(lldb_problems.empty()) << join_diffs(lldb_problems) << lldb->describe();
+    std::string lldb_error;
+    auto lldb_got = find_json_line(lldb->out, &lldb_error, "{\"pid\"");
+    if (!lldb_got) ADD_FAILURE() << lldb_error << lldb->describe();
+    else {
+      auto diffs = compare_locks(workload_->truth(), *lldb_got);
+      EXPECT_TRUE(diffs.empty()) << "LLDB on the core:\n" << join_diffs(diffs) << "\n" << lldb->describe();
+    }
+  }
+  const auto problems = gdb_run_problems(r, /*require_success=*/true);
+  ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
+  std::string error;
+  auto got = find_json_line(r.out, &error, "{\"pid\"");
+  ASSERT_TRUE(got) << error << r.describe();
+  auto diffs = compare_locks(workload_->truth(), *got);
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n--- gdb ---\n" << r.describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, LocksCore, testing::ValuesIn(all_variants()), variant_name);
+
+// LLDB, one interpreter per stack model: the same answer through the other front end.
+std::vector<Variant> model_variants() {
+  std::vector<Variant> out;
+  for (const auto& interp : model_interpreters()) out.push_back({interp.name, interp, Symbols::Debuginfo});
+  return out;
+}
+
+class LldbLocks : public Locks {};
+
+TEST_P(LldbLocks, JsonMatchesTruth) {
+  ASSERT_TRUE(fs::exists(front_end_plugin(FrontEnd::Lldb))) << "LLDB plugin not found";
+  auto run = run_front_end(FrontEnd::Lldb, workload_->pid(), {"py-locks --json"}, workload_->dir());
+  ASSERT_TRUE(run.problems.empty()) << join_diffs(run.problems) << run.raw.describe();
+  ASSERT_EQ(run.outputs.size(), 1u) << run.raw.describe();
+  std::string error;
+  auto got = find_json_line(run.outputs[0], &error, "{\"pid\"");
+  ASSERT_TRUE(got) << error << run.raw.describe();
+  auto diffs = compare_locks(workload_->truth(), *got);
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n--- lldb ---\n" << run.raw.describe();
+  const auto left = left_running_problems(workload_->pid());
+  EXPECT_TRUE(left.empty()) << join_diffs(left);
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, LldbLocks, testing::ValuesIn(model_variants()), variant_name);
+
+}  // namespace
+}  // namespace pyxray::it

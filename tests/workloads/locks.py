@@ -1,0 +1,195 @@
+# Integration-test workload for py-locks: stages every kind of wait the command names, then writes
+# the ground truth to OUT_PATH as JSON:
+#
+#   python locks.py OUT_PATH [LIFETIME_SECONDS]
+#
+#   lock-a, lock-b      a lock-order deadlock through `with` blocks: each holds one Lock and waits
+#                       for the other's
+#   rlock-holder        holds an RLock twice (nested `with`), then waits on an Event nobody sets
+#   rlock-waiter        waits for that RLock in `with rlock:`
+#   cond-waiter         waits on a Condition nobody notifies (and nobody holds while it waits)
+#   plain-waiter        waits in acquire() for a Lock the main thread took with acquire(), outside
+#                       any `with` block: its holder cannot be known
+#   importer            (3.x) imports locks_import_helper, whose top level starts import-helper and
+#   import-helper       joins it; import-helper imports the same module and waits for its import
+#                       lock: a deadlock through an import
+#
+# The truth lists every thread (role, name, ident, native id) and what py-locks must answer: each
+# lock's address (id()), its holders and waiters by role, each condition's waiters, the joins and the
+# deadlocks. Which thread blocks where is staged by the script itself; that each one is blocked (in a
+# futex wait) is for the test to check from outside before it looks.
+#
+# Runs unchanged on Python 2.7 and 3.6+.
+from __future__ import print_function
+
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+
+OUT_PATH = sys.argv[1]
+LIFETIME = int(sys.argv[2]) if len(sys.argv) > 2 else 240
+PY2 = sys.version_info[0] == 2
+
+# The safety net, should the test runner die without killing us: SIGALRM's default action ends us.
+signal.alarm(LIFETIME)
+
+lock_a = threading.Lock()
+lock_b = threading.Lock()
+rlock = threading.RLock()
+cond = threading.Condition()
+plain = threading.Lock()
+forever = threading.Event()  # never set
+
+a_has = threading.Event()
+b_has = threading.Event()
+rlock_held = threading.Event()
+started = {}  # role -> Event set right before the thread blocks
+REGISTRY = {}  # role -> [ident, native id]
+
+
+def native_id():
+    get = getattr(threading, 'get_native_id', None)  # 3.8+
+    return get() if get is not None else None
+
+
+def register(role):
+    REGISTRY[role] = [threading.current_thread().ident, native_id()]
+
+
+def take_a_then_b():
+    register('lock-a')
+    with lock_a:
+        a_has.set()
+        b_has.wait()
+        with lock_b:
+            pass
+
+
+def take_b_then_a():
+    register('lock-b')
+    with lock_b:
+        b_has.set()
+        a_has.wait()
+        with lock_a:
+            pass
+
+
+def hold_rlock_twice():
+    register('rlock-holder')
+    with rlock:
+        with rlock:
+            rlock_held.set()
+            forever.wait()
+
+
+def wait_for_rlock():
+    register('rlock-waiter')
+    rlock_held.wait()
+    with rlock:
+        pass
+
+
+def wait_on_condition():
+    register('cond-waiter')
+    with cond:
+        cond.wait()
+
+
+def wait_for_plain():
+    register('plain-waiter')
+    plain.acquire()
+
+
+def import_helper_module():
+    register('importer')
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import locks_import_helper  # noqa: F401  (never returns: its top level joins import-helper)
+
+
+ROLES = [
+    ('lock-a', take_a_then_b),
+    ('lock-b', take_b_then_a),
+    ('rlock-holder', hold_rlock_twice),
+    ('rlock-waiter', wait_for_rlock),
+    ('cond-waiter', wait_on_condition),
+    ('plain-waiter', wait_for_plain),
+]
+if not PY2:
+    # 2.7 has one global import lock in C instead of importlib's per-module locks.
+    ROLES.append(('importer', import_helper_module))
+
+
+def condition_of(event):
+    return getattr(event, '_cond', None) or getattr(event, '_Event__cond')
+
+
+def module_lock_address(name):
+    import importlib._bootstrap as bootstrap
+    ref = bootstrap._module_locks.get(name)
+    lock = ref() if ref is not None else None
+    return id(lock) if lock is not None else None
+
+
+def main():
+    plain.acquire()  # held by the main thread, outside any with block
+    for role, target in ROLES:
+        threading.Thread(target=target, name=role).start()
+    deadline = time.time() + 20
+    expected = set(r for r, _ in ROLES) | (set() if PY2 else {'import-helper'})
+    while time.time() < deadline:
+        names = dict((t.name, t) for t in threading.enumerate())
+        helper = names.get('import-helper')
+        if helper is not None and 'import-helper' not in REGISTRY:
+            REGISTRY['import-helper'] = [helper.ident, getattr(helper, 'native_id', None)]
+        if expected <= set(REGISTRY) and (PY2 or module_lock_address('locks_import_helper')):
+            break
+        time.sleep(0.05)
+    else:
+        sys.exit('the threads did not start: %r' % sorted(REGISTRY))
+    REGISTRY['main'] = [threading.current_thread().ident, native_id()]
+
+    def lock_entry(obj, name, held_by, waiters, count=1, holder_known=True, module=None):
+        return {'address': id(obj) if not isinstance(obj, int) else obj, 'name': name, 'held_by': held_by,
+                'holder_known': holder_known, 'count': count, 'waiters': waiters, 'module': module}
+
+    locks = [
+        lock_entry(lock_a, 'locks.lock_a', ['lock-a'], ['lock-b']),
+        lock_entry(lock_b, 'locks.lock_b', ['lock-b'], ['lock-a']),
+        lock_entry(rlock, 'locks.rlock', ['rlock-holder'], ['rlock-waiter'], count=2),
+        lock_entry(plain, 'locks.plain', None, ['plain-waiter'], holder_known=False),
+    ]
+    conditions = [
+        {'address': id(cond), 'condition': id(cond), 'name': 'locks.cond', 'waiters': ['cond-waiter']},
+        {'address': id(forever), 'condition': id(condition_of(forever)), 'name': 'locks.forever',
+         'waiters': ['rlock-holder']},
+    ]
+    joins = []
+    deadlocks = [['lock-a', 'lock-b']]
+    if not PY2:
+        locks.append(lock_entry(module_lock_address('locks_import_helper'), None, ['importer'], ['import-helper'],
+                                module='locks_import_helper'))
+        joins.append({'waiter': 'importer', 'joins': 'import-helper'})
+        deadlocks.append(['importer', 'import-helper'])
+    truth = {
+        'pid': os.getpid(),
+        'version': platform.python_version(),
+        'threads': [{'role': role, 'name': 'MainThread' if role == 'main' else role, 'ident': ident,
+                     'native_id': nid} for role, (ident, nid) in sorted(REGISTRY.items())],
+        'locks': locks,
+        'conditions': conditions,
+        'joins': joins,
+        'deadlocks': deadlocks,
+    }
+    tmp = OUT_PATH + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(truth, f)
+    os.rename(tmp, OUT_PATH)
+    while True:
+        time.sleep(1000)
+
+
+main()
