@@ -217,10 +217,14 @@ Json locks_json(const ProcessReport& r, const LockReport& locks) {
 }
 
 std::string locks_dot(const ProcessReport& r, const LockReport& locks) {
-  // Graphviz's quoted strings escape only the quote and the backslash.
+  // Graphviz's quoted strings escape the quote and the backslash; a line break is written \n.
   auto quote = [](const std::string& s) {
     std::string q = "\"";
     for (char c : s) {
+      if (c == '\n') {
+        q += "\\n";
+        continue;
+      }
       if (c == '"' || c == '\\') q += '\\';
       q += c;
     }

@@ -241,8 +241,10 @@ class Locks : public testing::TestWithParam<Variant> {
 };
 
 TEST_P(Locks, JsonMatchesTruth) {
-  auto r = run_gdb(workload_->pid(), {"py-locks --json", "py-bt-all --json", "py-locks"}, workload_->dir(), 90s,
-                   setup_.gdb_init);
+  const fs::path dot = workload_->dir() / "locks.dot";
+  auto r =
+      run_gdb(workload_->pid(), {"py-locks --json", "py-bt-all --json", "py-locks --dot " + dot.string(), "py-bt-all"},
+              workload_->dir(), 90s, setup_.gdb_init);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
   std::string error;
@@ -259,8 +261,23 @@ TEST_P(Locks, JsonMatchesTruth) {
   ASSERT_TRUE(bt) << error;
   auto bt_diffs = compare_bt_all(workload_->truth(), *bt);
   EXPECT_TRUE(bt_diffs.empty()) << join_diffs(bt_diffs) << r.describe();
-  // The text says the deadlock first, in words.
+  // The text says the deadlock first, in words; py-bt-all's status line names the lock and its holder.
   EXPECT_NE(r.out.find("Deadlock: \"lock-"), std::string::npos) << r.describe();
+  EXPECT_NE(r.out.find("waiting for lock locks.lock_b (0x"), std::string::npos) << r.describe();
+  EXPECT_NE(r.out.find(") held by \"lock-b\")"), std::string::npos) << r.describe();
+  // The graph: every thread of a deadlock is a node, and the deadlocks' edges are red (two per thread
+  // waiting for a lock, one per join).
+  const std::string graph = read_text(dot);
+  EXPECT_EQ(graph.rfind("digraph locks {", 0), 0u) << graph;
+  std::size_t red = 0;
+  for (auto at = graph.find("penwidth=2"); at != std::string::npos; at = graph.find("penwidth=2", at + 1)) ++red;
+  std::size_t want_red = 0;
+  for (const auto& d : workload_->truth()["deadlocks"]) want_red += 2 * d.size();
+  if (!workload_->truth()["joins"].empty()) want_red -= 1;  // importer -> import-helper is one edge
+  EXPECT_EQ(red, want_red) << graph;
+  for (const auto& t : workload_->truth()["threads"])
+    if (t["role"] == "lock-a" || t["role"] == "lock-b")
+      EXPECT_NE(graph.find("\\\"" + t["role"].get<std::string>() + "\\\""), std::string::npos) << graph;
   const auto left = left_running_problems(workload_->pid());
   EXPECT_TRUE(left.empty()) << join_diffs(left);
 }
