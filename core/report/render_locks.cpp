@@ -86,6 +86,21 @@ std::string deadlock_text(const ProcessReport& r, const LockReport& locks, const
   return out + ".";
 }
 
+// The GIL is a lock too: its holder and the threads waiting for it, as py-bt-all's statuses know them.
+struct GilView {
+  std::optional<std::size_t> holder;
+  std::vector<std::size_t> waiters;
+};
+
+GilView gil_view(const ProcessReport& r) {
+  GilView g;
+  for (std::size_t i = 0; i < r.threads.size(); ++i) {
+    if (r.threads[i].state.holds_gil) g.holder = i;
+    if (r.threads[i].status == ThreadStatus::WaitingForGil) g.waiters.push_back(i);
+  }
+  return g;
+}
+
 }  // namespace
 
 std::string lock_label(const LockReport& locks, std::size_t lock) { return short_label(locks.locks[lock]); }
@@ -96,6 +111,14 @@ std::string locks_text(const ProcessReport& r, const LockReport& locks) {
   for (const auto& w : locks.warnings) out += fmt::format("pyxray: warning: {}\n", w);
   for (const auto& d : locks.deadlocks) out += deadlock_text(r, locks, d) + "\n";
   if (!locks.deadlocks.empty()) out += "\n";
+  const GilView gil = gil_view(r);
+  if (!r.free_threaded && (gil.holder || !gil.waiters.empty())) {
+    out += "The GIL: ";
+    out += gil.holder ? "held by " + thread_text(r, *gil.holder) : std::string("held by no thread");
+    for (std::size_t i = 0; i < gil.waiters.size(); ++i)
+      out += (i == 0 ? "; waited for by " : ", ") + thread_text(r, gil.waiters[i]);
+    out += "\n\n";
+  }
   if (locks.locks.empty() && locks.conditions.empty() && locks.joins.empty()) {
     out += "No thread holds or waits for a lock, a condition or another thread.\n";
     return out;
@@ -210,6 +233,13 @@ Json locks_json(const ProcessReport& r, const LockReport& locks) {
     deadlocks.push_back({{"threads", std::move(threads)}, {"idents", std::move(idents)}, {"locks", std::move(ls)}});
   }
   out["deadlocks"] = std::move(deadlocks);
+  if (!r.free_threaded) {
+    const GilView gil = gil_view(r);
+    Json waiters = Json::array();
+    for (auto t : gil.waiters) waiters.push_back(native_id_json(r, t));
+    out["gil"] = {{"held_by", gil.holder ? native_id_json(r, *gil.holder) : Json(nullptr)},
+                  {"waiters", std::move(waiters)}};
+  }
   std::vector<std::string> warnings = r.warnings;
   warnings.insert(warnings.end(), locks.warnings.begin(), locks.warnings.end());
   out["warnings"] = warnings;

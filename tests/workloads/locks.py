@@ -1,7 +1,7 @@
 # Integration-test workload for py-locks: stages every kind of wait the command names, then writes
 # the ground truth to OUT_PATH as JSON:
 #
-#   python locks.py OUT_PATH [LIFETIME_SECONDS]
+#   python locks.py [DAMAGE] OUT_PATH [LIFETIME_SECONDS]
 #
 #   lock-a, lock-b      a lock-order deadlock through `with` blocks: each holds one Lock and waits
 #                       for the other's
@@ -19,6 +19,12 @@
 # deadlocks. Which thread blocks where is staged by the script itself; that each one is blocked (in a
 # futex wait) is for the test to check from outside before it looks.
 #
+# DAMAGE, for the tests of damaged objects (the damaged objects are never used again by the workload):
+#   damaged-owner   the RLock's recorded owner is overwritten with an ident no thread has: its
+#                   holder must not be named (not even the frame inside its `with` blocks)
+#   damaged-type    lock_b's type pointer is overwritten with `object`'s: it is no lock any more, so
+#                   lock_b and the wait for it are left out, and nothing else changes
+#
 # Runs unchanged on Python 2.7 and 3.6+.
 from __future__ import print_function
 
@@ -30,8 +36,10 @@ import sys
 import threading
 import time
 
-OUT_PATH = sys.argv[1]
-LIFETIME = int(sys.argv[2]) if len(sys.argv) > 2 else 240
+DAMAGE = sys.argv[1] if len(sys.argv) > 3 else ''
+OUT_PATH = sys.argv[2] if DAMAGE else sys.argv[1]
+LIFETIME = int(sys.argv[-1]) if len(sys.argv) > 2 else 240
+BOGUS_IDENT = 0x5eed0000
 PY2 = sys.version_info[0] == 2
 
 # The safety net, should the test runner die without killing us: SIGALRM's default action ends us.
@@ -134,6 +142,21 @@ def module_lock_address(name):
     return id(lock) if lock is not None else None
 
 
+def damage():
+    import ctypes
+    if DAMAGE == 'damaged-owner':
+        if PY2:
+            rlock._RLock__owner = BOGUS_IDENT  # 2.7's RLock is written in Python
+        else:
+            # rlock_owner (<= 3.13) or the recursive mutex's thread (3.14+), after PyObject_HEAD and one
+            # pointer-sized field in every version.
+            ctypes.c_ulong.from_address(id(rlock) + 24).value = BOGUS_IDENT
+    elif DAMAGE == 'damaged-type':
+        ctypes.c_void_p.from_address(id(lock_b) + 8).value = id(object)
+    else:
+        sys.exit('unknown damage %r' % DAMAGE)
+
+
 def main():
     plain.acquire()  # held by the main thread, outside any with block
     for role, target in ROLES:
@@ -162,6 +185,9 @@ def main():
         lock_entry(rlock, 'locks.rlock', ['rlock-holder'], ['rlock-waiter'], count=2),
         lock_entry(plain, 'locks.plain', None, ['plain-waiter'], holder_known=False),
     ]
+    # What py-bt-all says of each thread blocked acquiring a lock: [the lock's name, its holder's role].
+    bt_waits = {'lock-a': ['locks.lock_b', 'lock-b'], 'lock-b': ['locks.lock_a', 'lock-a'],
+                'rlock-waiter': ['locks.rlock', 'rlock-holder']}
     conditions = [
         {'address': id(cond), 'condition': id(cond), 'name': 'locks.cond', 'waiters': ['cond-waiter']},
         {'address': id(forever), 'condition': id(condition_of(forever)), 'name': 'locks.forever',
@@ -169,6 +195,15 @@ def main():
     ]
     joins = []
     deadlocks = [['lock-a', 'lock-b']]
+    if DAMAGE:
+        damage()
+    if DAMAGE == 'damaged-owner':
+        locks[2] = lock_entry(rlock, 'locks.rlock', None, ['rlock-waiter'], count=2)  # an owner, but no thread
+        bt_waits['rlock-waiter'] = ['locks.rlock', None]
+    if DAMAGE == 'damaged-type':
+        del locks[1]  # lock-a waits for what is no lock any more: for nothing pyxray can name
+        del bt_waits['lock-a']
+        deadlocks = []
     if not PY2:
         locks.append(lock_entry(module_lock_address('locks_import_helper'), None, ['importer'], ['import-helper'],
                                 module='locks_import_helper'))
@@ -183,6 +218,7 @@ def main():
         'conditions': conditions,
         'joins': joins,
         'deadlocks': deadlocks,
+        'bt_waits': bt_waits,
     }
     tmp = OUT_PATH + '.tmp'
     with open(tmp, 'w') as f:
