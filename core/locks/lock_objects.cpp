@@ -3,6 +3,7 @@
 #include "base/limits.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
+#include "target/static_symbol.hpp"
 
 namespace pyxray {
 
@@ -12,6 +13,7 @@ const char* lock_kind_name(LockKind k) {
     case LockKind::RLock:
     case LockKind::PyRLock: return "rlock";
     case LockKind::ModuleLock: return "module_lock";
+    case LockKind::ImportLock: return "import_lock";
   }
   return "lock";
 }
@@ -144,6 +146,30 @@ Expected<std::optional<LockState>> read_lock(PythonProcess& proc, Objects& objec
     return std::optional<LockState>(std::move(s));
   }
   return std::optional<LockState>();
+}
+
+std::optional<LockState> import_lock(PythonProcess& proc) {
+  Target& t = proc.target();
+  auto lock = static_symbol(t, "import_lock");
+  auto thread = static_symbol(t, "import_lock_thread");
+  auto level = static_symbol(t, "import_lock_level");
+  if (!lock || !thread || !level) return std::nullopt;
+  Memory& m = proc.mem();
+  auto sem = m.read_ptr(*lock);
+  auto owner = m.read<uint64_t>(*thread);  // a long (2.7) or unsigned long: -1 / ~0 when nobody holds it
+  auto count = m.read<int32_t>(*level);
+  if (!sem || !*sem || !owner || !count) return std::nullopt;
+  LockState s;
+  s.address = *lock;
+  s.kind = LockKind::ImportLock;
+  s.type = "import lock";
+  s.wait_key = *sem;
+  s.locked = *owner != ~uint64_t{0} && *count > 0;
+  if (s.locked) {
+    s.owner = *owner;
+    s.count = static_cast<uint64_t>(*count);
+  }
+  return s;
 }
 
 std::optional<uint64_t> parked_on(PythonProcess& proc, uint64_t semaphore) {

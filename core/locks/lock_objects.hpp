@@ -18,8 +18,9 @@ enum class LockKind {
   RLock,       // _thread.RLock: owner and recursion count
   PyRLock,     // 2.7's threading._RLock, written in Python: owner and count in its attributes
   ModuleLock,  // importlib._bootstrap._ModuleLock, the per-module import lock
+  ImportLock,  // the interpreter's global import lock, a C static (2.7: every import takes it)
 };
-const char* lock_kind_name(LockKind k);  // "lock", "rlock", "rlock", "module_lock"
+const char* lock_kind_name(LockKind k);  // "lock", "rlock", "rlock", "module_lock", "import_lock"
 
 struct LockState {
   uint64_t address = 0;
@@ -38,6 +39,11 @@ struct LockState {
 // The lock at `obj`; nullopt when it is not a lock object pyxray knows. A lock whose state cannot be
 // read soundly is an error, so that nobody is reported holding it on a guess.
 Expected<std::optional<LockState>> read_lock(PythonProcess& proc, Objects& objects, uint64_t obj);
+
+// The global import lock (import.c's statics import_lock, import_lock_thread and import_lock_level,
+// 2.7 to 3.11), at the address of its static; nullopt when the symbol table does not name them (a
+// stripped build) or the lock was never made.
+std::optional<LockState> import_lock(PythonProcess& proc);
 
 // The mutex a thread parked in CPython's parking lot (3.13+) waits for, from the address of the
 // semaphore it sleeps on (inside its wait_entry, on its own stack); nullopt when the version has no

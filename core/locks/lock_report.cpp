@@ -38,6 +38,15 @@ class Analysis {
   }
 
   LockReport run() {
+    // Locks that are no object: found by their symbols, matched by their waiters' futex like any.
+    if (auto imports = import_lock(proc_)) {
+      index_[imports->address] = report_.locks.size();
+      globals_.push_back(imports->address);
+      LockInfo info;
+      info.state = std::move(*imports);
+      info.name = "the import lock";
+      report_.locks.push_back(std::move(info));
+    }
     for (std::size_t i = 0; i < threads_.size(); ++i) {
       if (interrupt_requested()) break;
       if (threads_[i].stack) find_wait(i);
@@ -127,6 +136,13 @@ class Analysis {
   void find_wait(std::size_t t) {
     const PyStack& stack = *threads_[t].stack;
     auto sync = sync_frames(proc_, objects_, stack);
+    // A join waits for a thread to end, however it waits (2.7 on a Condition, 3.x on a lock).
+    for (const auto& s : sync) {
+      if (s.role == SyncRole::Join) {
+        add_join(t, s);
+        return;
+      }
+    }
     for (const auto& s : sync) {
       if (s.role == SyncRole::ConditionWait) {
         waiting_on_[t] = s.self;
@@ -141,10 +157,6 @@ class Analysis {
         if (LockInfo* info = lock_at(s.self)) wait_for(t, *info, s.frame);
         return;
       }
-      if (s.role == SyncRole::Join) {
-        add_join(t, s);
-        return;
-      }
     }
     // Blocked in C: the futex it sleeps on names the lock, matched against the locks its innermost
     // frame refers to (locals and value stack, bound methods followed to their object).
@@ -152,7 +164,9 @@ class Analysis {
     if (!word || stack.frames.empty()) return;
     std::set<uint64_t> keys = {*word};
     if (auto parked = parked_on(proc_, *word)) keys.insert(*parked);
-    for (uint64_t candidate : candidates(stack.frames.front())) {
+    auto found = candidates(stack.frames.front());
+    found.insert(found.begin(), globals_.begin(), globals_.end());
+    for (uint64_t candidate : found) {
       LockInfo* info = lock_at(candidate);
       if (!info || !keys.count(info->state.wait_key)) continue;
       wait_for(t, *info, 0);
@@ -358,7 +372,9 @@ class Analysis {
   LockReport report_;
   std::unordered_map<uint64_t, std::size_t> index_;  // lock address -> report_.locks
   std::set<uint64_t> not_locks_;
-  std::vector<uint64_t> waiting_on_;  // per thread: the Condition it waits on in Condition.wait, or 0
+  std::vector<uint64_t> waiting_on_;
+  std::vector<uint64_t> globals_;  // locks that are C statics, candidates for every waiting thread  // per thread: the
+                                   // Condition it waits on in Condition.wait, or 0
 };
 
 }  // namespace

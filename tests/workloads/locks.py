@@ -8,11 +8,14 @@
 #   rlock-holder        holds an RLock twice (nested `with`), then waits on an Event nobody sets
 #   rlock-waiter        waits for that RLock in `with rlock:`
 #   cond-waiter         waits on a Condition nobody notifies (and nobody holds while it waits)
+#   sem-waiter          waits in acquire() on a Semaphore whose count is 0
+#   queue-waiter        waits in get() on an empty queue.Queue
+#   barrier-waiter      (3.x) waits at a Barrier for a second party that never comes
 #   plain-waiter        waits in acquire() for a Lock the main thread took with acquire(), outside
 #                       any `with` block: its holder cannot be known
-#   importer            (3.x) imports locks_import_helper, whose top level starts import-helper and
-#   import-helper       joins it; import-helper imports the same module and waits for its import
-#                       lock: a deadlock through an import
+#   importer            imports locks_import_helper, whose top level starts import-helper and joins
+#   import-helper       it; import-helper imports the same module and waits for its import lock (the
+#                       module's, 3.x; the global one, a C static, 2.7): a deadlock through an import
 #
 # The truth lists every thread (role, name, ident, native id) and what py-locks must answer: each
 # lock's address (id()), its holders and waiters by role, each condition's waiters, the joins and the
@@ -28,6 +31,8 @@
 # Runs unchanged on Python 2.7 and 3.6+.
 from __future__ import print_function
 
+import ctypes  # here, not where it is used: on 2.7 the staged import deadlock holds the import lock
+import gc
 import json
 import os
 import platform
@@ -35,6 +40,11 @@ import signal
 import sys
 import threading
 import time
+
+try:
+    import queue
+except ImportError:  # 2.7
+    import Queue as queue
 
 DAMAGE = sys.argv[1] if len(sys.argv) > 3 else ''
 OUT_PATH = sys.argv[2] if DAMAGE else sys.argv[1]
@@ -51,6 +61,9 @@ rlock = threading.RLock()
 cond = threading.Condition()
 plain = threading.Lock()
 forever = threading.Event()  # never set
+sem = threading.Semaphore(0)
+jobs = queue.Queue()
+barrier = threading.Barrier(2) if not PY2 else None
 
 a_has = threading.Event()
 b_has = threading.Event()
@@ -107,6 +120,21 @@ def wait_on_condition():
         cond.wait()
 
 
+def wait_on_semaphore():
+    register('sem-waiter')
+    sem.acquire()
+
+
+def wait_on_queue():
+    register('queue-waiter')
+    jobs.get()
+
+
+def wait_at_barrier():
+    register('barrier-waiter')
+    barrier.wait()
+
+
 def wait_for_plain():
     register('plain-waiter')
     plain.acquire()
@@ -125,14 +153,21 @@ ROLES = [
     ('rlock-waiter', wait_for_rlock),
     ('cond-waiter', wait_on_condition),
     ('plain-waiter', wait_for_plain),
+    ('sem-waiter', wait_on_semaphore),
+    ('queue-waiter', wait_on_queue),
+    ('importer', import_helper_module),
 ]
 if not PY2:
-    # 2.7 has one global import lock in C instead of importlib's per-module locks.
-    ROLES.append(('importer', import_helper_module))
+    ROLES.append(('barrier-waiter', wait_at_barrier))
 
 
-def condition_of(event):
-    return getattr(event, '_cond', None) or getattr(event, '_Event__cond')
+def condition_of(primitive):
+    # 2.7 mangles the private names of _Event and _Semaphore.
+    for attr in ('_cond', '_Event__cond', '_Semaphore__cond'):
+        cond_ = getattr(primitive, attr, None)
+        if cond_ is not None:
+            return cond_
+    raise AttributeError('no condition in %r' % (primitive,))
 
 
 def module_lock_address(name):
@@ -143,7 +178,9 @@ def module_lock_address(name):
 
 
 def damage():
-    import ctypes
+    # No collection may look at the damaged objects (3.13+'s locks are GC-tracked heap-type instances,
+    # and `object` has no tp_traverse).
+    gc.disable()
     if DAMAGE == 'damaged-owner':
         if PY2:
             rlock._RLock__owner = BOGUS_IDENT  # 2.7's RLock is written in Python
@@ -162,11 +199,11 @@ def main():
     for role, target in ROLES:
         threading.Thread(target=target, name=role).start()
     deadline = time.time() + 20
-    expected = set(r for r, _ in ROLES) | (set() if PY2 else {'import-helper'})
+    expected = set(r for r, _ in ROLES) | {'import-helper'}
     while time.time() < deadline:
         names = dict((t.name, t) for t in threading.enumerate())
         helper = names.get('import-helper')
-        if helper is not None and 'import-helper' not in REGISTRY:
+        if helper is not None and helper.ident is not None and 'import-helper' not in REGISTRY:
             REGISTRY['import-helper'] = [helper.ident, getattr(helper, 'native_id', None)]
         if expected <= set(REGISTRY) and (PY2 or module_lock_address('locks_import_helper')):
             break
@@ -192,9 +229,16 @@ def main():
         {'address': id(cond), 'condition': id(cond), 'name': 'locks.cond', 'waiters': ['cond-waiter']},
         {'address': id(forever), 'condition': id(condition_of(forever)), 'name': 'locks.forever',
          'waiters': ['rlock-holder']},
+        {'address': id(sem), 'condition': id(condition_of(sem)), 'name': 'locks.sem', 'waiters': ['sem-waiter']},
+        {'address': id(jobs), 'condition': id(jobs.not_empty), 'name': 'locks.jobs', 'waiters': ['queue-waiter']},
     ]
-    joins = []
+    if barrier is not None:
+        conditions.append({'address': id(barrier), 'condition': id(condition_of(barrier)), 'name': 'locks.barrier',
+                           'waiters': ['barrier-waiter']})
+    joins = [{'waiter': 'importer', 'joins': 'import-helper'}]
     deadlocks = [['lock-a', 'lock-b']]
+    # What only a symbol table shows: 2.7's import lock is a C static, known by its name alone.
+    symbols_only = {'locks': [], 'deadlocks': []}
     if DAMAGE:
         damage()
     if DAMAGE == 'damaged-owner':
@@ -204,10 +248,15 @@ def main():
         del locks[1]  # lock-a waits for what is no lock any more: for nothing pyxray can name
         del bt_waits['lock-a']
         deadlocks = []
-    if not PY2:
+    if PY2:
+        import_lock = lock_entry(0, 'the import lock', ['importer'], ['import-helper'])
+        import_lock['address'] = None  # no object: matched by its kind
+        import_lock['kind'] = 'import_lock'
+        symbols_only['locks'].append(import_lock)
+        symbols_only['deadlocks'].append(['importer', 'import-helper'])
+    else:
         locks.append(lock_entry(module_lock_address('locks_import_helper'), None, ['importer'], ['import-helper'],
                                 module='locks_import_helper'))
-        joins.append({'waiter': 'importer', 'joins': 'import-helper'})
         deadlocks.append(['importer', 'import-helper'])
     truth = {
         'pid': os.getpid(),
@@ -219,6 +268,7 @@ def main():
         'joins': joins,
         'deadlocks': deadlocks,
         'bt_waits': bt_waits,
+        'symbols_only': symbols_only,
     }
     tmp = OUT_PATH + '.tmp'
     with open(tmp, 'w') as f:
