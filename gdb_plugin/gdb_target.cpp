@@ -162,19 +162,50 @@ std::vector<LoadedObject> GdbTarget::loaded_objects() {
   return out;
 }
 
+namespace {
+
+// The thread of the selected inferior whose kernel id is `tid`, or None.
+py::object thread_by_tid(py::module_& gdb, int64_t tid) {
+  for (const auto& th : gdb.attr("selected_inferior")().attr("threads")()) {
+    py::object thread = py::reinterpret_borrow<py::object>(th);
+    if (py::tuple(thread.attr("ptid"))[1].cast<int64_t>() == tid) return thread;
+  }
+  return py::none();
+}
+
+// The user's selected thread and frame, given back when the scope ends: a command that switches
+// threads to read one must leave the debugger as the user left it.
+class KeepSelection {
+ public:
+  explicit KeepSelection(py::module_& gdb) {
+    try {
+      thread_ = gdb.attr("selected_thread")();
+      frame_ = gdb.attr("selected_frame")();
+    } catch (const py::error_already_set&) {
+    }
+  }
+  KeepSelection(const KeepSelection&) = delete;
+  KeepSelection& operator=(const KeepSelection&) = delete;
+  ~KeepSelection() {
+    try {
+      if (thread_ && !thread_.is_none()) thread_.attr("switch")();
+      if (frame_ && !frame_.is_none()) frame_.attr("select")();
+    } catch (const py::error_already_set&) {
+    }
+  }
+
+ private:
+  py::object thread_, frame_;
+};
+
+}  // namespace
+
 std::optional<std::vector<NativeFrame>> GdbTarget::native_frames(int64_t tid, std::size_t max_frames) {
   py::module_ gdb = gdb_module();
-  py::object original_thread, original_frame;
-  try {
-    original_thread = gdb.attr("selected_thread")();
-    original_frame = gdb.attr("selected_frame")();
-  } catch (const py::error_already_set&) {
-  }
+  KeepSelection keep(gdb);
   std::optional<std::vector<NativeFrame>> out;
   try {
-    for (const auto& th : gdb.attr("selected_inferior")().attr("threads")()) {
-      py::object thread = py::reinterpret_borrow<py::object>(th);
-      if (py::tuple(thread.attr("ptid"))[1].cast<int64_t>() != tid) continue;
+    if (py::object thread = thread_by_tid(gdb, tid); !thread.is_none()) {
       thread.attr("switch")();
       out.emplace();
       py::object frame = gdb.attr("newest_frame")();
@@ -193,29 +224,14 @@ std::optional<std::vector<NativeFrame>> GdbTarget::native_frames(int64_t tid, st
         out->push_back(std::move(f));
         frame = frame.attr("older")();
       }
-      break;
     }
   } catch (const py::error_already_set&) {
     // An unwinder error mid-stack still leaves the frames read so far.
-  }
-  try {
-    if (original_thread && !original_thread.is_none()) original_thread.attr("switch")();
-    if (original_frame && !original_frame.is_none()) original_frame.attr("select")();
-  } catch (const py::error_already_set&) {
   }
   return out;
 }
 
 namespace {
-
-// The thread of the selected inferior whose kernel id is `tid`, or None.
-py::object thread_by_tid(py::module_& gdb, int64_t tid) {
-  for (const auto& th : gdb.attr("selected_inferior")().attr("threads")()) {
-    py::object thread = py::reinterpret_borrow<py::object>(th);
-    if (py::tuple(thread.attr("ptid"))[1].cast<int64_t>() == tid) return thread;
-  }
-  return py::none();
-}
 
 // A register of `frame` as its 64 bits: gdb gives orig_rax and the argument registers as signed
 // longs.
@@ -234,12 +250,7 @@ std::optional<BlockedSyscall> GdbTarget::blocked_syscall(int64_t tid) {
   // orig_x0 and syscallno, which gdb does not show: x0 is already the call's result there.)
   static constexpr const char* kArgs[] = {"rdi", "rsi", "rdx", "r10", "r8", "r9"};
   py::module_ gdb = gdb_module();
-  py::object original_thread, original_frame;
-  try {
-    original_thread = gdb.attr("selected_thread")();
-    original_frame = gdb.attr("selected_frame")();
-  } catch (const py::error_already_set&) {
-  }
+  KeepSelection keep(gdb);
   std::optional<BlockedSyscall> out;
   try {
     py::object thread = thread_by_tid(gdb, tid);
@@ -253,11 +264,6 @@ std::optional<BlockedSyscall> GdbTarget::blocked_syscall(int64_t tid) {
         if (call.number >= 0) out = call;
       }
     }
-  } catch (const py::error_already_set&) {
-  }
-  try {
-    if (original_thread && !original_thread.is_none()) original_thread.attr("switch")();
-    if (original_frame && !original_frame.is_none()) original_frame.attr("select")();
   } catch (const py::error_already_set&) {
   }
   return out;
