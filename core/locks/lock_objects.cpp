@@ -47,6 +47,17 @@ Expected<uint64_t> count_attr(PythonProcess& proc, Objects& objects, uint64_t ob
   return static_cast<uint64_t>(count);
 }
 
+// A lock written in Python records its owner and count in attributes: locked when both say so.
+Expected<LockState> with_owner(PythonProcess& proc, Objects& objects, LockState s, std::string_view owner_name,
+                               std::string_view count_name) {
+  PYX_TRY(owner, owner_attr(objects, s.address, owner_name));
+  PYX_TRY(count, count_attr(proc, objects, s.address, count_name));
+  s.count = count;
+  s.locked = count > 0 && owner;
+  if (s.locked) s.owner = owner;
+  return s;
+}
+
 Expected<LockState> read_thread_lock(PythonProcess& proc, LockState s) {
   const Layout& L = proc.layout();
   Memory& m = proc.mem();
@@ -124,12 +135,8 @@ Expected<std::optional<LockState>> read_lock(PythonProcess& proc, Objects& objec
     if (!block) return std::optional<LockState>();  // some other class of that name
     s.kind = LockKind::PyRLock;
     s.inner = *block;
-    PYX_TRY(owner, owner_attr(objects, obj, "_RLock__owner"));
-    PYX_TRY(count, count_attr(proc, objects, obj, "_RLock__count"));
-    s.count = count;
-    s.locked = count > 0 && owner;
-    if (s.locked) s.owner = owner;
-    return std::optional<LockState>(std::move(s));
+    PYX_TRY(r, with_owner(proc, objects, std::move(s), "_RLock__owner", "_RLock__count"));
+    return std::optional<LockState>(std::move(r));
   }
   if (type == "_ModuleLock") {
     PYX_TRY(inner, objects.instance_attr(obj, "wakeup"));
@@ -138,12 +145,8 @@ Expected<std::optional<LockState>> read_lock(PythonProcess& proc, Objects& objec
     s.kind = LockKind::ModuleLock;
     s.inner = *inner;
     s.module = objects.read_text(*name, static_cast<std::size_t>(limits().repr_string)).value_or("");
-    PYX_TRY(owner, owner_attr(objects, obj, "owner"));
-    PYX_TRY(count, count_attr(proc, objects, obj, "count"));
-    s.count = count;
-    s.locked = count > 0 && owner;
-    if (s.locked) s.owner = owner;
-    return std::optional<LockState>(std::move(s));
+    PYX_TRY(r, with_owner(proc, objects, std::move(s), "owner", "count"));
+    return std::optional<LockState>(std::move(r));
   }
   return std::optional<LockState>();
 }

@@ -149,7 +149,7 @@ class Analysis {
         // The primitive the caller used is the outermost one built on this Condition.
         const SyncFrame* outer = &s;
         for (const auto& o : sync)
-          if (o.frame > s.frame && o.role == SyncRole::Outer && !is_thread_frame(o)) outer = &o;
+          if (o.frame > s.frame && o.role == SyncRole::Outer && !o.thread_ident) outer = &o;
         add_condition_waiter(*outer, s.self, {t, s.frame});
         return;
       }
@@ -174,12 +174,6 @@ class Analysis {
     }
   }
 
-  bool is_thread_frame(const SyncFrame& s) {
-    for (const char* attr : {"_ident", "_Thread__ident"})
-      if (auto v = objects_.instance_attr(s.self, attr); v && *v) return true;
-    return false;
-  }
-
   void wait_for(std::size_t t, LockInfo& info, std::size_t frame) {
     info.waiters.push_back({t, frame});
     report_.waiting_for[t] = static_cast<std::size_t>(&info - report_.locks.data());
@@ -198,13 +192,8 @@ class Analysis {
   void add_join(std::size_t t, const SyncFrame& s) {
     JoinInfo j;
     j.waiter = {t, s.frame};
-    for (const char* attr : {"_ident", "_Thread__ident"}) {
-      auto v = objects_.instance_attr(s.self, attr);
-      if (!v || !*v) continue;
-      if (auto ident = objects_.read_int(**v)) j.ident = static_cast<uint64_t>(*ident);
-      break;
-    }
-    if (!j.ident) return;
+    if (!s.thread_ident) return;
+    j.ident = *s.thread_ident;
     for (std::size_t i = 0; i < threads_.size(); ++i)
       if (threads_[i].state && threads_[i].state->thread_id == j.ident) j.joined = i;
     report_.joins.push_back(j);

@@ -46,15 +46,23 @@ constexpr RoleRule kRules[] = {
 // Thread.join and 3.x's helper under it; the thread joined is `self`, a Thread or a subclass.
 constexpr std::string_view kJoinFunctions[] = {"join", "_wait_for_tstate_lock"};
 
-std::optional<SyncRole> role_of(Objects& objects, const std::string& function, uint64_t self, const std::string& type) {
-  for (const auto& r : kRules)
-    if (r.type == type && (r.function.empty() || r.function == function)) return r.role;
-  for (auto f : kJoinFunctions) {
-    if (function != f) continue;
-    // A Thread (of any subclass) keeps its ident in _ident (2.7: _Thread__ident).
-    for (const char* attr : {"_ident", "_Thread__ident"})
-      if (auto v = objects.instance_attr(self, attr); v && *v) return SyncRole::Join;
+// A Thread (of any subclass) keeps its ident in _ident (2.7: _Thread__ident); nullopt for any other
+// object, and for a thread not started (None).
+std::optional<uint64_t> thread_ident(Objects& objects, uint64_t self) {
+  for (const char* attr : {"_ident", "_Thread__ident"}) {
+    auto v = objects.instance_attr(self, attr);
+    if (!v || !*v) continue;
+    auto ident = objects.read_int(**v);
+    return ident ? std::optional<uint64_t>(static_cast<uint64_t>(*ident)) : std::nullopt;
   }
+  return std::nullopt;
+}
+
+std::optional<SyncRole> role_of(const std::string& function, const SyncFrame& s) {
+  for (const auto& r : kRules)
+    if (r.type == s.type && (r.function.empty() || r.function == function)) return r.role;
+  for (auto f : kJoinFunctions)
+    if (function == f && s.thread_ident) return SyncRole::Join;
   return std::nullopt;
 }
 
@@ -73,7 +81,8 @@ std::vector<SyncFrame> sync_frames(PythonProcess& proc, Objects& objects, const 
     if (!self) continue;  // a module-level helper of threading (e.g. _newname): look further out
     auto type = objects.type_name(self);
     if (!type) break;
-    SyncFrame s{i, role_of(objects, f.code->name, self, *type).value_or(SyncRole::Outer), self, *type};
+    SyncFrame s{i, SyncRole::Outer, self, *type, thread_ident(objects, self)};
+    s.role = role_of(f.code->name, s).value_or(SyncRole::Outer);
     out.push_back(std::move(s));
   }
   return out;

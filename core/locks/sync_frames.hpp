@@ -26,6 +26,8 @@ struct SyncFrame {
   SyncRole role = SyncRole::Outer;
   uint64_t self = 0;  // the object the method runs on
   std::string type;   // its type's name
+  // `self` is a threading.Thread (of any subclass): its ident, which Join waits to end.
+  std::optional<uint64_t> thread_ident;
 };
 
 // The thread's innermost frames that run in threading, queue or importlib's bootstrap, innermost
