@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Checks that core/ is layered: no source file at its top level, and every unit includes only from
 its own folder or the folders below it, in this order (docs/architecture.md):
-base, target, layout, interp, repr, heap, locks, report, sample, commands.
+base, target, layout, interp, repr, heap, locks, tasks, report, sample, commands.
 Exit status 1, with one line per violation, when it is not."""
 import os
 import re
 import sys
 
-ORDER = ['base', 'target', 'layout', 'interp', 'repr', 'heap', 'locks', 'report', 'sample', 'commands']
+ORDER = ['base', 'target', 'layout', 'interp', 'repr', 'heap', 'locks', 'tasks', 'report', 'sample', 'commands']
 
 def main():
     core = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'core')

@@ -26,10 +26,22 @@ class Walker {
         max_frames_(max_frames) {}
 
   PyStack walk(const ThreadState& t) {
+    if (traits_.frame_model == FrameModel::FrameObjects) {
+      auto f = m_.read_ptr(t.addr + L_.tstate_frame);
+      if (!f) return stopped(f.error());
+      return walk_from(*f);
+    }
+    prefetch_data_stack(t);
+    auto first = first_interpreter_frame(t);
+    if (!first) return stopped(first.error());
+    return walk_from(*first);
+  }
+
+  PyStack walk_from(uint64_t first) {
     switch (traits_.frame_model) {
-      case FrameModel::FrameObjects: walk_frame_objects(t); break;
+      case FrameModel::FrameObjects: walk_frame_objects(first); break;
       case FrameModel::CFrame:
-      case FrameModel::CurrentFrame: walk_interpreter_frames(t); break;
+      case FrameModel::CurrentFrame: walk_interpreter_frames(first); break;
     }
     return std::move(stack_);
   }
@@ -49,11 +61,13 @@ class Walker {
   }
 
   void stop(const Error& e) { stack_.warning = e.message; }
+  PyStack stopped(const Error& e) {
+    stop(e);
+    return std::move(stack_);
+  }
 
-  void walk_frame_objects(const ThreadState& t) {
-    auto f = m_.read_ptr(t.addr + L_.tstate_frame);
-    if (!f) return stop(f.error());
-    for (uint64_t frame = *f; frame && visit(frame);) {
+  void walk_frame_objects(uint64_t first) {
+    for (uint64_t frame = first; frame && visit(frame);) {
       auto code_addr = m_.read_ptr(frame + L_.frame_f_code);
       if (!code_addr) return stop(code_addr.error());
       auto code = codes_.get(*code_addr);
@@ -95,12 +109,9 @@ class Walker {
     return m_.read_ptr(cframe + L_.cframe_current_frame);
   }
 
-  void walk_interpreter_frames(const ThreadState& t) {
-    prefetch_data_stack(t);
-    auto first = first_interpreter_frame(t);
-    if (!first) return stop(first.error());
+  void walk_interpreter_frames(uint64_t first) {
     uint64_t code_type = proc_.type_addr("PyCode_Type");
-    for (uint64_t frame = *first; frame && visit(frame);) {
+    for (uint64_t frame = first; frame && visit(frame);) {
       auto next = m_.read_ptr(frame + L_.iframe_previous);
       if (!next) return stop(next.error());
       if (auto pf = interpreter_frame(frame, code_type); !pf) {
@@ -168,6 +179,10 @@ class Walker {
 
 PyStack walk_stack(PythonProcess& proc, CodeCache& codes, const ThreadState& thread, int max_frames) {
   return Walker(proc, codes, max_frames).walk(thread);
+}
+
+PyStack walk_frames_from(PythonProcess& proc, CodeCache& codes, uint64_t first_frame, int max_frames) {
+  return Walker(proc, codes, max_frames).walk_from(first_frame);
 }
 
 }  // namespace pyxray

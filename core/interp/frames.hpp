@@ -38,4 +38,9 @@ struct PyStack {
 // with a warning.
 PyStack walk_stack(PythonProcess& proc, CodeCache& codes, const ThreadState& thread, int max_frames);
 
+// The same walk from a frame that no thread is running: a suspended generator's or coroutine's own
+// frame (its chain ends there: a suspended frame has no caller), or a greenlet's saved top frame.
+// `first_frame` is a PyFrameObject (<= 3.10) or a _PyInterpreterFrame (3.11+).
+PyStack walk_frames_from(PythonProcess& proc, CodeCache& codes, uint64_t first_frame, int max_frames);
+
 }  // namespace pyxray
