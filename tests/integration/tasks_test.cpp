@@ -169,11 +169,29 @@ class Tasks : public testing::TestWithParam<Variant> {
 };
 
 TEST_P(Tasks, JsonMatchesTruth) {
-  auto r = run_gdb(workload_->pid(), {"py-tasks --json", "py-tasks --tree", "py-tasks"}, workload_->dir(), 90s,
-                   setup_.gdb_init);
+  auto r = run_gdb(workload_->pid(), {"py-tasks --json", "py-tasks --tree", "py-tasks", "py-layout --json"},
+                   workload_->dir(), 90s, setup_.gdb_init);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
   Check("gdb", r.out, r.describe());
+  // With _asyncio loaded, its structs' built-in table rows are confirmed by debuginfo (Layout.SourcesAgree
+  // cannot: its workload never imports asyncio).
+  if (GetParam().has_debuginfo()) {
+    std::string error;
+    auto layout = find_json_line(r.out, &error, "{\"disagreements\"");
+    ASSERT_TRUE(layout) << error << r.describe();
+    const json& debuginfo = (*layout)["sources"]["debuginfo"];
+    std::vector<std::string> diffs;
+    int confirmed = 0;
+    for (const auto& [key, value] : (*layout)["sources"]["table"].items()) {
+      if (!is_asyncio_module_key(key)) continue;
+      if (!debuginfo.contains(key)) diffs.push_back("table has " + key + ", debuginfo does not");
+      else if (debuginfo[key] != value) diffs.push_back(key + ": table " + value.dump() + ", debuginfo " + debuginfo[key].dump());
+      else ++confirmed;
+    }
+    EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
+    EXPECT_GE(confirmed, 5) << "asyncio's table rows were not checked against debuginfo";
+  }
   // The tree puts each task under the task awaiting it and says the deadlock; the text starts with it.
   if (GetParam().interp.minor >= 8) {
     const auto child = r.out.find("── (T) child ");
