@@ -52,7 +52,8 @@ std::string got_key(const json& t) {
 std::string frames_text(const json& frames) {
   std::string out;
   for (const auto& f : frames)
-    out += f["function"].get<std::string>() + ":" + (f["line"].is_null() ? "?" : std::to_string(f["line"].get<int>())) + " ";
+    out += f["function"].get<std::string>() + ":" + (f["line"].is_null() ? "?" : std::to_string(f["line"].get<int>())) +
+           " ";
   return out;
 }
 
@@ -137,7 +138,8 @@ std::vector<std::string> compare_tasks(const json& truth, const json& got) {
     want_deadlocks.insert(keys);
   }
   if (deadlocks != want_deadlocks) diffs.push_back("deadlocks: " + got["deadlocks"].dump());
-  for (const auto& d : truth["call_graph_differences"]) diffs.push_back("the workload's design: " + d.get<std::string>());
+  for (const auto& d : truth["call_graph_differences"])
+    diffs.push_back("the workload's design: " + d.get<std::string>());
   return diffs;
 }
 
@@ -169,7 +171,8 @@ class Tasks : public testing::TestWithParam<Variant> {
 };
 
 TEST_P(Tasks, JsonMatchesTruth) {
-  auto r = run_gdb(workload_->pid(), {"py-tasks --json", "py-tasks --tree", "py-tasks", "py-layout --json"},
+  auto r = run_gdb(workload_->pid(),
+                   {"py-tasks --json", "py-tasks --tree", "py-tasks", "py-layout --json", "py-bt-all --async --json"},
                    workload_->dir(), 90s, setup_.gdb_init);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
@@ -186,7 +189,8 @@ TEST_P(Tasks, JsonMatchesTruth) {
     for (const auto& [key, value] : (*layout)["sources"]["table"].items()) {
       if (!is_asyncio_module_key(key)) continue;
       if (!debuginfo.contains(key)) diffs.push_back("table has " + key + ", debuginfo does not");
-      else if (debuginfo[key] != value) diffs.push_back(key + ": table " + value.dump() + ", debuginfo " + debuginfo[key].dump());
+      else if (debuginfo[key] != value)
+        diffs.push_back(key + ": table " + value.dump() + ", debuginfo " + debuginfo[key].dump());
       else ++confirmed;
     }
     EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
@@ -205,6 +209,31 @@ TEST_P(Tasks, JsonMatchesTruth) {
     EXPECT_NE(r.out.find("Deadlock: task 0x"), std::string::npos) << r.describe();
   }
   EXPECT_NE(r.out.find("in level2\n    await asyncio.sleep(LONG)"), std::string::npos) << r.describe();
+  // py-bt-all --async: loop2's thread runs the spinner (its two innermost frames), the main thread's
+  // loop waits with its tasks pending.
+  {
+    std::string error;
+    auto bt = find_json_line(r.out, &error, "{\"pid\"");
+    ASSERT_TRUE(bt) << error << r.describe();
+    std::map<int64_t, std::size_t> tasks_per_thread;
+    for (const auto& t : workload_->truth()["tasks"]) ++tasks_per_thread[t["thread"].get<int64_t>()];
+    std::vector<std::string> diffs;
+    for (const auto& t : (*bt)["threads"]) {
+      const json& a = t.value("asyncio", json());
+      if (!a.is_object()) {
+        diffs.push_back("thread " + t["native_id"].dump() + ": no asyncio key");
+        continue;
+      }
+      const bool loop2 = t["name"] == "loop2";
+      const json want_task = loop2 ? json("spinner") : json(nullptr);
+      const json got_task = a["task"].is_null() ? json(nullptr) : json(a["task"]["frames"] == 2 ? "spinner" : "?");
+      if (got_task != want_task || (loop2 && GetParam().interp.minor >= 8 && a["task"]["name"] != "spinner"))
+        diffs.push_back("thread " + t["name"].dump() + ": running task " + a["task"].dump());
+      if (a["tasks"] != tasks_per_thread[t["native_id"].get<int64_t>()])
+        diffs.push_back("thread " + t["name"].dump() + ": " + a["tasks"].dump() + " tasks on its loop");
+    }
+    EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << r.describe();
+  }
   const auto left = left_running_problems(workload_->pid());
   EXPECT_TRUE(left.empty()) << join_diffs(left);
 }
