@@ -171,8 +171,10 @@ class Tasks : public testing::TestWithParam<Variant> {
 };
 
 TEST_P(Tasks, JsonMatchesTruth) {
+  const fs::path folded = workload_->dir() / "async.folded";
   auto r = run_gdb(workload_->pid(),
-                   {"py-tasks --json", "py-tasks --tree", "py-tasks", "py-layout --json", "py-bt-all --async --json"},
+                   {"py-tasks --json", "py-tasks --tree", "py-tasks", "py-layout --json", "py-bt-all --async --json",
+                    "py-sample 1s --async -o " + folded.string()},
                    workload_->dir(), 90s, setup_.gdb_init);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
@@ -233,6 +235,32 @@ TEST_P(Tasks, JsonMatchesTruth) {
         diffs.push_back("thread " + t["name"].dump() + ": " + a["tasks"].dump() + " tasks on its loop");
     }
     EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << r.describe();
+  }
+  // py-sample --async: the one busy thread runs the spinner task, so every sample is that task's chain
+  // under its root, without the event loop's frames.
+  {
+    const std::string text = read_text(folded);
+    const std::string root = GetParam().interp.minor >= 8 ? "task spinner;spinner (" : "task 0x";
+    std::size_t lines = 0;
+    std::vector<std::string> diffs;
+    for (std::size_t at = 0; at < text.size();) {
+      const auto end = text.find('\n', at);
+      const std::string line = text.substr(at, end - at);
+      at = end == std::string::npos ? text.size() : end + 1;
+      if (line.empty()) continue;
+      // The main thread, idle in its loop's select, may be caught off the CPU on a busy machine: its
+      // samples (no task running) keep their frames. The spinner's are the task's alone.
+      if (line.find(";burn (") == std::string::npos) {
+        if (line.find("task ") != std::string::npos)
+          diffs.push_back("a task root on a thread running no task: " + line);
+        continue;
+      }
+      ++lines;
+      if (line.rfind(root, 0) != 0 || line.find("run_forever") != std::string::npos)
+        diffs.push_back("folded line: " + line);
+    }
+    EXPECT_GT(lines, 0u) << "py-sample --async recorded no sample of the spinner\n" << text << r.describe();
+    EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
   }
   const auto left = left_running_problems(workload_->pid());
   EXPECT_TRUE(left.empty()) << join_diffs(left);
