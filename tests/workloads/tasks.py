@@ -1,7 +1,10 @@
 # Integration-test workload for py-tasks: a known tree of asyncio tasks on two event loops, each task
 # suspended at a known await, then the ground truth written to OUT_PATH as JSON:
 #
-#   python tasks.py OUT_PATH [LIFETIME_SECONDS]
+#   python tasks.py [DAMAGE] OUT_PATH [LIFETIME_SECONDS]
+#
+# DAMAGE: damaged-task overwrites the task child's coroutine pointer (in its C struct) with a pointer
+# to the int 5, once everything has settled: py-tasks must still answer, child with no stack.
 #
 # Main thread, loop 1 (every task named after its role, 3.8+; before 3.8 tasks have no names and are
 # told apart by their coroutine's function, one per task):
@@ -16,6 +19,8 @@
 #   timeout          awaits asyncio.wait_for(wait-for-inner, ...); wait-for-inner sleeps
 #   cycle-a, cycle-b each awaits the other: a deadlock
 #   agen-consumer    iterates an async generator (ticker) that sleeps between items
+#   future-cycle     awaits a future whose done callback holds a second future whose callback holds
+#                    the first: a cycle of futures the awaited-by search must not loop on
 # Thread loop2, loop 2:
 #   spinner          running: spins in the plain function burn(), called from its coroutine
 #   loop2-sleeper    sleeps, on loop 2
@@ -28,6 +33,7 @@
 # Runs unchanged on CPython 3.6 to 3.15.
 import asyncio
 import ctypes
+import functools
 import json
 import os
 import platform
@@ -35,8 +41,9 @@ import signal
 import sys
 import threading
 
-OUT_PATH = sys.argv[1]
-LIFETIME = int(sys.argv[2]) if len(sys.argv) > 2 else 240
+DAMAGE = sys.argv[1] if len(sys.argv) > 3 else ''
+OUT_PATH = sys.argv[2] if DAMAGE else sys.argv[1]
+LIFETIME = int(sys.argv[-1]) if len(sys.argv) > 2 else 240
 signal.alarm(LIFETIME)  # the safety net, should the test runner die without killing us
 
 HAS_NAMES = sys.version_info >= (3, 8)
@@ -154,6 +161,15 @@ async def cycle_b():
     await TASKS['cycle-a']
 
 
+async def future_cycle():
+    loop = asyncio.get_event_loop()
+    first, second = loop.create_future(), loop.create_future()
+    first.add_done_callback(functools.partial(lambda other, fut: None, second))
+    second.add_done_callback(functools.partial(lambda other, fut: None, first))
+    arrive('future-cycle')
+    await first
+
+
 async def ticker():
     while True:
         await asyncio.sleep(LONG)
@@ -248,11 +264,30 @@ def call_graph_differences():
     return out
 
 
+def damage():
+    """Points the child task's coroutine field at the int 5 (an object, so that the GC's traversal of
+    the task stays harmless; the task never runs again)."""
+    task = TASKS['child']
+    coro = task.get_coro() if hasattr(task, 'get_coro') else task._coro
+    for i in range(2, 64):
+        word = ctypes.c_uint64.from_address(id(task) + 8 * i)
+        if word.value == id(coro):
+            word.value = id(5)
+            return
+    raise SystemExit('the coroutine pointer was not found in the task')
+
+
 def write_truth():
+    damaged = {}
+    if DAMAGE == 'damaged-task':
+        damaged['child'] = True
+        damage()
     tasks = []
     for loop_role, loop in sorted(LOOPS.items()):
         for task in all_tasks(loop):
             role = role_of(task)
+            if role in damaged:
+                continue  # what it awaits is no longer known
             if role == 'spinner':
                 stack = [{'function': 'burn', 'file': __file__, 'line': None},
                          {'function': 'spinner', 'file': __file__, 'line': spinner_line[0]}]
@@ -280,7 +315,8 @@ def write_truth():
                      'native_id': nid} for role, (ident, nid) in sorted(REGISTRY.items())],
         'tasks': tasks,
         'deadlocks': [['cycle-a', 'cycle-b']],
-        'call_graph_differences': call_graph_differences(),
+        'call_graph_differences': call_graph_differences() if not damaged else [],
+        'damaged': sorted(damaged),
     }
     tmp = OUT_PATH + '.tmp'
     with open(tmp, 'w') as f:
@@ -289,7 +325,7 @@ def write_truth():
 
 
 EXPECTED = {'child', 'waits-child', 'waits-queue', 'sleeps', 'group', 'tg-event', 'tg-shield', 'shielded',
-            'wait-for-inner', 'timeout', 'cycle-a', 'cycle-b', 'agen-consumer', 'loop2-sleeper'}
+            'wait-for-inner', 'timeout', 'cycle-a', 'cycle-b', 'agen-consumer', 'future-cycle', 'loop2-sleeper'}
 
 
 def write_truth_when_settled(loop, ready):
@@ -317,6 +353,7 @@ async def main(ready):
     spawn(loop, 'cycle-a', cycle_a())
     spawn(loop, 'cycle-b', cycle_b())
     spawn(loop, 'agen-consumer', agen_consumer())
+    spawn(loop, 'future-cycle', future_cycle())
     workers = [spawn(loop, 'waits-child', worker_child_waiter()),
                spawn(loop, 'waits-queue', worker_queue()),
                spawn(loop, 'sleeps', worker_sleeps()),
