@@ -150,6 +150,8 @@ const char* status_name(ThreadStatus s) {
   return "unknown";
 }
 
+namespace {
+
 // Every asyncio task and greenlet, from the threads as the report found them (their native ids matched
 // through the debugger where the thread state has none).
 TasksReport collect_tasks(PythonProcess& proc, Objects& objects, CodeCache& codes, const ProcessReport& report,
@@ -170,6 +172,8 @@ TasksReport collect_tasks(PythonProcess& proc, Objects& objects, CodeCache& code
     tasks.warnings.push_back("greenlets: " + found.error().message);
   return tasks;
 }
+
+}  // namespace
 
 Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, CodeCache& codes,
                                        const ReportOptions& options) {

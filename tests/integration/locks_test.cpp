@@ -328,41 +328,34 @@ INSTANTIATE_TEST_SUITE_P(Variants, Locks, testing::ValuesIn(all_variants()), var
 class LocksCore : public Locks {};
 
 TEST_P(LocksCore, JsonMatchesTruth) {
-  const fs::path core = workload_->dir() / "core";
+  // LLDB reads the same core (its registers lack orig_rax: pyxray reads the core's NT_PRSTATUS notes
+  // itself), for every interpreter as installed.
+  CoreRuns runs;
   try {
-    const Variant& v = GetParam();
-    if (v.interp.root.empty()) write_core(workload_->pid(), core, workload_->dir());
-    else
-      write_kernel_core(
-          workload_->pid(), [&] { return workload_->alive(); }, v.interp.root, core);
+    runs = run_on_core(GetParam(), setup_, workload_->pid(), [&] { return workload_->alive(); }, workload_->dir(),
+                       {"py-locks --json"});
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
-  auto r = run_gdb_core(setup_.executable, core, {"py-locks --json"}, workload_->dir(), 120s, setup_.gdb_init);
-  // LLDB reads the same core (its registers lack orig_rax: pyxray reads the core's NT_PRSTATUS notes
-  // itself), for every interpreter as installed.
-  std::optional<CommandResult> lldb;
-  if (GetParam().has_debuginfo())
-    lldb = run_lldb({"-c", core.string(), GetParam().interp.path.string()}, {"py-locks --json"}, workload_->dir());
-  fs::remove(core);
-  if (lldb) {
-    const auto lldb_problems = lldb_run_problems(*lldb, true);
-    EXPECT_TRUE(lldb_problems.empty()) << join_diffs(lldb_problems) << lldb->describe();
+  const json truth = truth_for(workload_->truth(), GetParam().has_debuginfo());
+  if (runs.lldb) {
+    const auto lldb_problems = lldb_run_problems(*runs.lldb, true);
+    EXPECT_TRUE(lldb_problems.empty()) << join_diffs(lldb_problems) << runs.lldb->describe();
     std::string lldb_error;
-    auto lldb_got = find_json_line(lldb->out, &lldb_error, "{\"pid\"");
-    if (!lldb_got) ADD_FAILURE() << lldb_error << lldb->describe();
+    auto lldb_got = find_json_line(runs.lldb->out, &lldb_error, "{\"pid\"");
+    if (!lldb_got) ADD_FAILURE() << lldb_error << runs.lldb->describe();
     else {
-      auto diffs = compare_locks(truth_for(workload_->truth(), GetParam().has_debuginfo()), *lldb_got);
-      EXPECT_TRUE(diffs.empty()) << "LLDB on the core:\n" << join_diffs(diffs) << "\n" << lldb->describe();
+      auto diffs = compare_locks(truth, *lldb_got);
+      EXPECT_TRUE(diffs.empty()) << "LLDB on the core:\n" << join_diffs(diffs) << "\n" << runs.lldb->describe();
     }
   }
-  const auto problems = gdb_run_problems(r, /*require_success=*/true);
-  ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
+  const auto problems = gdb_run_problems(runs.gdb, /*require_success=*/true);
+  ASSERT_TRUE(problems.empty()) << join_diffs(problems) << runs.gdb.describe();
   std::string error;
-  auto got = find_json_line(r.out, &error, "{\"pid\"");
-  ASSERT_TRUE(got) << error << r.describe();
-  auto diffs = compare_locks(truth_for(workload_->truth(), GetParam().has_debuginfo()), *got);
-  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n--- gdb ---\n" << r.describe();
+  auto got = find_json_line(runs.gdb.out, &error, "{\"pid\"");
+  ASSERT_TRUE(got) << error << runs.gdb.describe();
+  auto diffs = compare_locks(truth, *got);
+  EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << "\n--- gdb ---\n" << runs.gdb.describe();
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, LocksCore, testing::ValuesIn(all_variants()), variant_name);

@@ -292,29 +292,21 @@ INSTANTIATE_TEST_SUITE_P(Variants, LldbTasks, testing::ValuesIn(python3_variants
 class TasksCore : public Tasks {};
 
 TEST_P(TasksCore, JsonMatchesTruth) {
-  const fs::path core = workload_->dir() / "core";
+  CoreRuns runs;
   try {
-    const Variant& v = GetParam();
-    if (v.interp.root.empty()) write_core(workload_->pid(), core, workload_->dir());
-    else
-      write_kernel_core(
-          workload_->pid(), [&] { return workload_->alive(); }, v.interp.root, core);
+    runs = run_on_core(GetParam(), setup_, workload_->pid(), [&] { return workload_->alive(); }, workload_->dir(),
+                       {"py-tasks --json"});
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
-  auto r = run_gdb_core(setup_.executable, core, {"py-tasks --json"}, workload_->dir(), 120s, setup_.gdb_init);
-  std::optional<CommandResult> lldb;
-  if (GetParam().has_debuginfo())
-    lldb = run_lldb({"-c", core.string(), GetParam().interp.path.string()}, {"py-tasks --json"}, workload_->dir());
-  fs::remove(core);
-  if (lldb) {
-    const auto lldb_problems = lldb_run_problems(*lldb, true);
-    EXPECT_TRUE(lldb_problems.empty()) << join_diffs(lldb_problems) << lldb->describe();
-    Check("lldb on the core", lldb->out, lldb->describe());
+  if (runs.lldb) {
+    const auto lldb_problems = lldb_run_problems(*runs.lldb, true);
+    EXPECT_TRUE(lldb_problems.empty()) << join_diffs(lldb_problems) << runs.lldb->describe();
+    Check("lldb on the core", runs.lldb->out, runs.lldb->describe());
   }
-  const auto problems = gdb_run_problems(r, /*require_success=*/true);
-  ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
-  Check("gdb on the core", r.out, r.describe());
+  const auto problems = gdb_run_problems(runs.gdb, /*require_success=*/true);
+  ASSERT_TRUE(problems.empty()) << join_diffs(problems) << runs.gdb.describe();
+  Check("gdb on the core", runs.gdb.out, runs.gdb.describe());
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, TasksCore, testing::ValuesIn(python3_variants()), variant_name);

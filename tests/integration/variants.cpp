@@ -1,5 +1,8 @@
 #include "variants.hpp"
 
+#include "lldb_harness.hpp"
+#include "workload.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -231,6 +234,17 @@ std::vector<std::string> check_mapped_files(const Variant& v, const VariantSetup
     else expect_mapped(*lib);
   }
   return problems;
+}
+
+CoreRuns run_on_core(const Variant& v, const VariantSetup& setup, pid_t pid, const std::function<bool()>& alive,
+                     const std::filesystem::path& work_dir, const std::vector<std::string>& commands) {
+  const std::filesystem::path core = work_dir / "core";
+  if (v.interp.root.empty()) write_core(pid, core, work_dir);
+  else write_kernel_core(pid, alive, v.interp.root, core);
+  CoreRuns runs{run_gdb_core(setup.executable, core, commands, work_dir, 120s, setup.gdb_init), std::nullopt};
+  if (v.has_debuginfo()) runs.lldb = run_lldb({"-c", core.string(), v.interp.path.string()}, commands, work_dir);
+  std::filesystem::remove(core);
+  return runs;
 }
 
 }  // namespace pyxray::it

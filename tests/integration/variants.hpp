@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -70,6 +71,17 @@ struct VariantSetup {
   std::optional<StrippedInstall> stripped;
 };
 VariantSetup setup_for(const Variant& v);  // throws std::runtime_error (see stripped_install)
+
+// A core of a workload of `v` (gcore; for sid's containers the kernel's, which ends the workload: see
+// write_kernel_core) with `commands` run on it in gdb and, for an interpreter as installed (with its
+// debuginfo), in LLDB too. The core is removed afterwards. Throws std::runtime_error when no core
+// can be written.
+struct CoreRuns {
+  CommandResult gdb;
+  std::optional<CommandResult> lldb;
+};
+CoreRuns run_on_core(const Variant& v, const VariantSetup& setup, pid_t pid, const std::function<bool()>& alive,
+                     const std::filesystem::path& work_dir, const std::vector<std::string>& commands);
 
 // Paths of the files mapped into a process (/proc/PID/maps).
 std::set<std::string> mapped_files(pid_t pid);
