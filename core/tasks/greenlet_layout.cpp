@@ -14,18 +14,44 @@ namespace {
 // datastack_top, datastack_limit}, then UserGreenlet {_self, _main_greenlet, _run_callable,
 // _parent} or MainGreenlet {_self, _thread_state} at 160. Measured with ctypes against gr_frame,
 // parent and getcurrent() in the process itself.
+//
+// greenlet 3.3.2, Debian sid's, on CPython 3.14 and 3.15 (the same offsets): Greenlet gained
+// `_self` after the vtable, so StackState is at 56; PythonState at 96 {_context, _top_frame,
+// py_recursion_depth, current_executor, stackpointer, delete_later, current_frame, datastack_chunk,
+// datastack_top, datastack_limit}; UserGreenlet {_main_greenlet, _run_callable, _parent} or
+// MainGreenlet {_self, _thread_state} at 176.
+constexpr GreenletLayout greenlet_3_3_2(int minor) {
+  return {.greenlet_version = "3.3.2",
+          .python_minor = minor,
+          .pimpl = 32,
+          .stack_start = 56,
+          .stack_stop = 64,
+          .stack_copy = 72,
+          .stack_saved = 80,
+          .current_frame = 144,
+          .datastack_chunk = 152,
+          .main_greenlet = 176,
+          .parent = 192,
+          .thread_state = 184,
+          .ts_current_greenlet = 8};
+}
+
 constexpr std::array kRows{
     GreenletLayout{.greenlet_version = "2.0.2",
                    .python_minor = 11,
                    .pimpl = 32,
                    .stack_start = 48,
                    .stack_stop = 56,
+                   .stack_copy = 64,
+                   .stack_saved = 72,
                    .current_frame = 128,
                    .datastack_chunk = 136,
                    .main_greenlet = 168,
                    .parent = 184,
                    .thread_state = 168,
                    .ts_current_greenlet = 8},
+    greenlet_3_3_2(14),
+    greenlet_3_3_2(15),
 };
 
 }  // namespace

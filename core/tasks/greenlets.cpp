@@ -120,7 +120,7 @@ Expected<std::vector<Found>> heap_greenlets(PythonProcess& proc, Objects& object
 struct Impl {
   uint64_t pimpl = 0;
   uint64_t stack_start = 0, stack_stop = 0;
-  uint64_t current_frame = 0, datastack_chunk = 0;
+  SavedGreenlet saved;
   uint64_t main = 0;    // its thread's main greenlet (a PyGreenlet), 0 when not known
   uint64_t parent = 0;  // user greenlets
   bool is_main() const { return stack_stop == kMainMarker; }
@@ -135,8 +135,11 @@ Expected<Impl> read_impl(Memory& m, const GreenletLayout& G, uint64_t greenlet) 
   PYX_TRY(stop, m.read_ptr(pimpl + G.stack_stop));
   impl.stack_start = start;
   impl.stack_stop = stop;
-  impl.current_frame = m.read_ptr(pimpl + G.current_frame).value_or(0);
-  impl.datastack_chunk = m.read_ptr(pimpl + G.datastack_chunk).value_or(0);
+  impl.saved.current_frame = m.read_ptr(pimpl + G.current_frame).value_or(0);
+  impl.saved.datastack_chunk = m.read_ptr(pimpl + G.datastack_chunk).value_or(0);
+  impl.saved.stack_start = start;
+  impl.saved.stack_copy = m.read_ptr(pimpl + G.stack_copy).value_or(0);
+  impl.saved.stack_saved = m.read<uint64_t>(pimpl + G.stack_saved).value_or(0);
   if (impl.is_main()) {
     impl.main = greenlet;
   } else {
@@ -285,7 +288,7 @@ Expected<void> find_greenlets(PythonProcess& proc, Objects& objects, CodeCache& 
         greenlet_running_stack(proc, codes, *p->thread, max_frames, out);
       }
     } else if (out.state == "suspended") {
-      greenlet_saved_stack(proc, codes, impl.current_frame, impl.datastack_chunk, max_frames, out);
+      greenlet_saved_stack(proc, codes, impl.saved, max_frames, out);
     }
     report.greenlets.push_back(std::move(out));
   }

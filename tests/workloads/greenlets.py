@@ -1,7 +1,10 @@
 # Integration-test workload for py-tasks' greenlets: parks gevent greenlets and plain greenlets in
 # known places, then writes the ground truth to OUT_PATH as JSON:
 #
-#   python greenlets.py OUT_PATH [LIFETIME_SECONDS]
+#   python greenlets.py [--plain] OUT_PATH [LIFETIME_SECONDS]
+#
+# --plain leaves gevent out (sid's python3-gevent is built for 3.14 only, its greenlet for 3.15 too):
+# only the plain greenlets and the second thread's.
 #
 # Main thread (gevent's hub runs here):
 #   sleeper        gevent.sleep() inside outer() -> middle()
@@ -29,12 +32,15 @@ import threading
 import time
 
 import greenlet
-import gevent
-import gevent.event
-import gevent.queue
 
-OUT_PATH = sys.argv[1]
-LIFETIME = int(sys.argv[2]) if len(sys.argv) > 2 else 240
+PLAIN = sys.argv[1] == '--plain'
+ARGS = sys.argv[2:] if PLAIN else sys.argv[1:]
+OUT_PATH = ARGS[0]
+LIFETIME = int(ARGS[1]) if len(ARGS) > 1 else 240
+if not PLAIN:
+    import gevent
+    import gevent.event
+    import gevent.queue
 signal.alarm(LIFETIME)  # the safety net, should the test runner die without killing us
 
 EXPECT = {}  # id(greenlet) -> our functions its stack must hold, innermost first
@@ -109,8 +115,10 @@ def type_name(g):
     return t.__module__ + '.' + t.__qualname__
 
 
-def main():
-    main_nid = threading.get_native_id()
+KEEP = []
+
+
+def spawn_gevent():
     ev = gevent.event.Event()
     q = gevent.queue.Queue()
     sleeper = gevent.spawn(outer)
@@ -122,15 +130,22 @@ def main():
     joiner = gevent.spawn(join_other, sleeper)
     joiner.name = 'joiner'
     gevent.sleep(0.2)  # the hub runs each until it blocks
+    EXPECT[id(sleeper)] = ['middle', 'outer']
+    EXPECT[id(waiter)] = ['wait_event']
+    EXPECT[id(qwaiter)] = ['wait_queue']
+    EXPECT[id(joiner)] = ['join_other']
+    KEEP.extend([ev, q, sleeper, waiter, qwaiter, joiner])
+
+
+def main():
+    main_nid = threading.get_native_id()
+    if not PLAIN:
+        spawn_gevent()
     plain_a = greenlet.greenlet(plain_outer)
     plain_a.switch()
     plain_new = greenlet.greenlet(plain_outer)
     plain_dead = greenlet.greenlet(lambda: None)
     plain_dead.switch()
-    EXPECT[id(sleeper)] = ['middle', 'outer']
-    EXPECT[id(waiter)] = ['wait_event']
-    EXPECT[id(qwaiter)] = ['wait_queue']
-    EXPECT[id(joiner)] = ['join_other']
     EXPECT[id(plain_a)] = ['plain_inner', 'plain_outer']
     EXPECT[id(greenlet.getcurrent())] = ['park_main', 'main']
 
