@@ -23,12 +23,9 @@ struct GreenletLayout {
   // PyGreenlet
   int64_t pimpl = 0;
   // Greenlet (the C++ implementation object)
-  int64_t stack_start = 0;      // StackState::_stack_start: NULL when not running or suspended (dead)
-  int64_t stack_stop = 0;       // StackState::stack_stop: NULL before it starts, -1 for a main greenlet
-  int64_t stack_copy = 0;       // StackState::stack_copy: the heap copy of its C stack slice's start
-  int64_t stack_saved = 0;      // StackState::_stack_saved: how many bytes of it are copied
-  int64_t current_frame = 0;    // PythonState::current_frame (3.11+): the saved _PyInterpreterFrame*
-  int64_t datastack_chunk = 0;  // PythonState::datastack_chunk (3.11+): its own data-stack chunks
+  int64_t stack_start = 0;    // StackState::_stack_start: NULL when not running or suspended (dead)
+  int64_t stack_stop = 0;     // StackState::stack_stop: NULL before it starts, -1 for a main greenlet
+  int64_t current_frame = 0;  // PythonState::current_frame (3.11+): the saved _PyInterpreterFrame*
   // UserGreenlet
   int64_t main_greenlet = 0;  // _main_greenlet: NULL until it starts
   int64_t parent = 0;         // _parent

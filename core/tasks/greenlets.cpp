@@ -12,12 +12,12 @@
 #include "heap/object_size.hpp"
 #include "heap/referents.hpp"
 #include "interp/code.hpp"
+#include "interp/frames.hpp"
 #include "interp/modules.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "layout/version_traits.hpp"
 #include "tasks/greenlet_layout.hpp"
-#include "tasks/greenlet_stack.hpp"
 
 namespace pyxray {
 namespace {
@@ -120,9 +120,9 @@ Expected<std::vector<Found>> heap_greenlets(PythonProcess& proc, Objects& object
 struct Impl {
   uint64_t pimpl = 0;
   uint64_t stack_start = 0, stack_stop = 0;
-  SavedGreenlet saved;
-  uint64_t main = 0;    // its thread's main greenlet (a PyGreenlet), 0 when not known
-  uint64_t parent = 0;  // user greenlets
+  uint64_t current_frame = 0;  // the innermost frame it saved (3.11+: a _PyInterpreterFrame)
+  uint64_t main = 0;           // its thread's main greenlet (a PyGreenlet), 0 when not known
+  uint64_t parent = 0;         // user greenlets
   bool is_main() const { return stack_stop == kMainMarker; }
 };
 
@@ -135,11 +135,7 @@ Expected<Impl> read_impl(Memory& m, const GreenletLayout& G, uint64_t greenlet) 
   PYX_TRY(stop, m.read_ptr(pimpl + G.stack_stop));
   impl.stack_start = start;
   impl.stack_stop = stop;
-  impl.saved.current_frame = m.read_ptr(pimpl + G.current_frame).value_or(0);
-  impl.saved.datastack_chunk = m.read_ptr(pimpl + G.datastack_chunk).value_or(0);
-  impl.saved.stack_start = start;
-  impl.saved.stack_copy = m.read_ptr(pimpl + G.stack_copy).value_or(0);
-  impl.saved.stack_saved = m.read<uint64_t>(pimpl + G.stack_saved).value_or(0);
+  impl.current_frame = m.read_ptr(pimpl + G.current_frame).value_or(0);
   if (impl.is_main()) {
     impl.main = greenlet;
   } else {
@@ -281,15 +277,21 @@ Expected<void> find_greenlets(PythonProcess& proc, Objects& objects, CodeCache& 
     }
     if (out.state == "dead" || out.state == "not_started") out.thread.reset();
 
+    // A suspended greenlet's saved chain ends at its oldest frame: greenlet starts each one with no
+    // current frame (3.11) or relinks the chain it saves past the C stack it shares and ends it
+    // there (3.x on 3.12+). The running one's frames are its thread's.
+    PyStack stack;
     if (out.state == "running") {
       if (!p || !p->thread) {
-        out.warnings.push_back("it runs on a thread pyxray could not tell; its frames are that thread's");
+        out.warnings.push_back("it runs on a thread pyxray could not tell, so its frames are not shown");
       } else {
-        greenlet_running_stack(proc, codes, *p->thread, max_frames, out);
+        stack = walk_stack(proc, codes, *p->thread, max_frames);
       }
-    } else if (out.state == "suspended") {
-      greenlet_saved_stack(proc, codes, impl.saved, max_frames, out);
+    } else if (out.state == "suspended" && impl.current_frame) {
+      stack = walk_frames_from(proc, codes, impl.current_frame, max_frames);
     }
+    out.stack = std::move(stack.frames);
+    if (stack.warning) out.warnings.push_back(*stack.warning);
     report.greenlets.push_back(std::move(out));
   }
   return {};

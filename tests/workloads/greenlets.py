@@ -12,6 +12,9 @@
 #   queue-waiter   waits in get() on an empty gevent Queue
 #   joiner         joins sleeper
 #   plain-a        a greenlet.greenlet switched out inside plain_outer() -> plain_inner()
+#   plain-via-c    a greenlet.greenlet switched out inside a function that map() called from C: on
+#                  3.12+ its chain passes an entry frame on the C stack, which greenlet copies to the
+#                  heap when another greenlet runs
 #   plain-new      a greenlet.greenlet never started
 #   plain-dead     a greenlet.greenlet that ran to its end
 #   the hub, suspended in its loop, and the main greenlet, running (the thread sleeps in park_main())
@@ -73,6 +76,20 @@ def plain_inner():
 
 def plain_outer():
     plain_inner()
+
+
+def via_c_inner(_):
+    greenlet.getcurrent().parent.switch('parked')
+
+
+def via_c_outer():
+    list(map(via_c_inner, [0]))
+
+
+def scrub_stack(depth=40):
+    # Calls through C (map) nest evaluation loops on the C stack: this overwrites the part of it that
+    # plain-via-c's frames used, so only greenlet's heap copy still holds them.
+    return sum(map(scrub_stack, [depth - 1])) if depth else 0
 
 
 def worker_inner():
@@ -143,10 +160,14 @@ def main():
         spawn_gevent()
     plain_a = greenlet.greenlet(plain_outer)
     plain_a.switch()
+    plain_via_c = greenlet.greenlet(via_c_outer)
+    plain_via_c.switch()
+    scrub_stack()
     plain_new = greenlet.greenlet(plain_outer)
     plain_dead = greenlet.greenlet(lambda: None)
     plain_dead.switch()
     EXPECT[id(plain_a)] = ['plain_inner', 'plain_outer']
+    EXPECT[id(plain_via_c)] = ['via_c_inner', 'via_c_outer']
     EXPECT[id(greenlet.getcurrent())] = ['park_main', 'main']
 
     t = threading.Thread(target=green_thread, name='green-thread', daemon=True)
