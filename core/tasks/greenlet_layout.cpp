@@ -12,8 +12,8 @@ namespace {
 // stack_stop, stack_copy, _stack_saved, stack_prev}, PythonState at 88 {_context, _top_frame,
 // cframe, use_tracing, recursion_depth, trash_delete_nesting, current_frame, datastack_chunk,
 // datastack_top, datastack_limit}, then UserGreenlet {_self, _main_greenlet, _run_callable,
-// _parent} or MainGreenlet {_self, _thread_state} at 160. Measured with ctypes against gr_frame,
-// parent and getcurrent() in the process itself.
+// _parent} or MainGreenlet {_self, _thread_state} at 160. Measured by
+// tools/greenlet_offsets.py.
 //
 // greenlet 3.3.2, Debian sid's, on CPython 3.14 and 3.15 (the same offsets): Greenlet gained
 // `_self` after the vtable, so StackState is at 56; PythonState at 96 {_context, _top_frame,
