@@ -29,6 +29,7 @@ std::vector<CommandDef> frame_commands();
 std::vector<CommandDef> sample_commands();
 std::vector<CommandDef> heap_commands();
 std::vector<CommandDef> lock_commands();
+std::vector<CommandDef> task_commands();
 std::vector<CommandDef> arenas_commands();
 std::vector<CommandDef> limits_commands();
 

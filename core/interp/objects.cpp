@@ -424,6 +424,56 @@ Expected<InstanceDict> Objects::instance_dict(uint64_t obj) {
   return d;
 }
 
+Expected<std::vector<uint64_t>> Objects::sequence_items(uint64_t obj, std::size_t max_items) {
+  const Layout& L = proc_.layout();
+  PYX_TRY(type, type_name(obj));
+  int64_t items_field = kAbsent;
+  bool indirect = false;
+  if (type == "tuple") {
+    items_field = L.tuple_ob_item;
+  } else if (type == "list") {
+    items_field = L.list_ob_item;
+    indirect = true;  // a list points at its item array
+  }
+  if (items_field == kAbsent) return fail(fmt::format("0x{:x} is a {}, not a tuple or list", obj, type));
+  PYX_TRY(size, proc_.mem().read<int64_t>(obj + L.varobject_ob_size));
+  if (size < 0 || size > limits().container_items)
+    return fail(fmt::format("{} at 0x{:x} has a bad size ({})", type, obj, size));
+  uint64_t items = obj + static_cast<uint64_t>(items_field);
+  if (indirect) {
+    PYX_TRY(array, proc_.mem().read_ptr(items));
+    items = array;
+  }
+  const auto n = std::min(static_cast<std::size_t>(size), max_items);
+  std::vector<uint64_t> out(n);
+  if (n == 0) return out;
+  PYX_TRY(raw, proc_.mem().read_bytes(items, n * 8));
+  std::memcpy(out.data(), raw.data(), n * 8);
+  return out;
+}
+
+Expected<std::vector<uint64_t>> Objects::set_keys(uint64_t set, std::size_t max_items) {
+  const Layout& L = proc_.layout();
+  if (L.set_mask == kAbsent || L.set_table == kAbsent || L.setentry_key == kAbsent)
+    return fail("the layout has no set fields");
+  PYX_TRY(mask, proc_.mem().read<int64_t>(set + L.set_mask));
+  PYX_TRY(table, proc_.mem().read_ptr(set + L.set_table));
+  if (mask < 0 || mask + 1 > limits().set_slots) return fail(fmt::format("set at 0x{:x} has a bad mask", set));
+  const int64_t entry = L.setentry_size == kAbsent ? 16 : L.setentry_size;
+  const auto slots = static_cast<std::size_t>(mask + 1);
+  PYX_TRY(raw, proc_.mem().read_bytes(table, slots * static_cast<std::size_t>(entry)));
+  // A deleted slot holds the dummy key: a live key is an object, which the caller checks by its type.
+  const uint64_t dummy_symbol = proc_.type_addr("_PySet_Dummy");  // a pointer to the dummy (3.x)
+  const uint64_t dummy = dummy_symbol ? proc_.mem().read_ptr(dummy_symbol).value_or(0) : 0;
+  std::vector<uint64_t> out;
+  for (std::size_t i = 0; i < slots && out.size() < max_items; ++i) {
+    uint64_t key = 0;
+    std::memcpy(&key, raw.data() + i * static_cast<std::size_t>(entry) + L.setentry_key, 8);
+    if (key != 0 && key != dummy) out.push_back(key);
+  }
+  return out;
+}
+
 Expected<std::optional<uint64_t>> Objects::instance_attr(uint64_t obj, std::string_view name) {
   PYX_TRY(d, instance_dict(obj));
   if (d.values) {

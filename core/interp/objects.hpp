@@ -72,6 +72,10 @@ class Objects {
   Expected<InstanceDict> instance_dict(uint64_t obj);
   // Every attribute in the instance's __dict__, in the order vars(obj) lists them.
   Expected<void> instance_items(uint64_t obj, const ItemFn& fn);
+  // The items of a tuple or list (by its type's name), at most max_items of them.
+  Expected<std::vector<uint64_t>> sequence_items(uint64_t obj, std::size_t max_items);
+  // Every key of a set or frozenset, at most max_items of them (the `set-slots` limit bounds the scan).
+  Expected<std::vector<uint64_t>> set_keys(uint64_t set, std::size_t max_items);
 
  private:
   Expected<std::string> read_unicode(uint64_t obj, std::size_t max_chars);

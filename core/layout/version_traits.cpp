@@ -32,6 +32,7 @@ VersionTraits row27() {
   t.str_is_bytes = true;
   t.int_is_machine_word = true;
   t.builtins_module = "__builtin__";
+  t.yield_from_rule = YieldFromRule::NoAwait;
   t.has_qualname = false;
   t.classic_reprs = true;
   t.set_dummy_exported = false;
@@ -79,6 +80,7 @@ VersionTraits row36() {
   t.allocator_api = true;
   t.generator_code_flags = VersionTraits{}.generator_code_flags;
   t.with_block_type = 122;  // SETUP_FINALLY, as for a try block: the handler tells them apart
+  t.yield_from_rule = YieldFromRule::NextOpcode;
   return t;
 }
 
@@ -139,6 +141,8 @@ VersionTraits row311() {
   t.frame_max_blocks = 0;
   t.with_handler_opcode = 35;       // PUSH_EXC_INFO
   t.with_handler_next_opcode = 49;  // WITH_EXCEPT_START
+  t.yield_from_rule = YieldFromRule::ResumeOparg;
+  t.yield_from_opcode = 151;  // RESUME
   return t;
 }
 
@@ -167,6 +171,9 @@ VersionTraits row313() {
   t.pymalloc.model = ObmallocState::InterpPointer;
   t.with_handler_opcode = 33;  // renumbered: PUSH_EXC_INFO, WITH_EXCEPT_START as dis.opmap has them
   t.with_handler_next_opcode = 44;
+  t.yield_from_rule = YieldFromRule::FrameState;
+  t.generator_created = -3;
+  t.generator_yield_from_first = t.generator_yield_from_last = -1;
   return t;
 }
 
@@ -186,7 +193,12 @@ VersionTraits row315() {
   VersionTraits t = row314();
   t.unicode_db_minor = 15;
   t.bytearray_escapes_quote = false;
-  t.generator_executing = 4;        // 3.15 renumbered the generator states (FRAME_CREATED is 0, FRAME_EXECUTING 4)
+  t.generator_executing = 4;  // 3.15 renumbered the generator states (FRAME_CREATED is 0, FRAME_EXECUTING 4)
+  t.generator_created = 0;
+  t.generator_yield_from_first = 2;  // FRAME_SUSPENDED_YIELD_FROM, then _LOCKED
+  t.generator_yield_from_last = 3;
+  t.generator_finished = 5;  // FRAME_CLEARED: 3.15 has no FRAME_COMPLETED
+  t.yield_from_depth = 2;
   t.with_handler_opcode = 30;       // PUSH_EXC_INFO
   t.with_handler_next_opcode = 41;  // WITH_EXCEPT_START
   return t;

@@ -24,6 +24,15 @@ enum class ChainRoot {
   HiddenFrame,  // 3.12+: a NULL previous, at a C-stack shim or base frame (a hidden owner)
 };
 
+// How a suspended generator or coroutine shows what it is awaiting (`await`, `yield from`), as CPython's
+// own _PyGen_yf tells: the awaited object is on top of the frame's value stack when this holds.
+enum class YieldFromRule {
+  NoAwait,      // 2.7: no awaits
+  NextOpcode,   // <= 3.10: the instruction after the last one run is YIELD_FROM (yield_from_opcode)
+  ResumeOparg,  // 3.11-3.12: the next instruction is RESUME (yield_from_opcode) with an oparg of 2 or more
+  FrameState,   // 3.13+: the generator's gi_frame_state is FRAME_SUSPENDED_YIELD_FROM
+};
+
 enum class DictModel {
   Table27,  // 2.7: open-addressing ma_table
   Compact,  // 3.6+: dk_indices + entries
@@ -104,6 +113,17 @@ struct VersionTraits {
   uint32_t generator_code_flags = 0x20 | 0x80 | 0x200;
   // A generator's gi_frame_state while it runs (FRAME_EXECUTING: 0 in 3.11-3.14, 4 in 3.15).
   int generator_executing = 0;
+  // 3.11+ generator states (Include/internal/pycore_frame.h): not started (FRAME_CREATED), suspended in
+  // an await (FRAME_SUSPENDED_YIELD_FROM, and 3.15's _LOCKED one above it, both as a range), and the
+  // first state of a finished frame (FRAME_COMPLETED, or 3.15's FRAME_CLEARED).
+  int generator_created = -2;
+  int generator_yield_from_first = 1, generator_yield_from_last = 0;  // an empty range: no such state
+  int generator_finished = 1;
+  YieldFromRule yield_from_rule = YieldFromRule::NextOpcode;
+  int yield_from_opcode = 72;  // YIELD_FROM (<= 3.10), RESUME (3.11-3.12)
+  // Where the awaited object sits on the suspended frame's stack, counted down from the top: 1, or 2
+  // in 3.15, which keeps a NULL above it.
+  int yield_from_depth = 1;
 
   // How a frame shows the `with` blocks it is inside (interp/with_blocks.cpp). <= 3.10: a with block is
   // a block of type with_block_type on the frame's block stack (at most CO_MAXBLOCKS of them):

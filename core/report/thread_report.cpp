@@ -17,6 +17,8 @@
 #include "target/blocked_syscall.hpp"
 #include "target/pid_namespace.hpp"
 #include "target/static_symbol.hpp"
+#include "tasks/asyncio_tasks.hpp"
+#include "tasks/greenlets.hpp"
 
 namespace pyxray {
 namespace {
@@ -148,6 +150,27 @@ const char* status_name(ThreadStatus s) {
   return "unknown";
 }
 
+// Every asyncio task and greenlet, from the threads as the report found them (their native ids matched
+// through the debugger where the thread state has none).
+TasksReport collect_tasks(PythonProcess& proc, Objects& objects, CodeCache& codes, const ProcessReport& report,
+                          const ReportOptions& options) {
+  std::vector<ThreadState> threads;
+  std::vector<PyStack> stacks;
+  for (const auto& t : report.threads) {
+    threads.push_back(t.state);
+    threads.back().native_id = t.native_id;
+    stacks.push_back(t.stack);
+  }
+  TasksReport tasks;
+  TaskOptions task_options;
+  task_options.include_done = options.include_done_tasks;
+  if (auto found = find_tasks(proc, objects, codes, threads, stacks, task_options, tasks); !found)
+    tasks.warnings.push_back("asyncio tasks: " + found.error().message);
+  if (auto found = find_greenlets(proc, objects, codes, threads, tasks); !found)
+    tasks.warnings.push_back("greenlets: " + found.error().message);
+  return tasks;
+}
+
 Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, CodeCache& codes,
                                        const ReportOptions& options) {
   PYX_TRY(states, thread_states(proc));
@@ -229,6 +252,7 @@ Expected<ProcessReport> collect_report(PythonProcess& proc, Objects& objects, Co
     lock_options.find_held = options.all_locks;
     report.locks = analyze_locks(proc, objects, threads, lock_options);
   }
+  if (options.tasks && !options.only_native_id) report.tasks = collect_tasks(proc, objects, codes, report, options);
   return report;
 }
 

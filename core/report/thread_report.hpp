@@ -13,6 +13,7 @@
 #include "interp/threads.hpp"
 #include "locks/lock_report.hpp"
 #include "target/target.hpp"
+#include "tasks/task_model.hpp"
 
 namespace pyxray {
 
@@ -59,6 +60,8 @@ struct ProcessReport {
   std::vector<std::string> warnings;
   // With ReportOptions::locks: who waits for which lock, indexed like `threads`.
   std::optional<LockReport> locks;
+  // With ReportOptions::tasks: every asyncio task and greenlet.
+  std::optional<TasksReport> tasks;
 };
 
 struct ReportOptions {
@@ -68,9 +71,11 @@ struct ReportOptions {
   bool entered = false;  // each frame's entered context managers (py-bt-all --json)
   bool native = false;
   std::size_t max_native_frames = static_cast<std::size_t>(limits().native_frames);
-  bool syscalls = false;   // which system call each thread is in (for --json)
-  bool locks = false;      // the locks threads wait for, and who holds them (all threads only)
-  bool all_locks = false;  // with `locks`: every lock held, whether or not anyone waits (py-locks)
+  bool syscalls = false;            // which system call each thread is in (for --json)
+  bool locks = false;               // the locks threads wait for, and who holds them (all threads only)
+  bool all_locks = false;           // with `locks`: every lock held, whether or not anyone waits (py-locks)
+  bool tasks = false;               // asyncio tasks and greenlets (all threads only)
+  bool include_done_tasks = false;  // with `tasks`: finished tasks still alive too
 };
 
 // Native frames looked at to tell a thread waiting for the GIL from an idle one: take_gil sits a few

@@ -45,9 +45,9 @@ struct AsyncTask {
 
 struct Greenlet {
   uint64_t address = 0;
-  std::string type;   // "greenlet.greenlet", "gevent._gevent_cgreenlet.Greenlet", ...
-  std::string name;   // gevent's Greenlet.name, a greenlet's own name where it has one, else ""
-  std::string state;  // "running", "suspended", "not_started", "dead"
+  std::string type;               // "greenlet.greenlet", "gevent._gevent_cgreenlet.Greenlet", ...
+  std::string name;               // gevent's Greenlet.name, a greenlet's own name where it has one, else ""
+  std::string state;              // "running", "suspended", "not_started", "dead"
   std::optional<int64_t> thread;  // the thread it belongs to (native id), when known
   bool running = false;           // it is the greenlet running on that thread now
   std::vector<PyFrame> stack;     // innermost first: its saved frames, or the thread's when running
@@ -55,7 +55,7 @@ struct Greenlet {
 };
 
 struct TasksReport {
-  bool asyncio = false;  // the process imported asyncio
+  bool asyncio = false;   // the process imported asyncio
   bool greenlet = false;  // the process imported greenlet
   std::vector<AsyncTask> tasks;
   std::vector<Greenlet> greenlets;

@@ -1,0 +1,243 @@
+// End-to-end tests of py-tasks (tests/workloads/tasks.py): a known tree of asyncio tasks on two event
+// loops (gather, a task awaiting a task, a queue, nested coroutines, a TaskGroup, shield, wait_for,
+// an async generator, two tasks awaiting each other, a running task on a second thread).
+// `py-tasks --json` must name exactly the tasks asyncio.all_tasks() names in the process, each with its
+// state, its loop's thread, its whole coroutine chain (function, file and line of every frame, as the
+// process follows cr_await itself; the outermost as task.get_stack() gives it) and the tasks awaiting
+// it; and the deadlock. Every Python 3 interpreter with and without symbols, live in gdb and LLDB, and
+// from core files in both.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "compare.hpp"
+#include "front_end.hpp"
+#include "harness.hpp"
+#include "interpreters.hpp"
+#include "lldb_harness.hpp"
+#include "script_workload.hpp"
+#include "variants.hpp"
+#include "workload.hpp"
+
+namespace pyxray::it {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
+
+std::vector<Variant> python3_variants() {
+  std::vector<Variant> out;
+  for (auto& v : all_variants())
+    if (v.interp.major >= 3) out.push_back(v);
+  return out;
+}
+
+// What a task is called in both: its name where tasks have names (3.8+), else its coroutine's function
+// (one per task in the workload).
+std::string truth_key(const json& t) {
+  const std::string name = t.value("name", "");
+  return name.empty() ? t["outer_function"].get<std::string>() : name;
+}
+
+std::string got_key(const json& t) {
+  const std::string name = t.value("name", "");
+  if (!name.empty() || t["stack"].empty()) return name;
+  return t["stack"].back()["function"].get<std::string>();
+}
+
+std::string frames_text(const json& frames) {
+  std::string out;
+  for (const auto& f : frames)
+    out += f["function"].get<std::string>() + ":" + (f["line"].is_null() ? "?" : std::to_string(f["line"].get<int>())) + " ";
+  return out;
+}
+
+std::vector<std::string> compare_tasks(const json& truth, const json& got) {
+  std::vector<std::string> diffs;
+  if (!got.contains("tasks") || !got["tasks"].is_array()) return {"no tasks list: " + got.dump()};
+  if (got["asyncio"] != true) diffs.push_back("asyncio: " + got["asyncio"].dump() + ", expected true");
+  std::map<std::string, json> by_key;
+  std::map<std::string, std::string> key_of_address;
+  for (const auto& t : got["tasks"]) {
+    const std::string key = got_key(t);
+    if (by_key.count(key)) diffs.push_back("task " + key + " listed twice");
+    by_key[key] = t;
+    key_of_address[t["address"].get<std::string>()] = key;
+  }
+  std::set<std::string> want_keys;
+  for (const auto& want : truth["tasks"]) {
+    const std::string key = truth_key(want);
+    want_keys.insert(key);
+    auto it = by_key.find(key);
+    if (it == by_key.end()) {
+      diffs.push_back("task " + key + ": missing");
+      continue;
+    }
+    const json& t = it->second;
+    const bool running = want["running"].get<bool>();
+    if (t["running"] != running) diffs.push_back(key + ": running " + t["running"].dump());
+    if (t["state"] != (running ? "running" : "pending")) diffs.push_back(key + ": state " + t["state"].dump());
+    if (t["thread"] != want["thread"])
+      diffs.push_back(key + ": thread " + t["thread"].dump() + ", expected " + want["thread"].dump());
+    // The whole chain, innermost first; a running task's innermost line moves as it runs.
+    const json& ws = want["stack"];
+    const json& gs = t["stack"];
+    bool same = ws.size() == gs.size();
+    for (std::size_t i = 0; same && i < ws.size(); ++i) {
+      same &= gs[i]["function"] == ws[i]["function"] && gs[i]["file"] == ws[i]["file"];
+      if (!(running && i == 0)) same &= gs[i]["line"] == ws[i]["line"];
+    }
+    if (!same) diffs.push_back(key + ": stack " + frames_text(gs) + ", expected " + frames_text(ws));
+    const json& outer = want["get_stack_outer"];
+    if (gs.empty() || gs.back()["function"] != outer["function"] || gs.back()["line"] != outer["line"])
+      diffs.push_back(key + ": outermost frame " + (gs.empty() ? "none" : gs.back().dump()) + ", get_stack() says " +
+                      outer.dump());
+    std::set<std::string> by, want_by;
+    for (const auto& a : t["awaited_by"]) by.insert(key_of_address.count(a) ? key_of_address[a] : a.get<std::string>());
+    for (const auto& role : want["awaited_by"]) {
+      // The truth names roles; before 3.8 a task's key is its function: map through the truth.
+      for (const auto& w : truth["tasks"])
+        if (w["role"] == role) want_by.insert(truth_key(w));
+    }
+    if (by != want_by) {
+      std::string a, b;
+      for (const auto& s : by) a += s + " ";
+      for (const auto& s : want_by) b += s + " ";
+      diffs.push_back(key + ": awaited by [" + a + "], expected [" + b + "]");
+    }
+    // Its awaits are the inverse of the others' awaited_by.
+    for (const auto& a : t["awaits"]) {
+      auto k = key_of_address.find(a.get<std::string>());
+      if (k == key_of_address.end()) diffs.push_back(key + ": awaits an unlisted task " + a.dump());
+      else {
+        bool listed = false;
+        for (const auto& b : by_key[k->second]["awaited_by"]) listed |= b == t["address"];
+        if (!listed) diffs.push_back(key + ": awaits " + k->second + ", which is not awaited by it");
+      }
+    }
+  }
+  for (const auto& [key, t] : by_key)
+    if (!want_keys.count(key)) diffs.push_back("task " + key + ": listed, but asyncio.all_tasks() has no such task");
+  // The deadlock: the two tasks awaiting each other, and nothing else.
+  std::set<std::set<std::string>> deadlocks, want_deadlocks;
+  for (const auto& d : got["deadlocks"]) {
+    std::set<std::string> keys;
+    for (const auto& a : d) keys.insert(key_of_address.count(a) ? key_of_address[a] : a.get<std::string>());
+    deadlocks.insert(keys);
+  }
+  for (const auto& d : truth["deadlocks"]) {
+    std::set<std::string> keys;
+    for (const auto& role : d)
+      for (const auto& w : truth["tasks"])
+        if (w["role"] == role) keys.insert(truth_key(w));
+    want_deadlocks.insert(keys);
+  }
+  if (deadlocks != want_deadlocks) diffs.push_back("deadlocks: " + got["deadlocks"].dump());
+  for (const auto& d : truth["call_graph_differences"]) diffs.push_back("the workload's design: " + d.get<std::string>());
+  return diffs;
+}
+
+class Tasks : public testing::TestWithParam<Variant> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(gdb_plugin_path())) << "gdb plugin not found: " << gdb_plugin_path();
+    try {
+      setup_ = setup_for(GetParam());
+      workload_ = ScriptWorkload::start(setup_.executable, setup_.env, "tasks.py");
+    } catch (const std::exception& e) {
+      FAIL() << e.what();
+    }
+  }
+
+  void Check(const std::string& who, const std::string& out, const std::string& describe) {
+    std::string error;
+    auto got = find_json_line(out, &error, "{\"asyncio\"");
+    ASSERT_TRUE(got) << who << ": " << error << "\n" << describe;
+    auto diffs = compare_tasks(workload_->truth(), *got);
+    EXPECT_TRUE(diffs.empty()) << who << ":\n"
+                               << join_diffs(diffs) << "\n--- truth ---\n"
+                               << workload_->truth().dump(1) << "\n--- " << who << " ---\n"
+                               << describe;
+  }
+
+  VariantSetup setup_;
+  std::unique_ptr<ScriptWorkload> workload_;
+};
+
+TEST_P(Tasks, JsonMatchesTruth) {
+  auto r = run_gdb(workload_->pid(), {"py-tasks --json", "py-tasks --tree", "py-tasks"}, workload_->dir(), 90s,
+                   setup_.gdb_init);
+  const auto problems = gdb_run_problems(r, /*require_success=*/true);
+  ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
+  Check("gdb", r.out, r.describe());
+  // The tree puts each task under the task awaiting it and says the deadlock; the text starts with it.
+  if (GetParam().interp.minor >= 8) {
+    const auto child = r.out.find("── (T) child ");
+    const auto parent = r.out.rfind("── (T) waits-child ", child);
+    EXPECT_TRUE(child != std::string::npos && parent != std::string::npos &&
+                r.out.find('\n', parent) + 1 == r.out.rfind('\n', child) + 1)
+        << "child is not drawn right under waits-child\n"
+        << r.describe();
+    EXPECT_NE(r.out.find("Deadlock: \"cycle-"), std::string::npos) << r.describe();
+  } else {
+    EXPECT_NE(r.out.find("Deadlock: task 0x"), std::string::npos) << r.describe();
+  }
+  EXPECT_NE(r.out.find("in level2\n    await asyncio.sleep(LONG)"), std::string::npos) << r.describe();
+  const auto left = left_running_problems(workload_->pid());
+  EXPECT_TRUE(left.empty()) << join_diffs(left);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Tasks, testing::ValuesIn(python3_variants()), variant_name);
+
+class LldbTasks : public Tasks {};
+
+TEST_P(LldbTasks, JsonMatchesTruth) {
+  ASSERT_TRUE(fs::exists(front_end_plugin(FrontEnd::Lldb))) << "LLDB plugin not found";
+  auto run = run_front_end(FrontEnd::Lldb, workload_->pid(), {"py-tasks --json"}, workload_->dir());
+  ASSERT_TRUE(run.problems.empty()) << join_diffs(run.problems) << run.raw.describe();
+  ASSERT_EQ(run.outputs.size(), 1u) << run.raw.describe();
+  Check("lldb", run.outputs[0], run.raw.describe());
+  const auto left = left_running_problems(workload_->pid());
+  EXPECT_TRUE(left.empty()) << join_diffs(left);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, LldbTasks, testing::ValuesIn(python3_variants()), variant_name);
+
+// From a core file, in gdb and (for interpreters as installed) LLDB. sid's containers get a core
+// written by the kernel, which ends the workload.
+class TasksCore : public Tasks {};
+
+TEST_P(TasksCore, JsonMatchesTruth) {
+  const fs::path core = workload_->dir() / "core";
+  try {
+    const Variant& v = GetParam();
+    if (v.interp.root.empty()) write_core(workload_->pid(), core, workload_->dir());
+    else
+      write_kernel_core(
+          workload_->pid(), [&] { return workload_->alive(); }, v.interp.root, core);
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  auto r = run_gdb_core(setup_.executable, core, {"py-tasks --json"}, workload_->dir(), 120s, setup_.gdb_init);
+  std::optional<CommandResult> lldb;
+  if (GetParam().has_debuginfo())
+    lldb = run_lldb({"-c", core.string(), GetParam().interp.path.string()}, {"py-tasks --json"}, workload_->dir());
+  fs::remove(core);
+  if (lldb) {
+    const auto lldb_problems = lldb_run_problems(*lldb, true);
+    EXPECT_TRUE(lldb_problems.empty()) << join_diffs(lldb_problems) << lldb->describe();
+    Check("lldb on the core", lldb->out, lldb->describe());
+  }
+  const auto problems = gdb_run_problems(r, /*require_success=*/true);
+  ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
+  Check("gdb on the core", r.out, r.describe());
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, TasksCore, testing::ValuesIn(python3_variants()), variant_name);
+
+}  // namespace
+}  // namespace pyxray::it
