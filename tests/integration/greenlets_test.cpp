@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "compare.hpp"
@@ -53,6 +55,12 @@ std::vector<Variant> greenlet_interpreters() {
 }
 
 std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
+
+std::string hex(uint64_t v) {
+  std::ostringstream s;
+  s << "0x" << std::hex << v;
+  return s.str();
+}
 
 uint64_t address_of(const json& a) {
   if (a.is_string()) return std::stoull(a.get<std::string>(), nullptr, 0);
@@ -133,12 +141,13 @@ void wait_until_parked(pid_t pid) {
 
 class Greenlets : public testing::TestWithParam<Variant> {
  protected:
-  void SetUp() override {
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(Start({})); }
+
+  void Start(std::vector<std::string> args) {
     ASSERT_TRUE(fs::exists(gdb_plugin_path())) << "gdb plugin not found: " << gdb_plugin_path();
     try {
       setup_ = setup_for(GetParam());
       // A missing greenlet or gevent ends the workload with its ImportError: a failure, not a skip.
-      std::vector<std::string> args;
       if (!has_gevent(GetParam())) args.push_back("--plain");
       workload_ = ScriptWorkload::start(setup_.executable, setup_.env, "greenlets.py", args);
     } catch (const std::exception& e) {
@@ -149,7 +158,7 @@ class Greenlets : public testing::TestWithParam<Variant> {
 
   void expect_matches(const std::string& out, const std::string& what, const std::string& describe) {
     std::string error;
-    auto got = find_json_line(out, &error, "{");
+    auto got = find_json_line(out, &error, "{\"asyncio\"");
     ASSERT_TRUE(got) << what << ": " << error << describe;
     auto diffs = compare_greenlets(workload_->truth(), *got);
     EXPECT_TRUE(diffs.empty()) << what << ":\n"
@@ -163,15 +172,61 @@ class Greenlets : public testing::TestWithParam<Variant> {
 };
 
 TEST_P(Greenlets, JsonMatchesTruth) {
-  auto r = run_gdb(workload_->pid(), {"py-tasks --json"}, workload_->dir(), 90s, setup_.gdb_init);
+  auto r = run_gdb(workload_->pid(), {"py-tasks --json", "py-tasks"}, workload_->dir(), 90s, setup_.gdb_init);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
   expect_matches(r.out, "gdb", r.describe());
+  // The text names each greenlet, with its innermost frame's function.
+  for (const auto& g : workload_->truth()["greenlets"]) {
+    const std::string name = g["name"].get<std::string>();
+    const std::string heading = "Greenlet " + (name.empty() ? std::string("(unnamed)") : "\"" + name + "\"") + " (" +
+                                hex(g["address"].get<uint64_t>()) + ") " + g["type"].get<std::string>() + ", " +
+                                g["state"].get<std::string>();
+    const auto at = r.out.find(heading);
+    EXPECT_NE(at, std::string::npos) << heading << "\n" << r.describe();
+    if (at != std::string::npos && !g["innermost"].is_null()) {
+      const auto next = r.out.find("\n\n", at);
+      EXPECT_NE(r.out.substr(at, next - at).find(g["innermost"]["function"].get<std::string>()), std::string::npos)
+          << heading << "\n"
+          << r.describe();
+    }
+  }
   const auto left = left_running_problems(workload_->pid());
   EXPECT_TRUE(left.empty()) << join_diffs(left);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, Greenlets, testing::ValuesIn(greenlet_variants()), variant_name);
+
+// A greenlet release without a layout row: every greenlet is still listed (found by type), with no
+// state, thread or stack read through offsets that could be wrong, and one warning says why.
+class GreenletsUnknownRelease : public Greenlets {
+ protected:
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(Start({"--unknown-release"})); }
+};
+
+TEST_P(GreenletsUnknownRelease, ListedUndecodedWithOneWarning) {
+  auto r = run_gdb(workload_->pid(), {"py-tasks --json"}, workload_->dir(), 90s, setup_.gdb_init);
+  const auto problems = gdb_run_problems(r, /*require_success=*/true);
+  ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
+  std::string error;
+  auto got = find_json_line(r.out, &error, "{\"asyncio\"");
+  ASSERT_TRUE(got) << error << r.describe();
+  std::set<uint64_t> want, listed;
+  for (const auto& g : workload_->truth()["greenlets"]) want.insert(g["address"].get<uint64_t>());
+  for (const auto& g : got->at("greenlets")) {
+    listed.insert(address_of(g.at("address")));
+    EXPECT_EQ(g.at("state"), "unknown") << g.dump();
+    EXPECT_TRUE(g.at("thread").is_null()) << g.dump();
+    EXPECT_TRUE(g.at("stack").empty()) << g.dump();
+  }
+  EXPECT_EQ(listed, want) << r.describe();
+  const json warnings = got->at("warnings");
+  ASSERT_EQ(warnings.size(), 1u) << warnings.dump();
+  EXPECT_NE(warnings[0].get<std::string>().find("greenlet 0.0.0-not-a-release on Python 3."), std::string::npos)
+      << warnings.dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, GreenletsUnknownRelease, testing::ValuesIn(greenlet_interpreters()), variant_name);
 
 class LldbGreenlets : public Greenlets {};
 

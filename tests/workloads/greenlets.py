@@ -1,10 +1,12 @@
 # Integration-test workload for py-tasks' greenlets: parks gevent greenlets and plain greenlets in
 # known places, then writes the ground truth to OUT_PATH as JSON:
 #
-#   python greenlets.py [--plain] OUT_PATH [LIFETIME_SECONDS]
+#   python greenlets.py [--plain] [--unknown-release] OUT_PATH [LIFETIME_SECONDS]
 #
 # --plain leaves gevent out (sid's python3-gevent is built for 3.14 only, its greenlet for 3.15 too):
-# only the plain greenlets and the second thread's.
+# only the plain greenlets and the second thread's. --unknown-release sets greenlet.__version__ to a
+# release no layout row names, before anything else: pyxray must list the greenlets without
+# decoding them, and say why.
 #
 # Main thread (gevent's hub runs here):
 #   sleeper        gevent.sleep() inside outer() -> middle()
@@ -36,8 +38,11 @@ import time
 
 import greenlet
 
-PLAIN = sys.argv[1] == '--plain'
-ARGS = sys.argv[2:] if PLAIN else sys.argv[1:]
+OPTIONS = [a for a in sys.argv[1:] if a.startswith('--')]
+PLAIN = '--plain' in OPTIONS
+ARGS = [a for a in sys.argv[1:] if not a.startswith('--')]
+if '--unknown-release' in OPTIONS:
+    greenlet.__version__ = '0.0.0-not-a-release'
 OUT_PATH = ARGS[0]
 LIFETIME = int(ARGS[1]) if len(ARGS) > 1 else 240
 if not PLAIN:
