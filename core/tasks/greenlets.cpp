@@ -119,11 +119,13 @@ Expected<std::vector<Found>> heap_greenlets(PythonProcess& proc, Objects& object
 // What pyxray reads of one greenlet's implementation object.
 struct Impl {
   uint64_t pimpl = 0;
+  uint64_t vtable = 0;  // tells a MainGreenlet from a UserGreenlet when stack_stop no longer does
   uint64_t stack_start = 0, stack_stop = 0;
   uint64_t current_frame = 0;  // the innermost frame it saved (3.11+: a _PyInterpreterFrame)
+  bool is_main = false;        // a thread's main greenlet
   uint64_t main = 0;           // its thread's main greenlet (a PyGreenlet), 0 when not known
+  bool main_recorded = false;  // `main` is the one greenlet recorded when it started, not inferred
   uint64_t parent = 0;         // user greenlets
-  bool is_main() const { return stack_stop == kMainMarker; }
 };
 
 Expected<Impl> read_impl(Memory& m, const GreenletLayout& G, uint64_t greenlet) {
@@ -131,18 +133,44 @@ Expected<Impl> read_impl(Memory& m, const GreenletLayout& G, uint64_t greenlet) 
   PYX_TRY(pimpl, m.read_ptr(greenlet + G.pimpl));
   if (!pimpl) return fail("it has no implementation object (being created or destroyed)");
   impl.pimpl = pimpl;
+  PYX_TRY(vtable, m.read_ptr(pimpl));
   PYX_TRY(start, m.read_ptr(pimpl + G.stack_start));
   PYX_TRY(stop, m.read_ptr(pimpl + G.stack_stop));
+  impl.vtable = vtable;
   impl.stack_start = start;
   impl.stack_stop = stop;
   impl.current_frame = m.read_ptr(pimpl + G.current_frame).value_or(0);
-  if (impl.is_main()) {
-    impl.main = greenlet;
-  } else {
-    impl.main = m.read_ptr(pimpl + G.main_greenlet).value_or(0);
-    impl.parent = m.read_ptr(pimpl + G.parent).value_or(0);
-  }
   return impl;
+}
+
+// Which greenlets are main greenlets, and each one's main greenlet. A main greenlet's stack_stop is
+// -1 while its thread lives; once the thread has exited, greenlet clears the stacks of its greenlets
+// and only the C++ class (its vtable, the same for every main greenlet) still tells.
+void link_mains(Memory& m, const GreenletLayout& G, std::unordered_map<uint64_t, Impl>& impls) {
+  std::unordered_set<uint64_t> main_vtables;
+  for (const auto& [addr, impl] : impls) {
+    if (impl.stack_stop == kMainMarker) main_vtables.insert(impl.vtable);
+  }
+  for (auto& [addr, impl] : impls) {
+    impl.is_main = impl.stack_stop == kMainMarker || main_vtables.count(impl.vtable) != 0;
+    if (impl.is_main) {
+      impl.main = addr;
+    } else {
+      impl.main = m.read_ptr(impl.pimpl + G.main_greenlet).value_or(0);
+      impl.main_recorded = impl.main != 0;
+      impl.parent = m.read_ptr(impl.pimpl + G.parent).value_or(0);
+    }
+  }
+  // A greenlet that never ran has no main greenlet yet: it will run on its parent's thread.
+  for (auto& [addr, impl] : impls) {
+    uint64_t g = impl.parent;
+    for (int i = 0; !impl.main && g && i < kMaxParentChain; ++i) {
+      auto it = impls.find(g);
+      if (it == impls.end()) break;
+      impl.main = it->second.main;
+      g = it->second.parent;
+    }
+  }
 }
 
 // A greenlet's stack addresses lie in its thread's C stack. glibc puts each thread's struct
@@ -193,17 +221,7 @@ Expected<void> find_greenlets(PythonProcess& proc, Objects& objects, CodeCache& 
         impl_errors.emplace(f.addr, impl.error().message);
       }
     }
-    // A greenlet that never ran has no main greenlet yet: it will run on its parent's thread.
-    for (auto& [addr, impl] : impls) {
-      uint64_t g = impl.parent;
-      for (int i = 0; !impl.main && g && i < kMaxParentChain; ++i) {
-        auto it = impls.find(g);
-        if (it == impls.end()) break;
-        if (it->second.is_main()) impl.main = g;
-        else if (it->second.main) impl.main = it->second.main;
-        g = it->second.parent;
-      }
-    }
+    link_mains(m, *G, impls);
   }
 
   // Each main greenlet stands for one thread: the greenlet running there, and which thread it is.
@@ -221,7 +239,7 @@ Expected<void> find_greenlets(PythonProcess& proc, Objects& objects, CodeCache& 
   for (const auto& [addr, impl] : impls) {
     if (!impl.main) continue;
     PerThread& p = per_main[impl.main];
-    if (impl.is_main()) {
+    if (impl.is_main) {
       uint64_t ts = m.read_ptr(impl.pimpl + G->thread_state).value_or(0);
       p.thread_alive = ts != 0;
       if (ts) p.current = m.read_ptr(ts + G->ts_current_greenlet).value_or(0);
@@ -240,6 +258,7 @@ Expected<void> find_greenlets(PythonProcess& proc, Objects& objects, CodeCache& 
     }
   }
   for (auto& [main, p] : per_main) {
+    if (!p.thread_alive) continue;
     int best = 0;
     for (const auto& [t, n] : p.votes) {
       if (n > best) best = n, p.thread = t;
@@ -266,8 +285,11 @@ Expected<void> find_greenlets(PythonProcess& proc, Objects& objects, CodeCache& 
     if (auto pt = per_main.find(impl.main); pt != per_main.end()) p = &pt->second;
     if (p && p->thread && p->thread->native_id) out.thread = *p->thread->native_id;
     out.running = p && p->current == f.addr;
-    if (impl.is_main()) {
-      out.state = !p || !p->thread_alive ? "dead" : out.running ? "running" : "suspended";
+    if (p && !p->thread_alive && (impl.is_main || impl.main_recorded)) {
+      // Its thread exited: it can never run again, and greenlet calls it dead too.
+      out.state = "dead";
+    } else if (impl.is_main) {
+      out.state = out.running ? "running" : "suspended";
     } else if (impl.stack_stop == 0) {
       out.state = "not_started";
     } else if (impl.stack_start == 0) {

@@ -20,6 +20,8 @@
 #   plain-new      a greenlet.greenlet never started
 #   plain-dead     a greenlet.greenlet that ran to its end
 #   the hub, suspended in its loop, and the main greenlet, running (the thread sleeps in park_main())
+# Thread gone-thread: switches into a greenlet, leaves it suspended and exits: both greenlets are dead
+#   (greenlet says so) and belong to no thread.
 # Thread green-thread: its own main greenlet (running: it waits on a threading.Event) and
 #   worker-a       a greenlet.greenlet switched out inside worker_outer() -> worker_inner()
 #
@@ -105,6 +107,15 @@ def worker_outer():
     worker_inner()
 
 
+GONE = []
+
+
+def gone_thread():
+    g = greenlet.greenlet(plain_outer)
+    g.switch()
+    GONE.extend([g, greenlet.getcurrent()])
+
+
 WORKER_READY = threading.Event()
 WORKER_STOP = threading.Event()
 WORKER = {}
@@ -174,6 +185,10 @@ def main():
     EXPECT[id(plain_a)] = ['plain_inner', 'plain_outer']
     EXPECT[id(plain_via_c)] = ['via_c_inner', 'via_c_outer']
     EXPECT[id(greenlet.getcurrent())] = ['park_main', 'main']
+
+    gone = threading.Thread(target=gone_thread, name='gone-thread')
+    gone.start()
+    gone.join()
 
     t = threading.Thread(target=green_thread, name='green-thread', daemon=True)
     t.start()
