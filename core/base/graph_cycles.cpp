@@ -10,7 +10,7 @@ std::vector<std::vector<CycleStep>> find_cycles(const std::vector<std::vector<st
   const std::size_t n = edges.size();
   std::vector<std::vector<CycleStep>> out;
   std::set<std::vector<std::size_t>> seen;
-  std::vector<char> state(n, 0);  // 0 not seen, 1 on the path, 2 done
+  std::vector<char> state(n, 0);                          // 0 not seen, 1 on the path, 2 done
   std::vector<std::pair<std::size_t, std::size_t>> path;  // (node, next edge to follow)
   for (std::size_t start = 0; start < n; ++start) {
     if (state[start] != 0) continue;

@@ -13,8 +13,8 @@
 namespace pyxray {
 namespace {
 
-std::vector<FlagSpec> bt_flags() {
-  return {
+std::vector<FlagSpec> bt_flags(bool all_threads) {
+  std::vector<FlagSpec> flags = {
       {"--json", false, "print one JSON object instead of text"},
       {"--max-frames", true, "stop each stack after N frames (as --max frames=N)"},
       {"--native", false, "interleave native frames with the Python frames"},
@@ -22,6 +22,9 @@ std::vector<FlagSpec> bt_flags() {
        "with --native, unwind at most N native frames per thread (as --max native-frames=N)"},
       {"--locals", false, "show each Python frame's local variables"},
   };
+  if (all_threads)
+    flags.push_back({"--async", false, "name each thread's running asyncio task and mark its coroutine frames"});
+  return flags;
 }
 
 Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_threads) {
@@ -38,8 +41,8 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
   options.locals = args.has("--locals");
   options.syscalls = args.has("--json");
   options.entered = args.has("--json");
-  options.locks = all_threads;  // which lock each blocked thread waits for, named in its status  // a per-frame key of
-                                // the JSON form only
+  options.locks = all_threads;  // which lock each blocked thread waits for, named in its status
+  options.tasks = all_threads && args.has("--async");
   if (!all_threads) {
     auto tid = session.target().selected_thread();
     if (!tid) return fail("no thread is selected");
@@ -67,18 +70,19 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
 std::vector<CommandDef> bt_commands() {
   return {
       {{"py-bt-all", "Print the Python stack of every thread",
-        "Usage: py-bt-all [--json] [--native] [--locals] [--max-frames N] [--max-native-frames N]\n"
+        "Usage: py-bt-all [--json] [--native] [--locals] [--async] [--max-frames N] [--max-native-frames N]\n"
         "Print every thread's Python stack, innermost frame first, with the thread's kernel id, its\n"
         "threading name and what it is doing (running with the GIL, collecting garbage, waiting for\n"
         "the GIL, or idle in a blocking call). --native interleaves the native frames (each evaluation\n"
-        "loop frame replaced by the Python frames it runs); --locals adds each frame's variables."},
-       bt_flags(),
+        "loop frame replaced by the Python frames it runs); --locals adds each frame's variables;\n"
+        "--async names the asyncio task each thread's event loop is running and where its frames end."},
+       bt_flags(true),
        0,
        [](Session& s, const ParsedArgs& a) { return run_bt(s, a, true); }},
       {{"py-bt", "Print the Python stack of the selected thread",
         "Usage: py-bt [--json] [--native] [--locals] [--max-frames N] [--max-native-frames N]\n"
         "Print the Python stack of the thread selected in the debugger, innermost frame first."},
-       bt_flags(),
+       bt_flags(false),
        0,
        [](Session& s, const ParsedArgs& a) { return run_bt(s, a, false); }},
   };

@@ -220,6 +220,9 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   options.idle = args.has("--idle");
   options.blocking = args.has("--blocking");
   options.native = args.has("--native");
+  options.async_tasks = args.has("--async");
+  if (options.async_tasks && options.native)
+    return fail("py-sample: --async samples tasks' coroutine chains, --native whole native stacks: use one");
   if (options.idle && options.threads == ThreadFilter::Busy)
     return fail("py-sample: --idle keeps idle threads' samples, --threads busy leaves them out: use one");
   if (options.native && !options.blocking)
@@ -293,6 +296,7 @@ std::vector<CommandDef> sample_commands() {
   return {
       {{"py-sample", "Profile the target by sampling its Python stacks for a while",
         "Usage: py-sample DURATION [--rate HZ] [-o FILE] [--threads all|gil|busy] [--idle] [--blocking] [--native]\n"
+        "                 [--async]\n"
         "Let the target run for DURATION (10s, 500ms, 2m) while reading its Python stacks from outside at\n"
         "random (Poisson) times, HZ a second on average (default 100), then stop it again as before.\n"
         "Nothing is written to the target and, by default, it is never paused: samples that changed while\n"
@@ -301,7 +305,9 @@ std::vector<CommandDef> sample_commands() {
         "--threads: every Python thread (all, the default), only the GIL holder (gil), or only threads\n"
         "holding the GIL or on a CPU (busy). Samples of idle threads are dropped unless --idle is given.\n"
         "-o FILE: .svg interactive flame graph (default pyxray-PID.svg), .json speedscope profile,\n"
-        ".folded or .txt folded stacks. Ctrl-C ends early and keeps the samples so far."},
+        ".folded or .txt folded stacks. Ctrl-C ends early and keeps the samples so far.\n"
+        "--async: a thread running an asyncio task is sampled as that task: its frames down to the task's\n"
+        "coroutine, under a root frame \"task NAME\" (not the event loop's frames)."},
        {{"--rate", true, "mean samples per second (default 100)"},
         {"-o", true, "output file: .svg, .json (speedscope), .folded/.txt"},
         {"--output", true, "same as -o"},
@@ -309,6 +315,7 @@ std::vector<CommandDef> sample_commands() {
         {"--idle", false, "keep samples of idle threads"},
         {"--blocking", false, "stop the target for every sample"},
         {"--native", false, "with --blocking: add native frames"},
+        {"--async", false, "attribute samples to asyncio tasks: each stack rooted at its task"},
         {"--max-frames", true, "stop each stack after N frames (default 10000)"}},
        1,
        run_sample},

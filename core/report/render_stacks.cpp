@@ -85,9 +85,41 @@ std::string holder_text(const ProcessReport& report, const LockInfo& l) {
                      : fmt::format(" held by thread 0x{:x}", h.state.thread_id);
 }
 
+// With --async: the task the thread's event loop is running now, and how many tasks its loop has.
+struct ThreadTasks {
+  const AsyncTask* running = nullptr;
+  uint64_t loop = 0;
+  std::size_t pending = 0;
+};
+
+ThreadTasks thread_tasks(const ProcessReport& report, const ThreadReport& t) {
+  ThreadTasks out;
+  if (!report.tasks) return out;
+  for (const auto& task : report.tasks->tasks) {
+    const bool mine = task.thread ? task.thread == t.native_id : task.thread_ident == t.state.thread_id;
+    if (!mine) continue;
+    out.loop = task.loop;
+    ++out.pending;
+    if (task.running) out.running = &task;
+  }
+  return out;
+}
+
+std::string task_name(const AsyncTask& task) {
+  return task.name.empty() ? fmt::format("0x{:x}", task.address) : fmt::format("\"{}\"", task.name);
+}
+
 std::string status_text(const ProcessReport& report, std::size_t index) {
   const ThreadReport& t = report.threads[index];
   std::string words = status_words(t, report.free_threaded);
+  if (report.tasks) {
+    const ThreadTasks tasks = thread_tasks(report, t);
+    std::string async;
+    if (tasks.running) async = fmt::format("running task {}", task_name(*tasks.running));
+    else if (tasks.loop)
+      async = fmt::format("event loop waiting, {} task{} pending", tasks.pending, tasks.pending == 1 ? "" : "s");
+    if (!async.empty()) words += (words.empty() ? "" : ", ") + async;
+  }
   if (const LockInfo* l = lock_waited(report, index)) {
     if (!words.empty()) words += ", ";
     words += fmt::format("waiting for lock {} (0x{:x}){}", l->name.empty() ? l->state.type : l->name, l->state.address,
@@ -160,6 +192,17 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
       for (const auto& f : t.stack.frames) frames.push_back(python_frame_json(t, f));
     }
     j["frames"] = std::move(frames);
+    if (report.tasks) {
+      const ThreadTasks tasks = thread_tasks(report, t);
+      Json running = nullptr;
+      if (tasks.running)
+        running = {{"address", fmt::format("0x{:x}", tasks.running->address)},
+                   {"name", tasks.running->name},
+                   {"frames", tasks.running->stack.size()}};
+      j["asyncio"] = {{"loop", tasks.loop ? Json(fmt::format("0x{:x}", tasks.loop)) : Json(nullptr)},
+                      {"task", std::move(running)},
+                      {"tasks", tasks.pending}};
+    }
     std::vector<std::string> warnings;
     if (t.stack.warning) warnings.push_back(*t.stack.warning);
     if (t.mixed && t.mixed->warning) warnings.push_back(*t.mixed->warning);
@@ -193,7 +236,15 @@ std::string stacks_text(const ProcessReport& report, SourceLines& sources) {
       }
       if (t.mixed->warning) out += fmt::format("  pyxray: warning: {}\n", *t.mixed->warning);
     } else {
-      for (const auto& f : t.stack.frames) python_frame_text(out, t, f, sources);
+      // --async: the running task's frames are the innermost ones, down to its coroutine; the event
+      // loop's own frames follow.
+      const ThreadTasks tasks = thread_tasks(report, t);
+      const std::size_t task_frames = tasks.running ? tasks.running->stack.size() : 0;
+      if (task_frames) out += fmt::format("  Task {} (0x{:x}):\n", task_name(*tasks.running), tasks.running->address);
+      for (std::size_t i = 0; i < t.stack.frames.size(); ++i) {
+        if (task_frames && i == task_frames) out += fmt::format("  Event loop 0x{:x}, running it:\n", tasks.loop);
+        python_frame_text(out, t, t.stack.frames[i], sources);
+      }
     }
     if (t.stack.warning) out += fmt::format("  pyxray: warning: {}\n", *t.stack.warning);
   }

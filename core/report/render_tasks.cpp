@@ -45,7 +45,8 @@ void frames_text(std::string& out, const std::vector<PyFrame>& frames, SourceLin
     out += fmt::format("  File \"{}\", line {}, in {}\n", f.code->filename, f.line ? fmt::format("{}", *f.line) : "?",
                        f.code->name);
     if (f.line) {
-      if (auto src = sources.line(f.code->filename, *f.line); src && !src->empty()) out += fmt::format("    {}\n", *src);
+      if (auto src = sources.line(f.code->filename, *f.line); src && !src->empty())
+        out += fmt::format("    {}\n", *src);
     }
   }
 }
@@ -175,8 +176,8 @@ std::string tasks_text(const TasksReport& r, SourceLines& sources) {
   }
   for (const auto& g : r.greenlets) {
     std::string where = thread_words(g.thread, std::nullopt);
-    out += fmt::format("Greenlet {} (0x{:x}) {}, {}{}\n", g.name.empty() ? "(unnamed)" : "\"" + g.name + "\"", g.address,
-                       g.type, g.state, where.empty() ? "" : ", " + where);
+    out += fmt::format("Greenlet {} (0x{:x}) {}, {}{}\n", g.name.empty() ? "(unnamed)" : "\"" + g.name + "\"",
+                       g.address, g.type, g.state, where.empty() ? "" : ", " + where);
     frames_text(out, g.stack, sources);
     for (const auto& w : g.warnings) out += "  (" + w + ")\n";
     out += "\n";

@@ -326,6 +326,8 @@ WalkError LiveStacks::walk_frame_objects(TickReader& r, const LiveThread& t, Wal
     if (!id) return WalkError::BadLine;
     out.frames.push_back(*id);
     out.entry.push_back(1);  // one evaluation loop per frame object
+    out.addresses.push_back(frame);
+    out.coroutine.push_back(code->coroutine);
     oldest = code;
     oldest_frame = frame;
     if (!generator_links_.empty() && generator_links_.back().back == frame && !generator_links_.back().back_code)
@@ -512,6 +514,8 @@ WalkError LiveStacks::walk_interpreter_frames(TickReader& r, const LiveThread& t
     if (!id) return WalkError::BadLine;
     out.frames.push_back(*id);
     out.entry.push_back(entry_flag(p));
+    out.addresses.push_back(frame_addr);
+    out.coroutine.push_back(code->coroutine);
   }
   return confirm_generators(r, t);
 }

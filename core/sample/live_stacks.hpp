@@ -66,11 +66,15 @@ const char* walk_error_name(WalkError e);
 bool walk_error_is_torn(WalkError e);
 
 struct WalkedStack {
-  std::vector<uint32_t> frames;  // frame ids, innermost first
-  std::vector<uint8_t> entry;    // per frame: an evaluation loop was entered from C at this frame
+  std::vector<uint32_t> frames;     // frame ids, innermost first
+  std::vector<uint8_t> entry;       // per frame: an evaluation loop was entered from C at this frame
+  std::vector<uint64_t> addresses;  // per frame: its address (py-sample --async: a task's coroutine frame)
+  std::vector<uint8_t> coroutine;   // per frame: it runs an `async def` function's code
   void clear() {
     frames.clear();
     entry.clear();
+    addresses.clear();
+    coroutine.clear();
   }
 };
 

@@ -11,6 +11,9 @@
 #include "target/tick_reader.hpp"
 
 namespace pyxray {
+
+// CO_COROUTINE: the same bit in every 3.x release (2.7 has no coroutines, and no code with the bit).
+constexpr uint32_t kCoCoroutine = 0x80;
 namespace {
 constexpr int kMaxLine = 50'000'000;  // a line table giving more than this is not being read right
 }  // namespace
@@ -82,8 +85,10 @@ SampledCode* SampleCodes::decode(uint64_t addr, uint64_t name_ptr) {
   code->first_traceable = ci.first_traceable;
   const Layout& L = proc_.layout();
   if (L.code_co_flags != kAbsent) {
-    if (auto flags = proc_.mem().read<uint32_t>(addr + L.code_co_flags))
+    if (auto flags = proc_.mem().read<uint32_t>(addr + L.code_co_flags)) {
       code->generator = (*flags & proc_.traits().generator_code_flags) != 0;
+      code->coroutine = (*flags & kCoCoroutine) != 0;
+    }
   }
   if (ci.code_start && L.varobject_ob_size != kAbsent) {
     // 3.11+: a code object is a variable-size object of code units (two bytes each).

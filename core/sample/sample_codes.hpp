@@ -31,6 +31,7 @@ struct SampledCode {
   int64_t code_bytes = -1;                         // 3.11+: length of the bytecode; -1 when unknown
   int first_traceable = 0;                         // 3.11+: in code units
   bool generator = false;                          // a generator's, coroutine's or async generator's code (co_flags)
+  bool coroutine = false;                          // an `async def` function's code (CO_COROUTINE)
   std::vector<uint32_t> frame_ids;                 // by byte offset + 2: frame id + 1, 0 until computed
   std::unordered_map<int, uint32_t> traced_lines;  // line -> frame id, for traced frames
 };

@@ -17,9 +17,11 @@
 #include "interp/native_merge.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
+#include "interp/threads.hpp"
 #include "report/thread_report.hpp"
 #include "sample/sample_codes.hpp"
 #include "target/tick_reader.hpp"
+#include "tasks/asyncio_tasks.hpp"
 
 namespace pyxray {
 namespace {
@@ -141,6 +143,7 @@ Expected<void> Sampler::prepare() {
   if (options_.threads == ThreadFilter::Gil && symbols_.gil.kind == GilLocation::Kind::Unknown)
     return fail("--threads gil: pyxray cannot tell which thread holds the GIL in this build");
 
+  if (options_.async_tasks) learn_tasks();
   reader_ = std::make_unique<TickReader>(target.pid(), via);
   codes_ = std::make_unique<SampleCodes>(proc_, frames_, symbols_.code_type);
   stacks_ = std::make_unique<LiveStacks>(proc_, *codes_, symbols_, options_.max_frames);
@@ -204,6 +207,7 @@ void Sampler::finish(bool target_alive) {
   stats_.ranges = reader_ ? reader_->ranges() : 0;
   stats_.codes = codes_ ? codes_->decoded() : 0;
   if (target_alive) name_threads();
+  if (target_alive && options_.async_tasks) learn_tasks();
   os_.reset();  // closes the /proc files
 }
 
@@ -226,8 +230,52 @@ uint32_t Sampler::thread_slot(const LiveThread& t) {
   return slot;
 }
 
+// Every task's coroutine frame and name, while the target is stopped (find_tasks reads through the
+// debugger's memory reader and may look up symbols).
+void Sampler::learn_tasks() {
+  Objects objects(proc_);
+  CodeCache codes(proc_, objects);
+  auto states = thread_states(proc_);
+  if (!states) return;
+  std::vector<PyStack> stacks;
+  for (const auto& t : states->threads) stacks.push_back(walk_stack(proc_, codes, t, options_.max_frames));
+  TasksReport report;
+  if (!find_tasks(proc_, objects, codes, states->threads, stacks, TaskOptions{}, report)) return;
+  for (const auto& task : report.tasks) {
+    const std::string name = task.name.empty() ? fmt::format("0x{:x}", task.address) : task.name;
+    // The coroutine's frame: the outermost of a suspended task's chain, or the running one's.
+    if (!task.stack.empty()) task_names_[task.stack.back().addr] = "task " + name;
+  }
+  for (const auto& [frame, id] : task_roots_)
+    if (auto it = task_names_.find(frame); it != task_names_.end()) frames_.rename(id, it->second);
+}
+
+// --async: the innermost frames down to the task's coroutine (the outermost coroutine frame), then
+// the task as the root; the stack as it is when the thread runs no task.
+std::span<const uint32_t> Sampler::task_stack(std::span<const uint32_t> frames) {
+  std::size_t k = walked_.coroutine.size();
+  while (k > 0 && !walked_.coroutine[k - 1]) --k;
+  if (k == 0 || k > frames.size()) return frames;
+  const std::size_t outer = k - 1;
+  const uint64_t addr = walked_.addresses[outer];
+  auto [root, added] = task_roots_.try_emplace(addr, 0);
+  if (added) {
+    auto known = task_names_.find(addr);
+    // Until the task is known (it began while sampling), it is named after its coroutine.
+    root->second = frames_.intern(FrameInfo{
+        known != task_names_.end() ? known->second : "task " + frames_.at(frames[outer]).function, "", -1, false});
+  }
+  task_frames_.assign(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(k));
+  task_frames_.push_back(root->second);
+  return task_frames_;
+}
+
 void Sampler::record(uint32_t slot, Target* native, const LiveThread& t) {
   ++stats_.recorded;
+  if (options_.async_tasks) {
+    agg_.add(slot, task_stack(walked_.frames));
+    return;
+  }
   int64_t tid = agg_.threads()[slot].native_id.value_or(-1);
   std::optional<std::vector<NativeFrame>> nf;
   if (native && tid > 0) nf = native->native_frames(tid, options_.max_native_frames);

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -43,6 +44,9 @@ struct SampleOptions {
   bool idle = false;      // keep samples of idle threads
   bool blocking = false;  // stop the target for every sample
   bool native = false;    // blocking only: native frames from the debugger
+  // asyncio: a thread running a task is sampled as the task's coroutine chain, its root the task
+  // ("task NAME") instead of the event loop's frames.
+  bool async_tasks = false;
   int max_frames = static_cast<int>(limits().frames);
   std::size_t max_native_frames = static_cast<std::size_t>(limits().native_frames);  // with `native`
   // Called about four times a second from the sampling thread: seconds sampled, samples recorded.
@@ -96,6 +100,8 @@ class Sampler {
   uint32_t thread_slot(const LiveThread& t);
   void record(uint32_t slot, Target* native, const LiveThread& t);
   void name_threads();
+  void learn_tasks();
+  std::span<const uint32_t> task_stack(std::span<const uint32_t> frames);
   void sleep_until(double deadline, const std::atomic<bool>& stop);
   double now() const;
 
@@ -116,6 +122,11 @@ class Sampler {
   std::unordered_map<uint64_t, uint32_t> slots_;        // thread id -> aggregate thread
   std::unordered_map<uint64_t, int64_t> pthread_tids_;  // thread id -> kernel tid, from the debugger (< 3.8)
   std::unordered_map<uint64_t, std::string> names_;     // thread id -> name
+  // --async: a task's coroutine frame -> the frame id of its root ("task NAME"), and the roots made
+  // for coroutines not known as tasks yet, named when the target is stopped again.
+  std::unordered_map<uint64_t, std::string> task_names_;
+  std::unordered_map<uint64_t, uint32_t> task_roots_;
+  std::vector<uint32_t> task_frames_;
   double start_ = 0;
   double tick_time_ = 0;
 };

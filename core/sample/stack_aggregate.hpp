@@ -27,6 +27,9 @@ class FrameTable {
   std::size_t size() const { return frames_.size(); }
   // "function (file:line)", "function (file)" without a line: the folded-stack frame text.
   std::string label(uint32_t id) const;
+  // Gives frame `id` another function name (py-sample --async names a task once it knows it); the
+  // old name is not interned again.
+  void rename(uint32_t id, std::string function) { frames_[id].function = std::move(function); }
 
  private:
   std::vector<FrameInfo> frames_;

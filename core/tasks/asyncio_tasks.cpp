@@ -196,7 +196,8 @@ class TaskFinder {
     }
     if (auto waiter = asyncio_->waiter(addr); waiter && *waiter) {
       waiters_[*waiter].push_back(addr);
-      if (!asyncio_->is_task(*waiter)) task.waiting_on = AwaitedFuture{*waiter, objects_.type_name(*waiter).value_or("?")};
+      if (!asyncio_->is_task(*waiter))
+        task.waiting_on = AwaitedFuture{*waiter, objects_.type_name(*waiter).value_or("?")};
     }
     index_.emplace(addr, report_.tasks.size());
     report_.tasks.push_back(std::move(task));
@@ -312,8 +313,9 @@ const char* task_state_name(TaskState s) {
   return "unknown";
 }
 
-Expected<void> find_tasks(PythonProcess& proc, Objects& objects, CodeCache& codes, const std::vector<ThreadState>& threads,
-                          const std::vector<PyStack>& stacks, const TaskOptions& options, TasksReport& report) {
+Expected<void> find_tasks(PythonProcess& proc, Objects& objects, CodeCache& codes,
+                          const std::vector<ThreadState>& threads, const std::vector<PyStack>& stacks,
+                          const TaskOptions& options, TasksReport& report) {
   return TaskFinder(proc, objects, codes, threads, stacks, options, report).run();
 }
 

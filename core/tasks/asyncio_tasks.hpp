@@ -34,7 +34,8 @@ struct TaskOptions {
 
 // Fills report.asyncio, report.tasks and report.deadlocks. `stacks` are the threads' Python stacks,
 // indexed like `threads`: how a running loop's thread and a running task are found.
-Expected<void> find_tasks(PythonProcess& proc, Objects& objects, CodeCache& codes, const std::vector<ThreadState>& threads,
-                          const std::vector<PyStack>& stacks, const TaskOptions& options, TasksReport& report);
+Expected<void> find_tasks(PythonProcess& proc, Objects& objects, CodeCache& codes,
+                          const std::vector<ThreadState>& threads, const std::vector<PyStack>& stacks,
+                          const TaskOptions& options, TasksReport& report);
 
 }  // namespace pyxray

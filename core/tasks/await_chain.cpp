@@ -123,8 +123,7 @@ class Chain {
       }
       case YieldFromRule::FrameState: {
         PYX_TRY(state, m_.read<int8_t>(gen + L_.gen_gi_frame_state));
-        if (state < traits_.generator_yield_from_first || state > traits_.generator_yield_from_last)
-          return uint64_t{0};
+        if (state < traits_.generator_yield_from_first || state > traits_.generator_yield_from_last) return uint64_t{0};
         break;
       }
     }

@@ -35,6 +35,14 @@ std::vector<std::string> compare_bt_text_one(const GroundTruth& truth, const Thr
 // A thread whose state could not be read (thread_id null or 0, no frames, a "warning") is allowed.
 std::vector<std::string> check_partial_bt_all_json(const GroundTruth& truth, const nlohmann::json& got);
 
+// A layout key of a struct of asyncio's extension module (_asyncio, up to 3.14): debuginfo knows it
+// only once the process has imported asyncio.
+inline bool is_asyncio_module_key(const std::string& key) {
+  for (const char* type : {"TaskObj:", "FutureObj:", "futureiterobject:", "TaskWakeupMethWrapper:"})
+    if (key.rfind(type, 0) == 0) return true;
+  return false;
+}
+
 // Joins difference lines for a failure message, keeping at most `max_lines`.
 std::string join_diffs(const std::vector<std::string>& diffs, std::size_t max_lines = 300);
 

@@ -52,7 +52,8 @@ std::string got_key(const json& t) {
 std::string frames_text(const json& frames) {
   std::string out;
   for (const auto& f : frames)
-    out += f["function"].get<std::string>() + ":" + (f["line"].is_null() ? "?" : std::to_string(f["line"].get<int>())) + " ";
+    out += f["function"].get<std::string>() + ":" + (f["line"].is_null() ? "?" : std::to_string(f["line"].get<int>())) +
+           " ";
   return out;
 }
 
@@ -137,7 +138,8 @@ std::vector<std::string> compare_tasks(const json& truth, const json& got) {
     want_deadlocks.insert(keys);
   }
   if (deadlocks != want_deadlocks) diffs.push_back("deadlocks: " + got["deadlocks"].dump());
-  for (const auto& d : truth["call_graph_differences"]) diffs.push_back("the workload's design: " + d.get<std::string>());
+  for (const auto& d : truth["call_graph_differences"])
+    diffs.push_back("the workload's design: " + d.get<std::string>());
   return diffs;
 }
 
@@ -169,11 +171,33 @@ class Tasks : public testing::TestWithParam<Variant> {
 };
 
 TEST_P(Tasks, JsonMatchesTruth) {
-  auto r = run_gdb(workload_->pid(), {"py-tasks --json", "py-tasks --tree", "py-tasks"}, workload_->dir(), 90s,
-                   setup_.gdb_init);
+  const fs::path folded = workload_->dir() / "async.folded";
+  auto r = run_gdb(workload_->pid(),
+                   {"py-tasks --json", "py-tasks --tree", "py-tasks", "py-layout --json", "py-bt-all --async --json",
+                    "py-sample 1s --async -o " + folded.string()},
+                   workload_->dir(), 90s, setup_.gdb_init);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
   Check("gdb", r.out, r.describe());
+  // With _asyncio loaded, its structs' built-in table rows are confirmed by debuginfo (Layout.SourcesAgree
+  // cannot: its workload never imports asyncio).
+  if (GetParam().has_debuginfo()) {
+    std::string error;
+    auto layout = find_json_line(r.out, &error, "{\"disagreements\"");
+    ASSERT_TRUE(layout) << error << r.describe();
+    const json& debuginfo = (*layout)["sources"]["debuginfo"];
+    std::vector<std::string> diffs;
+    int confirmed = 0;
+    for (const auto& [key, value] : (*layout)["sources"]["table"].items()) {
+      if (!is_asyncio_module_key(key)) continue;
+      if (!debuginfo.contains(key)) diffs.push_back("table has " + key + ", debuginfo does not");
+      else if (debuginfo[key] != value)
+        diffs.push_back(key + ": table " + value.dump() + ", debuginfo " + debuginfo[key].dump());
+      else ++confirmed;
+    }
+    EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
+    EXPECT_GE(confirmed, 5) << "asyncio's table rows were not checked against debuginfo";
+  }
   // The tree puts each task under the task awaiting it and says the deadlock; the text starts with it.
   if (GetParam().interp.minor >= 8) {
     const auto child = r.out.find("── (T) child ");
@@ -187,6 +211,57 @@ TEST_P(Tasks, JsonMatchesTruth) {
     EXPECT_NE(r.out.find("Deadlock: task 0x"), std::string::npos) << r.describe();
   }
   EXPECT_NE(r.out.find("in level2\n    await asyncio.sleep(LONG)"), std::string::npos) << r.describe();
+  // py-bt-all --async: loop2's thread runs the spinner (its two innermost frames), the main thread's
+  // loop waits with its tasks pending.
+  {
+    std::string error;
+    auto bt = find_json_line(r.out, &error, "{\"pid\"");
+    ASSERT_TRUE(bt) << error << r.describe();
+    std::map<int64_t, std::size_t> tasks_per_thread;
+    for (const auto& t : workload_->truth()["tasks"]) ++tasks_per_thread[t["thread"].get<int64_t>()];
+    std::vector<std::string> diffs;
+    for (const auto& t : (*bt)["threads"]) {
+      const json& a = t.value("asyncio", json());
+      if (!a.is_object()) {
+        diffs.push_back("thread " + t["native_id"].dump() + ": no asyncio key");
+        continue;
+      }
+      const bool loop2 = t["name"] == "loop2";
+      const json want_task = loop2 ? json("spinner") : json(nullptr);
+      const json got_task = a["task"].is_null() ? json(nullptr) : json(a["task"]["frames"] == 2 ? "spinner" : "?");
+      if (got_task != want_task || (loop2 && GetParam().interp.minor >= 8 && a["task"]["name"] != "spinner"))
+        diffs.push_back("thread " + t["name"].dump() + ": running task " + a["task"].dump());
+      if (a["tasks"] != tasks_per_thread[t["native_id"].get<int64_t>()])
+        diffs.push_back("thread " + t["name"].dump() + ": " + a["tasks"].dump() + " tasks on its loop");
+    }
+    EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << r.describe();
+  }
+  // py-sample --async: the one busy thread runs the spinner task, so every sample is that task's chain
+  // under its root, without the event loop's frames.
+  {
+    const std::string text = read_text(folded);
+    const std::string root = GetParam().interp.minor >= 8 ? "task spinner;spinner (" : "task 0x";
+    std::size_t lines = 0;
+    std::vector<std::string> diffs;
+    for (std::size_t at = 0; at < text.size();) {
+      const auto end = text.find('\n', at);
+      const std::string line = text.substr(at, end - at);
+      at = end == std::string::npos ? text.size() : end + 1;
+      if (line.empty()) continue;
+      // The main thread, idle in its loop's select, may be caught off the CPU on a busy machine: its
+      // samples (no task running) keep their frames. The spinner's are the task's alone.
+      if (line.find(";burn (") == std::string::npos) {
+        if (line.find("task ") != std::string::npos)
+          diffs.push_back("a task root on a thread running no task: " + line);
+        continue;
+      }
+      ++lines;
+      if (line.rfind(root, 0) != 0 || line.find("run_forever") != std::string::npos)
+        diffs.push_back("folded line: " + line);
+    }
+    EXPECT_GT(lines, 0u) << "py-sample --async recorded no sample of the spinner\n" << text << r.describe();
+    EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
+  }
   const auto left = left_running_problems(workload_->pid());
   EXPECT_TRUE(left.empty()) << join_diffs(left);
 }

@@ -109,9 +109,11 @@ TEST_P(Layout, SourcesAgree) {
   EXPECT_NE((*j)["source"].get<std::string>().find("debuginfo"), std::string::npos)
       << "with debuginfo available, layouts come from " << (*j)["source"];
 
-  // Every table entry is confirmed by debuginfo.
+  // Every table entry is confirmed by debuginfo. asyncio's structs are in its extension module, which
+  // this workload does not load: the tasks tests confirm those (Tasks.JsonMatchesTruth).
   std::vector<std::string> diffs;
   for (const auto& [key, value] : table.items()) {
+    if (is_asyncio_module_key(key) && !debuginfo.contains(key)) continue;
     if (!debuginfo.contains(key))
       diffs.push_back("table has " + key + " = " + value.dump() + ", debuginfo has no such field");
     else if (debuginfo[key] != value)
