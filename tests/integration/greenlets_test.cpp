@@ -1,10 +1,11 @@
 // End-to-end tests of py-tasks' greenlets (tests/workloads/greenlets.py): gevent greenlets parked in a
-// sleep, an Event, a Queue and a join, plain greenlets suspended, never started and dead, the hub,
-// and a second thread with greenlets of its own. `py-tasks --json` must list exactly the greenlets
-// gc.get_objects() finds, each with its type, gevent name, state, thread and whether it runs, its
-// innermost frame (function and line) as the process saw it, and a stack that holds the workload's
-// own functions in order and, for a suspended greenlet, nothing older than the function it started
-// in (on 3.11 the oldest saved frame still points into another greenlet's frames).
+// sleep, an Event, a Queue and a join, plain greenlets suspended (one inside a call from C), never
+// started and dead, the hub, a thread that exited leaving greenlets behind, and a second thread with
+// greenlets of its own. `py-tasks --json` must list exactly the greenlets gc.get_objects() finds,
+// each with its type, gevent name, state, thread and whether it runs, its innermost frame (function
+// and line) as the process saw it, and a stack that holds the workload's own functions in order and,
+// for a suspended greenlet, nothing older than the function it started in (the saved chain must end
+// there, not run on into the frames of the greenlet that switched to it).
 //
 // On every interpreter whose Debian packages have greenlet (Debian 12's 3.11 with gevent; sid's 3.14
 // with gevent and 3.15 without, where the workload runs --plain), with and without debug symbols, in
