@@ -23,7 +23,8 @@ std::vector<FlagSpec> bt_flags(bool all_threads) {
       {"--locals", false, "show each Python frame's local variables"},
   };
   if (all_threads)
-    flags.push_back({"--async", false, "name each thread's running asyncio task and mark its coroutine frames"});
+    flags.push_back(
+        {"--async", false, "name each thread's running asyncio task (and greenlet) and mark its coroutine frames"});
   return flags;
 }
 

@@ -90,6 +90,7 @@ struct ThreadTasks {
   const AsyncTask* running = nullptr;
   uint64_t loop = 0;
   std::size_t pending = 0;
+  const Greenlet* greenlet = nullptr;  // the greenlet running on the thread
 };
 
 ThreadTasks thread_tasks(const ProcessReport& report, const ThreadReport& t) {
@@ -102,7 +103,13 @@ ThreadTasks thread_tasks(const ProcessReport& report, const ThreadReport& t) {
     ++out.pending;
     if (task.running) out.running = &task;
   }
+  for (const auto& g : report.tasks->greenlets)
+    if (g.running && g.thread && g.thread == t.native_id) out.greenlet = &g;
   return out;
+}
+
+std::string greenlet_name(const Greenlet& g) {
+  return g.name.empty() ? fmt::format("{} 0x{:x}", g.type, g.address) : fmt::format("\"{}\"", g.name);
 }
 
 std::string task_name(const AsyncTask& task) {
@@ -118,6 +125,8 @@ std::string status_text(const ProcessReport& report, std::size_t index) {
     if (tasks.running) async = fmt::format("running task {}", task_name(*tasks.running));
     else if (tasks.loop)
       async = fmt::format("event loop waiting, {} task{} pending", tasks.pending, tasks.pending == 1 ? "" : "s");
+    if (tasks.greenlet)
+      async += (async.empty() ? "" : ", ") + fmt::format("in greenlet {}", greenlet_name(*tasks.greenlet));
     if (!async.empty()) words += (words.empty() ? "" : ", ") + async;
   }
   if (const LockInfo* l = lock_waited(report, index)) {
@@ -202,6 +211,10 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
       j["asyncio"] = {{"loop", tasks.loop ? Json(fmt::format("0x{:x}", tasks.loop)) : Json(nullptr)},
                       {"task", std::move(running)},
                       {"tasks", tasks.pending}};
+      j["greenlet"] = tasks.greenlet ? Json{{"address", fmt::format("0x{:x}", tasks.greenlet->address)},
+                                            {"name", tasks.greenlet->name},
+                                            {"type", tasks.greenlet->type}}
+                                     : Json(nullptr);
     }
     std::vector<std::string> warnings;
     if (t.stack.warning) warnings.push_back(*t.stack.warning);

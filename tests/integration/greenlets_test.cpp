@@ -173,10 +173,32 @@ class Greenlets : public testing::TestWithParam<Variant> {
 };
 
 TEST_P(Greenlets, JsonMatchesTruth) {
-  auto r = run_gdb(workload_->pid(), {"py-tasks --json", "py-tasks"}, workload_->dir(), 90s, setup_.gdb_init);
+  auto r = run_gdb(workload_->pid(), {"py-tasks --json", "py-tasks", "py-bt-all --async --json"}, workload_->dir(), 90s,
+                   setup_.gdb_init);
   const auto problems = gdb_run_problems(r, /*require_success=*/true);
   ASSERT_TRUE(problems.empty()) << join_diffs(problems) << r.describe();
   expect_matches(r.out, "gdb", r.describe());
+  // py-bt-all --async marks the greenlet running on each thread.
+  {
+    std::string error;
+    auto bt = find_json_line(r.out, &error, "{\"pid\"");
+    ASSERT_TRUE(bt) << error << r.describe();
+    std::map<int64_t, std::string> want;  // thread -> its running greenlet's address
+    for (const auto& g : workload_->truth()["greenlets"])
+      if (g["running"] == true && g["thread"].is_number())
+        want[g["thread"].get<int64_t>()] = hex(g["address"].get<uint64_t>());
+    std::vector<std::string> diffs;
+    for (const auto& t : (*bt)["threads"]) {
+      if (!t["native_id"].is_number()) continue;
+      auto it = want.find(t["native_id"].get<int64_t>());
+      const json& g = t.value("greenlet", json());
+      const std::string got = g.is_object() ? g["address"].get<std::string>() : "none";
+      const std::string expected = it == want.end() ? "none" : it->second;
+      if (got != expected)
+        diffs.push_back("thread " + t["native_id"].dump() + ": greenlet " + got + ", expected " + expected);
+    }
+    EXPECT_TRUE(diffs.empty()) << join_diffs(diffs) << r.describe();
+  }
   // The text names each greenlet, with its innermost frame's function.
   for (const auto& g : workload_->truth()["greenlets"]) {
     const std::string name = g["name"].get<std::string>();
