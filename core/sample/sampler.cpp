@@ -151,6 +151,8 @@ Expected<void> Sampler::prepare() {
   threads_.reserve(256);
   walked_.frames.reserve(static_cast<std::size_t>(options_.max_frames));
   walked_.entry.reserve(static_cast<std::size_t>(options_.max_frames));
+  walked_.addresses.reserve(static_cast<std::size_t>(options_.max_frames));
+  walked_.coroutine.reserve(static_cast<std::size_t>(options_.max_frames));
   merged_.reserve(1024);
   name_threads();
 
