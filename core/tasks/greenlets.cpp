@@ -102,9 +102,13 @@ Expected<std::vector<Found>> heap_greenlets(PythonProcess& proc, Objects& object
   Referents refs(proc, types);
   GreenletTypes kinds(proc, greenlet_type);
   std::vector<Found> found;
+  const auto max = static_cast<std::size_t>(limits().tasks);
+  bool cut = false;
   HeapWalkOptions options;
   options.on_object = [&](const HeapObject& o) {
-    if (o.type && kinds.is_greenlet(o.type->addr)) found.push_back({o.addr, o.type->name});
+    if (!o.type || !kinds.is_greenlet(o.type->addr)) return;
+    if (found.size() < max) found.push_back({o.addr, o.type->name});
+    else cut = true;
   };
   HeapWalker walker(proc, objects, types, sizer, refs);
   PYX_TRY(stats, walker.run(options));
@@ -112,6 +116,7 @@ Expected<std::vector<Found>> heap_greenlets(PythonProcess& proc, Objects& object
     report.warnings.push_back("the heap walk was partial, so greenlets may be missing: " +
                               (stats.warnings.empty() ? std::string("see py-heap-summary") : stats.warnings.front()));
   }
+  if (cut) report.warnings.push_back(fmt::format("greenlets cut at {} ({})", max, raise_hint("tasks")));
   std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.addr < b.addr; });
   return found;
 }
