@@ -70,15 +70,13 @@ std::string task_heading(const AsyncTask& t) {
   return fmt::format("Task {} (0x{:x}) {}, {}", task_label(t), t.address, t.type, state);
 }
 
-std::string names_of(const TasksReport& r, const std::map<uint64_t, const AsyncTask*>& by_addr,
-                     const std::vector<uint64_t>& addrs) {
+std::string names_of(const std::map<uint64_t, const AsyncTask*>& by_addr, const std::vector<uint64_t>& addrs) {
   std::string out;
   for (uint64_t a : addrs) {
     if (!out.empty()) out += ", ";
     auto it = by_addr.find(a);
     out += it == by_addr.end() ? hex(a) : fmt::format("{} (0x{:x})", task_label(*it->second), a);
   }
-  (void)r;
   return out;
 }
 
@@ -167,8 +165,8 @@ std::string tasks_text(const TasksReport& r, SourceLines& sources) {
   if (!r.deadlocks.empty()) out += "\n";
   for (const auto& t : r.tasks) {
     out += task_heading(t) + "\n";
-    if (!t.awaits.empty()) out += "  awaits " + names_of(r, by_addr, t.awaits) + "\n";
-    if (!t.awaited_by.empty()) out += "  awaited by " + names_of(r, by_addr, t.awaited_by) + "\n";
+    if (!t.awaits.empty()) out += "  awaits " + names_of(by_addr, t.awaits) + "\n";
+    if (!t.awaited_by.empty()) out += "  awaited by " + names_of(by_addr, t.awaited_by) + "\n";
     if (t.waiting_on) out += fmt::format("  waiting on {} 0x{:x}\n", t.waiting_on->type, t.waiting_on->address);
     frames_text(out, t.stack, sources);
     for (const auto& w : t.warnings) out += "  (" + w + ")\n";
