@@ -16,6 +16,7 @@
 #include "compare.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -401,8 +402,6 @@ bool notes_mention(const json& j, const std::string& text) {
 }
 
 std::string interp_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
-
 std::unique_ptr<ArenasWorkload> start_or_fail(const Interpreter& interp, const Launch& launch = {},
                                               const LaunchOptions& options = {}) {
   try {

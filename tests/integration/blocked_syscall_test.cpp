@@ -8,6 +8,7 @@
 #include "interpreters.hpp"
 #include "lldb_harness.hpp"
 #include "script_workload.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -26,12 +27,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
-
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
 
 // The waiter as the kernel shows it from outside: its host thread id and the futex word it sleeps on.
 struct Waiter {

@@ -10,6 +10,7 @@
 #include "compare.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -32,8 +33,6 @@ using nlohmann::json;
 const std::pair<std::string, std::string> kOneArena{"MALLOC_ARENA_MAX", "1"};
 const fs::path kToolPython = "/usr/bin/python3.11";
 const fs::path kNotesFirstTool = fs::path(PYXRAY_SOURCE_DIR) / "tests/integration/tools/core_notes_first.py";
-
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
 
 std::string joined(const std::vector<std::string>& lines) {
   std::string s;

@@ -6,6 +6,7 @@
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "script_workload.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -75,12 +76,6 @@ std::vector<ThreadTruth> parse_threads(const json& truth) {
   return out;
 }
 
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
-
 std::string join_names(const std::vector<std::string>& names) {
   std::string s;
   for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
@@ -131,8 +126,6 @@ std::optional<ojson> json_line(const std::vector<std::string>& lines, const std:
   *error = "no line starts with " + prefix;
   return std::nullopt;
 }
-
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
 
 class Frames : public testing::TestWithParam<Variant> {
  protected:

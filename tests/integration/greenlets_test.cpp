@@ -25,6 +25,7 @@
 #include "interpreters.hpp"
 #include "lldb_harness.hpp"
 #include "script_workload.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -53,14 +54,6 @@ std::vector<Variant> greenlet_interpreters() {
   for (auto& v : greenlet_variants())
     if (v.has_debuginfo()) out.push_back(v);
   return out;
-}
-
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
-
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
 }
 
 uint64_t address_of(const json& a) {

@@ -18,6 +18,7 @@
 // debuginfo (no arena symbols: GC lists and references only), and a core file.
 #include "harness.hpp"
 #include "interpreters.hpp"
+#include "test_names.hpp"
 #include "workload.hpp"
 
 #include <gtest/gtest.h>
@@ -142,12 +143,6 @@ class HeapWorkload {
   std::unique_ptr<Process> proc_;
   HeapTruth truth_;
 };
-
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
 
 // 1234567 -> "1,234,567", as pyxray prints sizes.
 std::string grouped_number(uint64_t n) {

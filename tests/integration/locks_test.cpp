@@ -20,6 +20,7 @@
 #include "interpreters.hpp"
 #include "lldb_harness.hpp"
 #include "script_workload.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -30,12 +31,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr auto kSettleTimeout = 20s;
-
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
 
 // Waits until every thread but the main one sleeps in a futex wait, on the same word in two readings
 // 200 ms apart: staged waits that have really begun, checked from outside.
@@ -237,8 +232,6 @@ std::vector<std::string> compare_bt_all(const json& truth, const json& got) {
     if (!seen.count(role)) diffs.push_back(role + ": not in py-bt-all");
   return diffs;
 }
-
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
 
 // Starts locks.py (with `args`: a damage) and waits until its waits have begun.
 struct LockWorkload {

@@ -6,6 +6,7 @@
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "script_workload.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -17,8 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
 
 std::string frame_text(const json& f) {
   return f.value("function", std::string("?")) + " (" + f.value("file", std::string("?")) + ":" +

@@ -3,6 +3,7 @@
 // gdb attached with the pyxray plugin, and pyxray's repr compared character for character.
 #include "harness.hpp"
 #include "interpreters.hpp"
+#include "test_names.hpp"
 #include "workload.hpp"
 
 #include <gtest/gtest.h>
@@ -107,12 +108,6 @@ class ObjectsWorkload {
   std::unique_ptr<Process> proc_;
   ObjectsTruth truth_;
 };
-
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
 
 // The `py-print --json` lines of gdb's stdout, by address.
 std::map<uint64_t, json> json_lines(const std::string& out, std::vector<std::string>* errors) {

@@ -19,6 +19,7 @@
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "script_workload.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -46,14 +47,6 @@ std::vector<Variant> readonly_variants() {
   for (const auto& v : all_variants())
     if (v.interp.path == newest.path && v.interp.debian == false) out.push_back(v);
   return out;
-}
-
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
-
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
 }
 
 // A memory snapshot: per mapping, the digest of each page.

@@ -5,6 +5,7 @@
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "script_workload.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -17,8 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
 
 // One attach: `py-bt-all --json`, then the statuses of the workload's threads, by role.
 struct Attempt {

@@ -18,6 +18,7 @@
 #include "interpreters.hpp"
 #include "lldb_harness.hpp"
 #include "script_workload.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -26,8 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
 
 std::vector<Variant> python3_variants() {
   std::vector<Variant> out;

@@ -6,6 +6,7 @@
 #include "compare.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
+#include "test_names.hpp"
 #include "workload.hpp"
 
 #include <gtest/gtest.h>
@@ -16,7 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
 std::string interp_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
 
 std::string keys_of(const json& object) {

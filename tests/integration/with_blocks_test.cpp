@@ -10,6 +10,7 @@
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "script_workload.hpp"
+#include "test_names.hpp"
 #include "variants.hpp"
 #include "workload.hpp"
 
@@ -51,19 +52,11 @@ std::vector<ThreadTruth> parse_threads(const json& truth) {
   return out;
 }
 
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
-
 std::string hex_list(const std::vector<uint64_t>& ids) {
   std::string s;
   for (uint64_t id : ids) s += (s.empty() ? "" : ", ") + hex(id);
   return "[" + s + "]";
 }
-
-std::string variant_name(const testing::TestParamInfo<Variant>& info) { return info.param.name; }
 
 class WithBlocks : public testing::TestWithParam<Variant> {
  protected:
