@@ -138,11 +138,7 @@ std::string status_text(const ProcessReport& report, std::size_t index) {
 }
 
 void python_frame_text(std::string& out, const ThreadReport& t, const PyFrame& f, SourceLines& sources) {
-  std::string line = f.line ? fmt::format("{}", *f.line) : "?";
-  out += fmt::format("  File \"{}\", line {}, in {}\n", f.code->filename, line, f.code->name);
-  if (f.line) {
-    if (auto src = sources.line(f.code->filename, *f.line); src && !src->empty()) out += fmt::format("    {}\n", *src);
-  }
+  traceback_frame_text(out, f, sources);
   std::size_t index = static_cast<std::size_t>(&f - t.stack.frames.data());
   if (index < t.locals.size()) {
     for (const auto& v : t.locals[index]) out += fmt::format("      {} = {}\n", v.name, v.repr);
@@ -157,6 +153,14 @@ void native_frame_text(std::string& out, const NativeFrame& f) {
 }
 
 }  // namespace
+
+void traceback_frame_text(std::string& out, const PyFrame& f, SourceLines& sources) {
+  std::string line = f.line ? fmt::format("{}", *f.line) : "?";
+  out += fmt::format("  File \"{}\", line {}, in {}\n", f.code->filename, line, f.code->name);
+  if (f.line) {
+    if (auto src = sources.line(f.code->filename, *f.line); src && !src->empty()) out += fmt::format("    {}\n", *src);
+  }
+}
 
 nlohmann::ordered_json stacks_json(const ProcessReport& report) {
   Json out;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "interp/code.hpp"
+#include "report/render_stacks.hpp"
 #include "report/source_lines.hpp"
 
 namespace pyxray {
@@ -40,15 +41,8 @@ Json thread_json(const std::optional<int64_t>& native_id, const std::optional<ui
 }
 
 void frames_text(std::string& out, const std::vector<PyFrame>& frames, SourceLines& sources) {
-  for (const auto& f : frames) {
-    if (!f.code) continue;
-    out += fmt::format("  File \"{}\", line {}, in {}\n", f.code->filename, f.line ? fmt::format("{}", *f.line) : "?",
-                       f.code->name);
-    if (f.line) {
-      if (auto src = sources.line(f.code->filename, *f.line); src && !src->empty())
-        out += fmt::format("    {}\n", *src);
-    }
-  }
+  for (const auto& f : frames)
+    if (f.code) traceback_frame_text(out, f, sources);
 }
 
 std::string task_label(const AsyncTask& t) {
