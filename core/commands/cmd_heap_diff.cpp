@@ -29,9 +29,7 @@ std::string signed_text(int64_t v) {
 }
 
 // "18:59:01" of "2026-12-07T18:59:01Z".
-std::string clock_of(const std::string& taken_at) {
-  return taken_at.size() >= 19 ? taken_at.substr(11, 8) : taken_at;
-}
+std::string clock_of(const std::string& taken_at) { return taken_at.size() >= 19 ? taken_at.substr(11, 8) : taken_at; }
 
 json row_json(const DiffRow& r, bool with_key) {
   json j;
@@ -78,9 +76,10 @@ Expected<std::string> run_diff(Session& session, const ParsedArgs& args) {
     for (const auto& n : snaps) {
       const SameProcess same = same_process(n.snapshot.process, now);
       if (!same.same)
-        return fail(fmt::format("{} is a snapshot of {}, not of {}: compare it with another snapshot of its own "
-                                "process (py-heap-diff OLD NEW)",
-                                n.label, describe(n.snapshot.process), describe(now)));
+        return fail(
+            fmt::format("{} is a snapshot of {}, not of {}: compare it with another snapshot of its own "
+                        "process (py-heap-diff OLD NEW)",
+                        n.label, describe(n.snapshot.process), describe(now)));
       if (n.snapshot.python_version != version)
         return fail(fmt::format("{} is a snapshot of CPython {}, but the process runs CPython {}", n.label,
                                 n.snapshot.python_version, version));
@@ -183,7 +182,8 @@ Expected<std::string> run_diff(Session& session, const ParsedArgs& args) {
                          signed_text(r->count_delta), wd, signed_text(r->bytes_delta),
                          r->suspect ? "  (grew every time)" : "");
   }
-  if (more) out += fmt::format("  ... {} more types {} (--limit)\n", thousands(more), args.has("--all") ? "changed" : "grew");
+  if (more)
+    out += fmt::format("  ... {} more types {} (--limit)\n", thousands(more), args.has("--all") ? "changed" : "grew");
   out += fmt::format("{:<{}}  {:>{}}  {:>{}}  {} bytes  ({} {} -> {} {}, {:.0f} s)\n", "total", wn,
                      thousands(d.total.count_new), wc, signed_text(d.total.count_delta), wd,
                      signed_text(d.total.bytes_delta), first.label, clock_of(first.snapshot.taken_at), last.label,

@@ -161,8 +161,8 @@ Expected<HeapSnapshot> decode_snapshot(std::span<const uint8_t> in) {
                      : std::string("is not a pyxray heap snapshot (its length field is damaged)"));
   }
   if (available - length > kTrailer)
-    return fail(fmt::format("is damaged: {} bytes after the end of the snapshot",
-                            thousands(available - length - kTrailer)));
+    return fail(
+        fmt::format("is damaged: {} bytes after the end of the snapshot", thousands(available - length - kTrailer)));
   const auto body = in.subspan(kPreamble, length);
   const uint32_t crc = static_cast<uint32_t>(get_le(in, kPreamble + length, 4));
   if (crc != crc32_of(body)) return fail("is damaged: its checksum does not match its contents");

@@ -30,10 +30,10 @@ namespace pyxray {
 inline constexpr uint32_t kSnapshotFormat = 1;
 
 struct SnapshotType {
-  std::string module;   // "builtins" for builtins, the __module__ of classes
-  std::string qualname; // "dict", "Outer.Inner"
-  std::string name;     // as py-heap-summary prints it: "dict", "app.Widget", "collections.OrderedDict"
-  uint64_t addr = 0;    // the type object's address in that process (never used to match types)
+  std::string module;    // "builtins" for builtins, the __module__ of classes
+  std::string qualname;  // "dict", "Outer.Inner"
+  std::string name;      // as py-heap-summary prints it: "dict", "app.Widget", "collections.OrderedDict"
+  uint64_t addr = 0;     // the type object's address in that process (never used to match types)
   uint64_t count = 0, bytes = 0, max = 0;
 };
 

@@ -84,11 +84,11 @@ SameProcess same_process(const ProcessIdentity& a, const ProcessIdentity& b) {
 }
 
 std::string describe(const ProcessIdentity& p) {
-  std::string what = p.source == "core" ? fmt::format("the core of process {}", p.pid) : fmt::format("process {}", p.pid);
+  std::string what =
+      p.source == "core" ? fmt::format("the core of process {}", p.pid) : fmt::format("process {}", p.pid);
   std::string more;
   if (!p.exe.empty()) more = p.exe;
-  if (p.start_ticks)
-    more += fmt::format("{}started {} ticks after boot", more.empty() ? "" : ", ", p.start_ticks);
+  if (p.start_ticks) more += fmt::format("{}started {} ticks after boot", more.empty() ? "" : ", ", p.start_ticks);
   return more.empty() ? what : fmt::format("{} ({})", what, more);
 }
 

@@ -43,10 +43,10 @@ class LeakWorkload {
   static std::unique_ptr<LeakWorkload> start(const Interpreter& interp) {
     std::unique_ptr<LeakWorkload> w(new LeakWorkload());
     const fs::path script = fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/heap_leak.py";
-    w->proc_ = std::make_unique<Process>(
-        std::vector<std::string>{interp.path.string(), "-E", "-s", script.string(), w->dir().string(),
-                                 std::to_string(kWorkloadLifetimeSeconds)},
-        w->dir() / "workload.out", w->dir() / "workload.err");
+    w->proc_ =
+        std::make_unique<Process>(std::vector<std::string>{interp.path.string(), "-E", "-s", script.string(),
+                                                           w->dir().string(), std::to_string(kWorkloadLifetimeSeconds)},
+                                  w->dir() / "workload.out", w->dir() / "workload.err");
     w->wait_truth(1);
     return w;
   }
@@ -187,8 +187,7 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
     FAIL() << e.what();
   }
   const fs::path dir = w->dir();
-  const std::string s1 = (dir / "s1.heap").string(), s2 = (dir / "s2.heap").string(),
-                    s3 = (dir / "s3.heap").string();
+  const std::string s1 = (dir / "s1.heap").string(), s2 = (dir / "s2.heap").string(), s3 = (dir / "s3.heap").string();
   const json t1 = w->truth();
   auto r = run_gdb(w->pid(), {"py-heap-summary --limit 3 --save " + s1 + " --objects"}, dir, 180s);
   expect_clean(r);
@@ -198,8 +197,8 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
   ASSERT_NO_THROW(w->next());
   const json t2 = w->truth();
   r = run_gdb(w->pid(),
-              {"py-heap-summary --json --save " + s2, "py-heap-diff --json " + s1 + " " + s2, "py-heap-diff --json " + s1,
-               "py-heap-diff " + s1 + " " + s2},
+              {"py-heap-summary --json --save " + s2, "py-heap-diff --json " + s1 + " " + s2,
+               "py-heap-diff --json " + s1, "py-heap-diff " + s1 + " " + s2},
               dir, 240s);
   expect_clean(r);
   auto diffs = json_lines(r.out, "{\"types\"");
@@ -233,8 +232,8 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
   diffs = json_lines(r.out, "{\"types\"");
   ASSERT_EQ(diffs.size(), 1u) << r.describe();
   const auto& suspects = diffs[0].at("suspects");
-  auto widget = std::find_if(suspects.begin(), suspects.end(),
-                             [](const json& s) { return s.at("type") == "leakapp.Widget"; });
+  auto widget =
+      std::find_if(suspects.begin(), suspects.end(), [](const json& s) { return s.at("type") == "leakapp.Widget"; });
   ASSERT_NE(widget, suspects.end()) << suspects.dump();
   EXPECT_EQ(widget->at("counts"), json({0, kLeak2, kLeak2 + kLeak3})) << widget->dump();
   EXPECT_EQ(diffs[0].at("types")[0].at("type"), "leakapp.Widget") << diffs[0].dump();
