@@ -23,6 +23,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -275,6 +276,41 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, PyHeapDiff, testing::ValuesIn(diff_interpreters()), param_name);
+
+// A snapshot of a core file (gdb's gcore of stage 2) against the live stage-1 snapshot: the same
+// diff, and the same process as far as a core can tell (its pid and executable).
+TEST(PyHeapDiffCoreFile, SnapshotOfACore) {
+  std::optional<Interpreter> interp;
+  for (const auto& i : pyenv_interpreters())
+    if (i.major == 3 && i.minor == 11) interp = i;
+  ASSERT_TRUE(interp) << "no pyenv 3.11";
+  std::unique_ptr<LeakWorkload> w;
+  try {
+    w = LeakWorkload::start(*interp);
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  const fs::path dir = w->dir();
+  const std::string s1 = (dir / "s1.heap").string(), sc = (dir / "core.heap").string();
+  const json t1 = w->truth();
+  auto r = run_gdb(w->pid(), {"py-heap-summary --limit 1 --save " + s1}, dir, 180s);
+  expect_clean(r);
+  ASSERT_NO_THROW(w->next());
+  const json t2 = w->truth();
+  const fs::path core = dir / "core";
+  ASSERT_NO_THROW(write_core(w->pid(), core, dir));
+  r = run_gdb_core(interp->path, core,
+                   {"py-heap-summary --limit 1 --save " + sc, "py-heap-diff --json " + s1 + " " + sc}, dir, 240s);
+  expect_clean(r);
+  fs::remove(core);
+  auto diffs = json_lines(r.out, "{\"types\"");
+  ASSERT_EQ(diffs.size(), 1u) << r.describe();
+  const auto d = compare_diff(diffs[0], t1, t2);
+  EXPECT_TRUE(d.empty()) << "s1 -> core:\n" << join(d);
+  EXPECT_EQ(diffs[0].at("snapshots").at(1).at("source"), "core") << diffs[0].dump();
+  EXPECT_TRUE(diffs[0].at("same_process").get<bool>()) << diffs[0].dump();
+  EXPECT_FALSE(diffs[0].value("same_process_certain", true)) << diffs[0].dump();
+}
 
 }  // namespace
 }  // namespace pyxray::it
