@@ -10,6 +10,7 @@
 //  - three snapshots: leakapp.Widget is a leak suspect (0 -> 1,234 -> 3,579);
 //  - bad files are one clear line each; a snapshot of another process is refused against the process
 //    now and, between files, compared after a note that says so.
+#include "front_end.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "workload.hpp"
@@ -276,6 +277,39 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, PyHeapDiff, testing::ValuesIn(diff_interpreters()), param_name);
+
+// LLDB: the same commands, the same answer (3.12: _PyCFrame, pyenv's shared libpython).
+TEST(PyHeapDiffLldb, LeakedWidgetsFirstAndExact) {
+  std::optional<Interpreter> interp;
+  for (const auto& i : pyenv_interpreters())
+    if (i.major == 3 && i.minor == 12) interp = i;
+  ASSERT_TRUE(interp) << "no pyenv 3.12";
+  std::unique_ptr<LeakWorkload> w;
+  try {
+    w = LeakWorkload::start(*interp);
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  const fs::path dir = w->dir();
+  const std::string s1 = (dir / "s1.heap").string(), s2 = (dir / "s2.heap").string();
+  const json t1 = w->truth();
+  auto run = run_front_end(FrontEnd::Lldb, w->pid(), {"py-heap-summary --limit 1 --save " + s1 + " --objects"}, dir);
+  EXPECT_TRUE(run.problems.empty()) << join(run.problems) << run.raw.describe();
+  ASSERT_TRUE(fs::exists(s1)) << run.raw.describe();
+  ASSERT_NO_THROW(w->next());
+  const json t2 = w->truth();
+  run = run_front_end(
+      FrontEnd::Lldb, w->pid(),
+      {"py-heap-summary --limit 1 --save " + s2, "py-heap-diff --json " + s1 + " " + s2, "py-heap-diff --json " + s1},
+      dir);
+  EXPECT_TRUE(run.problems.empty()) << join(run.problems) << run.raw.describe();
+  auto diffs = json_lines(run.raw.out, "{\"types\"");
+  ASSERT_EQ(diffs.size(), 2u) << run.raw.describe();
+  for (const auto& d : diffs) {
+    const auto lines = compare_diff(d, t1, t2);
+    EXPECT_TRUE(lines.empty()) << join(lines);
+  }
+}
 
 // A snapshot of a core file (gdb's gcore of stage 2) against the live stage-1 snapshot: the same
 // diff, and the same process as far as a core can tell (its pid and executable).
