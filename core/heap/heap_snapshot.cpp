@@ -231,8 +231,15 @@ Expected<std::vector<SnapshotObject>> snapshot_objects(const HeapSnapshot& s) {
 Expected<HeapSnapshot> read_snapshot_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return fail(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) return fail(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  // One read of the whole file: a snapshot with --objects is tens of MB, too many for a byte-wise
+  // stream iterator.
+  f.seekg(0, std::ios::end);
+  const std::streamoff size = f.tellg();
+  f.seekg(0, std::ios::beg);
+  if (size < 0 || !f) return fail(fmt::format("cannot read {}: it is not a regular file", path));
+  std::vector<uint8_t> bytes(static_cast<std::size_t>(size));
+  f.read(reinterpret_cast<char*>(bytes.data()), size);
+  if (f.gcount() != size) return fail(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
   auto s = decode_snapshot(bytes);
   if (!s) return fail(fmt::format("{} {}", path, s.error().message));
   return s;
