@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -16,10 +17,12 @@
 #include "base/terminal_progress.hpp"
 #include "base/thousands.hpp"
 #include "commands/commands.hpp"
+#include "commands/output_file.hpp"
 #include "commands/selected_frame.hpp"
 #include "heap/heap_walk.hpp"
 #include "heap/object_size.hpp"
 #include "heap/referents.hpp"
+#include "heap/snapshot_builder.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "layout/version_traits.hpp"
@@ -145,11 +148,21 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
   PYX_TRY(limit, count_arg(args, "--limit", kDefaultLimit, 1, 1'000'000));
   std::string sort = args.value("--sort").value_or("bytes");
   if (sort != "bytes" && sort != "count") return fail(fmt::format("--sort wants bytes or count, not '{}'", sort));
+  const auto save_path = args.value("--save");
+  if (args.has("--objects") && !save_path) return fail("--objects goes with --save FILE");
+  std::optional<OutputFile> save_file;  // opened before the walk: a bad path fails at once
+  if (save_path) {
+    PYX_TRY(f, OutputFile::open("py-heap-summary", *save_path));
+    save_file.emplace(std::move(f));
+  }
+  std::optional<SnapshotBuilder> snapshot;
+  if (save_path) snapshot.emplace(args.has("--objects"));
   PYX_TRY(proc, session.process());
   HeapContext ctx(*proc);
   std::vector<TypeRow> rows;
   HeapWalkOptions opt;
   opt.on_object = [&](const HeapObject& o) {
+    if (snapshot) snapshot->add(o);
     if (o.type->id >= rows.size()) rows.resize(o.type->id + 1);
     TypeRow& r = rows[o.type->id];
     r.type = o.type;
@@ -171,6 +184,15 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
   };
   if (sort == "count") std::sort(rows.begin(), rows.end(), by_count);
   else std::sort(rows.begin(), rows.end(), by_bytes);
+  std::string saved;  // the snapshot line of the text
+  json saved_json;
+  if (snapshot) {
+    const std::string file = encode_snapshot(snapshot->finish(*proc, stats));
+    if (auto w = save_file->write(file); !w) return Unexpected<Error>{w.error()};
+    saved = fmt::format("snapshot saved to {} ({} bytes{})\n", *save_path, thousands(file.size()),
+                        args.has("--objects") ? fmt::format(", {} objects", thousands(stats.objects)) : "");
+    saved_json = {{"file", *save_path}, {"bytes", file.size()}, {"objects", args.has("--objects")}};
+  }
 
   if (args.has("--json")) {
     json j;
@@ -181,6 +203,7 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
       types.push_back({{"type", r.type->name}, {"count", r.count}, {"bytes", r.bytes}, {"max", r.max}});
     j["types"] = std::move(types);
     add_walk_json(j, stats);
+    if (snapshot) j["saved"] = std::move(saved_json);
     return json_line(j);
   }
   std::string out;
@@ -213,6 +236,7 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
   }
   if (shown < rows.size()) out += fmt::format("  ... {} more types (--limit)\n", thousands(rows.size() - shown));
   out += where_text(stats) + "\n";
+  out += saved;
   out += warnings_text(stats.warnings);
   return out;
 }
@@ -657,15 +681,19 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
 std::vector<CommandDef> heap_commands() {
   return {
       {{"py-heap-summary", "Count the live objects by type, with their sizes",
-        "Usage: py-heap-summary [--limit N] [--sort bytes|count] [--json]\n"
+        "Usage: py-heap-summary [--limit N] [--sort bytes|count] [--save FILE [--objects]] [--json]\n"
         "Walk every live object (pymalloc's arenas, the GC lists, and what they reference) and print a\n"
         "table of types by total size: Index, Count, % of objects, Size (sys.getsizeof bytes), % of\n"
         "bytes, cumulative %, the largest one, and the type (module.Class for classes). --limit shows\n"
         "the first N types (default 30); --json prints every type:\n"
         "{\"objects\": N, \"bytes\": B, \"types\": [{\"type\": ..., \"count\": ..., \"bytes\": ..., \"max\": ...}, "
-        "...]}."},
+        "...]}.\n"
+        "--save FILE also writes the table as a heap snapshot that py-heap-diff compares later (with\n"
+        "--objects, every object's address, type and size too)."},
        {{"--json", false, "print one JSON object instead of text"},
         {"--limit", true, "show the N largest types (default 30)"},
+        {"--save", true, "write a heap snapshot to FILE, for py-heap-diff"},
+        {"--objects", false, "with --save: every object's address, type and size too"},
         {"--sort", true, "order types by bytes (default) or count"}},
        0,
        run_summary},

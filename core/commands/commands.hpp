@@ -28,6 +28,7 @@ std::vector<CommandDef> layout_commands();
 std::vector<CommandDef> frame_commands();
 std::vector<CommandDef> sample_commands();
 std::vector<CommandDef> heap_commands();
+std::vector<CommandDef> heap_diff_commands();
 std::vector<CommandDef> lock_commands();
 std::vector<CommandDef> task_commands();
 std::vector<CommandDef> arenas_commands();

@@ -237,8 +237,12 @@ std::unique_ptr<TypeInfo> TypeCache::load(uint64_t type) {
   return t;
 }
 
-std::string TypeCache::qualified_name(uint64_t type, const TypeInfo& t) {
-  if (!t.heap) return t.tp_name;  // builtins and extension types: tp_name is "name" or "module.name"
+std::string TypeCache::qualified_name(uint64_t type, TypeInfo& t) {
+  // Builtins and extension types: tp_name is "name" or "module.name".
+  const auto dot = t.tp_name.rfind('.');
+  t.module = dot == std::string::npos ? "builtins" : t.tp_name.substr(0, dot);
+  t.qualname = dot == std::string::npos ? t.tp_name : t.tp_name.substr(dot + 1);
+  if (!t.heap) return t.tp_name;
   Memory& m = proc_.mem();
   std::string qual = t.tp_name;
   int64_t name_field = proc_.traits().has_qualname ? L_.heaptype_ht_qualname : L_.heaptype_ht_name;
@@ -247,13 +251,18 @@ std::string TypeCache::qualified_name(uint64_t type, const TypeInfo& t) {
       if (auto text = objects_.read_text(*obj, 400); text && printable_name(*text)) qual = *text;
     }
   }
+  t.qualname = qual;
   if (L_.type_tp_dict == kAbsent) return qual;
   auto dict = m.read_ptr(type + L_.type_tp_dict);
   if (!dict || !*dict) return qual;
   auto module = objects_.dict_get_str(*dict, "__module__");
   if (!module || !*module) return qual;
   auto text = objects_.read_text(**module, 400);
-  if (!text || text->empty() || *text == "builtins" || *text == "__builtin__") return qual;
+  if (!text || text->empty() || *text == "builtins" || *text == "__builtin__") {
+    t.module = "builtins";
+    return qual;
+  }
+  t.module = *text;
   return *text + "." + qual;
 }
 

@@ -58,6 +58,9 @@ struct TypeInfo {
   uint32_t id = 0;   // dense index (0, 1, 2, ...) among the valid types, for per-type tables
   std::string name;  // like repr and guppy: "dict", "__main__.Leaky", "collections.OrderedDict"
   std::string tp_name;
+  // The name split as heap snapshots match types: "builtins" + "dict", "app" + "Outer.Inner",
+  // "collections" + "OrderedDict" (a static type's tp_name before and after its last dot).
+  std::string module, qualname;
   BaseKind kind = BaseKind::Other;
   bool exact = false;  // the builtin type itself, not a subclass
   int64_t basicsize = 0, itemsize = 0;
@@ -98,7 +101,7 @@ class TypeCache {
 
  private:
   std::unique_ptr<TypeInfo> load(uint64_t type);
-  std::string qualified_name(uint64_t type, const TypeInfo& t);
+  std::string qualified_name(uint64_t type, TypeInfo& t);  // also sets t.module, t.qualname
   bool is_type_object(uint64_t type);
 
   PythonProcess& proc_;

@@ -1,0 +1,123 @@
+# Integration-test workload for heap snapshots and py-heap-diff: a leak of a known number of
+# leakapp.Widget objects into a module global between stages, among churn that leaves nothing behind.
+#
+#   python heap_leak.py DIR [LIFETIME_SECONDS]
+#
+# Stage 1 is the baseline; stage 2 leaks WIDGETS[1] Widgets (and DICTS[1] dicts), stage 3 WIDGETS[2]
+# more. Each stage churns (builds and drops a hundred thousand dicts, lists, strs and tuples and a
+# thousand cycles, then collects), measures its own heap as tests/workloads/heap.py does
+# (gc.get_objects + gc.get_referents + dict keys, each object once, sys.getsizeof; the walk's own
+# containers left out), writes it to DIR/truthN.json (by rename), then blocks in os.read on the FIFO
+# DIR/go until the test writes a byte to it to start the next stage.
+import gc
+import json
+import os
+import signal
+import sys
+import types
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import leakapp  # noqa: E402
+
+WIDGETS = [0, 1234, 2345]
+DICTS = [0, 500, 500]
+STAGES = 3
+
+
+def qualified(t):
+    name = getattr(t, '__qualname__', None) or t.__name__
+    mod = getattr(t, '__module__', None)
+    if not isinstance(mod, str) or mod in ('builtins', '__builtin__'):
+        return name
+    return mod + '.' + name
+
+
+def code_refs(co):
+    names = ('co_consts', 'co_names', 'co_filename', 'co_name', 'co_qualname', 'co_exceptiontable')
+    names += ('co_linetable',) if sys.version_info >= (3, 10) else ('co_varnames', 'co_code', 'co_lnotab')
+    return [v for v in (getattr(co, n, None) for n in names) if v is not None]
+
+
+def heap_truth(exclude):
+    gc.collect()
+    roots = gc.get_objects()
+    stack = list(roots)
+    seen = set()
+    per_type = {}
+    skip = set(id(x) for x in (roots, stack, seen, per_type) + exclude)
+    code_type = types.CodeType
+    objects = total = 0
+    while stack:
+        o = stack.pop()
+        i = id(o)
+        if i in seen or i in skip:
+            continue
+        seen.add(i)
+        size = sys.getsizeof(o)
+        e = per_type.get(type(o))
+        if e is None:
+            e = per_type[type(o)] = [0, 0]
+        e[0] += 1
+        e[1] += size
+        objects += 1
+        total += size
+        stack.extend(gc.get_referents(o))
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+        elif type(o) is code_type:
+            stack.extend(code_refs(o))
+    out = {}
+    for t, (count, size) in per_type.items():
+        prev = out.get(qualified(t), (0, 0))
+        out[qualified(t)] = (prev[0] + count, prev[1] + size)
+    return objects, total, out
+
+
+class Cycle:
+    def __init__(self):
+        self.me = self
+
+
+def churn():
+    junk = [({'i': i}, [i, i], 'churn-%d' % i, (i, str(i))) for i in range(100000)]
+    cycles = [Cycle() for _ in range(1000)]
+    del junk, cycles
+    gc.collect()
+
+
+def report(path, stage):
+    doc = {'pid': os.getpid(), 'stage': stage, 'python': sys.version.split()[0],
+           'version_info': list(sys.version_info[:3]),
+           'widget_size': sys.getsizeof(leakapp.Widget(0)),
+           'widgets': sum(WIDGETS[:stage]), 'sample': id(leakapp.CACHE['k'][0]) if leakapp.CACHE['k'] else 0}
+    text = json.dumps(doc)  # held as one str while the heap is walked (left out of it)
+    del doc
+    objects, total, per_type = heap_truth((text,))
+    doc = json.loads(text)
+    del text
+    doc['heap'] = {'objects': objects, 'bytes': total,
+                   'types': dict((k, {'count': c, 'bytes': b}) for k, (c, b) in per_type.items())}
+    del per_type
+    gc.collect()
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(doc, f)
+    os.rename(tmp, path)
+
+
+def main():
+    out_dir = sys.argv[1]
+    signal.alarm(int(sys.argv[2]) if len(sys.argv) > 2 else 600)  # a safety net
+    fifo = os.path.join(out_dir, 'go')
+    os.mkfifo(fifo)
+    # Read and write: opening does not wait for the test to open its end.
+    fd = os.open(fifo, os.O_RDWR)
+    for stage in range(1, STAGES + 1):
+        leakapp.leak(WIDGETS[stage - 1], DICTS[stage - 1])
+        churn()
+        report(os.path.join(out_dir, 'truth%d.json' % stage), stage)
+        os.read(fd, 1)  # blocks in C until the test says "next stage"
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,21 @@
+# The module whose global leaks (tests/workloads/heap_leak.py): py-heap-diff must name its Widget
+# type "leakapp.Widget", matched by module and qualified name across snapshots.
+
+
+class Widget:
+    # Slots: no per-instance dict, so that leaking Widgets grows no other type.
+    __slots__ = ('n', 'payload')
+
+    def __init__(self, n):
+        self.n = n
+        self.payload = None
+
+
+# The leak: Widgets appended to CACHE['k'], and a few hundred dicts to CACHE['meta'].
+CACHE = {'k': [], 'meta': []}
+
+
+def leak(widgets, dicts):
+    # Small ints only (cached by the interpreter): the leak grows no int count.
+    CACHE['k'].extend(Widget(i % 256) for i in range(widgets))
+    CACHE['meta'].extend({'i': i % 256} for i in range(dicts))
