@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -17,12 +18,14 @@
 #include "base/thousands.hpp"
 #include "commands/commands.hpp"
 #include "commands/selected_frame.hpp"
+#include "heap/gc_generations.hpp"
 #include "heap/heap_walk.hpp"
 #include "heap/object_size.hpp"
 #include "heap/referents.hpp"
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "layout/version_traits.hpp"
+#include "report/render_generations.hpp"
 #include "repr/repr.hpp"
 #include "target/memory.hpp"
 
@@ -148,8 +151,16 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
   PYX_TRY(proc, session.process());
   HeapContext ctx(*proc);
   std::vector<TypeRow> rows;
+  // --generations: every tracked object's list, labelled after the walk (heap/gc_generations.hpp).
+  std::optional<GenerationCensus> census;
+  if (args.has("--generations")) {
+    census.emplace(*proc);
+    if (auto started = census->start(); !started)
+      return fail(fmt::format("--generations: the GC lists cannot be found: {}", started.error().message));
+  }
   HeapWalkOptions opt;
   opt.on_object = [&](const HeapObject& o) {
+    if (census) census->add(o);
     if (o.type->id >= rows.size()) rows.resize(o.type->id + 1);
     TypeRow& r = rows[o.type->id];
     r.type = o.type;
@@ -158,6 +169,12 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
     r.max = std::max(r.max, o.size);
   };
   PYX_TRY(stats, ctx.walk(opt, /*counts_if_gone=*/true));
+  GenerationResult gens;
+  if (census) {
+    gens = census->finish(stats.objects);
+    for (auto& w : gens.warnings) stats.warnings.push_back(std::move(w));
+  }
+  GenerationColumns gen_cols(census ? &gens : nullptr, proc->traits());
   rows.erase(std::remove_if(rows.begin(), rows.end(), [](const TypeRow& r) { return r.count == 0; }), rows.end());
   auto by_bytes = [](const TypeRow& a, const TypeRow& b) {
     if (a.bytes != b.bytes) return a.bytes > b.bytes;
@@ -177,9 +194,13 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
     j["objects"] = stats.objects;
     j["bytes"] = stats.bytes;
     json types = json::array();
-    for (const auto& r : rows)
-      types.push_back({{"type", r.type->name}, {"count", r.count}, {"bytes", r.bytes}, {"max", r.max}});
+    for (const auto& r : rows) {
+      json t = {{"type", r.type->name}, {"count", r.count}, {"bytes", r.bytes}, {"max", r.max}};
+      if (census) t["generations"] = gen_cols.json_of(gen_cols.of(*r.type, r.count));
+      types.push_back(std::move(t));
+    }
     j["types"] = std::move(types);
+    if (census) j["generations"] = gen_cols.json_of(gen_cols.total(stats.objects));
     add_walk_json(j, stats);
     return json_line(j);
   }
@@ -200,18 +221,22 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
     ws = std::max(ws, thousands(rows[i].bytes).size());
     wm = std::max(wm, thousands(rows[i].max).size());
   }
-  out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}\n", "Index", "Count", wc, "%", "Size", ws,
-                     "%", "Cum", "Max", wm, "Kind");
+  if (census)
+    for (std::size_t i = 0; i < shown; ++i) gen_cols.fit(gen_cols.of(*rows[i].type, rows[i].count));
+  out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}{}\n", "Index", "Count", wc, "%", "Size",
+                     ws, "%", "Cum", "Max", wm, gen_cols.header(), "Kind");
   uint64_t cum = 0;
   auto pct = [](uint64_t part, uint64_t whole) { return whole ? static_cast<int>(part * 100 / whole) : 0; };
   for (std::size_t i = 0; i < shown; ++i) {
     const TypeRow& r = rows[i];
     cum += sort == "count" ? r.count : r.bytes;
-    out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}\n", i, thousands(r.count), wc,
+    out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}{}\n", i, thousands(r.count), wc,
                        pct(r.count, stats.objects), thousands(r.bytes), ws, pct(r.bytes, stats.bytes),
-                       pct(cum, sort == "count" ? stats.objects : stats.bytes), thousands(r.max), wm, r.type->name);
+                       pct(cum, sort == "count" ? stats.objects : stats.bytes), thousands(r.max), wm,
+                       census ? gen_cols.cells(gen_cols.of(*r.type, r.count)) : "", r.type->name);
   }
   if (shown < rows.size()) out += fmt::format("  ... {} more types (--limit)\n", thousands(rows.size() - shown));
+  if (census) out += gen_cols.total_text(stats.objects);
   out += where_text(stats) + "\n";
   out += warnings_text(stats.warnings);
   return out;
@@ -657,14 +682,18 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
 std::vector<CommandDef> heap_commands() {
   return {
       {{"py-heap-summary", "Count the live objects by type, with their sizes",
-        "Usage: py-heap-summary [--limit N] [--sort bytes|count] [--json]\n"
+        "Usage: py-heap-summary [--limit N] [--sort bytes|count] [--generations] [--json]\n"
         "Walk every live object (pymalloc's arenas, the GC lists, and what they reference) and print a\n"
         "table of types by total size: Index, Count, % of objects, Size (sys.getsizeof bytes), % of\n"
         "bytes, cumulative %, the largest one, and the type (module.Class for classes). --limit shows\n"
         "the first N types (default 30); --json prints every type:\n"
         "{\"objects\": N, \"bytes\": B, \"types\": [{\"type\": ..., \"count\": ..., \"bytes\": ..., \"max\": ...}, "
-        "...]}."},
+        "...]}.\n"
+        "--generations adds, per type, how many of its objects are in each GC generation (gen0, gen1,\n"
+        "gen2, permanent after gc.freeze(); 3.14.0-3.14.4: young, old-visited, old-pending), and in\n"
+        "JSON \"generations\": {\"untracked\": N, \"gen0\": N, ...} per type and in total."},
        {{"--json", false, "print one JSON object instead of text"},
+        {"--generations", false, "count each type's objects per GC generation"},
         {"--limit", true, "show the N largest types (default 30)"},
         {"--sort", true, "order types by bytes (default) or count"}},
        0,
