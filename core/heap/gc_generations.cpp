@@ -80,14 +80,14 @@ GenerationResult GenerationLabeler::label(std::span<const GcListHead> heads, uin
         "a collection in progress or a damaged list",
         broken, first_break));
   if (unknown)
-    r.warnings.push_back(fmt::format(
-        "{} tracked object(s) are on no generation list that could be followed (generation \"unknown\"): a "
-        "collection in progress keeps objects on its own lists",
-        unknown));
+    r.warnings.push_back(
+        fmt::format("{} tracked object(s) are on no generation list that could be followed (generation \"unknown\"): a "
+                    "collection in progress keeps objects on its own lists",
+                    unknown));
   if (foreign)
-    r.warnings.push_back(fmt::format(
-        "{} node(s) on the generation lists, the first at 0x{:x}, are not objects the walk counted", foreign,
-        first_foreign));
+    r.warnings.push_back(
+        fmt::format("{} node(s) on the generation lists, the first at 0x{:x}, are not objects the walk counted",
+                    foreign, first_foreign));
   if (wrong_space)
     r.warnings.push_back(
         fmt::format("{} object(s) on an old-space list carry the other space's bit in _gc_next", wrong_space));

@@ -37,9 +37,9 @@ using GenCounts = std::array<uint64_t, kGenCodes>;
 std::array<std::string, kGenCodes> generation_names(const VersionTraits& vt);
 
 struct GcListHead {
-  uint64_t addr = 0;     // the list head's PyGC_Head
-  uint64_t next = 0;     // its _gc_next as read
-  uint8_t code = 0;      // the generation of the objects on it (1-4)
+  uint64_t addr = 0;      // the list head's PyGC_Head
+  uint64_t next = 0;      // its _gc_next as read
+  uint8_t code = 0;       // the generation of the objects on it (1-4)
   int8_t space_bit = -1;  // 3.14.0-3.14.4 old spaces: the old-space bit its objects carry, else -1
 };
 

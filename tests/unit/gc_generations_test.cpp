@@ -89,7 +89,7 @@ TEST(GcGenerations, ALoopThatMissesItsHeadEnds) {
 // is the visited space (code 2) and old[0] the pending one (code 3).
 TEST(GcGenerations, IncrementalOldSpaces) {
   Rings r;
-  r.ring(0x1000, 1, {0x5000}, 0, 1);                    // young: the bit of the space it will join
+  r.ring(0x1000, 1, {0x5000}, 0, 1);                     // young: the bit of the space it will join
   r.ring(0x1018, 3, {0x6000, 0x6100}, 0, 0, /*bit=*/0);  // old[0], pending
   r.ring(0x1030, 2, {0x7000}, 0, 1, /*bit=*/1);          // old[1], visited
   GenerationResult g = r.lab.label(r.heads, 4, /*old_space_bit=*/0);
