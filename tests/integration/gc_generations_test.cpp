@@ -74,7 +74,7 @@ std::vector<std::string> compare(const json& truth, const json& got) {
   }
   // Not understood yet: on sid's 3.14 and 3.15 one encodings.utf_8.IncrementalEncoder (of the report's
   // closed file) is tracked (_gc_next set) yet on no list the heads lead to. So outside the staged
-  // classes (exactly 0 above) a few unknown objects are tolerated, and each is shown.
+  // classes (exactly 0 above) a few unknown objects are tolerated.
   constexpr uint64_t kUnknownTolerance = 2;
   const json& total = got.at("generations");
   if (count_of(total, "unknown") > kUnknownTolerance) diffs.push_back("unknown generation: " + total.dump());
