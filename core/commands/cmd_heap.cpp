@@ -19,6 +19,7 @@
 #include "commands/commands.hpp"
 #include "commands/output_file.hpp"
 #include "commands/selected_frame.hpp"
+#include "heap/gc_generations.hpp"
 #include "heap/heap_walk.hpp"
 #include "heap/object_size.hpp"
 #include "heap/referents.hpp"
@@ -26,6 +27,7 @@
 #include "interp/objects.hpp"
 #include "interp/python_process.hpp"
 #include "layout/version_traits.hpp"
+#include "report/render_generations.hpp"
 #include "repr/repr.hpp"
 #include "target/memory.hpp"
 
@@ -160,9 +162,25 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
   PYX_TRY(proc, session.process());
   HeapContext ctx(*proc);
   std::vector<TypeRow> rows;
+  // --generations: every tracked object's list, labelled after the walk (heap/gc_generations.hpp).
+  // A snapshot of every object records each one's generation too.
+  const bool show_generations = args.has("--generations");
+  std::optional<GenerationCensus> census;
+  std::string no_generations;
+  if (show_generations || (snapshot && args.has("--objects"))) {
+    census.emplace(*proc);
+    if (auto started = census->start(); !started) {
+      if (show_generations)
+        return fail(fmt::format("--generations: the GC lists cannot be found: {}", started.error().message));
+      census.reset();  // the snapshot is still worth having, without generations
+      no_generations =
+          fmt::format("the snapshot has no generations: the GC lists cannot be found: {}", started.error().message);
+    }
+  }
   HeapWalkOptions opt;
   opt.on_object = [&](const HeapObject& o) {
     if (snapshot) snapshot->add(o);
+    if (census) census->add(o);
     if (o.type->id >= rows.size()) rows.resize(o.type->id + 1);
     TypeRow& r = rows[o.type->id];
     r.type = o.type;
@@ -171,6 +189,13 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
     r.max = std::max(r.max, o.size);
   };
   PYX_TRY(stats, ctx.walk(opt, /*counts_if_gone=*/true));
+  if (!no_generations.empty()) stats.warnings.push_back(no_generations);
+  GenerationResult gens;
+  if (census) {
+    gens = census->finish(stats.objects);
+    for (auto& w : gens.warnings) stats.warnings.push_back(std::move(w));
+  }
+  GenerationColumns gen_cols(show_generations ? &gens : nullptr, proc->traits());
   rows.erase(std::remove_if(rows.begin(), rows.end(), [](const TypeRow& r) { return r.count == 0; }), rows.end());
   auto by_bytes = [](const TypeRow& a, const TypeRow& b) {
     if (a.bytes != b.bytes) return a.bytes > b.bytes;
@@ -187,7 +212,7 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
   std::string saved;  // the snapshot line of the text
   json saved_json;
   if (snapshot) {
-    const std::string file = encode_snapshot(snapshot->finish(*proc, stats));
+    const std::string file = encode_snapshot(snapshot->finish(*proc, stats, census ? &gens : nullptr));
     if (auto w = save_file->write(file); !w) return Unexpected<Error>{w.error()};
     saved = fmt::format("snapshot saved to {} ({} bytes{})\n", *save_path, thousands(file.size()),
                         args.has("--objects") ? fmt::format(", {} objects", thousands(stats.objects)) : "");
@@ -199,9 +224,13 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
     j["objects"] = stats.objects;
     j["bytes"] = stats.bytes;
     json types = json::array();
-    for (const auto& r : rows)
-      types.push_back({{"type", r.type->name}, {"count", r.count}, {"bytes", r.bytes}, {"max", r.max}});
+    for (const auto& r : rows) {
+      json t = {{"type", r.type->name}, {"count", r.count}, {"bytes", r.bytes}, {"max", r.max}};
+      if (show_generations) t["generations"] = gen_cols.json_of(gen_cols.of(*r.type, r.count));
+      types.push_back(std::move(t));
+    }
     j["types"] = std::move(types);
+    if (show_generations) j["generations"] = gen_cols.json_of(gen_cols.total(stats.objects));
     add_walk_json(j, stats);
     if (snapshot) j["saved"] = std::move(saved_json);
     return json_line(j);
@@ -223,18 +252,22 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
     ws = std::max(ws, thousands(rows[i].bytes).size());
     wm = std::max(wm, thousands(rows[i].max).size());
   }
-  out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}\n", "Index", "Count", wc, "%", "Size", ws,
-                     "%", "Cum", "Max", wm, "Kind");
+  if (show_generations)
+    for (std::size_t i = 0; i < shown; ++i) gen_cols.fit(gen_cols.of(*rows[i].type, rows[i].count));
+  out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}{}\n", "Index", "Count", wc, "%", "Size",
+                     ws, "%", "Cum", "Max", wm, gen_cols.header(), "Kind");
   uint64_t cum = 0;
   auto pct = [](uint64_t part, uint64_t whole) { return whole ? static_cast<int>(part * 100 / whole) : 0; };
   for (std::size_t i = 0; i < shown; ++i) {
     const TypeRow& r = rows[i];
     cum += sort == "count" ? r.count : r.bytes;
-    out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}\n", i, thousands(r.count), wc,
+    out += fmt::format("{:>5}  {:>{}}  {:>3}  {:>{}}  {:>3}  {:>3}  {:>{}}  {}{}\n", i, thousands(r.count), wc,
                        pct(r.count, stats.objects), thousands(r.bytes), ws, pct(r.bytes, stats.bytes),
-                       pct(cum, sort == "count" ? stats.objects : stats.bytes), thousands(r.max), wm, r.type->name);
+                       pct(cum, sort == "count" ? stats.objects : stats.bytes), thousands(r.max), wm,
+                       show_generations ? gen_cols.cells(gen_cols.of(*r.type, r.count)) : "", r.type->name);
   }
   if (shown < rows.size()) out += fmt::format("  ... {} more types (--limit)\n", thousands(rows.size() - shown));
+  if (show_generations) out += gen_cols.total_text(stats.objects);
   out += where_text(stats) + "\n";
   out += saved;
   out += warnings_text(stats.warnings);
@@ -681,16 +714,21 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
 std::vector<CommandDef> heap_commands() {
   return {
       {{"py-heap-summary", "Count the live objects by type, with their sizes",
-        "Usage: py-heap-summary [--limit N] [--sort bytes|count] [--save FILE [--objects]] [--json]\n"
+        "Usage: py-heap-summary [--limit N] [--sort bytes|count] [--generations] [--save FILE [--objects]]\n"
+        "                       [--json]\n"
         "Walk every live object (pymalloc's arenas, the GC lists, and what they reference) and print a\n"
         "table of types by total size: Index, Count, % of objects, Size (sys.getsizeof bytes), % of\n"
         "bytes, cumulative %, the largest one, and the type (module.Class for classes). --limit shows\n"
         "the first N types (default 30); --json prints every type:\n"
         "{\"objects\": N, \"bytes\": B, \"types\": [{\"type\": ..., \"count\": ..., \"bytes\": ..., \"max\": ...}, "
         "...]}.\n"
+        "--generations adds, per type, how many of its objects are in each GC generation (gen0, gen1,\n"
+        "gen2, permanent after gc.freeze(); 3.14.0-3.14.4: young, old-visited, old-pending), and in\n"
+        "JSON \"generations\": {\"untracked\": N, \"gen0\": N, ...} per type and in total.\n"
         "--save FILE also writes the table as a heap snapshot that py-heap-diff compares later (with\n"
         "--objects, every object's address, type and size too)."},
        {{"--json", false, "print one JSON object instead of text"},
+        {"--generations", false, "count each type's objects per GC generation"},
         {"--limit", true, "show the N largest types (default 30)"},
         {"--save", true, "write a heap snapshot to FILE, for py-heap-diff"},
         {"--objects", false, "with --save: every object's address, type and size too"},

@@ -47,6 +47,34 @@ json row_json(const DiffRow& r, bool with_key) {
   return j;
 }
 
+json suspect_json(const DiffRow& r) {
+  json j = {{"type", r.name}, {"counts", r.counts}};
+  if (!r.generations.empty()) {
+    json g = json::object();
+    for (const auto& [name, n] : r.generations) g[name] = n;
+    j["generations"] = std::move(g);
+  }
+  if (r.sample) {
+    json s = {{"address", r.sample}, {"new", r.sample_is_new}};
+    if (!r.sample_generation.empty()) s["generation"] = r.sample_generation;
+    j["sample"] = std::move(s);
+  }
+  return j;
+}
+
+// "  in gen2 3,570, gen0 9; e.g. 0x7f3a... (gen2, new since the first snapshot)"
+std::string suspect_detail(const DiffRow& r) {
+  std::string s;
+  for (const auto& [name, n] : r.generations)
+    if (n && name != "untracked") s += fmt::format("{}{} {}", s.empty() ? "in " : ", ", name, thousands(n));
+  if (r.sample) {
+    std::string why = r.sample_generation;
+    if (r.sample_is_new) why += std::string(why.empty() ? "" : ", ") + "new since the first snapshot";
+    s += fmt::format("{}e.g. 0x{:x}{}", s.empty() ? "" : "; ", r.sample, why.empty() ? "" : " (" + why + ")");
+  }
+  return s;
+}
+
 struct Named {
   std::string label;  // the file, or "now"
   HeapSnapshot snapshot;
@@ -84,7 +112,8 @@ Expected<std::string> run_diff(Session& session, const ParsedArgs& args) {
         return fail(fmt::format("{} is a snapshot of CPython {}, but the process runs CPython {}", n.label,
                                 n.snapshot.python_version, version));
     }
-    PYX_TRY(s, take_snapshot(*proc, /*objects=*/false));
+    // Suspects (three snapshots or more) want a sample object from the newest: the process now.
+    PYX_TRY(s, take_snapshot(*proc, /*objects=*/snaps.size() >= 2));
     snaps.push_back({"now", std::move(s)});
   }
   // Between files, a different process or Python is allowed (the same program run twice) but said.
@@ -147,7 +176,7 @@ Expected<std::string> run_diff(Session& session, const ParsedArgs& args) {
     j["same_python"] = same_python;
     if (snaps.size() >= 3) {
       json sus = json::array();
-      for (const auto& r : d.suspects) sus.push_back({{"type", r.name}, {"counts", r.counts}});
+      for (const auto& r : d.suspects) sus.push_back(suspect_json(r));
       j["suspects"] = std::move(sus);
     }
     j["notes"] = notes;
@@ -197,6 +226,7 @@ Expected<std::string> run_diff(Session& session, const ParsedArgs& args) {
         std::string counts;
         for (uint64_t c : r.counts) counts += (counts.empty() ? "" : " -> ") + thousands(c);
         out += fmt::format("  {}  {}\n", r.name, counts);
+        if (const std::string detail = suspect_detail(r); !detail.empty()) out += fmt::format("    {}\n", detail);
       }
     }
   }

@@ -2,15 +2,67 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_set>
 #include <utility>
 
 namespace pyxray {
+namespace {
+
+using Key = std::pair<std::string, std::string>;  // (module, qualname)
+
+// The suspects' generations and samples, from the newest snapshot (and the oldest's addresses).
+void describe_suspects(std::vector<DiffRow>& suspects, const HeapSnapshot& oldest, const HeapSnapshot& newest) {
+  std::map<Key, DiffRow*> by_key;
+  for (auto& r : suspects) by_key[{r.module, r.qualname}] = &r;
+  std::vector<DiffRow*> row_of_type(newest.types.size(), nullptr);  // newest's type index -> suspect
+  for (std::size_t i = 0; i < newest.types.size(); ++i) {
+    const SnapshotType& t = newest.types[i];
+    auto it = by_key.find({t.module, t.qualname});
+    if (it == by_key.end()) continue;
+    row_of_type[i] = it->second;
+    DiffRow& r = *it->second;
+    for (std::size_t g = 0; g < t.gens.size() && g < newest.generation_names.size(); ++g) {
+      auto named = std::find_if(r.generations.begin(), r.generations.end(),
+                                [&](const auto& p) { return p.first == newest.generation_names[g]; });
+      if (named == r.generations.end()) r.generations.push_back({newest.generation_names[g], t.gens[g]});
+      else named->second += t.gens[g];
+    }
+  }
+  auto objects = snapshot_objects(newest);
+  if (!objects) return;
+  // Addresses the oldest snapshot had an object of the same type at: the sample avoids them.
+  std::unordered_set<uint64_t> old_addrs;
+  if (auto old = snapshot_objects(oldest)) {
+    std::vector<bool> suspect_type(oldest.types.size(), false);
+    for (std::size_t i = 0; i < oldest.types.size(); ++i)
+      suspect_type[i] = by_key.count({oldest.types[i].module, oldest.types[i].qualname}) > 0;
+    for (const auto& o : *old)
+      if (suspect_type[o.type]) old_addrs.insert(o.addr);
+  }
+  // Best: new since the oldest, then the oldest generation (codes 1-4 grow older; 0 and 5 are worst).
+  auto rank = [](bool is_new, uint8_t gen) { return (is_new ? 8 : 0) + (gen >= 1 && gen <= 4 ? gen : 0); };
+  std::map<DiffRow*, int> best;
+  for (const auto& o : *objects) {
+    DiffRow* r = o.type < row_of_type.size() ? row_of_type[o.type] : nullptr;
+    if (!r) continue;
+    const bool is_new = !old_addrs.count(o.addr);
+    const int score = rank(is_new, o.gen);
+    auto [it, first] = best.try_emplace(r, -1);
+    if (score <= it->second) continue;
+    it->second = score;
+    r->sample = o.addr;
+    r->sample_is_new = is_new;
+    r->sample_generation =
+        !newest.gen_col.empty() && o.gen < newest.generation_names.size() ? newest.generation_names[o.gen] : "";
+  }
+}
+
+}  // namespace
 
 HeapDiff diff_snapshots(const std::vector<const HeapSnapshot*>& snapshots) {
   HeapDiff d;
   if (snapshots.size() < 2) return d;
   const std::size_t n = snapshots.size();
-  using Key = std::pair<std::string, std::string>;  // (module, qualname)
   struct Acc {
     std::string name;
     std::vector<uint64_t> counts, bytes;
@@ -57,6 +109,7 @@ HeapDiff diff_snapshots(const std::vector<const HeapSnapshot*>& snapshots) {
   };
   std::sort(d.rows.begin(), d.rows.end(), growth_first);
   std::sort(d.suspects.begin(), d.suspects.end(), growth_first);
+  if (!d.suspects.empty()) describe_suspects(d.suspects, *snapshots.front(), *snapshots.back());
   DiffRow& t = d.total;
   t.name = "total";
   t.count_old = snapshots.front()->objects;

@@ -22,6 +22,12 @@ struct DiffRow {
   std::vector<uint64_t> counts;  // in every snapshot, oldest first
   bool suspect = false;          // grew between every pair of consecutive snapshots (3 or more)
   uint32_t classes = 1;          // type objects of this name in the newest snapshot (>1: merged)
+  // Suspects only: the newest snapshot's objects of this type per generation (named; empty when it
+  // has none), and one of its objects to ask "why is it alive" of (0: the snapshot lists no objects).
+  std::vector<std::pair<std::string, uint64_t>> generations;
+  uint64_t sample = 0;
+  std::string sample_generation;  // the sample's generation, when known
+  bool sample_is_new = false;     // the sample is at an address the oldest snapshot had no object of this type at
 };
 
 struct HeapDiff {
@@ -30,7 +36,9 @@ struct HeapDiff {
   DiffRow total;
 };
 
-// Snapshots oldest first (at least two).
+// Snapshots oldest first (at least two). Suspects get their generations and a sample object from the
+// newest snapshot: one not in the oldest (when it has objects), of the oldest generation it can find,
+// since an object that survived many collections and is new since the first look is what leaks.
 HeapDiff diff_snapshots(const std::vector<const HeapSnapshot*>& snapshots);
 
 }  // namespace pyxray

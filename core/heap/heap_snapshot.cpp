@@ -126,12 +126,18 @@ std::string encode_snapshot(const HeapSnapshot& s) {
                      {"count", t.count},
                      {"bytes", t.bytes},
                      {"max", t.max}});
+  if (!s.generation_names.empty()) {
+    body["generation_names"] = s.generation_names;
+    for (std::size_t i = 0; i < s.types.size(); ++i) types[i]["gens"] = s.types[i].gens;
+  }
   body["types"] = std::move(types);
-  if (s.has_objects)
+  if (s.has_objects) {
     body["objects"] = {{"count", s.object_count},
                        {"addr", json::binary(s.addr_col)},
                        {"type", json::binary(s.type_col)},
                        {"size", json::binary(s.size_col)}};
+    if (!s.gen_col.empty()) body["objects"]["gen"] = json::binary(s.gen_col);
+  }
   const std::vector<uint8_t> cbor = json::to_cbor(body);
   std::string out(kMagic, sizeof kMagic);
   put_le(out, kSnapshotFormat, 4);
@@ -192,6 +198,7 @@ Expected<HeapSnapshot> decode_snapshot(std::span<const uint8_t> in) {
       st.count = t.at("count").get<uint64_t>();
       st.bytes = t.at("bytes").get<uint64_t>();
       st.max = t.value("max", uint64_t{0});
+      if (t.contains("gens")) st.gens = t.at("gens").get<std::vector<uint64_t>>();
       s.types.push_back(std::move(st));
     }
     if (j.contains("objects")) {
@@ -201,7 +208,11 @@ Expected<HeapSnapshot> decode_snapshot(std::span<const uint8_t> in) {
       s.addr_col = bytes_of(o.at("addr"));
       s.type_col = bytes_of(o.at("type"));
       s.size_col = bytes_of(o.at("size"));
+      if (o.contains("gen")) s.gen_col = bytes_of(o.at("gen"));
+      if (!s.gen_col.empty() && s.gen_col.size() != s.object_count)
+        return fail("is damaged: its generation column does not match its object count");
     }
+    if (j.contains("generation_names")) s.generation_names = j.at("generation_names").get<std::vector<std::string>>();
     return s;
   } catch (const json::exception& e) {
     return fail(fmt::format("is not a pyxray heap snapshot ({})", e.what()));
@@ -223,7 +234,7 @@ Expected<std::vector<SnapshotObject>> snapshot_objects(const HeapSnapshot& s) {
     if (type >= s.types.size()) return fail(fmt::format("is damaged: object {} has no type", thousands(i)));
     const int64_t delta = static_cast<int64_t>(zig >> 1) ^ -static_cast<int64_t>(zig & 1);
     prev += static_cast<uint64_t>(delta);
-    out.push_back({prev, static_cast<uint32_t>(type), size});
+    out.push_back({prev, static_cast<uint32_t>(type), size, s.gen_col.empty() ? uint8_t{0} : s.gen_col[i]});
   }
   return out;
 }

@@ -35,12 +35,14 @@ struct SnapshotType {
   std::string name;      // as py-heap-summary prints it: "dict", "app.Widget", "collections.OrderedDict"
   uint64_t addr = 0;     // the type object's address in that process (never used to match types)
   uint64_t count = 0, bytes = 0, max = 0;
+  std::vector<uint64_t> gens;  // with generations: its objects per generation code (heap/gc_generations.hpp)
 };
 
 struct SnapshotObject {
   uint64_t addr = 0;
   uint32_t type = 0;  // index into HeapSnapshot::types
   uint64_t size = 0;
+  uint8_t gen = 0;  // its generation code, when the snapshot has them (else 0)
 };
 
 struct HeapSnapshot {
@@ -55,10 +57,14 @@ struct HeapSnapshot {
   bool partial = false;
   std::vector<std::string> warnings;
   std::vector<SnapshotType> types;
+  // With generations (--generations or --objects): the name of each generation code, as that
+  // version names its lists ("untracked", "gen0", ..., "unknown"); empty without.
+  std::vector<std::string> generation_names;
   // --objects: the columns, as written (see heap_snapshot.cpp); empty otherwise.
   bool has_objects = false;
   uint64_t object_count = 0;
   std::vector<uint8_t> addr_col, type_col, size_col;
+  std::vector<uint8_t> gen_col;  // one generation code per object, when generation_names is set
 };
 
 // Builds the object columns as objects arrive (walk order), without keeping the objects.

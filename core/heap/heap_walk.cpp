@@ -217,7 +217,8 @@ struct HeapWalker::Impl {
   struct Deferred {
     OutOfLine ool;
     const TypeInfo* owner_type = nullptr;
-    bool emit = false;  // a dict whose size waits for its keys
+    bool emit = false;     // a dict whose size waits for its keys
+    uint64_t gc_next = 0;  // the owner's, for emit
   };
   std::vector<Deferred> deferred;
   std::vector<OutOfLine> ool_tmp;
@@ -353,9 +354,10 @@ struct HeapWalker::Impl {
     if (outside_seen.insert(dst).second) candidates.push_back(dst);
   }
 
-  void emit(uint64_t addr, const TypeInfo& t, uint64_t size, HeapObject::Where where) {
+  void emit(uint64_t addr, const TypeInfo& t, uint64_t size, HeapObject::Where where, uint64_t gc_next) {
     // Its size may have needed a read that failed because the process had just gone.
     if (target_gone()) return;
+    const auto ordinal = static_cast<uint32_t>(st.objects);
     ++st.objects;
     st.bytes += size;
     switch (where) {
@@ -363,7 +365,7 @@ struct HeapWalker::Impl {
       case HeapObject::Where::GcList: ++st.gc_outside; break;
       case HeapObject::Where::Reference: ++st.by_reference; break;
     }
-    if (opt.on_object) opt.on_object(HeapObject{addr, &t, size, where});
+    if (opt.on_object) opt.on_object(HeapObject{addr, &t, size, where, ordinal, gc_next});
   }
 
   // The references in queued arrays, and the sizes of dicts that waited for their keys.
@@ -379,7 +381,7 @@ struct HeapWalker::Impl {
       } else {
         size = static_cast<uint64_t>(d.owner_type->basicsize) + d.owner_type->sizeof_header;
       }
-      emit(d.ool.owner, *d.owner_type, size, HeapObject::Where::Arena);
+      emit(d.ool.owner, *d.owner_type, size, HeapObject::Where::Arena, d.gc_next);
     }
     refs.array_refs(d.ool, reader, on_ref);
   }
@@ -407,9 +409,11 @@ struct HeapWalker::Impl {
   // An object found in a pymalloc block; `alloc` is its allocation from the pre-header on.
   void arena_object(uint64_t addr, const TypeInfo& t, std::span<const std::byte> alloc) {
     std::span<const std::byte> head = alloc.subspan(t.preheader);
+    uint64_t gc_next = 0;
     if (t.gc && gc && t.preheader >= gc->head_size) {
       auto gh = alloc.subspan(t.preheader - gc->head_size, gc->head_size);
       if (gc->tracked(gh)) {
+        gc_next = load_u64(gh, 0);
         // A list neighbour outside the arenas is a GC object the arena scan cannot see.
         for (uint64_t x : {GcLists::next(gh), GcLists::prev(gh)})
           if (x && !in_arena(x)) gc_seeds.push_back(x);
@@ -423,11 +427,11 @@ struct HeapWalker::Impl {
       bool sizing = o.kind == OutOfLine::Kind::DictKeys && o.owner == addr;
       // Served now when it sits in the arena at hand; otherwise queued until its arena is read.
       if (in_buffer(o.addr, 64)) {
-        Deferred d{o, &t, sizing};
+        Deferred d{o, &t, sizing, gc_next};
         serve(d);
         src = addr;
       } else {
-        deferred.push_back({o, &t, sizing});
+        deferred.push_back({o, &t, sizing, gc_next});
       }
       emitted_later = emitted_later || sizing;
     }
@@ -435,10 +439,10 @@ struct HeapWalker::Impl {
     uint64_t keys = sizer.needs_keys(t, head);
     if (keys) {  // a dict that no OutOfLine covered (not scanned for references)
       auto k = read_any(keys, ObjectSizer::kKeysHeaderBytes);
-      emit(addr, t, sizer.getsizeof(t, addr, head, k), HeapObject::Where::Arena);
+      emit(addr, t, sizer.getsizeof(t, addr, head, k), HeapObject::Where::Arena, gc_next);
       return;
     }
-    emit(addr, t, sizer.getsizeof(t, addr, head), HeapObject::Where::Arena);
+    emit(addr, t, sizer.getsizeof(t, addr, head), HeapObject::Where::Arena, gc_next);
   }
 
   void scan_pool(uint64_t pool, std::span<const std::byte> p) {
@@ -531,7 +535,8 @@ struct HeapWalker::Impl {
   // What a pointer found by reference outside the arenas must also show to count as a live object
   // (nothing vouches for it the way a pymalloc block or a GC list does): a size whose end is
   // readable, and for a GC-tracked type, list links that lead back to it.
-  bool plausible_outside(uint64_t addr, const TypeInfo& t, uint64_t objsize) {
+  // `gc_next` gets the object's _gc_next when it is tracked.
+  bool plausible_outside(uint64_t addr, const TypeInfo& t, uint64_t objsize, uint64_t& gc_next) {
     if (objsize > kMaxObjectSize) return false;
     if (objsize > 4096) {
       std::array<std::byte, 8> last{};
@@ -548,11 +553,14 @@ struct HeapWalker::Impl {
     if (!next || !prev) return false;
     std::array<std::byte, 16> nb{}, pb{};
     if (!proc.mem().read(next, nb) || !proc.mem().read(prev, pb)) return false;
-    return GcLists::prev(nb) == head && GcLists::next(pb) == head;
+    if (GcLists::prev(nb) != head || GcLists::next(pb) != head) return false;
+    gc_next = load_u64(h, 0);
+    return true;
   }
 
   // An object outside the arenas: read what its size and references need, then emit it.
-  void outside_object(uint64_t addr, const TypeInfo& t, HeapObject::Where where) {
+  // `gc_next`: its _gc_next when it was found on a GC list (a Reference's is read here).
+  void outside_object(uint64_t addr, const TypeInfo& t, HeapObject::Where where, uint64_t gc_next) {
     Memory& m = proc.mem();
     std::array<std::byte, ObjectSizer::kHeaderBytes> hb{};
     std::size_t hn = hb.size();
@@ -564,7 +572,7 @@ struct HeapWalker::Impl {
     }
     std::span<const std::byte> head(hb.data(), hn);
     uint64_t objsize = sizer.min_allocation(t, head) - t.preheader;
-    if (where == HeapObject::Where::Reference && !plausible_outside(addr, t, objsize)) return;
+    if (where == HeapObject::Where::Reference && !plausible_outside(addr, t, objsize, gc_next)) return;
     uint64_t want = t.preheader + refs.wanted_bytes(t, objsize);
     std::span<const std::byte> alloc;
     if (in_buffer(addr - t.preheader, static_cast<std::size_t>(want)))
@@ -582,7 +590,7 @@ struct HeapWalker::Impl {
     } else {
       size = sizer.getsizeof(t, addr, head);
     }
-    emit(addr, t, size, where);
+    emit(addr, t, size, where, gc_next);
     if (!t.has_refs || alloc.empty()) return;
     src = addr;
     std::vector<OutOfLine> ool;
@@ -635,7 +643,8 @@ struct HeapWalker::Impl {
       stack.push_back(GcLists::next(nb));
       stack.push_back(GcLists::prev(nb));
       outside_seen.insert(obj);
-      if (outside_emitted.insert(obj).second) outside_object(obj, *t, HeapObject::Where::GcList);
+      if (outside_emitted.insert(obj).second)
+        outside_object(obj, *t, HeapObject::Where::GcList, gc->tracked(nb) ? load_u64(nb, 0) : 0);
       if ((gc_seen.size() & 0xfff) == 0) progress("following GC lists outside the arenas", 0, 0);
     }
     if (bad && !target_gone()) {
@@ -659,7 +668,7 @@ struct HeapWalker::Impl {
     if (!plausible_pointer(type)) return;
     const TypeInfo* t = types.get(type);
     if (!t || !outside_emitted.insert(c).second) return;
-    outside_object(c, *t, HeapObject::Where::Reference);
+    outside_object(c, *t, HeapObject::Where::Reference, 0);
   }
 
   void drain() {

@@ -43,6 +43,10 @@ struct HeapObject {
   const TypeInfo* type = nullptr;
   uint64_t size = 0;  // sys.getsizeof
   Where where = Where::Arena;
+  uint32_t ordinal = 0;  // the order it was found in: 0, 1, 2, ... within one walk
+  // Its PyGC_Head's _gc_next as read, flag bits and all, when the collector tracks it; 0 when it does
+  // not or the type is not a GC type. The head is right before the object (gc_generations.hpp).
+  uint64_t gc_next = 0;
 };
 
 using ProgressFn = std::function<void(std::string_view)>;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -25,7 +26,8 @@ void SnapshotBuilder::add(const HeapObject& o) {
   int32_t& index = index_by_type_id_[t.id];
   if (index < 0) {
     index = static_cast<int32_t>(types_.size());
-    types_.push_back({t.module, t.qualname, t.name, t.addr, 0, 0, 0});
+    types_.push_back({t.module, t.qualname, t.name, t.addr, 0, 0, 0, {}});
+    type_ids_.push_back(t.id);
   }
   SnapshotType& row = types_[static_cast<std::size_t>(index)];
   ++row.count;
@@ -44,7 +46,7 @@ std::string now_utc_text(double& epoch_seconds) {
                      tm.tm_min, tm.tm_sec);
 }
 
-HeapSnapshot SnapshotBuilder::finish(PythonProcess& proc, const HeapWalkStats& stats) {
+HeapSnapshot SnapshotBuilder::finish(PythonProcess& proc, const HeapWalkStats& stats, const GenerationResult* gens) {
   HeapSnapshot s;
   s.process = process_identity(proc.target());
   s.python_version = proc.version().text();
@@ -56,8 +58,22 @@ HeapSnapshot SnapshotBuilder::finish(PythonProcess& proc, const HeapWalkStats& s
   s.bytes = stats.bytes;
   s.partial = stats.partial;
   s.warnings = stats.warnings;
+  if (gens) {
+    for (const auto& name : generation_names(proc.traits())) s.generation_names.push_back(name);
+    for (std::size_t i = 0; i < types_.size(); ++i) {
+      const uint32_t id = type_ids_[i];
+      GenCounts c = id < gens->by_type.size() ? gens->by_type[id] : GenCounts{};
+      uint64_t tracked = 0;
+      for (int k = 1; k < kGenCodes; ++k) tracked += c[k];
+      c[kGenUntracked] = types_[i].count - std::min(types_[i].count, tracked);
+      types_[i].gens.assign(c.begin(), c.end());
+    }
+  }
   s.types = std::move(types_);
-  if (objects_) columns_.finish(s);
+  if (objects_) {
+    columns_.finish(s);
+    if (gens && gens->gen_by_ordinal.size() == s.object_count) s.gen_col = gens->gen_by_ordinal;
+  }
   return s;
 }
 
@@ -67,14 +83,25 @@ Expected<HeapSnapshot> take_snapshot(PythonProcess& proc, bool objects) {
   ObjectSizer sizer(proc, types);
   Referents refs(proc, types);
   SnapshotBuilder builder(objects);
+  // Every object's generation goes with every object; without the GC lists, a snapshot without them.
+  std::optional<GenerationCensus> census;
+  if (objects) {
+    census.emplace(proc);
+    if (!census->start()) census.reset();
+  }
   HeapWalkOptions opt;
-  opt.on_object = [&](const HeapObject& o) { builder.add(o); };
+  opt.on_object = [&](const HeapObject& o) {
+    builder.add(o);
+    if (census) census->add(o);
+  };
   TerminalProgress terminal;  // walks of big heaps take seconds: say how far they got, on a terminal
   if (terminal.enabled()) opt.progress = [&](std::string_view line) { terminal.show(line); };
   HeapWalker walker(proc, objs, types, sizer, refs);
   PYX_TRY(stats, walker.run(opt));
   if (stats.target_gone) return fail(process_gone_message(proc.target().pid(), " during the heap walk"));
-  return builder.finish(proc, stats);
+  if (!census) return builder.finish(proc, stats);
+  const GenerationResult gens = census->finish(stats.objects);
+  return builder.finish(proc, stats, &gens);
 }
 
 }  // namespace pyxray

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/expected.hpp"
+#include "heap/gc_generations.hpp"
 #include "heap/heap_snapshot.hpp"
 #include "heap/heap_walk.hpp"
 
@@ -16,17 +17,19 @@ class SnapshotBuilder {
  public:
   explicit SnapshotBuilder(bool objects) : objects_(objects) {}
   void add(const HeapObject& o);
-  HeapSnapshot finish(PythonProcess& proc, const HeapWalkStats& stats);
+  // `gens`: the walk's generations (GenerationCensus), kept per type and, with objects, per object.
+  HeapSnapshot finish(PythonProcess& proc, const HeapWalkStats& stats, const GenerationResult* gens = nullptr);
 
  private:
   bool objects_;
   std::vector<int32_t> index_by_type_id_;  // TypeInfo::id -> index in types_ (-1: none yet)
   std::vector<SnapshotType> types_;
+  std::vector<uint32_t> type_ids_;  // index in types_ -> TypeInfo::id
   ObjectColumns columns_;
 };
 
-// One walk of the process now, as a snapshot (for py-heap-diff against the live process or core).
-// Fails when the process goes away during the walk.
+// One walk of the process now, as a snapshot (for py-heap-diff against the live process or core);
+// with `objects`, every object and its generation. Fails when the process goes away during the walk.
 Expected<HeapSnapshot> take_snapshot(PythonProcess& proc, bool objects);
 
 // Now as "2026-12-07T18:59:01Z", and as seconds since the epoch in `epoch_seconds`.

@@ -43,6 +43,7 @@ VersionTraits row27() {
   t.gc_refs_in_head = true;
   t.gc_refs_shift = 0;
   t.gc_generations = GcGenerations::Generation0Symbol;
+  t.gc_permanent = false;  // gc.freeze() came in 3.7
   t.deque_blocks_of_64 = false;
   t.has_type_sizeof = false;
   t.static_type_gc_header = StaticTypeGcHeader::NotCounted;
@@ -90,6 +91,7 @@ VersionTraits row37() {
   t.unicode_db_minor = 7;
   t.bytearray_subclass_name = true;
   t.gc_generations = GcGenerations::RuntimeState;
+  t.gc_permanent = true;
   return t;
 }
 
@@ -189,6 +191,17 @@ VersionTraits row314() {
   return t;
 }
 
+// 3.14.0-3.14.4: the incremental collector (3.14.5 went back to three generations, keeping the struct's
+// shape: young is generations[0], old[0] and old[1] generations[1] and [2]).
+VersionTraits row314a() {
+  VersionTraits t = row314();
+  t.gc_model = GcModel::Incremental314;
+  t.gc_list_names = {"young", "old-visited", "old-pending", "permanent"};
+  t.gc_old_space_bit = 0;
+  t.gc_visited_space_from_collecting = 40;
+  return t;
+}
+
 VersionTraits row315() {
   VersionTraits t = row314();
   t.unicode_db_minor = 15;
@@ -206,7 +219,8 @@ VersionTraits row315() {
 
 const VersionTraits& gil_traits_for(const PyVersion& v) {
   static const VersionTraits v27 = row27(), v36 = row36(), v37 = row37(), v38 = row38(), v39 = row39(), v310 = row310(),
-                             v311 = row311(), v312 = row312(), v313 = row313(), v314 = row314(), v315 = row315();
+                             v311 = row311(), v312 = row312(), v313 = row313(), v314 = row314(), v314a = row314a(),
+                             v315 = row315();
   if (v.major == 2) return v27;
   if (v.before(3, 7)) return v36;
   if (v.before(3, 8)) return v37;
@@ -216,7 +230,8 @@ const VersionTraits& gil_traits_for(const PyVersion& v) {
   if (v.before(3, 12)) return v311;
   if (v.before(3, 13)) return v312;
   if (v.before(3, 14)) return v313;
-  if (v.before(3, 15)) return v314;
+  // The one split within a minor version: the micro is known for every 3.14 (_Py_DebugOffsets).
+  if (v.before(3, 15)) return v.micro_known && v.micro < 5 ? v314a : v314;
   return v315;
 }
 

@@ -4,6 +4,7 @@
 // scattered version comparisons.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "layout/version.hpp"
@@ -50,6 +51,13 @@ enum class GcGenerations {
   Generation0Symbol,  // 2.7-3.6: the `_PyGC_generation0` pointer
   RuntimeState,       // 3.7-3.8: _PyRuntime.gc.generations
   InterpreterState,   // 3.9+: PyInterpreterState.gc.generations, per interpreter
+};
+
+// How the collector keeps its tracked objects (Include/internal/pycore_interp_structs.h, pycore_gc.h).
+enum class GcModel {
+  Generational,    // gen0, gen1, gen2 (+ the permanent generation from 3.7): an object is on one list
+  Incremental314,  // 3.14.0-3.14.4: young, old[0], old[1] (+ permanent); one old space is "visited"
+                   // this round (gc.visited_space), the other waits; 3.14.5 reverted to Generational
 };
 
 // Whether sys.getsizeof adds a GC header for a static (non-heap) type object.
@@ -160,6 +168,17 @@ struct VersionTraits {
   bool gc_refs_in_head = false;              // <= 3.7: PyGC_Head has a gc_refs word
   int gc_refs_shift = 0;                     // 3.6-3.7: gc_refs is shifted by _PyGC_REFS_SHIFT (1)
   GcGenerations gc_generations = GcGenerations::InterpreterState;
+  // The generation lists and how py-heap-summary --generations names them. gc_list_names[i] is the
+  // i-th head of the generations block, then the permanent generation; with Incremental314 the old
+  // spaces are named by what they are this round ("old-visited", "old-pending"), from visited_space.
+  GcModel gc_model = GcModel::Generational;
+  bool gc_permanent = true;  // gc.freeze()'s permanent generation (3.7+)
+  std::array<const char*, 4> gc_list_names = {"gen0", "gen1", "gen2", "permanent"};
+  int gc_old_space_bit = -1;  // Incremental314: _gc_next's bit 0 is the object's old space
+  // Incremental314, without a layout for gc.visited_space (3.14's _Py_DebugOffsets publishes only
+  // gc.collecting): the int sits this many bytes after gc.collecting (collecting, garbage,
+  // callbacks, heap_size, work_to_do, then visited_space).
+  int64_t gc_visited_space_from_collecting = -1;
   bool managed_preheader = false;         // 3.11+: two words before an object (after any PyGC_Head) for a
                                           // managed dict or weakref list, which sys.getsizeof counts
   uint64_t tpflags_managed_weakref = 0;   // Py_TPFLAGS_MANAGED_WEAKREF (3.12+)

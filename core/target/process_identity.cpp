@@ -27,6 +27,17 @@ std::string trim(std::string s) {
   return s;
 }
 
+// The same file, seen from a container or from its host: "/usr/bin/python3.14" inside a chroot is
+// "/var/cache/root/usr/bin/python3.14" outside it, and which of the two a process or a core names
+// depends on who reads it.
+bool same_executable(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  const std::string& shorter = a.size() < b.size() ? a : b;
+  const std::string& longer = a.size() < b.size() ? b : a;
+  return !shorter.empty() && shorter.front() == '/' &&
+         longer.compare(longer.size() - shorter.size(), shorter.size(), shorter) == 0;
+}
+
 }  // namespace
 
 std::optional<uint64_t> parse_start_ticks(std::string_view line) {
@@ -80,7 +91,7 @@ SameProcess same_process(const ProcessIdentity& a, const ProcessIdentity& b) {
     return {same, true};
   }
   // A core records neither the boot nor the start time.
-  return {a.exe == b.exe, false};
+  return {same_executable(a.exe, b.exe), false};
 }
 
 std::string describe(const ProcessIdentity& p) {

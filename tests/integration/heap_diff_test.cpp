@@ -13,6 +13,8 @@
 #include "front_end.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
+#include "test_names.hpp"
+#include "variants.hpp"
 #include "workload.hpp"
 
 #include <fcntl.h>
@@ -65,6 +67,7 @@ class LeakWorkload {
   }
 
   pid_t pid() const { return proc_->pid(); }
+  bool running() const { return proc_->running(); }
   const json& truth() const { return truth_; }
   const fs::path& dir() const { return dir_.path(); }
 
@@ -227,7 +230,7 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
   const std::string s1_bytes = read_text(s1);
   std::ofstream(cut, std::ios::binary) << s1_bytes.substr(0, s1_bytes.size() / 2);
   r = run_gdb(w->pid(),
-              {"py-heap-summary --save " + s3, "py-heap-diff --json " + s1 + " " + s2 + " " + s3,
+              {"py-heap-summary --save " + s3 + " --objects", "py-heap-diff --json " + s1 + " " + s2 + " " + s3,
                "py-heap-diff " + s1 + " " + s2 + " " + s3, "py-heap-diff " + junk, "py-heap-diff " + s1 + " " + cut},
               dir, 240s);
   expect_clean(r);
@@ -238,6 +241,13 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
       std::find_if(suspects.begin(), suspects.end(), [](const json& s) { return s.at("type") == "leakapp.Widget"; });
   ASSERT_NE(widget, suspects.end()) << suspects.dump();
   EXPECT_EQ(widget->at("counts"), json({0, kLeak2, kLeak2 + kLeak3})) << widget->dump();
+  // Every leaked Widget has lived through the workload's gc.collect(): all in the oldest generation,
+  // and the sample is one of them, new since the first snapshot (which had no Widget).
+  EXPECT_EQ(widget->value("generations", json::object()).value("gen2", int64_t{-1}), kLeak2 + kLeak3) << widget->dump();
+  const json sample = widget->value("sample", json::object());
+  EXPECT_GT(sample.value("address", uint64_t{0}), 0u) << widget->dump();
+  EXPECT_EQ(sample.value("generation", ""), "gen2") << widget->dump();
+  EXPECT_TRUE(sample.value("new", false)) << widget->dump();
   EXPECT_EQ(diffs[0].at("types")[0].at("type"), "leakapp.Widget") << diffs[0].dump();
   EXPECT_EQ(diffs[0].at("types")[0].at("count_delta").get<int64_t>(), kLeak2 + kLeak3);
   EXPECT_NE(r.out.find("leak suspects (the count grew in each of the 2 intervals):\n"), std::string::npos)
@@ -278,20 +288,29 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, PyHeapDiff, testing::ValuesIn(diff_interpreters()), param_name);
 
-// LLDB: the same commands, the same answer (3.12: _PyCFrame, pyenv's shared libpython).
-TEST(PyHeapDiffLldb, LeakedWidgetsFirstAndExact) {
-  std::optional<Interpreter> interp;
-  for (const auto& i : pyenv_interpreters())
-    if (i.major == 3 && i.minor == 12) interp = i;
-  ASSERT_TRUE(interp) << "no pyenv 3.12";
+// The same workload through LLDB live, and from a core of stage 2 in gdb and LLDB: the stage-1
+// snapshot (LLDB, live) against the stage-2 heap as each front end sees it, on every interpreter of
+// the matrix (sid's core is the kernel's, which ends the workload: it comes last).
+std::vector<Variant> diff_variants() {
+  std::vector<Variant> out;
+  for (const auto& i : diff_interpreters())
+    for (auto& v : all_variants())
+      if (v.has_debuginfo() && v.interp.path == i.path) out.push_back(v);
+  return out;
+}
+
+class PyHeapDiffFrontEnds : public testing::TestWithParam<Variant> {};
+
+TEST_P(PyHeapDiffFrontEnds, LldbLiveAndCores) {
+  const Variant& v = GetParam();
   std::unique_ptr<LeakWorkload> w;
   try {
-    w = LeakWorkload::start(*interp);
+    w = LeakWorkload::start(v.interp);
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
   const fs::path dir = w->dir();
-  const std::string s1 = (dir / "s1.heap").string(), s2 = (dir / "s2.heap").string();
+  const std::string s1 = (dir / "s1.heap").string(), s2 = (dir / "s2.heap").string(), sc = (dir / "core.heap").string();
   const json t1 = w->truth();
   auto run = run_front_end(FrontEnd::Lldb, w->pid(), {"py-heap-summary --limit 1 --save " + s1 + " --objects"}, dir);
   EXPECT_TRUE(run.problems.empty()) << join(run.problems) << run.raw.describe();
@@ -307,44 +326,32 @@ TEST(PyHeapDiffLldb, LeakedWidgetsFirstAndExact) {
   ASSERT_EQ(diffs.size(), 2u) << run.raw.describe();
   for (const auto& d : diffs) {
     const auto lines = compare_diff(d, t1, t2);
-    EXPECT_TRUE(lines.empty()) << join(lines);
+    EXPECT_TRUE(lines.empty()) << "LLDB live:\n" << join(lines);
   }
-}
 
-// A snapshot of a core file (gdb's gcore of stage 2) against the live stage-1 snapshot: the same
-// diff, and the same process as far as a core can tell (its pid and executable).
-TEST(PyHeapDiffCoreFile, SnapshotOfACore) {
-  std::optional<Interpreter> interp;
-  for (const auto& i : pyenv_interpreters())
-    if (i.major == 3 && i.minor == 11) interp = i;
-  ASSERT_TRUE(interp) << "no pyenv 3.11";
-  std::unique_ptr<LeakWorkload> w;
+  CoreRuns cores;
   try {
-    w = LeakWorkload::start(*interp);
+    cores = run_on_core(v, setup_for(v), w->pid(), [&] { return w->running(); }, dir,
+                        {"py-heap-summary --limit 1 --save " + sc, "py-heap-diff --json " + s1 + " " + sc});
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
-  const fs::path dir = w->dir();
-  const std::string s1 = (dir / "s1.heap").string(), sc = (dir / "core.heap").string();
-  const json t1 = w->truth();
-  auto r = run_gdb(w->pid(), {"py-heap-summary --limit 1 --save " + s1}, dir, 180s);
-  expect_clean(r);
-  ASSERT_NO_THROW(w->next());
-  const json t2 = w->truth();
-  const fs::path core = dir / "core";
-  ASSERT_NO_THROW(write_core(w->pid(), core, dir));
-  r = run_gdb_core(interp->path, core,
-                   {"py-heap-summary --limit 1 --save " + sc, "py-heap-diff --json " + s1 + " " + sc}, dir, 240s);
-  expect_clean(r);
-  fs::remove(core);
-  auto diffs = json_lines(r.out, "{\"types\"");
-  ASSERT_EQ(diffs.size(), 1u) << r.describe();
-  const auto d = compare_diff(diffs[0], t1, t2);
-  EXPECT_TRUE(d.empty()) << "s1 -> core:\n" << join(d);
-  EXPECT_EQ(diffs[0].at("snapshots").at(1).at("source"), "core") << diffs[0].dump();
-  EXPECT_TRUE(diffs[0].at("same_process").get<bool>()) << diffs[0].dump();
-  EXPECT_FALSE(diffs[0].value("same_process_certain", true)) << diffs[0].dump();
+  auto check_core = [&](const char* who, const CommandResult& r) {
+    expect_clean(r);
+    auto d = json_lines(r.out, "{\"types\"");
+    ASSERT_EQ(d.size(), 1u) << who << "\n" << r.describe();
+    const auto lines = compare_diff(d[0], t1, t2);
+    EXPECT_TRUE(lines.empty()) << who << ": s1 -> core:\n" << join(lines);
+    EXPECT_EQ(d[0].at("snapshots").at(1).at("source"), "core") << d[0].dump();
+    EXPECT_TRUE(d[0].at("same_process").get<bool>()) << d[0].dump();
+    EXPECT_FALSE(d[0].value("same_process_certain", true)) << d[0].dump();
+  };
+  check_core("gdb", cores.gdb);
+  ASSERT_TRUE(cores.lldb.has_value());
+  check_core("LLDB", *cores.lldb);
 }
+
+INSTANTIATE_TEST_SUITE_P(Variants, PyHeapDiffFrontEnds, testing::ValuesIn(diff_variants()), variant_name);
 
 }  // namespace
 }  // namespace pyxray::it

@@ -24,8 +24,8 @@ HeapSnapshot sample_snapshot(bool objects) {
   s.taken_at = "2026-12-07T18:59:01Z";
   s.time = 1796669941.5;
   s.seconds = 0.25;
-  s.types = {{"builtins", "dict", "dict", 0x7f0000001000, 3, 600, 272},
-             {"app", "Outer.Widget", "app.Outer.Widget", 0x5600000020, 2, 96, 48}};
+  s.types = {{"builtins", "dict", "dict", 0x7f0000001000, 3, 600, 272, {}},
+             {"app", "Outer.Widget", "app.Outer.Widget", 0x5600000020, 2, 96, 48, {}}};
   s.objects = 5;
   s.bytes = 696;
   s.warnings = {"a warning"};
@@ -39,6 +39,16 @@ HeapSnapshot sample_snapshot(bool objects) {
     c.add(0x7f5340070100, 0, 264);
     c.finish(s);
   }
+  return s;
+}
+
+// The same, with every object's GC generation (py-heap-summary --save F --objects).
+HeapSnapshot sample_with_generations() {
+  HeapSnapshot s = sample_snapshot(true);
+  s.generation_names = {"untracked", "gen0", "gen1", "gen2", "permanent", "unknown"};
+  s.types[0].gens = {0, 1, 0, 2, 0, 0};
+  s.types[1].gens = {1, 0, 0, 0, 1, 0};
+  s.gen_col = {1, 3, 0, 4, 3};
   return s;
 }
 
@@ -76,6 +86,29 @@ TEST(HeapSnapshot, RoundTripKeepsEverything) {
   for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ((*objs)[i].addr, want[i]) << i;
   EXPECT_EQ((*objs)[2].type, 1u);
   EXPECT_EQ((*objs)[4].size, 264u);
+}
+
+TEST(HeapSnapshot, RoundTripKeepsGenerations) {
+  auto back = decode_snapshot(bytes_of(encode_snapshot(sample_with_generations())));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->generation_names.at(4), "permanent");
+  EXPECT_EQ(back->types[0].gens, (std::vector<uint64_t>{0, 1, 0, 2, 0, 0}));
+  EXPECT_EQ(back->types[1].gens, (std::vector<uint64_t>{1, 0, 0, 0, 1, 0}));
+  auto objs = snapshot_objects(*back);
+  ASSERT_TRUE(objs) << objs.error().message;
+  const uint8_t want[] = {1, 3, 0, 4, 3};
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ((*objs)[i].gen, want[i]) << i;
+  // A generation column that does not match the objects is damage, said so.
+  HeapSnapshot bad = sample_with_generations();
+  bad.gen_col.pop_back();
+  auto r = decode_snapshot(bytes_of(encode_snapshot(bad)));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "is damaged: its generation column does not match its object count");
+  // Without generations, none are invented.
+  back = decode_snapshot(bytes_of(encode_snapshot(sample_snapshot(true))));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->generation_names.empty());
+  EXPECT_TRUE(back->types[0].gens.empty());
 }
 
 TEST(HeapSnapshot, WithoutObjectsSaysSo) {
@@ -180,12 +213,19 @@ TEST(HeapSnapshot, SameProcessNeedsBootPidAndStartTime) {
   ProcessIdentity core{"core", 10, 0, "", "/usr/bin/python3"};
   EXPECT_TRUE(same_process(a, core).same);
   EXPECT_FALSE(same_process(a, core).certain);
+  // A container's executable, as the host names it in its core.
+  core.exe = "/var/cache/root/usr/bin/python3";
+  EXPECT_TRUE(same_process(a, core).same);
+  core.exe = "/usr/bin/notpython3";
+  EXPECT_FALSE(same_process(a, core).same);
+  core.exe = "/usr/local/bin/python3";
+  EXPECT_FALSE(same_process(a, core).same);
 }
 
 HeapSnapshot counts(std::vector<std::tuple<std::string, std::string, uint64_t, uint64_t>> rows) {
   HeapSnapshot s;
   for (auto& [module, qual, count, bytes] : rows) {
-    s.types.push_back({module, qual, module == "builtins" ? qual : module + "." + qual, 0, count, bytes, 0});
+    s.types.push_back({module, qual, module == "builtins" ? qual : module + "." + qual, 0, count, bytes, 0, {}});
     s.objects += count;
     s.bytes += bytes;
   }
@@ -229,6 +269,40 @@ TEST(HeapDiff, SuspectsGrewInEveryInterval) {
   for (const auto& r : d.rows) {
     if (r.name != "app.Widget") EXPECT_FALSE(r.suspect) << r.name;
   }
+}
+
+// A suspect's sample: an object of its type in the newest snapshot at an address the oldest had none
+// of its type at, of the oldest generation among those; its generations counted by name.
+TEST(HeapDiff, SuspectSampleIsNewAndOld) {
+  const std::vector<std::string> names = {"untracked", "gen0", "gen1", "gen2", "permanent", "unknown"};
+  auto with_objects = [&](HeapSnapshot s, std::vector<std::tuple<uint64_t, uint32_t, uint8_t>> objs) {
+    ObjectColumns c;
+    for (auto& [addr, type, gen] : objs) c.add(addr, type, 48);
+    c.finish(s);
+    s.generation_names = names;
+    for (auto& [addr, type, gen] : objs) s.gen_col.push_back(gen);
+    for (auto& t : s.types) t.gens.assign(names.size(), 0);
+    for (auto& [addr, type, gen] : objs) ++s.types[type].gens[gen];
+    return s;
+  };
+  // Widget at 0x100 (gen2) exists from the first snapshot; 0x200 is new but young, 0x300 new and old.
+  HeapSnapshot a =
+      with_objects(counts({{"app", "Widget", 1, 48}, {"builtins", "list", 1, 48}}), {{0x100, 0, 3}, {0x900, 1, 1}});
+  HeapSnapshot b = counts({{"app", "Widget", 2, 96}});
+  HeapSnapshot c = with_objects(counts({{"builtins", "list", 1, 48}, {"app", "Widget", 3, 144}}),
+                                {{0x900, 0, 1}, {0x100, 1, 3}, {0x200, 1, 1}, {0x300, 1, 3}});
+  const HeapDiff d = diff_snapshots({&a, &b, &c});
+  ASSERT_EQ(d.suspects.size(), 1u);
+  const DiffRow& w = d.suspects[0];
+  EXPECT_EQ(w.sample, 0x300u);
+  EXPECT_TRUE(w.sample_is_new);
+  EXPECT_EQ(w.sample_generation, "gen2");
+  const std::vector<std::pair<std::string, uint64_t>> want = {{"untracked", 0}, {"gen0", 1},      {"gen1", 0},
+                                                              {"gen2", 2},      {"permanent", 0}, {"unknown", 0}};
+  EXPECT_EQ(w.generations, want);
+  // Without objects in the newest snapshot there is no sample, and no harm.
+  const HeapDiff none = diff_snapshots({&a, &c, &b});
+  for (const auto& r : none.suspects) EXPECT_EQ(r.sample, 0u) << r.name;
 }
 
 }  // namespace
