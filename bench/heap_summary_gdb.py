@@ -36,6 +36,16 @@ def main():
         else:
             times.append(dt)
     text = gdb.execute('py-heap-summary --limit 12', to_string=True)
+    # A snapshot with every object and its generation (issue 18's bar: under 3 s, under 100 MB).
+    snap = os.path.join(os.environ.get('BENCH_TMP', '/tmp'), 'bench.heap')
+    save_times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        gdb.execute('py-heap-summary --limit 1 --save %s --objects' % snap, to_string=True)
+        save_times.append(time.perf_counter() - t0)
+    snap_bytes = os.path.getsize(snap)
+    os.unlink(snap)
+    save_med = statistics.median(save_times)
     peak = vm('VmHWM')
     med = statistics.median(times)
     speedup = inproc / med
@@ -48,7 +58,10 @@ def main():
                                    ('allocator', 'arenas', 'in_arenas', 'gc_outside', 'by_reference', 'partial')))
     print('gdb memory: RSS %.0f MiB before, peak %.0f MiB (VmHWM)' % (rss_before / 2**20, peak / 2**20))
     print('speedup over the in-process walk: %.1fx (bar: %.1fx)' % (speedup, min_speedup))
+    print('py-heap-summary --save F --objects: median %.2f s over %d runs (bar: 3 s), F %.1f MB (bar: 100 MB)'
+          % (save_med, len(save_times), snap_bytes / 1e6))
     ok = speedup >= min_speedup and abs(summary['objects'] - inproc_objects) <= 0.05 * inproc_objects
+    ok = ok and save_med < 3.0 and snap_bytes < 100e6
     print('BENCH: %s' % ('PASS' if ok else 'FAIL'))
 
 

@@ -726,12 +726,12 @@ std::vector<CommandDef> heap_commands() {
         "gen2, permanent after gc.freeze(); 3.14.0-3.14.4: young, old-visited, old-pending), and in\n"
         "JSON \"generations\": {\"untracked\": N, \"gen0\": N, ...} per type and in total.\n"
         "--save FILE also writes the table as a heap snapshot that py-heap-diff compares later (with\n"
-        "--objects, every object's address, type and size too)."},
+        "--objects, every object's address, type, size and GC generation too)."},
        {{"--json", false, "print one JSON object instead of text"},
         {"--generations", false, "count each type's objects per GC generation"},
         {"--limit", true, "show the N largest types (default 30)"},
         {"--save", true, "write a heap snapshot to FILE, for py-heap-diff"},
-        {"--objects", false, "with --save: every object's address, type and size too"},
+        {"--objects", false, "with --save: every object's address, type, size and generation too"},
         {"--sort", true, "order types by bytes (default) or count"}},
        0,
        run_summary},
