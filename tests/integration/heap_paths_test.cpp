@@ -1,0 +1,196 @@
+// End-to-end tests of py-referrers --path and py-biggest --deep on tests/workloads/heap_leak.py at
+// stage 2 (1,234 leakapp.Widget objects in the list leakapp.CACHE['k'], 500 dicts in CACHE['meta']),
+// against what the workload says of itself:
+//
+//  - py-referrers WIDGET --path --json: the chain's root is {global, leakapp, CACHE} and its
+//    expression is sys.modules['leakapp'].CACHE['k'] -> list[777] -> <leakapp.Widget 0x...> for the
+//    Widget the workload names (CACHE['k'][777]); the text form prints that same line;
+//  - --dot FILE: a Graphviz digraph (parsed by dot when it is installed), the Widget in red;
+//  - py-biggest --deep --json: leakapp.CACHE first, named sys.modules['leakapp'].CACHE, its deep size
+//    what the workload measured by py-sizeof --deep's rule; CACHE['k'] (when listed) likewise.
+//
+// One debugger session per variant runs all of it: gdb on every interpreter of the py-heap-diff
+// tests, LLDB on 3.12, and gdb on a core of 3.11's workload.
+#include "front_end.hpp"
+#include "harness.hpp"
+#include "interpreters.hpp"
+#include "leak_workload.hpp"
+#include "workload.hpp"
+
+#include <gtest/gtest.h>
+#include <cstdlib>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+namespace pyxray::it {
+namespace {
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::vector<std::string> commands(const json& t, const fs::path& dot) {
+  const std::string widget = hex(t.at("path_sample").get<uint64_t>());
+  return {"py-referrers " + widget + " --path --json", "py-referrers " + widget + " --path --dot " + dot.string(),
+          "py-biggest 5 --deep --json"};
+}
+
+std::optional<json> json_line(const std::string& out, const std::string& prefix) {
+  for (const auto& line : split_lines(out))
+    if (line.rfind(prefix, 0) == 0) try {
+        return json::parse(line);
+      } catch (const json::exception&) {
+      }
+  return std::nullopt;
+}
+
+std::optional<fs::path> dot_program() {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  for (std::size_t at = 0; at <= dirs.size();) {
+    const std::size_t end = std::min(dirs.find(':', at), dirs.size());
+    const fs::path p = fs::path(dirs.substr(at, end - at)) / "dot";
+    if (end > at && fs::exists(p)) return p;
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+// What is wrong with a run of commands() against the stage's truth (empty: nothing).
+std::vector<std::string> check(const std::string& out, const json& t, const fs::path& dot, const fs::path& dir) {
+  std::vector<std::string> bad;
+  const uint64_t widget = t.at("path_sample").get<uint64_t>();
+  const std::string line = "sys.modules['leakapp'].CACHE['k'] -> list[" + std::to_string(t.at("path_index").get<int>()) +
+                           "] -> <leakapp.Widget " + hex(widget) + ">";
+  // --path --json
+  auto refs = json_line(out, "{\"address\":");
+  if (!refs) {
+    bad.push_back("no py-referrers --json line");
+  } else if (refs->at("chains").empty()) {
+    bad.push_back("no chain: " + refs->dump());
+  } else {
+    const json& c = refs->at("chains")[0];
+    if (c.at("root") != json({{"kind", "global"}, {"module", "leakapp"}, {"name", "CACHE"}}))
+      bad.push_back("root is " + c.at("root").dump());
+    if (c.value("expression", "") != line) bad.push_back("expression is " + c.value("expression", "(none)"));
+    if (c.at("path").back().at("address").get<uint64_t>() != widget) bad.push_back("the path ends elsewhere");
+  }
+  // --path text: the one line.
+  if (out.find("\n" + line + "\n") == std::string::npos) bad.push_back("no line \"" + line + "\" in the text");
+  // --dot
+  const std::string graph = read_text(dot);
+  if (graph.rfind("digraph ObjectGraph {\n", 0) != 0) bad.push_back("the graph does not start with digraph");
+  const std::string node = "o" + hex(widget).substr(2) + " [";
+  if (graph.find(node) == std::string::npos || graph.find("color=red", graph.find(node)) == std::string::npos)
+    bad.push_back("the Widget is not a red node:\n" + graph);
+  if (auto prog = dot_program()) {
+    auto r = run_command({prog->string(), "-Tsvg", dot.string(), "-o", (dir / "paths.svg").string()}, dir, 60s);
+    if (r.exit_code != 0) bad.push_back("dot refused the graph: " + r.describe());
+  }
+  // py-biggest --deep --json
+  auto big = json_line(out, "{\"objects\":");
+  if (!big || big->at("objects").empty()) {
+    bad.push_back("no py-biggest --deep --json line");
+    return bad;
+  }
+  const json& top = big->at("objects")[0];
+  if (top.at("address").get<uint64_t>() != t.at("cache").get<uint64_t>() ||
+      top.at("root") != "sys.modules['leakapp'].CACHE")
+    bad.push_back("first is not leakapp.CACHE: " + big->dump());
+  if (top.at("deep_size").get<uint64_t>() != t.at("cache_deep").get<uint64_t>())
+    bad.push_back("CACHE's deep size is " + top.at("deep_size").dump() + ", the process says " +
+                  t.at("cache_deep").dump());
+  for (const auto& row : big->at("objects"))
+    if (row.at("address").get<uint64_t>() == t.at("cache_list").get<uint64_t>() &&
+        row.at("deep_size").get<uint64_t>() != t.at("cache_list_deep").get<uint64_t>())
+      bad.push_back("CACHE['k']'s deep size is " + row.at("deep_size").dump() + ", the process says " +
+                    t.at("cache_list_deep").dump());
+  return bad;
+}
+
+std::string join(const std::vector<std::string>& lines) {
+  std::string s;
+  for (const auto& l : lines) s += l + "\n";
+  return s;
+}
+
+std::unique_ptr<LeakWorkload> stage2(const Interpreter& interp) {
+  auto w = LeakWorkload::start(interp);
+  w->next();
+  return w;
+}
+
+std::vector<Interpreter> path_interpreters() {
+  std::vector<Interpreter> out;
+  for (const auto& i : pyenv_interpreters())
+    if (i.major == 3 && (i.minor == 8 || i.minor == 11 || i.minor == 12 || i.minor == 13)) out.push_back(i);
+  for (const auto& i : sid_interpreters()) out.push_back(i);
+  return out;
+}
+
+std::optional<Interpreter> pyenv_minor(int minor) {
+  for (const auto& i : pyenv_interpreters())
+    if (i.major == 3 && i.minor == minor) return i;
+  return std::nullopt;
+}
+
+std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
+
+class PyHeapPaths : public testing::TestWithParam<Interpreter> {};
+
+TEST_P(PyHeapPaths, LeakedWidgetChainAndCacheDeepSize) {
+  std::unique_ptr<LeakWorkload> w;
+  try {
+    w = stage2(GetParam());
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  const fs::path dot = w->dir() / "paths.dot";
+  auto r = run_gdb(w->pid(), commands(w->truth(), dot), w->dir(), 240s);
+  EXPECT_FALSE(r.timed_out) << r.describe();
+  const auto bad = check(r.out, w->truth(), dot, w->dir());
+  EXPECT_TRUE(bad.empty()) << join(bad) << r.describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, PyHeapPaths, testing::ValuesIn(path_interpreters()), param_name);
+
+TEST(PyHeapPathsLldb, LeakedWidgetChainAndCacheDeepSize) {
+  auto interp = pyenv_minor(12);
+  ASSERT_TRUE(interp) << "no pyenv 3.12";
+  std::unique_ptr<LeakWorkload> w;
+  try {
+    w = stage2(*interp);
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  const fs::path dot = w->dir() / "paths.dot";
+  auto run = run_front_end(FrontEnd::Lldb, w->pid(), commands(w->truth(), dot), w->dir());
+  EXPECT_TRUE(run.problems.empty()) << join(run.problems) << run.raw.describe();
+  const auto bad = check(run.raw.out, w->truth(), dot, w->dir());
+  EXPECT_TRUE(bad.empty()) << join(bad) << run.raw.describe();
+}
+
+// The same from a core (gdb's gcore of stage 2): the chain and the sizes need no live process.
+TEST(PyHeapPathsCoreFile, LeakedWidgetChainAndCacheDeepSize) {
+  auto interp = pyenv_minor(11);
+  ASSERT_TRUE(interp) << "no pyenv 3.11";
+  std::unique_ptr<LeakWorkload> w;
+  try {
+    w = stage2(*interp);
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  const fs::path core = w->dir() / "core", dot = w->dir() / "paths.dot";
+  ASSERT_NO_THROW(write_core(w->pid(), core, w->dir()));
+  auto r = run_gdb_core(interp->path, core, commands(w->truth(), dot), w->dir(), 240s);
+  fs::remove(core);
+  EXPECT_FALSE(r.timed_out) << r.describe();
+  const auto bad = check(r.out, w->truth(), dot, w->dir());
+  EXPECT_TRUE(bad.empty()) << join(bad) << r.describe();
+}
+
+}  // namespace
+}  // namespace pyxray::it
