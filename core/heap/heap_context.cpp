@@ -10,8 +10,7 @@
 
 namespace pyxray {
 
-HeapContext::HeapContext(PythonProcess& p)
-    : proc(p), objects(p), types(p, objects), sizer(p, types), refs(p, types) {}
+HeapContext::HeapContext(PythonProcess& p) : proc(p), objects(p), types(p, objects), sizer(p, types), refs(p, types) {}
 
 Expected<HeapWalkStats> HeapContext::walk(HeapWalkOptions opt, bool counts_if_gone) {
   // Walks of big heaps take seconds: say how far they got, on a terminal.

@@ -104,9 +104,9 @@ Expected<PathSearchResult> find_paths(HeapContext& ctx, const std::vector<uint64
 
   const auto n = static_cast<uint32_t>(targets.size());
   std::unordered_map<uint64_t, uint64_t> toward;  // key(referrer, target) -> the object it holds, one step closer
-  std::unordered_set<uint64_t> visited;            // keys
+  std::unordered_set<uint64_t> visited;           // keys
   std::unordered_map<uint64_t, std::vector<uint32_t>> frontier;  // object -> the targets it leads to
-  std::vector<std::size_t> found(n, 0);                           // chains per target
+  std::vector<std::size_t> found(n, 0);                          // chains per target
   for (uint32_t o = 0; o < n; ++o) {
     visited.insert(key_of(targets[o], o));
     frontier[targets[o]].push_back(o);
@@ -169,7 +169,8 @@ Expected<PathSearchResult> find_paths(HeapContext& ctx, const std::vector<uint64
       for (uint32_t o : frontier[dst]) {
         if (found_before[o]) continue;  // this target's shortest chains are known; longer ones are not wanted
         auto& direct = res.direct[o];
-        if (res.depth == 1 && direct.size() < opt.max_direct && std::find(direct.begin(), direct.end(), src) == direct.end())
+        if (res.depth == 1 && direct.size() < opt.max_direct &&
+            std::find(direct.begin(), direct.end(), src) == direct.end())
           direct.push_back(src);
         if (auto m = roots.module_dicts.find(src); m != roots.module_dicts.end()) {
           std::string key = "?";

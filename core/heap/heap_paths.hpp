@@ -33,7 +33,7 @@ struct PathRoot {
 const char* root_kind_name(PathRoot::Kind k);  // "global", "local", "class", "interned"
 
 struct HeapPath {
-  std::size_t target = 0;         // index of the target in the list asked for
+  std::size_t target = 0;  // index of the target in the list asked for
   PathRoot root;
   std::vector<uint64_t> objects;  // the root's object first, the target last
 };
@@ -48,10 +48,10 @@ struct PathSearch {
 };
 
 struct PathSearchResult {
-  std::vector<HeapPath> chains;                // shortest first, per target in the order found
+  std::vector<HeapPath> chains;               // shortest first, per target in the order found
   std::vector<std::vector<uint64_t>> direct;  // per target: what refers to it directly
-  int depth = 0;                               // steps searched
-  bool heap_walked = true;                     // false: a heap pyxray does not walk, locals only
+  int depth = 0;                              // steps searched
+  bool heap_walked = true;                    // false: a heap pyxray does not walk, locals only
   bool interrupted = false;
   std::vector<std::string> warnings;
 };

@@ -19,7 +19,8 @@ bool identifier(std::string_view s) {
 // Steps i and i + 1 read as one attribute: an object's __dict__, then the dict's value under an
 // identifier key. Not when the dict is the target itself: it must be shown.
 bool collapses(const std::vector<PathStep>& s, std::size_t i) {
-  return i + 2 < s.size() && s[i].edge == ".__dict__" && s[i + 1].type == "dict" && !identifier_key(s[i + 1].edge).empty();
+  return i + 2 < s.size() && s[i].edge == ".__dict__" && s[i + 1].type == "dict" &&
+         !identifier_key(s[i + 1].edge).empty();
 }
 
 // How far from the target a node is, as objgraph shades them: white next to it, darker further back.

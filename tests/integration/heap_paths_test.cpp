@@ -18,8 +18,8 @@
 #include "workload.hpp"
 
 #include <gtest/gtest.h>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -63,8 +63,8 @@ std::optional<fs::path> dot_program() {
 std::vector<std::string> check(const std::string& out, const json& t, const fs::path& dot, const fs::path& dir) {
   std::vector<std::string> bad;
   const uint64_t widget = t.at("path_sample").get<uint64_t>();
-  const std::string line = "sys.modules['leakapp'].CACHE['k'] -> list[" + std::to_string(t.at("path_index").get<int>()) +
-                           "] -> <leakapp.Widget " + hex(widget) + ">";
+  const std::string line = "sys.modules['leakapp'].CACHE['k'] -> list[" +
+                           std::to_string(t.at("path_index").get<int>()) + "] -> <leakapp.Widget " + hex(widget) + ">";
   // --path --json
   auto refs = json_line(out, "{\"address\":");
   if (!refs) {

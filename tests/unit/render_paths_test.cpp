@@ -27,12 +27,16 @@ TEST(RenderPaths, GlobalThroughADictAndAList) {
 
 TEST(RenderPaths, InstanceDictReadsAsAnAttribute) {
   PathView p{global("app", "handler"),
-             {{0x10, "app.Handler", ".__dict__", ""}, {0x20, "dict", "['seen']", ""}, {0x30, "set", "(member)", ""},
+             {{0x10, "app.Handler", ".__dict__", ""},
+              {0x20, "dict", "['seen']", ""},
+              {0x30, "set", "(member)", ""},
               {0x40, "str", "", ""}}};
   EXPECT_EQ(path_expression(p), "sys.modules['app'].handler.seen -> set(member) -> <str 0x40>");
   // In the middle of a chain too.
   PathView q{global("app", "items"),
-             {{0x10, "list", "[0]", ""}, {0x20, "app.Node", ".__dict__", ""}, {0x30, "dict", "['next']", ""},
+             {{0x10, "list", "[0]", ""},
+              {0x20, "app.Node", ".__dict__", ""},
+              {0x30, "dict", "['next']", ""},
               {0x40, "app.Node", "", ""}}};
   EXPECT_EQ(path_expression(q), "sys.modules['app'].items[0] -> app.Node.next -> <app.Node 0x40>");
 }
@@ -88,7 +92,8 @@ TEST(RenderPaths, DotQuoting) {
 
 TEST(RenderPaths, DotGraph) {
   PathView p{global("leakapp", "CACHE"),
-             {{0x1000, "dict", "['k']", "{'k': [...]}"}, {0x2000, "list", "[3]", "[...]"},
+             {{0x1000, "dict", "['k']", "{'k': [...]}"},
+              {0x2000, "list", "[3]", "[...]"},
               {0x7f00, "leakapp.Widget", "", "<leakapp.Widget object at 0x7f00>"}}};
   // A second chain through the same list: shared nodes and edges are drawn once.
   PathView q = p;
