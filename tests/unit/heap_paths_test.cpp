@@ -38,7 +38,8 @@ TEST_P(HeapPaths, SeveralTargetsInOneSearch) {
   ASSERT_TRUE(found) << found.error().message;
   ASSERT_EQ(found->direct.size(), 2u);
   for (std::size_t t = 0; t < 2; ++t) {
-    auto chain = std::find_if(found->chains.begin(), found->chains.end(), [&](const HeapPath& p) { return p.target == t; });
+    auto chain =
+        std::find_if(found->chains.begin(), found->chains.end(), [&](const HeapPath& p) { return p.target == t; });
     ASSERT_NE(chain, found->chains.end()) << "no chain for target " << t;
     ASSERT_EQ(chain->objects.size(), 2u);
     EXPECT_EQ(chain->objects[0], scene.root);
