@@ -5,6 +5,8 @@
 //  - py-referrers WIDGET --path --json: the chain's root is {global, leakapp, CACHE} and its
 //    expression is sys.modules['leakapp'].CACHE['k'] -> list[777] -> <leakapp.Widget 0x...> for the
 //    Widget the workload names (CACHE['k'][777]); the text form prints that same line;
+//  - --path of leakapp.Marker, held by a class attribute: sys.modules['leakapp'].Widget.registry[0];
+//    of the key 'k' (an interned str): root {interned}, "sys.intern('k') is <str 0x...>";
 //  - --dot FILE: a Graphviz digraph (parsed by dot when it is installed), the Widget in red;
 //  - py-biggest --deep --json: leakapp.CACHE first, named sys.modules['leakapp'].CACHE, its deep size
 //    what the workload measured by py-sizeof --deep's rule; CACHE['k'] (when listed) likewise.
@@ -35,7 +37,8 @@ std::string hex(uint64_t v) {
 std::vector<std::string> commands(const json& t, const fs::path& dot) {
   const std::string widget = hex(t.at("path_sample").get<uint64_t>());
   return {"py-referrers " + widget + " --path --json", "py-referrers " + widget + " --path --dot " + dot.string(),
-          "py-biggest 5 --deep --json"};
+          "py-biggest 5 --deep --json", "py-referrers " + hex(t.at("marker").get<uint64_t>()) + " --path",
+          "py-referrers " + hex(t.at("interned_key").get<uint64_t>()) + " --path --json"};
 }
 
 std::optional<json> json_line(const std::string& out, const std::string& prefix) {
@@ -66,7 +69,7 @@ std::vector<std::string> check(const std::string& out, const json& t, const fs::
   const std::string line = "sys.modules['leakapp'].CACHE['k'] -> list[" +
                            std::to_string(t.at("path_index").get<int>()) + "] -> <leakapp.Widget " + hex(widget) + ">";
   // --path --json
-  auto refs = json_line(out, "{\"address\":");
+  auto refs = json_line(out, "{\"address\":" + std::to_string(widget) + ",");
   if (!refs) {
     bad.push_back("no py-referrers --json line");
   } else if (refs->at("chains").empty()) {
@@ -78,6 +81,16 @@ std::vector<std::string> check(const std::string& out, const json& t, const fs::
     if (c.value("expression", "") != line) bad.push_back("expression is " + c.value("expression", "(none)"));
     if (c.at("path").back().at("address").get<uint64_t>() != widget) bad.push_back("the path ends elsewhere");
   }
+  // A class attribute; an interned str (the key 'k').
+  const std::string marker =
+      "sys.modules['leakapp'].Widget.registry[0] -> <leakapp.Marker " + hex(t.at("marker").get<uint64_t>()) + ">";
+  if (out.find("\n" + marker + "\n") == std::string::npos) bad.push_back("no line \"" + marker + "\" in the text");
+  const std::string key = hex(t.at("interned_key").get<uint64_t>());
+  auto interned = json_line(out, "{\"address\":" + std::to_string(t.at("interned_key").get<uint64_t>()) + ",");
+  if (!interned || interned->at("chains").empty() ||
+      interned->at("chains")[0].at("root") != json({{"kind", "interned"}, {"module", nullptr}, {"name", nullptr}}) ||
+      interned->at("chains")[0].value("expression", "") != "sys.intern('k') is <str " + key + ">")
+    bad.push_back("the key 'k' is not an interned root: " + (interned ? interned->dump() : std::string("(none)")));
   // --path text: the one line.
   if (out.find("\n" + line + "\n") == std::string::npos) bad.push_back("no line \"" + line + "\" in the text");
   // --dot

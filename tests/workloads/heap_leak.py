@@ -116,6 +116,8 @@ def report(path, stage):
            'widgets': sum(WIDGETS[:stage]), 'sample': id(leakapp.CACHE['k'][0]) if leakapp.CACHE['k'] else 0,
            'path_index': PATH_INDEX,
            'path_sample': id(leakapp.CACHE['k'][PATH_INDEX]) if len(leakapp.CACHE['k']) > PATH_INDEX else 0,
+           'marker': id(leakapp.Widget.registry[0]),
+           'interned_key': id([k for k in leakapp.CACHE if k == 'k'][0]),
            'cache': id(leakapp.CACHE), 'cache_deep': deep_size(leakapp.CACHE),
            'cache_list': id(leakapp.CACHE['k']), 'cache_list_deep': deep_size(leakapp.CACHE['k'])}
     text = json.dumps(doc)  # held as one str while the heap is walked (left out of it)

@@ -1,5 +1,6 @@
 # The module whose global leaks (tests/workloads/heap_leak.py): py-heap-diff must name its Widget
-# type "leakapp.Widget", matched by module and qualified name across snapshots.
+# type "leakapp.Widget", matched by module and qualified name across snapshots; py-referrers --path
+# must name its Marker through the class attribute Widget.registry.
 
 
 class Widget:
@@ -10,6 +11,14 @@ class Widget:
         self.n = n
         self.payload = None
 
+
+class Marker:
+    pass
+
+
+# A class attribute holding an object: py-referrers --path names it through the class
+# (sys.modules['leakapp'].Widget.registry[0]). Made at import, so in every snapshot alike.
+Widget.registry = [Marker()]
 
 # The leak: Widgets appended to CACHE['k'], and a few hundred dicts to CACHE['meta'].
 CACHE = {'k': [], 'meta': []}
