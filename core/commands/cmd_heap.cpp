@@ -395,14 +395,16 @@ Expected<std::string> run_biggest_deep(Session& session, const ParsedArgs& args,
     return a.addr < b.addr;
   });
   const std::size_t measured = candidates.size();
+  // The candidate the budget ran out in (shown or not).
+  const bool cut_short =
+      std::any_of(candidates.begin(), candidates.end(), [](auto& c) { return c.deep.out_of_budget; });
   if (candidates.size() > static_cast<std::size_t>(n)) candidates.resize(static_cast<std::size_t>(n));
   std::vector<std::string> warnings = roots.warnings;
-  if (unmeasured || std::any_of(candidates.begin(), candidates.end(), [](auto& c) { return c.deep.out_of_budget; }))
-    warnings.push_back(
-        fmt::format("the deep sizes stopped after {} objects visited in all: {} of {} candidates not "
-                    "measured, and the last one partial ({})",
-                    objects_text(static_cast<uint64_t>(limits().deep_visits)), thousands(unmeasured),
-                    thousands(measured + unmeasured), raise_hint("deep-visits")));
+  if (unmeasured || cut_short)
+    warnings.push_back(fmt::format(
+        "the deep sizes stopped after {} visited in all: {} of {} candidates not measured{} ({})",
+        objects_text(static_cast<uint64_t>(limits().deep_visits)), thousands(unmeasured),
+        thousands(measured + unmeasured), cut_short ? ", one only in part" : "", raise_hint("deep-visits")));
   if (interrupted)
     warnings.push_back(fmt::format("deep sizes {}: the candidates after that were not measured", interrupt_phrase()));
   for (const auto& w : stats.warnings) warnings.push_back(w);

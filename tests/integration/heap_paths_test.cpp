@@ -9,7 +9,8 @@
 //    of the key 'k' (an interned str): root {interned}, "sys.intern('k') is <str 0x...>";
 //  - --dot FILE: a Graphviz digraph (parsed by dot when it is installed), the Widget in red;
 //  - py-biggest --deep --json: leakapp.CACHE first, named sys.modules['leakapp'].CACHE, its deep size
-//    what the workload measured by py-sizeof --deep's rule; CACHE['k'] (when listed) likewise.
+//    what the workload measured by py-sizeof --deep's rule; CACHE['k'] (when listed) likewise; with
+//    --max deep-visits=100 a warning names the limit.
 //
 // One debugger session per variant runs all of it: gdb on every interpreter of the py-heap-diff
 // tests, LLDB on 3.12, and gdb on a core of 3.11's workload.
@@ -36,9 +37,12 @@ std::string hex(uint64_t v) {
 
 std::vector<std::string> commands(const json& t, const fs::path& dot) {
   const std::string widget = hex(t.at("path_sample").get<uint64_t>());
-  return {"py-referrers " + widget + " --path --json", "py-referrers " + widget + " --path --dot " + dot.string(),
-          "py-biggest 5 --deep --json", "py-referrers " + hex(t.at("marker").get<uint64_t>()) + " --path",
-          "py-referrers " + hex(t.at("interned_key").get<uint64_t>()) + " --path --json"};
+  return {"py-referrers " + widget + " --path --json",
+          "py-referrers " + widget + " --path --dot " + dot.string(),
+          "py-biggest 5 --deep --json",
+          "py-referrers " + hex(t.at("marker").get<uint64_t>()) + " --path",
+          "py-referrers " + hex(t.at("interned_key").get<uint64_t>()) + " --path --json",
+          "py-biggest 3 --deep --max deep-visits=100"};
 }
 
 std::optional<json> json_line(const std::string& out, const std::string& prefix) {
@@ -91,6 +95,11 @@ std::vector<std::string> check(const std::string& out, const json& t, const fs::
       interned->at("chains")[0].at("root") != json({{"kind", "interned"}, {"module", nullptr}, {"name", nullptr}}) ||
       interned->at("chains")[0].value("expression", "") != "sys.intern('k') is <str " + key + ">")
     bad.push_back("the key 'k' is not an interned root: " + (interned ? interned->dump() : std::string("(none)")));
+  // The shared budget: a warning that names the limit.
+  if (out.find("pyxray: warning: the deep sizes stopped after 100 objects visited in all: ") == std::string::npos ||
+      out.find(" candidates not measured") == std::string::npos ||
+      out.find("(raise it with --max deep-visits=N)\n") == std::string::npos)
+    bad.push_back("no warning naming deep-visits");
   // --path text: the one line.
   if (out.find("\n" + line + "\n") == std::string::npos) bad.push_back("no line \"" + line + "\" in the text");
   // --dot
