@@ -55,10 +55,17 @@ bool HeapContext::interned_str(uint64_t addr) {
 bool HeapContext::interned_table(uint64_t dict) {
   const TypeInfo* t = validated(dict);
   if (!t || t->kind != BaseKind::Dict) return false;
+  // 2.7's str has no PyASCIIObject state (its ob_sstate is not modelled): a str mapped to itself.
+  const bool state_known = proc.layout().ascii_state != kAbsent;
+  auto interned = [&](uint64_t k) {
+    if (state_known) return interned_str(k);
+    const TypeInfo* kt = validated(k);
+    return kt && kt->kind == BaseKind::Str27;
+  };
   int seen = 0;
   bool all = true;
   (void)objects.dict_items(dict, [&](uint64_t k, uint64_t v) {
-    all = k == v && interned_str(k);
+    all = k == v && interned(k);
     return all && ++seen < 8;
   });
   return all && seen > 0;

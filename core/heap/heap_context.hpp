@@ -37,8 +37,8 @@ struct HeapContext {
   bool interned_str(uint64_t addr);
 
   // Whether a dict is the interpreter's table of interned strings (3.12+: interp->cached_objects,
-  // up to 3.11: unicodeobject.c's static `interned`), which no name reaches: its first entries map
-  // interned strs to themselves.
+  // up to 3.11: unicodeobject.c's static `interned`, 2.7: stringobject.c's), which no name reaches:
+  // its first entries map interned strs (2.7: strs) to themselves.
   bool interned_table(uint64_t dict);
 };
 
