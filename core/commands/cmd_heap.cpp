@@ -736,8 +736,9 @@ std::vector<CommandDef> heap_commands() {
         "from a root: a module global (module.name) or a thread's frame local. Each step of the search is\n"
         "one walk of the heap; --depth bounds the steps (default 12).\n"
         "--path prints each chain as one line of Python, from more roots (class attributes, interned\n"
-        "strings too): sys.modules['app'].CACHE['k'] -> list[3] -> <app.Widget 0x7f...>. --dot FILE also\n"
-        "writes the chains as a Graphviz graph (the object in red)."},
+        "strings too, and gc.freeze()d objects when nothing else holds it):\n"
+        "sys.modules['app'].CACHE['k'] -> list[3] -> <app.Widget 0x7f...>. --dot FILE also writes the\n"
+        "chains as a Graphviz graph (the object in red)."},
        {{"--json", false, "print one JSON object instead of text"},
         {"--depth", true, "search at most K referrer steps back (default 12)"},
         {"--path", false,

@@ -52,7 +52,10 @@ Expected<GcLists> gc_lists(PythonProcess& proc) {
       L.gc_generation_size != kAbsent ? static_cast<uint64_t>(L.gc_generation_size) : vt.default_gc_generation_size;
   auto add_block = [&](uint64_t generations, uint64_t permanent) {
     for (int i = 0; i < kGenerations; ++i) g.heads.push_back(generations + i * gen_size);
-    if (permanent) g.heads.push_back(permanent);
+    if (permanent) {
+      g.heads.push_back(permanent);
+      g.permanent.push_back(permanent);
+    }
   };
   if (vt.gc_generations == GcGenerations::Generation0Symbol) {
     auto sym = proc.target().symbol_address("_PyGC_generation0");

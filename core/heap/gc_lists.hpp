@@ -23,10 +23,11 @@ namespace pyxray {
 class PythonProcess;
 
 struct GcLists {
-  std::vector<uint64_t> heads;  // PyGC_Head of every generation list (and permanent generation)
-  uint64_t head_size = 16;      // sizeof(PyGC_Head): the object follows it
-  bool refs_field = false;      // <= 3.7: tracked-ness is in gc_refs
-  int refs_shift = 0;           // 3.6/3.7: gc_refs holds the count shifted left by one
+  std::vector<uint64_t> heads;      // PyGC_Head of every generation list (and permanent generation)
+  std::vector<uint64_t> permanent;  // the permanent generation's heads among them (gc.freeze(), 3.7+)
+  uint64_t head_size = 16;          // sizeof(PyGC_Head): the object follows it
+  bool refs_field = false;          // <= 3.7: tracked-ness is in gc_refs
+  int refs_shift = 0;               // 3.6/3.7: gc_refs holds the count shifted left by one
   std::vector<std::string> warnings;
 
   bool tracked(std::span<const std::byte> head) const;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/limits.hpp"
+#include "heap/gc_lists.hpp"
 #include "heap/heap_context.hpp"
 #include "heap/heap_walk.hpp"
 #include "interp/python_process.hpp"
@@ -63,6 +64,29 @@ std::unordered_map<uint64_t, ClassDict> class_dicts(HeapContext& ctx, const Heap
   return out;
 }
 
+// The objects gc.freeze() moved to the permanent generation, read along its lists (one read per
+// object). Not when there are more than this: then no object counts as frozen, and a warning says so.
+constexpr std::size_t kMaxFrozen = 1'000'000;
+
+Expected<std::unordered_set<uint64_t>> frozen_objects(HeapContext& ctx) {
+  PYX_TRY(g, gc_lists(ctx.proc));
+  Memory& m = ctx.proc.mem();
+  std::unordered_set<uint64_t> out;
+  for (uint64_t head : g.permanent) {
+    auto first = m.read_bytes(head, 16);
+    if (!first) return fail(fmt::format("cannot read the permanent generation's head at 0x{:x}", head));
+    for (uint64_t node = GcLists::next(*first); node && node != head;) {
+      if (out.size() >= kMaxFrozen)
+        return fail(fmt::format("more than {} objects are frozen (gc.freeze())", kMaxFrozen));
+      if (!out.insert(node + g.head_size).second) break;  // a ring that does not come back to its head
+      auto bytes = m.read_bytes(node, 16);
+      if (!bytes) return fail(fmt::format("cannot read the permanent generation's list at 0x{:x}", node));
+      node = GcLists::next(*bytes);
+    }
+  }
+  return out;
+}
+
 // "thread 1234 frame main: x" -> holder "thread 1234 frame main", name "x".
 PathRoot local_root(const std::string& label) {
   PathRoot r;
@@ -82,6 +106,7 @@ const char* root_kind_name(PathRoot::Kind k) {
     case PathRoot::Kind::Local: return "local";
     case PathRoot::Kind::Class: return "class";
     case PathRoot::Kind::Interned: return "interned";
+    case PathRoot::Kind::Frozen: return "frozen";
   }
   return "?";
 }
@@ -225,6 +250,38 @@ Expected<PathSearchResult> find_paths(HeapContext& ctx, const std::vector<uint64
     }
     if (all_found()) break;
     frontier = std::move(next);
+  }
+  // An object no root reaches may be kept by gc.freeze(): the permanent generation is never
+  // collected, so a frozen cycle stays however unreachable. Only then is a frozen object a root (a
+  // frozen object is usually held by something else too, which names it better): the one holding the
+  // object by the shortest chain, the object itself when nothing frozen holds it.
+  const bool unexplained = std::any_of(found.begin(), found.end(), [](std::size_t f) { return f == 0; });
+  if (opt.more_roots && res.heap_walked && !res.interrupted && unexplained) {
+    auto frozen = frozen_objects(ctx);
+    if (!frozen) res.warnings.push_back(frozen.error().message + ": frozen objects are not taken as roots");
+    std::vector<std::vector<uint64_t>> best(n);  // per target without a chain: the shortest frozen path
+    if (frozen && !frozen->empty())
+      for (const auto& [key, holds] : toward) {
+        const auto o = static_cast<uint32_t>(key >> 48);
+        const uint64_t x = key & ((uint64_t{1} << 48) - 1);
+        if (found[o] || !frozen->contains(x)) continue;
+        auto p = path_from(x, o);
+        if (best[o].empty() || p.size() < best[o].size() || (p.size() == best[o].size() && p[0] < best[o][0]))
+          best[o] = std::move(p);
+      }
+    for (uint32_t o = 0; o < n; ++o) {
+      if (found[o] || !frozen) continue;
+      if (best[o].empty() && frozen->contains(targets[o])) best[o] = {targets[o]};
+      if (best[o].empty()) continue;
+      PathRoot r;
+      r.kind = PathRoot::Kind::Frozen;
+      const TypeInfo* t = ctx.validated(best[o][0]);
+      r.holder = "gc.freeze()d ";
+      r.attr = fmt::format("<{} 0x{:x}>", t ? t->name : "?", best[o][0]);
+      r.legacy = r.holder + r.attr;
+      ++found[o];
+      res.chains.push_back({o, std::move(r), std::move(best[o])});
+    }
   }
   if (truncated)
     res.warnings.push_back(fmt::format("more than {} referrers at one level: some were not followed ({})",

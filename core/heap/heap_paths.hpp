@@ -20,17 +20,18 @@ namespace pyxray {
 struct HeapContext;
 
 struct PathRoot {
-  enum class Kind { Global, Local, Class, Interned };
+  enum class Kind { Global, Local, Class, Interned, Frozen };
   Kind kind = Kind::Global;
   std::string module;  // "leakapp" for a global or class attribute; "" otherwise
   std::string name;    // "CACHE", "Widget.registry", a local's name; "" for an interned str
   // What holds the root object, and under which name, as Python would write them: "sys.modules['leakapp']"
-  // and "CACHE"; "thread 1234 frame main" and "x"; "sys.intern" and "('text')".
+  // and "CACHE"; "thread 1234 frame main" and "x"; "sys.intern" and "('text')"; "gc.freeze()d " and
+  // "<list 0x7f...>".
   std::string holder, attr;
   std::string legacy;  // py-referrers' text without --path: "leakapp.CACHE", "thread 1234 frame main: x"
 };
 
-const char* root_kind_name(PathRoot::Kind k);  // "global", "local", "class", "interned"
+const char* root_kind_name(PathRoot::Kind k);  // "global", "local", "class", "interned", "frozen"
 
 struct HeapPath {
   std::size_t target = 0;  // index of the target in the list asked for
@@ -43,7 +44,8 @@ struct PathSearch {
   std::size_t max_chains = 5;   // per target
   std::size_t max_direct = 20;  // direct referrers remembered per target
   // Class attributes (a heap type's __dict__ reached from a module) and interned strings end chains
-  // too. Off, the search is py-referrers' original one (globals and locals only).
+  // too, and an object no root reaches is explained by the gc.freeze()d objects that hold it (if
+  // any). Off, the search is py-referrers' original one (globals and locals only).
   bool more_roots = false;
 };
 

@@ -42,7 +42,8 @@ std::string root_expression(const PathRoot& r) {
     case PathRoot::Kind::Global:
     case PathRoot::Kind::Class: return r.holder + "." + r.attr;
     case PathRoot::Kind::Local: return r.legacy;
-    case PathRoot::Kind::Interned: return r.holder + r.attr;
+    case PathRoot::Kind::Interned:
+    case PathRoot::Kind::Frozen: return r.holder + r.attr;
   }
   return r.legacy;
 }

@@ -81,6 +81,14 @@ TEST(RenderPaths, UnlabelledStepsAndOtherRoots) {
   PathView i{interned, {{0x50, "str", "", ""}}};
   EXPECT_EQ(path_expression(i), "sys.intern('key') is <str 0x50>");
   EXPECT_EQ(path_root_json(interned).dump(), R"({"kind":"interned","module":null,"name":null})");
+
+  PathRoot frozen;
+  frozen.kind = PathRoot::Kind::Frozen;
+  frozen.holder = "gc.freeze()d ";
+  frozen.attr = "<list 0x60>";
+  PathView f{frozen, {{0x60, "list", "[1]", ""}, {0x70, "app.Orphan", "", ""}}};
+  EXPECT_EQ(path_expression(f), "gc.freeze()d <list 0x60>[1] -> <app.Orphan 0x70>");
+  EXPECT_EQ(path_root_json(frozen).dump(), R"({"kind":"frozen","module":null,"name":null})");
 }
 
 TEST(RenderPaths, DotQuoting) {
