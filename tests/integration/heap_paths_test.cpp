@@ -1,12 +1,13 @@
 // End-to-end tests of py-referrers --path and py-biggest --deep on tests/workloads/heap_leak.py at
-// stage 2 (1,234 leakapp.Widget objects in the list leakapp.CACHE['k'], 500 dicts in CACHE['meta']),
-// against what the workload says of itself:
+// stage 4 (3,579 leakapp.Widget objects in the list leakapp.CACHE['k'], 1,000 dicts in CACHE['meta'],
+// then gc.freeze() and a frozen cycle holding a leakapp.Orphan), against what the workload says:
 //
 //  - py-referrers WIDGET --path --json: the chain's root is {global, leakapp, CACHE} and its
 //    expression is sys.modules['leakapp'].CACHE['k'] -> list[777] -> <leakapp.Widget 0x...> for the
 //    Widget the workload names (CACHE['k'][777]); the text form prints that same line;
 //  - --path of leakapp.Marker, held by a class attribute: sys.modules['leakapp'].Widget.registry[0];
-//    of the key 'k' (an interned str): root {interned}, "sys.intern('k') is <str 0x...>";
+//    of the key 'k' (an interned str): root {interned}, "sys.intern('k') is <str 0x...>"; of the
+//    Orphan: root {frozen}, "gc.freeze()d <list 0x...>[1] -> <leakapp.Orphan 0x...>";
 //  - --dot FILE: a Graphviz digraph (parsed by dot when it is installed), the Widget in red;
 //  - py-biggest --deep --json: leakapp.CACHE first, named sys.modules['leakapp'].CACHE, its deep size
 //    what the workload measured by py-sizeof --deep's rule; CACHE['k'] (when listed) likewise; with
@@ -42,7 +43,8 @@ std::vector<std::string> commands(const json& t, const fs::path& dot) {
           "py-biggest 5 --deep --json",
           "py-referrers " + hex(t.at("marker").get<uint64_t>()) + " --path",
           "py-referrers " + hex(t.at("interned_key").get<uint64_t>()) + " --path --json",
-          "py-biggest 3 --deep --max deep-visits=100"};
+          "py-biggest 3 --deep --max deep-visits=100",
+          "py-referrers " + hex(t.at("orphan").get<uint64_t>()) + " --path --json"};
 }
 
 std::optional<json> json_line(const std::string& out, const std::string& prefix) {
@@ -95,6 +97,15 @@ std::vector<std::string> check(const std::string& out, const json& t, const fs::
       interned->at("chains")[0].at("root") != json({{"kind", "interned"}, {"module", nullptr}, {"name", nullptr}}) ||
       interned->at("chains")[0].value("expression", "") != "sys.intern('k') is <str " + key + ">")
     bad.push_back("the key 'k' is not an interned root: " + (interned ? interned->dump() : std::string("(none)")));
+  // Held only by a frozen cycle: the frozen list is the root.
+  auto orphan = json_line(out, "{\"address\":" + std::to_string(t.at("orphan").get<uint64_t>()) + ",");
+  const std::string frozen_line = "gc.freeze()d <list " + hex(t.at("frozen_list").get<uint64_t>()) + ">[1] -> " +
+                                  "<leakapp.Orphan " + hex(t.at("orphan").get<uint64_t>()) + ">";
+  if (!orphan || orphan->at("chains").empty() ||
+      orphan->at("chains")[0].at("root") != json({{"kind", "frozen"}, {"module", nullptr}, {"name", nullptr}}) ||
+      orphan->at("chains")[0].value("expression", "") != frozen_line)
+    bad.push_back("the Orphan is not held by a frozen root (" + frozen_line +
+                  "): " + (orphan ? orphan->dump() : std::string("(none)")));
   // The shared budget: a warning that names the limit.
   if (out.find("pyxray: warning: the deep sizes stopped after 100 objects visited in all: ") == std::string::npos ||
       out.find(" candidates not measured") == std::string::npos ||
@@ -139,9 +150,10 @@ std::string join(const std::vector<std::string>& lines) {
   return s;
 }
 
-std::unique_ptr<LeakWorkload> stage2(const Interpreter& interp) {
+// Stage 4: every Widget leaked (3,579), the heap frozen, a frozen Orphan no root reaches.
+std::unique_ptr<LeakWorkload> stage4(const Interpreter& interp) {
   auto w = LeakWorkload::start(interp);
-  w->next();
+  for (int i = 0; i < 3; ++i) w->next();
   return w;
 }
 
@@ -166,7 +178,7 @@ class PyHeapPaths : public testing::TestWithParam<Interpreter> {};
 TEST_P(PyHeapPaths, LeakedWidgetChainAndCacheDeepSize) {
   std::unique_ptr<LeakWorkload> w;
   try {
-    w = stage2(GetParam());
+    w = stage4(GetParam());
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
@@ -184,7 +196,7 @@ TEST(PyHeapPathsLldb, LeakedWidgetChainAndCacheDeepSize) {
   ASSERT_TRUE(interp) << "no pyenv 3.12";
   std::unique_ptr<LeakWorkload> w;
   try {
-    w = stage2(*interp);
+    w = stage4(*interp);
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
@@ -195,13 +207,13 @@ TEST(PyHeapPathsLldb, LeakedWidgetChainAndCacheDeepSize) {
   EXPECT_TRUE(bad.empty()) << join(bad) << run.raw.describe();
 }
 
-// The same from a core (gdb's gcore of stage 2): the chain and the sizes need no live process.
+// The same from a core (gdb's gcore of stage 4): the chain and the sizes need no live process.
 TEST(PyHeapPathsCoreFile, LeakedWidgetChainAndCacheDeepSize) {
   auto interp = pyenv_minor(11);
   ASSERT_TRUE(interp) << "no pyenv 3.11";
   std::unique_ptr<LeakWorkload> w;
   try {
-    w = stage2(*interp);
+    w = stage4(*interp);
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }

@@ -1,3 +1,5 @@
+import gc
+
 # The module whose global leaks (tests/workloads/heap_leak.py): py-heap-diff must name its Widget
 # type "leakapp.Widget", matched by module and qualified name across snapshots; py-referrers --path
 # must name its Marker through the class attribute Widget.registry.
@@ -28,3 +30,18 @@ def leak(widgets, dicts):
     # Small ints only (cached by the interpreter): the leak grows no int count.
     CACHE['k'].extend(Widget(i % 256) for i in range(widgets))
     CACHE['meta'].extend({'i': i % 256} for i in range(dicts))
+
+
+class Orphan:
+    pass
+
+
+def freeze_orphan():
+    # An Orphan in a cycle no name reaches, kept only because gc.freeze() moved the cycle to the
+    # permanent generation, which is never collected (3.7+). Returns the ids of the list and the Orphan.
+    cycle = []
+    cycle.append(cycle)
+    cycle.append(Orphan())
+    ids = (id(cycle), id(cycle[1]))
+    gc.freeze()
+    return ids
