@@ -19,7 +19,10 @@
 #include "commands/commands.hpp"
 #include "commands/output_file.hpp"
 #include "commands/selected_frame.hpp"
+#include "heap/deep_size.hpp"
 #include "heap/gc_generations.hpp"
+#include "heap/heap_context.hpp"
+#include "heap/heap_paths.hpp"
 #include "heap/heap_walk.hpp"
 #include "heap/object_size.hpp"
 #include "heap/referents.hpp"
@@ -28,6 +31,7 @@
 #include "interp/python_process.hpp"
 #include "layout/version_traits.hpp"
 #include "report/render_generations.hpp"
+#include "report/render_paths.hpp"
 #include "repr/repr.hpp"
 #include "target/memory.hpp"
 
@@ -89,49 +93,6 @@ void add_walk_json(json& j, const HeapWalkStats& s) {
   j["seconds"] = s.seconds;
   j["warnings"] = s.warnings;
 }
-
-// Everything a heap command needs, for one command.
-struct HeapContext {
-  PythonProcess& proc;
-  Objects objects;
-  TypeCache types;
-  ObjectSizer sizer;
-  Referents refs;
-  explicit HeapContext(PythonProcess& p) : proc(p), objects(p), types(p, objects), sizer(p, types), refs(p, types) {}
-
-  // When the process goes away during the walk, py-heap-summary shows what was counted until then
-  // (`counts_if_gone`); the others answer about particular objects, which can no longer be read.
-  Expected<HeapWalkStats> walk(HeapWalkOptions opt, bool counts_if_gone = false) {
-    // Walks of big heaps take seconds: say how far they got, on a terminal.
-    TerminalProgress terminal;
-    if (!opt.progress && terminal.enabled()) opt.progress = [&](std::string_view line) { terminal.show(line); };
-    HeapWalker w(proc, objects, types, sizer, refs);
-    auto stats = w.run(opt);
-    if (stats && stats->target_gone && !counts_if_gone)
-      return fail(process_gone_message(proc.target().pid(), " during the heap walk"));
-    return stats;
-  }
-
-  // The object's type facts, or why it is not an object.
-  Expected<const TypeInfo*> object_type(uint64_t addr) {
-    auto type = check_object(proc, objects, addr);
-    if (!type) return fail(fmt::format("0x{:x} is not a Python object: {}", addr, type.error().message));
-    const TypeInfo* t = types.get(*type);
-    if (!t) return fail(fmt::format("0x{:x} is not a Python object: its type does not validate", addr));
-    return t;
-  }
-
-  // A referent worth following: a readable object with a plausible refcount and a valid type.
-  const TypeInfo* validated(uint64_t addr) {
-    if (!plausible_pointer(addr)) return nullptr;
-    Memory& m = proc.mem();
-    auto rc = read_refcount(m, proc.layout(), addr);
-    if (!rc || *rc < 0 || !plausible_refcount(static_cast<uint64_t>(*rc), proc.traits().refcount_mask)) return nullptr;
-    auto type = m.read_ptr(addr + proc.layout().object_ob_type);
-    if (!type) return nullptr;
-    return types.get(*type);
-  }
-};
 
 Expected<long long> count_arg(const ParsedArgs& args, const std::string& flag, long long def, long long min,
                               long long max) {
@@ -276,15 +237,6 @@ Expected<std::string> run_summary(Session& session, const ParsedArgs& args) {
 
 // --- py-sizeof ---
 
-struct DeepSize {
-  uint64_t bytes = 0, objects = 0;
-  bool partial = false;
-  bool at_limit = false;         // stopped at the deep-objects limit
-  bool interrupted = false;      // the user interrupted the command (core/base/interrupt.hpp)
-  uint64_t unreadable = 0;       // objects that could not be sized, or whose references could not be read
-  std::string first_unreadable;  // the first of them and why: "0x... (list): cannot read ..."
-};
-
 // "1 object", "2 objects", "1,024 objects".
 std::string objects_text(uint64_t n) { return fmt::format("{} object{}", thousands(n), n == 1 ? "" : "s"); }
 
@@ -295,6 +247,9 @@ std::string partial_reason(const DeepSize& d) {
   if (d.at_limit)
     why.push_back(fmt::format("stopped at {} ({})", objects_text(static_cast<uint64_t>(limits().deep_objects)),
                               raise_hint("deep-objects")));
+  if (d.out_of_budget)
+    why.push_back(fmt::format("stopped when {} had been visited for all the deep sizes together ({})",
+                              objects_text(static_cast<uint64_t>(limits().deep_visits)), raise_hint("deep-visits")));
   if (d.unreadable)
     why.push_back(fmt::format("{} could not be read{}", objects_text(d.unreadable),
                               d.unreadable == 1 ? fmt::format(": {}", d.first_unreadable)
@@ -302,53 +257,6 @@ std::string partial_reason(const DeepSize& d) {
   std::string s;
   for (const auto& w : why) s += (s.empty() ? "" : "; ") + w;
   return s;
-}
-
-bool skipped_in_deep(const TypeInfo& t) {
-  return t.kind == BaseKind::Type || t.kind == BaseKind::Module || t.kind == BaseKind::Function;
-}
-
-DeepSize deep_size(HeapContext& ctx, uint64_t root) {
-  DeepSize d;
-  std::unordered_set<uint64_t> seen{root};
-  std::vector<uint64_t> stack{root};
-  while (!stack.empty()) {
-    if (interrupt_requested()) {
-      d.partial = d.interrupted = true;
-      break;
-    }
-    if (d.objects >= static_cast<uint64_t>(limits().deep_objects)) {  // more to see, and no room left
-      d.partial = d.at_limit = true;
-      break;
-    }
-    uint64_t a = stack.back();
-    stack.pop_back();
-    auto note_unreadable = [&](const std::string& why) {
-      if (d.unreadable++ == 0) {
-        const TypeInfo* t = ctx.validated(a);
-        d.first_unreadable = fmt::format("0x{:x} ({}): {}", a, t ? t->name : "?", why);
-      }
-      d.partial = true;
-    };
-    auto size = ctx.sizer.getsizeof(a);
-    if (!size) {
-      note_unreadable(size.error().message);
-      continue;
-    }
-    d.bytes += *size;
-    ++d.objects;
-    auto r = ctx.refs.all_refs(a, RefMode::Traverse, [&](uint64_t ref) {
-      // One object may hold millions of references (a big list): Ctrl-C must not wait for them all.
-      if (d.interrupted || (d.interrupted = interrupt_requested())) return;
-      if (seen.contains(ref)) return;
-      const TypeInfo* t = ctx.validated(ref);
-      if (!t || skipped_in_deep(*t)) return;
-      seen.insert(ref);
-      stack.push_back(ref);
-    });
-    if (!r) note_unreadable(r.error().message);
-  }
-  return d;
 }
 
 Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
@@ -385,6 +293,211 @@ Expected<std::string> run_sizeof(Session& session, const ParsedArgs& args) {
   return out;
 }
 
+// --- py-biggest --deep ---
+
+// A container a user can name (a module global, a class attribute, a frame local) or one of the
+// largest objects: the candidates whose deep sizes py-biggest --deep ranks.
+struct DeepCandidate {
+  uint64_t addr = 0;
+  const TypeInfo* type = nullptr;
+  std::string root;    // "sys.modules['leakapp'].CACHE"; "" for a large object no root names
+  std::string inside;  // a large object's: the smallest named candidate whose deep size holds it
+  uint64_t size = 0;
+  DeepSize deep;
+  bool measured = false;
+};
+
+// Every value a module holds under a name, and every attribute of a class (a heap type) a module
+// holds, named as Python would reach it. A module's __builtins__ (another module's namespace) is the
+// program, not its data: left out, as modules themselves are.
+void named_candidates(HeapContext& ctx, const HeapRoots& roots, std::vector<DeepCandidate>& out,
+                      std::unordered_set<uint64_t>& seen) {
+  const Layout& L = ctx.proc.layout();
+  auto add = [&](uint64_t v, std::string root) {
+    if (roots.module_dicts.contains(v) || seen.contains(v)) return;
+    const TypeInfo* t = ctx.validated(v);
+    if (!t || skipped_in_deep(*t)) return;
+    seen.insert(v);
+    out.push_back({v, t, std::move(root), "", 0, {}, false});
+  };
+  std::vector<std::pair<std::string, uint64_t>> modules;  // sorted: the same names every run
+  for (const auto& [dict, name] : roots.module_dicts) modules.emplace_back(name, dict);
+  std::sort(modules.begin(), modules.end());
+  for (const auto& [module, dict] : modules) {
+    (void)ctx.objects.dict_items(dict, [&](uint64_t k, uint64_t v) {
+      const std::string key = ctx.objects.read_text(k, 200).value_or("?");
+      const std::string root = fmt::format("sys.modules['{}'].{}", module, key);
+      const TypeInfo* t = ctx.validated(v);
+      if (t && t->kind == BaseKind::Type && L.type_tp_dict != kAbsent) {
+        const TypeInfo* cls = ctx.types.get(v);
+        const uint64_t tp_dict = ctx.proc.mem().read_ptr(v + static_cast<uint64_t>(L.type_tp_dict)).value_or(0);
+        if (cls && cls->heap && cls->module == module && tp_dict)  // a class, where it was defined
+          (void)ctx.objects.dict_items(tp_dict, [&](uint64_t ak, uint64_t av) {
+            add(av, root + "." + ctx.objects.read_text(ak, 200).value_or("?"));
+            return true;
+          });
+      }
+      add(v, root);
+      return true;
+    });
+  }
+  for (const auto& l : roots.frame_locals) add(l.value, l.label);
+}
+
+Expected<std::string> run_biggest_deep(Session& session, const ParsedArgs& args, long long n,
+                                       const std::optional<std::string>& type_filter) {
+  PYX_TRY(proc, session.process());
+  HeapContext ctx(*proc);
+  HeapRoots roots = heap_roots(*proc, ctx.objects);
+  std::vector<DeepCandidate> candidates;
+  std::unordered_set<uint64_t> seen;
+  named_candidates(ctx, roots, candidates, seen);
+  // The largest objects by their own size: big containers no name reaches directly.
+  struct Entry {
+    uint64_t size, addr;
+    bool operator>(const Entry& o) const { return size != o.size ? size > o.size : addr < o.addr; }
+  };
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> top;
+  const auto keep = static_cast<std::size_t>(4 * n);
+  HeapWalkOptions opt;
+  opt.on_object = [&](const HeapObject& o) {
+    if (skipped_in_deep(*o.type)) return;
+    Entry e{o.size, o.addr};
+    if (top.size() < keep) {
+      top.push(e);
+    } else if (e > top.top()) {
+      top.pop();
+      top.push(e);
+    }
+  };
+  PYX_TRY(stats, ctx.walk(opt));
+  std::vector<Entry> large;
+  for (; !top.empty(); top.pop()) large.push_back(top.top());
+  std::reverse(large.begin(), large.end());
+  // Module namespaces are the program (their values are candidates one by one), and so is the
+  // interpreter's table of interned strings (names, mostly, shared by every namespace).
+  std::size_t interned_tables = 0;
+  for (const auto& e : large) {
+    if (roots.module_dicts.contains(e.addr)) continue;
+    const TypeInfo* t = ctx.validated(e.addr);
+    if (!t) continue;
+    if (t->kind == BaseKind::Dict && ctx.interned_table(e.addr)) {
+      ++interned_tables;
+      continue;
+    }
+    if (seen.insert(e.addr).second) candidates.push_back({e.addr, t, "", "", 0, {}, false});
+  }
+  if (type_filter)
+    std::erase_if(candidates, [&](const DeepCandidate& c) {
+      return c.type->name != *type_filter && c.type->tp_name != *type_filter;
+    });
+
+  uint64_t budget = static_cast<uint64_t>(limits().deep_visits);
+  std::size_t unmeasured = 0;
+  bool interrupted = false;
+  // An unnamed candidate that a named one's deep size visits is named by the smallest such: it is
+  // what holds it, as far as the candidates tell (named candidates come first, so are measured first).
+  std::unordered_map<uint64_t, std::size_t> unnamed;  // address -> index of the candidate
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    if (candidates[i].root.empty()) unnamed.emplace(candidates[i].addr, i);
+  std::unordered_map<std::size_t, std::size_t> holder;  // unnamed candidate -> the named one holding it
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    DeepCandidate& c = candidates[i];
+    if (budget == 0 || interrupted) {
+      ++unmeasured;
+      continue;
+    }
+    if (auto s = ctx.sizer.getsizeof(c.addr)) c.size = *s;
+    std::vector<std::size_t> holds;  // the unnamed candidates this one's deep size visits
+    auto note = [&](uint64_t a) {
+      auto u = unnamed.find(a);
+      if (u != unnamed.end() && u->second != i && !c.root.empty()) holds.push_back(u->second);
+    };
+    c.deep = deep_size(ctx, c.addr, &budget, note);
+    c.measured = true;
+    interrupted = c.deep.interrupted;
+    for (std::size_t u : holds) {
+      auto [h, added] = holder.try_emplace(u, i);
+      if (!added && candidates[h->second].deep.bytes > c.deep.bytes) h->second = i;
+    }
+  }
+  for (const auto& [u, h] : holder) candidates[u].inside = candidates[h].root;
+  std::erase_if(candidates, [](const DeepCandidate& c) { return !c.measured; });
+  std::sort(candidates.begin(), candidates.end(), [](const DeepCandidate& a, const DeepCandidate& b) {
+    if (a.deep.bytes != b.deep.bytes) return a.deep.bytes > b.deep.bytes;
+    return a.addr < b.addr;
+  });
+  const std::size_t measured = candidates.size();
+  // The candidate the budget ran out in (shown or not).
+  const bool cut_short =
+      std::any_of(candidates.begin(), candidates.end(), [](auto& c) { return c.deep.out_of_budget; });
+  if (candidates.size() > static_cast<std::size_t>(n)) candidates.resize(static_cast<std::size_t>(n));
+  std::vector<std::string> warnings = roots.warnings;
+  if (unmeasured || cut_short)
+    warnings.push_back(fmt::format(
+        "the deep sizes stopped after {} visited in all: {} of {} candidates not measured{} ({})",
+        objects_text(static_cast<uint64_t>(limits().deep_visits)), thousands(unmeasured),
+        thousands(measured + unmeasured), cut_short ? ", one only in part" : "", raise_hint("deep-visits")));
+  if (interrupted)
+    warnings.push_back(fmt::format("deep sizes {}: the candidates after that were not measured", interrupt_phrase()));
+  for (const auto& w : stats.warnings) warnings.push_back(w);
+  ReprLimits rl;
+  const std::string left_out = interned_tables ? "; the table of interned strings is left out, as modules are" : "";
+  rl.max_depth = 1;
+  rl.max_items = 4;
+  rl.max_string = 40;
+  rl.max_output = 120;
+  if (args.has("--json")) {
+    json j;
+    json list = json::array();
+    for (const auto& c : candidates) {
+      json row = {{"address", c.addr},
+                  {"type", c.type->name},
+                  {"root", c.root.empty() ? json(nullptr) : json(c.root)},
+                  {"inside", c.inside.empty() ? json(nullptr) : json(c.inside)},
+                  {"size", c.size},
+                  {"deep_size", c.deep.bytes},
+                  {"deep_objects", c.deep.objects},
+                  {"partial", c.deep.partial}};
+      if (c.deep.partial) row["partial_reason"] = partial_reason(c.deep);
+      row["repr"] = safe_repr(*proc, ctx.objects, c.addr, rl);
+      list.push_back(std::move(row));
+    }
+    j["objects"] = std::move(list);
+    j["candidates"] = measured + unmeasured;
+    j["measured"] = measured;
+    j["interned_table_left_out"] = interned_tables > 0;
+    j["walked"] = stats.objects;
+    add_walk_json(j, stats);
+    j["warnings"] = warnings;
+    return json_line(j);
+  }
+  std::string out;
+  if (candidates.empty()) {
+    out = type_filter ? fmt::format("no candidates of type {}\n", *type_filter) : "no candidates\n";
+  } else {
+    std::size_t wd = 4, ws = 4;
+    for (const auto& c : candidates) {
+      wd = std::max(wd, thousands(c.deep.bytes).size() + (c.deep.partial ? 1 : 0));
+      ws = std::max(ws, thousands(c.size).size());
+    }
+    out += fmt::format("{:>{}}  {:>{}}  {:<18}  {}\n", "Deep", wd, "Size", ws, "Address", "Type  Name: repr");
+    for (const auto& c : candidates)
+      out +=
+          fmt::format("{:>{}}  {:>{}}  0x{:<16x}  {}  {}: {}\n", thousands(c.deep.bytes) + (c.deep.partial ? "+" : ""),
+                      wd, thousands(c.size), ws, c.addr, c.type->name,
+                      !c.root.empty()     ? c.root
+                      : !c.inside.empty() ? "in " + c.inside
+                                          : "-",
+                      safe_repr(*proc, ctx.objects, c.addr, rl));
+  }
+  out +=
+      fmt::format("{} of {} candidates by deep size (types, modules and functions are not followed{}; + partial); {}\n",
+                  thousands(candidates.size()), thousands(measured + unmeasured), left_out, where_text(stats));
+  out += warnings_text(warnings);
+  return out;
+}
+
 // --- py-biggest ---
 
 Expected<std::string> run_biggest(Session& session, const ParsedArgs& args) {
@@ -394,6 +507,7 @@ Expected<std::string> run_biggest(Session& session, const ParsedArgs& args) {
     n = v;
   }
   std::optional<std::string> type_filter = args.value("--type");
+  if (args.has("--deep")) return run_biggest_deep(session, args, n, type_filter);
   PYX_TRY(proc, session.process());
   HeapContext ctx(*proc);
   struct Entry {
@@ -460,95 +574,14 @@ Expected<std::string> run_biggest(Session& session, const ParsedArgs& args) {
 
 // --- py-referrers ---
 
-struct Chain {
-  std::string root;            // "__main__.HOLDER", "thread 1234 frame main: x"
-  std::string kind;            // "global" or "local"
-  std::vector<uint64_t> path;  // the root's object first, the target last
-};
-
-// Where `holder` keeps its reference to `held`, as Python would reach it: "[3]" (a list or tuple
-// item), "['key']" (a dict value, the key's repr bounded), "(key)" (a dict key), "(member)" (a set's),
-// ".name" (an instance attribute or slot), ".__dict__", ".cell_contents"; "" when the holder's layout
-// is not modelled (the heap walk scanned it for pointers).
-std::string edge_label(HeapContext& ctx, uint64_t holder, uint64_t held) {
-  const TypeInfo* t = ctx.validated(holder);
-  if (!t) return "";
-  PythonProcess& proc = ctx.proc;
-  const Layout& L = proc.layout();
-  Memory& m = proc.mem();
-  const int64_t max_items = limits().container_items;
-  auto index_in = [&](uint64_t items, int64_t n) -> std::string {
-    n = std::min(n, max_items);
-    for (int64_t first = 0; first < n; first += 4096) {
-      const int64_t count = std::min<int64_t>(4096, n - first);
-      auto raw = m.read_bytes(items + static_cast<uint64_t>(first) * 8, static_cast<std::size_t>(count) * 8);
-      if (!raw) return "";
-      for (int64_t i = 0; i < count; ++i)
-        if (load_u64(*raw, i * 8) == held) return fmt::format("[{}]", first + i);
-    }
-    return "";
-  };
-  auto field_is = [&](int64_t offset) {
-    return offset != kAbsent && m.read_ptr(holder + static_cast<uint64_t>(offset)).value_or(0) == held;
-  };
-  std::string label;
-  switch (t->kind) {
-    case BaseKind::Tuple:
-    case BaseKind::List: {
-      auto n = m.read<int64_t>(holder + L.varobject_ob_size);
-      if (!n || *n <= 0) break;
-      uint64_t items = holder + static_cast<uint64_t>(L.tuple_ob_item);
-      if (t->kind == BaseKind::List) items = m.read_ptr(holder + L.list_ob_item).value_or(0);
-      if (items) label = index_in(items, *n);
-      break;
-    }
-    case BaseKind::Dict: {
-      ReprLimits key_limits;
-      key_limits.max_depth = 1;
-      key_limits.max_items = 4;
-      key_limits.max_string = 40;
-      key_limits.max_output = 80;
-      (void)ctx.objects.dict_items(holder, [&](uint64_t k, uint64_t v) {
-        if (v == held) label = "[" + safe_repr(proc, ctx.objects, k, key_limits) + "]";
-        else if (k == held) label = "(key)";
-        return label.empty();
-      });
-      break;
-    }
-    case BaseKind::Set:
-    case BaseKind::FrozenSet: label = "(member)"; break;
-    case BaseKind::Cell:
-      if (field_is(L.cell_ob_ref)) label = ".cell_contents";
-      break;
-    case BaseKind::Module:
-      if (field_is(L.module_md_dict != kAbsent ? L.module_md_dict : 16)) label = ".__dict__";
-      break;
-    case BaseKind::Type:
-      if (field_is(L.type_tp_dict)) label = ".__dict__";
-      else if (field_is(L.type_tp_base)) label = ".__base__";
-      break;
-    default:
-      if (!t->heap && (t->tp_name == "method" || t->tp_name == "instancemethod")) {  // a bound method
-        if (field_is(L.method_im_func)) label = ".__func__";
-        else if (field_is(L.method_im_self)) label = ".__self__";
-      }
-      break;
-  }
-  if (!label.empty() || !t->heap) return label;
-  // An instance of a class: its attributes, its __slots__, its __dict__ itself.
-  (void)ctx.objects.instance_items(holder, [&](uint64_t k, uint64_t v) {
-    if (v == held) label = "." + ctx.objects.read_text(k, 200).value_or("?");
-    return label.empty();
-  });
-  for (std::size_t i = 0; label.empty() && i < t->slots.size(); ++i) {
-    if (!field_is(t->slots[i])) continue;
-    auto name = i < t->slot_names.size() ? m.read_cstring(t->slot_names[i], 200) : Expected<std::string>(fail("?"));
-    label = "." + name.value_or("?");
-  }
-  if (label.empty()) {
-    if (auto d = ctx.objects.instance_dict(holder); d && d->dict == held) label = ".__dict__";
-  }
-  return label;
+// Short reprs for the nodes of a --dot graph.
+ReprLimits node_repr_limits() {
+  ReprLimits l;
+  l.max_depth = 1;
+  l.max_items = 4;
+  l.max_string = 40;
+  l.max_output = 80;
+  return l;
 }
 
 Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
@@ -556,107 +589,64 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
   PYX_TRY(arg, object_arg(session, args.positional[0]));
   const uint64_t target = arg.address;
   PYX_TRY(depth_limit, count_arg(args, "--depth", kDefaultDepth, 1, 1000));
+  const bool as_path = args.has("--path");
+  const auto dot_path = args.value("--dot");
+  if (dot_path && !as_path) return fail("--dot FILE goes with --path");
+  std::optional<OutputFile> dot;  // opened before the search: a bad path fails at once
+  if (dot_path) {
+    PYX_TRY(f, OutputFile::open("py-referrers", *dot_path));
+    dot.emplace(std::move(f));
+  }
   PYX_TRY(proc, session.process());
   HeapContext ctx(*proc);
   PYX_TRY(target_type, ctx.object_type(target));
-  HeapRoots roots = heap_roots(*proc, ctx.objects);
-  std::unordered_multimap<uint64_t, std::string> local_roots;
-  for (const auto& l : roots.frame_locals) local_roots.emplace(l.value, l.label);
-
-  std::unordered_map<uint64_t, uint64_t> toward;  // referrer -> the object it holds, one step closer
-  std::unordered_set<uint64_t> visited{target};
-  std::unordered_set<uint64_t> frontier{target};
-  std::vector<Chain> chains;
-  std::vector<uint64_t> direct;
-  std::vector<std::string> warnings = roots.warnings;
-  // A heap pyxray does not walk: only the frames' locals are searched, and nothing is a direct referrer.
-  const bool heap_walked = !proc->traits().mimalloc_heap;
-  if (!heap_walked)
-    warnings.insert(warnings.begin(), fmt::format("{}: only frame locals are searched", kMimallocHeapNotWalked));
-  HeapWalkStats last;
-  int depth = 0;
-  bool truncated = false;
-  auto path_from = [&](uint64_t x) {
-    std::vector<uint64_t> p{x};
-    while (p.back() != target && p.size() < 10000) {
-      auto it = toward.find(p.back());
-      if (it == toward.end()) break;
-      p.push_back(it->second);
-    }
-    return p;
-  };
-  while (depth < depth_limit && !frontier.empty()) {
-    for (uint64_t x : frontier) {
-      auto [b, e] = local_roots.equal_range(x);
-      for (auto it = b; it != e && chains.size() < kMaxChains; ++it)
-        chains.push_back({it->second, "local", path_from(x)});
-    }
-    if (!chains.empty() || !heap_walked) break;
-    std::vector<std::pair<uint64_t, uint64_t>> edges;
-    HeapWalkOptions opt;
-    opt.edge_targets = &frontier;
-    opt.on_edge = [&](uint64_t src, uint64_t dst) {
-      if (src) edges.emplace_back(src, dst);
-    };
-    PYX_TRY(stats, ctx.walk(opt));
-    last = stats;
-    if (stats.interrupted) break;  // its warning says so; the chains found so far stand
-    ++depth;
-    std::sort(edges.begin(), edges.end());
-    edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
-    std::unordered_set<uint64_t> next;
-    for (const auto& edge : edges) {
-      // Not a structured binding: clang 14 (the fuzzing build) cannot capture one in a lambda.
-      const uint64_t src = edge.first, dst = edge.second;
-      if (depth == 1 && direct.size() < kMaxDirect && std::find(direct.begin(), direct.end(), src) == direct.end())
-        direct.push_back(src);
-      if (auto m = roots.module_dicts.find(src); m != roots.module_dicts.end()) {
-        if (chains.size() >= kMaxChains) continue;
-        std::string key = "?";
-        (void)ctx.objects.dict_items(src, [&](uint64_t k, uint64_t v) {
-          if (v != dst) return true;
-          key = ctx.objects.read_text(k, 200).value_or("?");
-          return false;
-        });
-        chains.push_back({fmt::format("{}.{}", m->second, key), "global", path_from(dst)});
-        continue;
-      }
-      if (visited.contains(src)) continue;
-      if (next.size() >= static_cast<std::size_t>(limits().referrer_frontier)) {
-        truncated = true;
-        continue;
-      }
-      visited.insert(src);
-      toward.emplace(src, dst);
-      next.insert(src);
-    }
-    if (!chains.empty()) break;
-    frontier = std::move(next);
-  }
-  if (truncated)
-    warnings.push_back(fmt::format("more than {} referrers at one level: some were not followed ({})",
-                                   limits().referrer_frontier, raise_hint("referrer-frontier")));
-  for (const auto& w : last.warnings) warnings.push_back(w);
+  PathSearch search;
+  search.max_depth = static_cast<int>(depth_limit);
+  search.max_chains = kMaxChains;
+  search.max_direct = kMaxDirect;
+  search.more_roots = as_path;
+  PYX_TRY(found, find_paths(ctx, {target}, search));
+  const std::vector<HeapPath>& chains = found.chains;
+  const std::vector<uint64_t>& direct = found.direct[0];
+  const std::vector<std::string>& warnings = found.warnings;
+  const int depth = found.depth;
+  const bool heap_walked = found.heap_walked;
   auto type_name = [&](uint64_t a) -> std::string {
     if (const TypeInfo* t = ctx.validated(a)) return t->name;
     return "?";
   };
   // The label of each step: where path[i] holds path[i + 1] ("" for the target itself).
-  auto chain_edges = [&](const Chain& c) {
+  auto chain_edges = [&](const HeapPath& c) {
     std::vector<std::string> edges;
-    for (std::size_t i = 0; i < c.path.size(); ++i)
-      edges.push_back(i + 1 < c.path.size() ? edge_label(ctx, c.path[i], c.path[i + 1]) : "");
+    for (std::size_t i = 0; i < c.objects.size(); ++i)
+      edges.push_back(i + 1 < c.objects.size() ? edge_label(ctx, c.objects[i], c.objects[i + 1]) : "");
     return edges;
   };
+  auto view_of = [&](const HeapPath& c, const std::vector<std::string>& edges, bool with_repr) {
+    PathView v{c.root, {}};
+    for (std::size_t i = 0; i < c.objects.size(); ++i)
+      v.steps.push_back({c.objects[i], type_name(c.objects[i]), edges[i],
+                         with_repr ? safe_repr(*proc, ctx.objects, c.objects[i], node_repr_limits()) : ""});
+    return v;
+  };
   // "__main__.HOLDER -> list [0] -> dict ['target'] -> object"
-  auto chain_text = [&](const Chain& c, const std::vector<std::string>& edges) {
-    std::string s = c.root;
-    for (std::size_t i = 0; i < c.path.size(); ++i) {
-      s += " -> " + type_name(c.path[i]);
+  auto chain_text = [&](const HeapPath& c, const std::vector<std::string>& edges) {
+    std::string s = c.root.legacy;
+    for (std::size_t i = 0; i < c.objects.size(); ++i) {
+      s += " -> " + type_name(c.objects[i]);
       if (!edges[i].empty()) s += " " + edges[i];
     }
     return s;
   };
+  std::vector<std::vector<std::string>> all_edges;
+  for (const auto& c : chains) all_edges.push_back(chain_edges(c));
+  std::string dot_note;
+  if (dot) {
+    std::vector<PathView> views;
+    for (std::size_t k = 0; k < chains.size(); ++k) views.push_back(view_of(chains[k], all_edges[k], true));
+    if (auto w = dot->write(paths_dot(views)); !w) return Unexpected<Error>{w.error()};
+    dot_note = fmt::format("The graph is in {} (Graphviz: dot -Tsvg).\n", *dot_path);
+  }
   if (args.has("--json")) {
     json j;
     add_name_json(j, arg);
@@ -666,19 +656,29 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     for (uint64_t a : direct) d.push_back({{"address", a}, {"type", type_name(a)}});
     j["referrers"] = heap_walked ? std::move(d) : json(nullptr);  // null: not searched
     json cs = json::array();
-    for (const auto& c : chains) {
-      const auto edges = chain_edges(c);
+    for (std::size_t k = 0; k < chains.size(); ++k) {
+      const HeapPath& c = chains[k];
+      const auto& edges = all_edges[k];
       json path = json::array();
-      for (std::size_t i = 0; i < c.path.size(); ++i) {
-        json step = {{"address", c.path[i]}, {"type", type_name(c.path[i])}};
+      for (std::size_t i = 0; i < c.objects.size(); ++i) {
+        json step = {{"address", c.objects[i]}, {"type", type_name(c.objects[i])}};
         // Where this object holds the next one; null for the target and where the layout is not modelled.
         step["edge"] = edges[i].empty() ? json(nullptr) : json(edges[i]);
         path.push_back(std::move(step));
       }
-      cs.push_back({{"root", c.root}, {"kind", c.kind}, {"chain", chain_text(c, edges)}, {"path", std::move(path)}});
+      json chain = {{"root", c.root.legacy},
+                    {"kind", root_kind_name(c.root.kind)},
+                    {"chain", chain_text(c, edges)},
+                    {"path", std::move(path)}};
+      if (as_path) {
+        chain["expression"] = path_expression(view_of(c, edges, false));
+        chain["root"] = path_root_json(c.root);
+      }
+      cs.push_back(std::move(chain));
     }
     j["chains"] = std::move(cs);
     j["depth"] = depth;
+    if (dot) j["dot"] = *dot_path;
     j["warnings"] = warnings;
     return json_line(j);
   }
@@ -689,22 +689,31 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
           : fmt::format("{}0x{:x} ({}): {} direct referrer{}\n", named_prefix(arg), target, target_type->name,
                         direct.size() >= kMaxDirect ? fmt::format("{}+", kMaxDirect) : std::to_string(direct.size()),
                         direct.size() == 1 ? "" : "s");
-  for (uint64_t a : direct) out += fmt::format("  0x{:x} {}\n", a, type_name(a));
-  if (chains.empty()) {
-    out += last.interrupted
-               ? fmt::format("no chain to a module global or a frame local found before the search was {} (step {})\n",
-                             interrupt_phrase(), depth + 1)
-               : fmt::format("no chain to a module global or a frame local within {} step{}\n", depth,
-                             depth == 1 ? "" : "s");
+  const std::string roots_said = as_path ? "a root" : "a module global or a frame local";
+  if (as_path) {
+    // One line per chain and nothing else: the line is the answer (addresses are in --json).
+    out.clear();
+    for (std::size_t k = 0; k < chains.size(); ++k)
+      out += path_expression(view_of(chains[k], all_edges[k], false)) + "\n";
   } else {
+    for (uint64_t a : direct) out += fmt::format("  0x{:x} {}\n", a, type_name(a));
+  }
+  if (chains.empty()) {
+    out += found.interrupted
+               ? fmt::format("no chain to {} found before the search was {} (step {})\n", roots_said,
+                             interrupt_phrase(), depth + 1)
+               : fmt::format("no chain to {} within {} step{}\n", roots_said, depth, depth == 1 ? "" : "s");
+  } else if (!as_path) {
     out += "held by:\n";
-    for (const auto& c : chains) {
-      out += "  " + chain_text(c, chain_edges(c)) + "\n";
+    for (std::size_t k = 0; k < chains.size(); ++k) {
+      const HeapPath& c = chains[k];
+      out += "  " + chain_text(c, all_edges[k]) + "\n";
       std::string addrs;
-      for (uint64_t a : c.path) addrs += fmt::format("{}0x{:x}", addrs.empty() ? "" : " -> ", a);
+      for (uint64_t a : c.objects) addrs += fmt::format("{}0x{:x}", addrs.empty() ? "" : " -> ", a);
       out += "    " + addrs + "\n";
     }
   }
+  out += dot_note;
   out += warnings_text(warnings);
   return out;
 }
@@ -746,20 +755,33 @@ std::vector<CommandDef> heap_commands() {
        1,
        run_sizeof},
       {{"py-biggest", "List the largest live objects",
-        "Usage: py-biggest [N] [--type NAME] [--json]\n"
+        "Usage: py-biggest [N] [--type NAME] [--deep] [--json]\n"
         "Walk every live object and print the N largest (default 10) with their size, address, type and a\n"
-        "short repr. --type keeps only objects of one type (\"bytes\", \"__main__.Leaky\")."},
-       {{"--json", false, "print one JSON object instead of text"}, {"--type", true, "only objects of this type"}},
+        "short repr. --type keeps only objects of one type (\"bytes\", \"__main__.Leaky\").\n"
+        "--deep ranks containers by deep size (py-sizeof --deep's rule) instead: every module global, every\n"
+        "class attribute of a class a module defines, every frame local, and the 4N largest objects, each\n"
+        "row naming the root it came from (sys.modules['app'].CACHE); all the deep sizes together visit at\n"
+        "most the deep-visits limit of objects."},
+       {{"--json", false, "print one JSON object instead of text"},
+        {"--type", true, "only objects of this type"},
+        {"--deep", false, "rank the containers a name reaches by their deep size"}},
        1,
        run_biggest},
       {{"py-referrers", "Show what holds an object, back to a module global or a frame local",
-        "Usage: py-referrers NAME|ADDRESS [--depth K] [--json]\n"
+        "Usage: py-referrers NAME|ADDRESS [--depth K] [--path [--dot FILE]] [--json]\n"
         "Print the objects that refer to NAME (as py-print finds it) or to the object at ADDRESS, and the\n"
         "shortest chains that lead to it, each step labelled with where the reference sits ([3], ['key'], .attr),\n"
         "from a root: a module global (module.name) or a thread's frame local. Each step of the search is\n"
-        "one walk of the heap; --depth bounds the steps (default 12)."},
+        "one walk of the heap; --depth bounds the steps (default 12).\n"
+        "--path prints each chain as one line of Python, from more roots (class attributes, interned\n"
+        "strings too, and gc.freeze()d objects when nothing else holds it):\n"
+        "sys.modules['app'].CACHE['k'] -> list[3] -> <app.Widget 0x7f...>. --dot FILE also writes the\n"
+        "chains as a Graphviz graph (the object in red)."},
        {{"--json", false, "print one JSON object instead of text"},
-        {"--depth", true, "search at most K referrer steps back (default 12)"}},
+        {"--depth", true, "search at most K referrer steps back (default 12)"},
+        {"--path", false,
+         "one line of Python per chain, from module globals, frame locals, class attributes, interned strings"},
+        {"--dot", true, "with --path: also write the chains to FILE for Graphviz"}},
        1,
        run_referrers},
   };

@@ -62,6 +62,7 @@ Expected<GcLists> gc_lists(PythonProcess& proc) {
     if (permanent) {
       g.heads.push_back(permanent);
       g.head_generation.push_back(3);
+      g.permanent.push_back(permanent);
     }
   };
   if (vt.gc_generations == GcGenerations::Generation0Symbol) {

@@ -29,10 +29,11 @@ struct GcLists {
   // The generation each head in `heads` holds, as an index into the version's gc_list_names: 0-2 the
   // generations block (Incremental314: 0 young, 1 the visited old space, 2 the pending one), 3 permanent.
   std::vector<uint8_t> head_generation;
-  int visited_space = -1;   // Incremental314: the main interpreter's gc.visited_space (0 or 1), else -1
-  uint64_t head_size = 16;  // sizeof(PyGC_Head): the object follows it
-  bool refs_field = false;  // <= 3.7: tracked-ness is in gc_refs
-  int refs_shift = 0;       // 3.6/3.7: gc_refs holds the count shifted left by one
+  std::vector<uint64_t> permanent;  // the permanent generation's heads among them (gc.freeze(), 3.7+)
+  int visited_space = -1;           // Incremental314: the main interpreter's gc.visited_space (0 or 1), else -1
+  uint64_t head_size = 16;          // sizeof(PyGC_Head): the object follows it
+  bool refs_field = false;          // <= 3.7: tracked-ness is in gc_refs
+  int refs_shift = 0;               // 3.6/3.7: gc_refs holds the count shifted left by one
   std::vector<std::string> warnings;
 
   bool tracked(std::span<const std::byte> head) const;
