@@ -574,16 +574,6 @@ Expected<std::string> run_biggest(Session& session, const ParsedArgs& args) {
 
 // --- py-referrers ---
 
-// Short reprs for the nodes of a --dot graph.
-ReprLimits node_repr_limits() {
-  ReprLimits l;
-  l.max_depth = 1;
-  l.max_items = 4;
-  l.max_string = 40;
-  l.max_output = 80;
-  return l;
-}
-
 Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
   if (args.positional.empty()) return fail("py-referrers wants a NAME or an ADDRESS (see help py-referrers)");
   PYX_TRY(arg, object_arg(session, args.positional[0]));
@@ -615,20 +605,14 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     if (const TypeInfo* t = ctx.validated(a)) return t->name;
     return "?";
   };
-  // The label of each step: where path[i] holds path[i + 1] ("" for the target itself).
-  auto chain_edges = [&](const HeapPath& c) {
-    std::vector<std::string> edges;
-    for (std::size_t i = 0; i < c.objects.size(); ++i)
-      edges.push_back(i + 1 < c.objects.size() ? edge_label(ctx, c.objects[i], c.objects[i + 1]) : "");
-    return edges;
-  };
-  auto view_of = [&](const HeapPath& c, const std::vector<std::string>& edges, bool with_repr) {
-    PathView v{c.root, {}};
-    for (std::size_t i = 0; i < c.objects.size(); ++i)
-      v.steps.push_back({c.objects[i], type_name(c.objects[i]), edges[i],
-                         with_repr ? safe_repr(*proc, ctx.objects, c.objects[i], node_repr_limits()) : ""});
-    return v;
-  };
+  // Each chain read once: its types and where each object holds the next ("" for the target).
+  std::vector<PathView> views;
+  for (const auto& c : chains) views.push_back(read_path_view(ctx, c, false));
+  std::vector<std::vector<std::string>> all_edges;
+  for (const auto& v : views) {
+    all_edges.emplace_back();
+    for (const auto& step : v.steps) all_edges.back().push_back(step.edge);
+  }
   // "__main__.HOLDER -> list [0] -> dict ['target'] -> object"
   auto chain_text = [&](const HeapPath& c, const std::vector<std::string>& edges) {
     std::string s = c.root.legacy;
@@ -638,13 +622,11 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
     }
     return s;
   };
-  std::vector<std::vector<std::string>> all_edges;
-  for (const auto& c : chains) all_edges.push_back(chain_edges(c));
   std::string dot_note;
   if (dot) {
-    std::vector<PathView> views;
-    for (std::size_t k = 0; k < chains.size(); ++k) views.push_back(view_of(chains[k], all_edges[k], true));
-    if (auto w = dot->write(paths_dot(views)); !w) return Unexpected<Error>{w.error()};
+    std::vector<PathView> with_reprs;
+    for (const auto& c : chains) with_reprs.push_back(read_path_view(ctx, c, true));
+    if (auto w = dot->write(paths_dot(with_reprs)); !w) return Unexpected<Error>{w.error()};
     dot_note = fmt::format("The graph is in {} (Graphviz: dot -Tsvg).\n", *dot_path);
   }
   if (args.has("--json")) {
@@ -671,7 +653,7 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
                     {"chain", chain_text(c, edges)},
                     {"path", std::move(path)}};
       if (as_path) {
-        chain["expression"] = path_expression(view_of(c, edges, false));
+        chain["expression"] = path_expression(views[k]);
         chain["root"] = path_root_json(c.root);
       }
       cs.push_back(std::move(chain));
@@ -693,8 +675,7 @@ Expected<std::string> run_referrers(Session& session, const ParsedArgs& args) {
   if (as_path) {
     // One line per chain and nothing else: the line is the answer (addresses are in --json).
     out.clear();
-    for (std::size_t k = 0; k < chains.size(); ++k)
-      out += path_expression(view_of(chains[k], all_edges[k], false)) + "\n";
+    for (std::size_t k = 0; k < chains.size(); ++k) out += path_expression(views[k]) + "\n";
   } else {
     for (uint64_t a : direct) out += fmt::format("  0x{:x} {}\n", a, type_name(a));
   }

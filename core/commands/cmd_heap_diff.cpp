@@ -11,9 +11,12 @@
 #include "base/json_text.hpp"
 #include "base/thousands.hpp"
 #include "commands/commands.hpp"
+#include "heap/heap_context.hpp"
 #include "heap/heap_diff.hpp"
+#include "heap/heap_paths.hpp"
 #include "heap/snapshot_builder.hpp"
 #include "interp/python_process.hpp"
+#include "report/render_paths.hpp"
 
 namespace pyxray {
 namespace {
@@ -73,6 +76,61 @@ std::string suspect_detail(const DiffRow& r) {
     s += fmt::format("{}e.g. 0x{:x}{}", s.empty() ? "" : "; ", r.sample, why.empty() ? "" : " (" + why + ")");
   }
   return s;
+}
+
+// A suspect's sample object, followed back to a root in the process the debugger has.
+struct SuspectPath {
+  std::string expression;  // as py-referrers --path prints it; "" when no chain was found
+  json root;
+  std::string why_not;  // when the sample could not be followed
+};
+
+// --paths: one search for every suspect's sample together (find_paths takes many targets). The
+// samples are addresses in the newest snapshot, so that snapshot must be of the process the debugger
+// has now; a sample whose object is no longer of its type (freed since) says so.
+Expected<std::vector<SuspectPath>> suspect_paths(Session& session, const HeapDiff& d, const ProcessIdentity& newest,
+                                                 const std::string& newest_label) {
+  std::vector<SuspectPath> out(d.suspects.size());
+  PYX_TRY(proc, session.process());
+  if (!same_process(newest, process_identity(proc->target())).same)
+    return fail(
+        fmt::format("--paths: {} is not a snapshot of the process the debugger has: its objects cannot be "
+                    "followed (add --now)",
+                    newest_label));
+  HeapContext ctx(*proc);
+  std::vector<uint64_t> targets;
+  std::vector<std::size_t> suspect_of;  // target index -> suspect index
+  for (std::size_t i = 0; i < d.suspects.size(); ++i) {
+    const DiffRow& r = d.suspects[i];
+    if (!r.sample) {
+      out[i].why_not = "no sample: the newest snapshot does not list its objects (--objects)";
+      continue;
+    }
+    const TypeInfo* t = ctx.validated(r.sample);
+    if (!t || t->module != r.module || t->qualname != r.qualname) {
+      out[i].why_not = fmt::format("its sample 0x{:x} is no longer a {}", r.sample, r.name);
+      continue;
+    }
+    targets.push_back(r.sample);
+    suspect_of.push_back(i);
+  }
+  if (targets.empty()) return out;
+  PathSearch search;
+  search.max_chains = 1;
+  search.more_roots = true;
+  PYX_TRY(found, find_paths(ctx, targets, search));
+  for (const HeapPath& c : found.chains) {
+    SuspectPath& p = out[suspect_of[c.target]];
+    if (!p.expression.empty()) continue;
+    p.expression = path_expression(read_path_view(ctx, c, false));
+    p.root = path_root_json(c.root);
+  }
+  for (std::size_t k = 0; k < targets.size(); ++k) {
+    SuspectPath& p = out[suspect_of[k]];
+    if (p.expression.empty())
+      p.why_not = fmt::format("no chain from a root to its sample 0x{:x} within {} steps", targets[k], found.depth);
+  }
+  return out;
 }
 
 struct Named {
@@ -144,6 +202,11 @@ Expected<std::string> run_diff(Session& session, const ParsedArgs& args) {
   std::vector<const HeapSnapshot*> ptrs;
   for (const auto& n : snaps) ptrs.push_back(&n.snapshot);
   const HeapDiff d = diff_snapshots(ptrs);
+  std::vector<SuspectPath> paths;
+  if (args.has("--paths") && !d.suspects.empty()) {
+    PYX_TRY(found, suspect_paths(session, d, snaps.back().snapshot.process, snaps.back().label));
+    paths = std::move(found);
+  }
   const Named& first = snaps.front();
   const Named& last = snaps.back();
   const double interval = last.snapshot.time - first.snapshot.time;
@@ -176,7 +239,15 @@ Expected<std::string> run_diff(Session& session, const ParsedArgs& args) {
     j["same_python"] = same_python;
     if (snaps.size() >= 3) {
       json sus = json::array();
-      for (const auto& r : d.suspects) sus.push_back(suspect_json(r));
+      for (std::size_t i = 0; i < d.suspects.size(); ++i) {
+        json s = suspect_json(d.suspects[i]);
+        if (i < paths.size()) {
+          s["path"] = paths[i].expression.empty() ? json(nullptr)
+                                                  : json{{"expression", paths[i].expression}, {"root", paths[i].root}};
+          if (!paths[i].why_not.empty()) s["path_missing"] = paths[i].why_not;
+        }
+        sus.push_back(std::move(s));
+      }
       j["suspects"] = std::move(sus);
     }
     j["notes"] = notes;
@@ -222,11 +293,15 @@ Expected<std::string> run_diff(Session& session, const ParsedArgs& args) {
       out += fmt::format("no leak suspects: no type grew in each of the {} intervals\n", snaps.size() - 1);
     } else {
       out += fmt::format("leak suspects (the count grew in each of the {} intervals):\n", snaps.size() - 1);
-      for (const auto& r : d.suspects) {
+      for (std::size_t i = 0; i < d.suspects.size(); ++i) {
+        const DiffRow& r = d.suspects[i];
         std::string counts;
         for (uint64_t c : r.counts) counts += (counts.empty() ? "" : " -> ") + thousands(c);
         out += fmt::format("  {}  {}\n", r.name, counts);
         if (const std::string detail = suspect_detail(r); !detail.empty()) out += fmt::format("    {}\n", detail);
+        if (i < paths.size())
+          out += paths[i].expression.empty() ? fmt::format("    no path: {}\n", paths[i].why_not)
+                                             : fmt::format("    held by {}\n", paths[i].expression);
       }
     }
   }
@@ -239,18 +314,21 @@ Expected<std::string> run_diff(Session& session, const ParsedArgs& args) {
 std::vector<CommandDef> heap_diff_commands() {
   return {
       {{"py-heap-diff", "Compare heap snapshots: which types grew, and leak suspects",
-        "Usage: py-heap-diff OLD [NEW ...] [--now] [--limit N] [--all] [--json]\n"
+        "Usage: py-heap-diff OLD [NEW ...] [--now] [--paths] [--limit N] [--all] [--json]\n"
         "Compare heap snapshots written by py-heap-summary --save: per type (matched by module and\n"
         "qualified name, never by address) the change in count and bytes from the first to the last,\n"
         "largest growth first, like objgraph's show_growth(), and the totals. With one file, compare it\n"
         "with the process now (it must be the same process and Python); --now adds the process now\n"
         "after several files. With three or more snapshots, types whose count grew between every pair\n"
-        "are leak suspects. Text shows the types that grew (--all: every type that changed; --limit N,\n"
-        "default 10); --json prints every changed type:\n"
+        "are leak suspects, each with a sample object (when the newest snapshot lists objects) and with\n"
+        "--paths that object's chain from a root, as py-referrers --path prints it. Text shows the\n"
+        "types that grew (--all: every type that changed; --limit N, default 10); --json prints every\n"
+        "changed type:\n"
         "{\"types\": [{\"type\", \"count_old\", \"count_new\", \"count_delta\", \"bytes_delta\", ...}], "
         "\"total\": {...}, \"snapshots\": [...], \"same_process\": ..., \"suspects\": [...]}."},
        {{"--json", false, "print one JSON object instead of text"},
         {"--now", false, "also compare with the process now, after the files"},
+        {"--paths", false, "follow each leak suspect's sample object back to a root"},
         {"--all", false, "list every type that changed, not only those that grew"},
         {"--limit", true, "show at most N types (default 10)"}},
        kMaxSnapshots,

@@ -6,8 +6,21 @@
 
 #include <fmt/format.h>
 
+#include "heap/heap_context.hpp"
+#include "repr/repr.hpp"
+
 namespace pyxray {
 namespace {
+
+// A node of the graph is one line of a box: a repr short enough to read at a glance.
+ReprLimits node_repr_limits() {
+  ReprLimits l;
+  l.max_depth = 1;
+  l.max_items = 4;
+  l.max_string = 40;
+  l.max_output = 80;
+  return l;
+}
 
 bool identifier(std::string_view s) {
   if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
@@ -125,6 +138,17 @@ std::string paths_dot(const std::vector<PathView>& paths) {
     if (edges.insert(e).second) out += e;
   }
   return out + "}\n";
+}
+
+PathView read_path_view(HeapContext& ctx, const HeapPath& chain, bool with_repr) {
+  PathView v{chain.root, {}};
+  const auto& objs = chain.objects;
+  for (std::size_t i = 0; i < objs.size(); ++i) {
+    const TypeInfo* t = ctx.validated(objs[i]);
+    v.steps.push_back({objs[i], t ? t->name : "?", i + 1 < objs.size() ? edge_label(ctx, objs[i], objs[i + 1]) : "",
+                       with_repr ? safe_repr(ctx.proc, ctx.objects, objs[i], node_repr_limits()) : ""});
+  }
+  return v;
 }
 
 }  // namespace pyxray

@@ -27,6 +27,12 @@ struct PathView {
   std::vector<PathStep> steps;
 };
 
+struct HeapContext;
+
+// A chain found by find_paths, read from the target: each object's type and where it holds the next
+// (edge_label), with a short repr of each when `with_repr` (for the graph).
+PathView read_path_view(HeapContext& ctx, const HeapPath& chain, bool with_repr);
+
 // The root alone: "sys.modules['leakapp'].CACHE", "sys.modules['app'].Widget.registry",
 // "thread 1234 frame main: x", "sys.intern('key')".
 std::string root_expression(const PathRoot& root);

@@ -174,10 +174,11 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
   std::ofstream(junk) << "not a heap snapshot\n";
   const std::string s1_bytes = read_text(s1);
   std::ofstream(cut, std::ios::binary) << s1_bytes.substr(0, s1_bytes.size() / 2);
-  r = run_gdb(w->pid(),
-              {"py-heap-summary --save " + s3 + " --objects", "py-heap-diff --json " + s1 + " " + s2 + " " + s3,
-               "py-heap-diff " + s1 + " " + s2 + " " + s3, "py-heap-diff " + junk, "py-heap-diff " + s1 + " " + cut},
-              dir, 240s);
+  r = run_gdb(
+      w->pid(),
+      {"py-heap-summary --save " + s3 + " --objects", "py-heap-diff --json --paths " + s1 + " " + s2 + " " + s3,
+       "py-heap-diff --paths " + s1 + " " + s2 + " " + s3, "py-heap-diff " + junk, "py-heap-diff " + s1 + " " + cut},
+      dir, 240s);
   expect_clean(r);
   diffs = json_lines(r.out, "{\"types\"");
   ASSERT_EQ(diffs.size(), 1u) << r.describe();
@@ -193,6 +194,13 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
   EXPECT_GT(sample.value("address", uint64_t{0}), 0u) << widget->dump();
   EXPECT_EQ(sample.value("generation", ""), "gen2") << widget->dump();
   EXPECT_TRUE(sample.value("new", false)) << widget->dump();
+  // --paths: the sample is held by the module global it leaked into.
+  const json path = widget->value("path", json(nullptr));
+  ASSERT_TRUE(path.is_object()) << widget->dump();
+  EXPECT_EQ(path.at("root"), json({{"kind", "global"}, {"module", "leakapp"}, {"name", "CACHE"}})) << widget->dump();
+  EXPECT_EQ(path.at("expression").get<std::string>().rfind("sys.modules['leakapp'].CACHE['k'] -> list[", 0), 0u)
+      << widget->dump();
+  EXPECT_NE(r.out.find("    held by sys.modules['leakapp'].CACHE['k'] -> list["), std::string::npos) << r.describe();
   EXPECT_EQ(diffs[0].at("types")[0].at("type"), "leakapp.Widget") << diffs[0].dump();
   EXPECT_EQ(diffs[0].at("types")[0].at("count_delta").get<int64_t>(), kLeak2 + kLeak3);
   EXPECT_NE(r.out.find("leak suspects (the count grew in each of the 2 intervals):\n"), std::string::npos)

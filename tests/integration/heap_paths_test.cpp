@@ -13,12 +13,14 @@
 //    what the workload measured by py-sizeof --deep's rule; CACHE['k'] (when listed) likewise; with
 //    --max deep-visits=100 a warning names the limit.
 //
-// One debugger session per variant runs all of it: gdb on every interpreter of the py-heap-diff
-// tests, LLDB on 3.12, and gdb on a core of 3.11's workload.
+// One debugger session per variant runs all of it: gdb live on every interpreter of the py-heap-diff
+// tests (3.8, 3.11-3.13, sid's 3.14/3.15), and on the same six LLDB live and gdb and LLDB on a core.
 #include "front_end.hpp"
 #include "harness.hpp"
 #include "interpreters.hpp"
 #include "leak_workload.hpp"
+#include "test_names.hpp"
+#include "variants.hpp"
 #include "workload.hpp"
 
 #include <gtest/gtest.h>
@@ -29,12 +31,6 @@
 
 namespace pyxray::it {
 namespace {
-
-std::string hex(uint64_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 std::vector<std::string> commands(const json& t, const fs::path& dot) {
   const std::string widget = hex(t.at("path_sample").get<uint64_t>());
@@ -165,12 +161,6 @@ std::vector<Interpreter> path_interpreters() {
   return out;
 }
 
-std::optional<Interpreter> pyenv_minor(int minor) {
-  for (const auto& i : pyenv_interpreters())
-    if (i.major == 3 && i.minor == minor) return i;
-  return std::nullopt;
-}
-
 std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
 
 class PyHeapPaths : public testing::TestWithParam<Interpreter> {};
@@ -191,40 +181,47 @@ TEST_P(PyHeapPaths, LeakedWidgetChainAndCacheDeepSize) {
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, PyHeapPaths, testing::ValuesIn(path_interpreters()), param_name);
 
-TEST(PyHeapPathsLldb, LeakedWidgetChainAndCacheDeepSize) {
-  auto interp = pyenv_minor(12);
-  ASSERT_TRUE(interp) << "no pyenv 3.12";
+// LLDB live, then a core of the same stage in gdb and LLDB (gcore; sid's by the kernel, which ends the
+// workload: last), on every interpreter of the gdb tests: the chain and the sizes need no live process.
+std::vector<Variant> path_variants() {
+  std::vector<Variant> out;
+  for (const auto& i : path_interpreters())
+    for (auto& v : all_variants())
+      if (v.has_debuginfo() && v.interp.path == i.path) out.push_back(v);
+  return out;
+}
+
+class PyHeapPathsFrontEnds : public testing::TestWithParam<Variant> {};
+
+TEST_P(PyHeapPathsFrontEnds, LldbLiveAndCores) {
+  const Variant& v = GetParam();
   std::unique_ptr<LeakWorkload> w;
   try {
-    w = stage4(*interp);
+    w = stage4(v.interp);
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
   const fs::path dot = w->dir() / "paths.dot";
   auto run = run_front_end(FrontEnd::Lldb, w->pid(), commands(w->truth(), dot), w->dir());
   EXPECT_TRUE(run.problems.empty()) << join(run.problems) << run.raw.describe();
-  const auto bad = check(run.raw.out, w->truth(), dot, w->dir());
-  EXPECT_TRUE(bad.empty()) << join(bad) << run.raw.describe();
-}
-
-// The same from a core (gdb's gcore of stage 4): the chain and the sizes need no live process.
-TEST(PyHeapPathsCoreFile, LeakedWidgetChainAndCacheDeepSize) {
-  auto interp = pyenv_minor(11);
-  ASSERT_TRUE(interp) << "no pyenv 3.11";
-  std::unique_ptr<LeakWorkload> w;
+  auto bad = check(run.raw.out, w->truth(), dot, w->dir());
+  EXPECT_TRUE(bad.empty()) << "LLDB live:\n" << join(bad) << run.raw.describe();
+  CoreRuns cores;
   try {
-    w = stage4(*interp);
+    cores = run_on_core(
+        v, setup_for(v), w->pid(), [&] { return w->running(); }, w->dir(), commands(w->truth(), dot));
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
-  const fs::path core = w->dir() / "core", dot = w->dir() / "paths.dot";
-  ASSERT_NO_THROW(write_core(w->pid(), core, w->dir()));
-  auto r = run_gdb_core(interp->path, core, commands(w->truth(), dot), w->dir(), 240s);
-  fs::remove(core);
-  EXPECT_FALSE(r.timed_out) << r.describe();
-  const auto bad = check(r.out, w->truth(), dot, w->dir());
-  EXPECT_TRUE(bad.empty()) << join(bad) << r.describe();
+  EXPECT_FALSE(cores.gdb.timed_out) << cores.gdb.describe();
+  bad = check(cores.gdb.out, w->truth(), dot, w->dir());
+  EXPECT_TRUE(bad.empty()) << "gdb on the core:\n" << join(bad) << cores.gdb.describe();
+  ASSERT_TRUE(cores.lldb.has_value());
+  bad = check(cores.lldb->out, w->truth(), dot, w->dir());
+  EXPECT_TRUE(bad.empty()) << "LLDB on the core:\n" << join(bad) << cores.lldb->describe();
 }
+
+INSTANTIATE_TEST_SUITE_P(Variants, PyHeapPathsFrontEnds, testing::ValuesIn(path_variants()), variant_name);
 
 }  // namespace
 }  // namespace pyxray::it
