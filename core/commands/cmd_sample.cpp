@@ -97,11 +97,6 @@ std::string percent(uint64_t part, uint64_t whole) {
   return whole ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole)) : "-";
 }
 
-std::string thread_title(const SampledThread& t) {
-  std::string id = t.native_id ? fmt::format("tid {}", *t.native_id) : fmt::format("thread 0x{:x}", t.thread_id);
-  return t.name.empty() ? id : fmt::format("{} ({})", t.name, id);
-}
-
 std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std::string& path, Format format,
                     const std::optional<std::string>& write_error) {
   const SampleStats& s = sampler.stats();
