@@ -77,6 +77,17 @@ std::string pstats_file(const StackAggregate& agg, const FrameTable& frames, dou
 
   MarshalWriter m;
   m.dict_begin();
+  if (index.empty()) {
+    // pstats.Stats refuses an empty dict ("Cannot create or construct"): one entry that says why.
+    write_key(m, {"~", 0, "<no samples>"});
+    m.tuple(5);
+    m.integer(0);
+    m.integer(0);
+    m.real(0);
+    m.real(0);
+    m.dict_begin();
+    m.dict_end();
+  }
   for (const auto& [k, i] : index) {
     const Counts& c = functions[i];
     const auto calls = static_cast<int64_t>(c.calls);

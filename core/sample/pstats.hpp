@@ -5,7 +5,8 @@
 // per sample however often it recurses; tottime is its own samples and cumtime those samples, each
 // times the mean interval; a caller is the frame below it in a sampled stack, each edge counted the
 // same way. A native frame is (library, 0, symbol); a frame without a file (an --async task's root)
-// is ('~', 0, name), as cProfile names built-ins.
+// is ('~', 0, name), as cProfile names built-ins. A profile without samples is one entry
+// ('~', 0, '<no samples>') with zeros: pstats refuses to load an empty dict.
 #pragma once
 
 #include <string>

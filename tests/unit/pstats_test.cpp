@@ -81,6 +81,27 @@ std::string run(const std::string& command) {
   return out;
 }
 
+// pstats.Stats in Debian's python3 over `bytes`: each function as "file:line(name) cc nc tottime
+// cumtime", then its callers the same way, then the totals.
+std::string stats_listing(const std::string& bytes) {
+  const fs::path path = fs::temp_directory_path() / ("pyxray-pstats-test-" + std::to_string(::getpid()) + ".pstats");
+  std::ofstream(path, std::ios::binary) << bytes;
+  const char* script =
+      "import pstats, sys\n"
+      "st = pstats.Stats(sys.argv[1])\n"
+      "for func, (cc, nc, tt, ct, callers) in sorted(st.stats.items()):\n"
+      "    print('%s:%d(%s) %d %d %.4f %.4f' % (func + (cc, nc, tt, ct)))\n"
+      "    for c, (cnc, ccc, ctt, cct) in sorted(callers.items()):\n"
+      "        print('  <- %s:%d(%s) %d %d %.4f %.4f' % (c + (cnc, ccc, ctt, cct)))\n"
+      "print('total', st.total_calls, '%.4f' % st.total_tt)\n";
+  const fs::path script_path = path.string() + ".py";
+  std::ofstream(script_path) << script;
+  const std::string out = run("/usr/bin/python3 " + script_path.string() + " " + path.string() + " 2>&1");
+  fs::remove(path);
+  fs::remove(script_path);
+  return out;
+}
+
 // main -> f -> g three times, main -> f twice, main -> f -> f (recursion) once, all in one thread;
 // main -> g once in another; a sample interval of 10 ms.
 TEST(Pstats, StatsLoadsTheProfileWithSampledTimes) {
@@ -98,25 +119,7 @@ TEST(Pstats, StatsLoadsTheProfileWithSampledTimes) {
   agg.add(t0, std::vector<uint32_t>{f3, f4, main_});
   agg.add(t1, std::vector<uint32_t>{native, g6, main_});
 
-  const fs::path path = fs::temp_directory_path() / ("pyxray-pstats-test-" + std::to_string(::getpid()) + ".pstats");
-  {
-    std::ofstream out(path, std::ios::binary);
-    out << pstats_file(agg, frames, 0.01);
-  }
-  // Each function: "file:line(name) cc nc tottime cumtime", then its callers the same way.
-  const char* script =
-      "import pstats, sys\n"
-      "st = pstats.Stats(sys.argv[1])\n"
-      "for func, (cc, nc, tt, ct, callers) in sorted(st.stats.items()):\n"
-      "    print('%s:%d(%s) %d %d %.4f %.4f' % (func + (cc, nc, tt, ct)))\n"
-      "    for c, (cnc, ccc, ctt, cct) in sorted(callers.items()):\n"
-      "        print('  <- %s:%d(%s) %d %d %.4f %.4f' % (c + (cnc, ccc, ctt, cct)))\n"
-      "print('total', st.total_calls, '%.4f' % st.total_tt)\n";
-  const fs::path script_path = path.string() + ".py";
-  std::ofstream(script_path) << script;
-  const std::string out = run("/usr/bin/python3 " + script_path.string() + " " + path.string() + " 2>&1");
-  fs::remove(path);
-  fs::remove(script_path);
+  const std::string out = stats_listing(pstats_file(agg, frames, 0.01));
   EXPECT_EQ(out,
             "app.py:1(<module>) 7 7 0.0000 0.0700\n"
             "app.py:2(f) 6 6 0.0300 0.0600\n"
@@ -128,6 +131,14 @@ TEST(Pstats, StatsLoadsTheProfileWithSampledTimes) {
             "libc.so.6:0(memcpy) 1 1 0.0100 0.0100\n"
             "  <- app.py:5(g) 1 1 0.0100 0.0100\n"
             "total 18 0.0700\n");
+}
+
+// No samples (every thread idle): still a file pstats loads, which says so.
+TEST(Pstats, AProfileWithoutSamplesLoads) {
+  FrameTable frames;
+  StackAggregate agg;
+  agg.add_thread({1, 100, "MainThread"});
+  EXPECT_EQ(stats_listing(pstats_file(agg, frames, 0.01)), "~:0(<no samples>) 0 0 0.0000 0.0000\ntotal 0 0.0000\n");
 }
 
 }  // namespace
