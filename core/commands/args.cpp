@@ -70,6 +70,7 @@ Expected<ParsedArgs> parse_args(std::string_view command, std::string_view line,
         } else {
           return fail(fmt::format("{}: option '{}' needs a value", command, name));
         }
+        parsed.values_given.emplace_back(name, value);
         auto [it, fresh] = parsed.flags.try_emplace(name, value);
         if (!fresh) it->second = spec->repeatable ? it->second + "," + value : value;
       } else {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/expected.hpp"
@@ -21,6 +22,9 @@ struct FlagSpec {
 struct ParsedArgs {
   std::map<std::string, std::string> flags;  // flag -> value ("" for switches)
   std::vector<std::string> positional;
+  // Every value given to a flag, in order (`flags` keeps the last, or all joined for a repeatable
+  // one): py-sample's -o may name several files, whose paths may hold commas.
+  std::vector<std::pair<std::string, std::string>> values_given;
   bool has(const std::string& flag) const { return flags.contains(flag); }
   std::optional<std::string> value(const std::string& flag) const;
 };

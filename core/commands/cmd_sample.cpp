@@ -1,10 +1,13 @@
 // py-sample: a sampling profiler inside the debugger. The target runs for DURATION while its stacks
 // are read from outside, then it is stopped again as before; the profile goes to a flame graph, a
-// speedscope file or folded stacks, and a short summary is printed.
+// speedscope file, folded stacks, a pprof profile or cProfile stats (one or more files), and a short
+// summary is printed (text, or JSON with --json).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -12,16 +15,21 @@
 #include <optional>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "base/interrupt.hpp"
+#include "base/json_text.hpp"
 #include "base/limits.hpp"
 #include "base/terminal_progress.hpp"
 #include "commands/commands.hpp"
 #include "commands/output_file.hpp"
 #include "interp/python_process.hpp"
 #include "sample/flamegraph_svg.hpp"
+#include "sample/pprof.hpp"
+#include "sample/pstats.hpp"
 #include "sample/sampler.hpp"
 #include "sample/speedscope.hpp"
 #include "sample/stack_aggregate.hpp"
@@ -32,7 +40,35 @@ namespace {
 constexpr double kMaxRate = 10'000'000.0;
 constexpr std::size_t kTopFunctions = 8;
 
-enum class Format { Svg, Speedscope, Folded };
+enum class Format { Svg, Speedscope, Folded, Pprof, Pstats };
+
+// Every output format: its --format name, what the summary calls it, and the extension of a
+// default file name.
+struct FormatRow {
+  Format format;
+  const char* name;
+  const char* what;
+  const char* extension;
+};
+constexpr FormatRow kFormats[] = {
+    {Format::Svg, "svg", "flame graph", ".svg"},
+    {Format::Speedscope, "speedscope", "speedscope profile", ".json"},
+    {Format::Folded, "folded", "folded stacks", ".folded"},
+    {Format::Pprof, "pprof", "pprof profile", ".pb.gz"},
+    {Format::Pstats, "pstats", "pstats profile", ".pstats"},
+};
+
+const FormatRow& row_of(Format f) {
+  for (const auto& r : kFormats)
+    if (r.format == f) return r;
+  return kFormats[0];
+}
+
+// A file the profile goes to.
+struct Output {
+  std::string path;
+  Format format;
+};
 
 // A number followed by one of `units` (each a suffix and its scale; "" for no suffix), scaled;
 // nullopt when the text is not that.
@@ -73,37 +109,94 @@ Expected<double> parse_rate(const std::string& text) {
 }
 
 Expected<Format> format_for(const std::string& path) {
-  auto ext = std::filesystem::path(path).extension().string();
-  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (ext == ".svg") return Format::Svg;
-  if (ext == ".json") return Format::Speedscope;
-  if (ext == ".folded" || ext == ".txt") return Format::Folded;
+  std::string name = std::filesystem::path(path).filename().string();
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto ends_with = [&](std::string_view tail) { return name.ends_with(tail) && name.size() > tail.size(); };
+  if (ends_with(".svg")) return Format::Svg;
+  if (ends_with(".json")) return Format::Speedscope;
+  if (ends_with(".folded") || ends_with(".txt")) return Format::Folded;
+  if (ends_with(".pb.gz")) return Format::Pprof;
+  if (ends_with(".pstats") || ends_with(".prof")) return Format::Pstats;
   return fail(
       fmt::format("py-sample: cannot tell the output format of '{}': name it .svg (flame graph), .json "
-                  "(speedscope) or .folded/.txt (folded stacks)",
+                  "(speedscope), .folded/.txt (folded stacks), .pb.gz (pprof) or .pstats/.prof (pstats), or "
+                  "give --format",
                   path));
 }
 
-const char* format_name(Format f) {
-  switch (f) {
-    case Format::Svg: return "flame graph";
-    case Format::Speedscope: return "speedscope profile";
-    case Format::Folded: return "folded stacks";
+Expected<Format> parse_format(const std::string& name) {
+  for (const auto& r : kFormats)
+    if (name == r.name) return r.format;
+  return fail(fmt::format("py-sample: --format is svg, speedscope, folded, pprof or pstats, not '{}'", name));
+}
+
+// The files -o names (each in the format of its extension, or all in --format's), else the default
+// pyxray-PID file.
+Expected<std::vector<Output>> outputs_of(const ParsedArgs& args, int pid) {
+  std::optional<Format> forced;
+  if (auto v = args.value("--format")) {
+    PYX_TRY(f, parse_format(*v));
+    forced = f;
   }
-  return "";
+  std::vector<Output> out;
+  for (const auto& [flag, path] : args.values_given) {
+    if (flag != "-o" && flag != "--output") continue;
+    if (path.empty()) return fail("py-sample: -o wants a file name");
+    if (forced) {
+      out.push_back({path, *forced});
+    } else {
+      PYX_TRY(f, format_for(path));
+      out.push_back({path, f});
+    }
+  }
+  if (out.empty()) {
+    Format f = forced.value_or(Format::Svg);
+    out.push_back({fmt::format("pyxray-{}{}", pid, row_of(f).extension), f});
+  }
+  return out;
+}
+
+// The mean time one thread sample stands for: a round samples every thread once.
+double mean_interval(const Sampler& sampler) {
+  const SampleStats& s = sampler.stats();
+  if (s.ticks && s.elapsed > 0) return s.elapsed / static_cast<double>(s.ticks);
+  return 1.0 / sampler.options().rate;
 }
 
 std::string percent(uint64_t part, uint64_t whole) {
   return whole ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole)) : "-";
 }
 
-std::string thread_title(const SampledThread& t) {
-  std::string id = t.native_id ? fmt::format("tid {}", *t.native_id) : fmt::format("thread 0x{:x}", t.thread_id);
-  return t.name.empty() ? id : fmt::format("{} ({})", t.name, id);
+// What became of each output: nullopt written, else why not.
+using WriteErrors = std::vector<std::optional<std::string>>;
+
+bool has_format(const std::vector<Output>& outputs, Format f) {
+  return std::any_of(outputs.begin(), outputs.end(), [f](const Output& o) { return o.format == f; });
 }
 
-std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std::string& path, Format format,
-                    const std::optional<std::string>& write_error) {
+// Each thread's recorded samples, most first, as (count, thread index); threads without any left out.
+std::vector<std::pair<uint64_t, uint32_t>> thread_samples(const StackAggregate& agg) {
+  std::vector<std::pair<uint64_t, uint32_t>> per_thread(agg.threads().size());
+  for (uint32_t t = 0; t < per_thread.size(); ++t) per_thread[t].second = t;
+  for (const auto& n : agg.nodes()) per_thread[n.thread].first += n.self;
+  std::sort(per_thread.rbegin(), per_thread.rend());
+  while (!per_thread.empty() && per_thread.back().first == 0) per_thread.pop_back();
+  return per_thread;
+}
+
+// The functions the summary lists: the most costly by own or by total samples.
+std::vector<const FunctionCost*> top_functions(const std::vector<FunctionCost>& costs, bool by_total) {
+  std::vector<const FunctionCost*> rows;
+  for (const auto& c : costs) rows.push_back(&c);
+  std::stable_sort(rows.begin(), rows.end(), [by_total](const FunctionCost* a, const FunctionCost* b) {
+    return by_total ? a->total > b->total : a->own > b->own;
+  });
+  if (rows.size() > kTopFunctions) rows.resize(kTopFunctions);
+  return rows;
+}
+
+std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std::vector<Output>& outputs,
+                    const WriteErrors& write_errors) {
   const SampleStats& s = sampler.stats();
   const SampleOptions& o = sampler.options();
   std::string out;
@@ -146,7 +239,7 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
     out += fmt::format("  errors (stacks that changed while being read, dropped): {}\n", kinds);
   }
   if (s.native_warning) out += fmt::format("pyxray: warning: {}\n", *s.native_warning);
-  if (format == Format::Speedscope && !sampler.aggregate().timeline_complete())
+  if (has_format(outputs, Format::Speedscope) && !sampler.aggregate().timeline_complete())
     out += fmt::format(
         "pyxray: note: more than {} changes of stack: the speedscope profile keeps each thread's "
         "samples grouped by stack, not in time order ({})\n",
@@ -157,14 +250,9 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
                        static_cast<double>(s.syscalls) / static_cast<double>(s.ticks),
                        static_cast<double>(s.ranges) / static_cast<double>(s.ticks), s.codes);
   const auto& agg = sampler.aggregate();
-  std::vector<std::pair<uint64_t, uint32_t>> per_thread(agg.threads().size());
-  for (uint32_t t = 0; t < per_thread.size(); ++t) per_thread[t].second = t;
-  for (const auto& n : agg.nodes()) per_thread[n.thread].first += n.self;
-  std::sort(per_thread.rbegin(), per_thread.rend());
   std::string threads;
   std::size_t shown = 0;
-  for (const auto& [count, t] : per_thread) {
-    if (!count) continue;
+  for (const auto& [count, t] : thread_samples(agg)) {
     if (shown++ == 5) {
       threads += ", ...";
       break;
@@ -178,28 +266,128 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
         "pyxray: note: every thread was idle (blocked without the GIL) in all {} samples, which are "
         "dropped by default: --idle keeps them and shows where the threads wait\n",
         s.idle);
-  if (write_error) {
-    out += fmt::format("pyxray: {}\n", *write_error);
-  } else {
-    out += fmt::format("wrote {} to {}\n", format_name(format), path);
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    if (write_errors[i]) {
+      out += fmt::format("pyxray: {}\n", *write_errors[i]);
+    } else {
+      out += fmt::format("wrote {} to {}\n", row_of(outputs[i].format).what, outputs[i].path);
+    }
   }
   auto costs = function_costs(agg, sampler.frames());
   if (costs.empty()) return out;
-  auto table = [&](const char* title, auto less) {
-    std::vector<const FunctionCost*> rows;
-    for (const auto& c : costs) rows.push_back(&c);
-    std::stable_sort(rows.begin(), rows.end(), less);
+  auto table = [&](const char* title, bool by_total) {
     out += fmt::format("{}\n  {:>6}  {:>6}  function\n", title, "own", "total");
-    for (std::size_t i = 0; i < rows.size() && i < kTopFunctions; ++i) {
-      const FunctionCost& c = *rows[i];
-      out += fmt::format("  {:>6}  {:>6}  {}{}\n", percent(c.own, s.recorded), percent(c.total, s.recorded), c.function,
-                         c.file.empty() ? "" : fmt::format(" ({})", c.file));
-    }
+    for (const FunctionCost* c : top_functions(costs, by_total))
+      out += fmt::format("  {:>6}  {:>6}  {}{}\n", percent(c->own, s.recorded), percent(c->total, s.recorded),
+                         c->function, c->file.empty() ? "" : fmt::format(" ({})", c->file));
   };
-  table("top functions by own time:", [](const FunctionCost* a, const FunctionCost* b) { return a->own > b->own; });
-  table("top functions by total time:",
-        [](const FunctionCost* a, const FunctionCost* b) { return a->total > b->total; });
+  table("top functions by own time:", false);
+  table("top functions by total time:", true);
   return out;
+}
+
+const char* end_name(const RunOutcome& outcome, const SampleStats& s) {
+  switch (outcome.end) {
+    case RunEnd::WorkDone: return s.target_gone ? "target_gone" : "done";
+    case RunEnd::Interrupted: return "interrupted";
+    case RunEnd::Stopped: return "stopped";
+    case RunEnd::Exited: return "exited";
+  }
+  return "";
+}
+
+// The summary as one JSON object: the same facts as the text, as numbers.
+std::string summary_json(const Sampler& sampler, const RunOutcome& outcome, const std::vector<Output>& outputs,
+                         const WriteErrors& write_errors, int pid, const std::string& python) {
+  using nlohmann::ordered_json;
+  const SampleStats& s = sampler.stats();
+  const SampleOptions& o = sampler.options();
+  const auto& agg = sampler.aggregate();
+  ordered_json j;
+  j["pid"] = pid;
+  j["python"] = python;
+  j["samples"] = {{"taken", s.taken}, {"recorded", s.recorded}, {"errors", s.errors}, {"idle", s.idle},
+                  {"empty", s.empty}, {"retried", s.retried},   {"idle_kept", o.idle}};
+  ordered_json kinds = ordered_json::object();
+  for (std::size_t k = 1; k < s.error_kinds.size(); ++k)
+    if (s.error_kinds[k]) kinds[walk_error_name(static_cast<WalkError>(k))] = s.error_kinds[k];
+  j["errors_by_kind"] = std::move(kinds);
+  j["rounds"] = s.ticks;
+  j["elapsed"] = s.elapsed;
+  j["rate"] = s.elapsed > 0 ? static_cast<double>(s.ticks) / s.elapsed : 0.0;
+  j["rate_requested"] = o.rate;
+  j["interval"] = mean_interval(sampler);
+  j["blocking"] = o.blocking;
+  j["ended"] = end_name(outcome, s);
+  if (!outcome.detail.empty()) j["ended_detail"] = outcome.detail;
+  ordered_json files = ordered_json::array();
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    ordered_json f = {{"file", outputs[i].path}, {"format", row_of(outputs[i].format).name}};
+    if (write_errors[i]) f["error"] = *write_errors[i];
+    files.push_back(std::move(f));
+  }
+  j["outputs"] = std::move(files);
+  ordered_json threads = ordered_json::array();
+  for (const auto& [count, t] : thread_samples(agg)) {
+    const SampledThread& th = agg.threads()[t];
+    ordered_json jt = {{"thread_id", th.thread_id}, {"native_id", nullptr}, {"name", th.name}, {"samples", count}};
+    if (th.native_id) jt["native_id"] = *th.native_id;
+    threads.push_back(std::move(jt));
+  }
+  j["threads"] = std::move(threads);
+  const auto costs = function_costs(agg, sampler.frames());
+  for (bool by_total : {false, true}) {
+    ordered_json rows = ordered_json::array();
+    for (const FunctionCost* c : top_functions(costs, by_total))
+      rows.push_back(
+          {{"function", c->function}, {"file", c->file}, {"native", c->native}, {"own", c->own}, {"total", c->total}});
+    j[by_total ? "top_total" : "top_own"] = std::move(rows);
+  }
+  ordered_json notes = ordered_json::array(), warnings = ordered_json::array();
+  if (s.note) notes.push_back(*s.note);
+  if (has_format(outputs, Format::Speedscope) && !agg.timeline_complete())
+    notes.push_back(
+        fmt::format("more than {} changes of stack: the speedscope profile keeps each thread's samples "
+                    "grouped by stack, not in time order ({})",
+                    limits().timeline_runs, raise_hint("timeline-runs")));
+  if (!s.recorded && s.idle && !o.idle)
+    notes.push_back(
+        "every thread was idle (blocked without the GIL) in every sample, which are dropped by default: "
+        "--idle keeps them");
+  if (s.native_warning) warnings.push_back(*s.native_warning);
+  j["notes"] = std::move(notes);
+  j["warnings"] = std::move(warnings);
+  return json_line(j);
+}
+
+// The profile in one format.
+Expected<std::string> render(Format format, const Sampler& sampler, int pid, const std::string& python,
+                             int64_t start_nanos) {
+  const SampleStats& s = sampler.stats();
+  const double rate = s.elapsed > 0 ? static_cast<double>(s.ticks) / s.elapsed : 0;
+  switch (format) {
+    case Format::Svg: {
+      FlameGraphInfo info;
+      info.title = fmt::format("py-sample of process {}", pid);
+      info.subtitle = fmt::format("Python {}, {} samples in {:.2f} s at {:.0f} Hz{}", python, s.recorded, s.elapsed,
+                                  rate, sampler.options().blocking ? " (blocking)" : "");
+      return flamegraph_svg(sampler.aggregate(), sampler.frames(), info);
+    }
+    case Format::Speedscope:
+      return speedscope_json(sampler.aggregate(), sampler.frames(), {fmt::format("py-sample of process {}", pid)});
+    case Format::Folded: return folded_stacks(sampler.aggregate(), sampler.frames());
+    case Format::Pprof: {
+      PprofInfo info;
+      info.interval_seconds = mean_interval(sampler);
+      info.time_nanos = start_nanos;
+      info.duration_nanos = static_cast<int64_t>(std::llround(s.elapsed * 1e9));
+      info.comment = fmt::format("py-sample of process {}, Python {}", pid, python);
+      info.binary = "python" + python;
+      return pprof_file(sampler.aggregate(), sampler.frames(), info);
+    }
+    case Format::Pstats: return pstats_file(sampler.aggregate(), sampler.frames(), mean_interval(sampler));
+  }
+  return fail("py-sample: unknown output format");
 }
 
 Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
@@ -237,16 +425,19 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   Target& target = session.target();
   if (!target.is_live_local() && (target.pid() > 0 || !target.threads().empty()))
     return fail("py-sample needs a live process (this target is a core file or not on this host)");
+  PYX_TRY(outputs, outputs_of(args, target.pid()));
   PYX_TRY(proc, session.process());
   if (options.threads == ThreadFilter::Gil && !proc->traits().has_gil)
     return fail(
         fmt::format("py-sample: --threads gil: this free-threaded build of Python {} has no GIL (use "
                     "--threads busy)",
                     proc->version().text()));
-  std::string path = args.value("-o").value_or(args.value("--output").value_or(""));
-  if (path.empty()) path = fmt::format("pyxray-{}.svg", target.pid());
-  PYX_TRY(format, format_for(path));
-  PYX_TRY(output, OutputFile::open("py-sample", path));
+  std::vector<OutputFile> files;
+  files.reserve(outputs.size());
+  for (const Output& o : outputs) {
+    PYX_TRY(file, OutputFile::open("py-sample", o.path));
+    files.push_back(std::move(file));
+  }
 
   TerminalProgress terminal;  // called from the sampling thread: it writes to the terminal directly
   if (terminal.enabled())
@@ -258,6 +449,8 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   Sampler sampler(*proc, options);
   if (auto r = sampler.prepare(); !r) return Unexpected<Error>{r.error()};
 
+  const int64_t start_nanos =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   // The sampler may have had to switch to blocking sampling (see SampleStats::note).
   Expected<RunOutcome> outcome = sampler.options().blocking
                                      ? sampler.run_blocking(target)
@@ -267,27 +460,18 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   bool alive = outcome->end != RunEnd::Exited;
   sampler.finish(alive);
 
-  std::string text;
-  switch (format) {
-    case Format::Svg: {
-      FlameGraphInfo info;
-      info.title = fmt::format("py-sample of process {}", pid);
-      info.subtitle = fmt::format(
-          "Python {}, {} samples in {:.2f} s at {:.0f} Hz{}", proc->version().text(), sampler.stats().recorded,
-          sampler.stats().elapsed,
-          sampler.stats().elapsed > 0 ? static_cast<double>(sampler.stats().ticks) / sampler.stats().elapsed : 0,
-          sampler.options().blocking ? " (blocking)" : "");
-      text = flamegraph_svg(sampler.aggregate(), sampler.frames(), info);
-      break;
+  const std::string python = proc->version().text();
+  WriteErrors write_errors(outputs.size());
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    auto text = render(outputs[i].format, sampler, pid, python, start_nanos);
+    if (!text) {
+      write_errors[i] = text.error().message;
+      continue;
     }
-    case Format::Speedscope:
-      text = speedscope_json(sampler.aggregate(), sampler.frames(), {fmt::format("py-sample of process {}", pid)});
-      break;
-    case Format::Folded: text = folded_stacks(sampler.aggregate(), sampler.frames()); break;
+    if (auto w = files[i].write(*text); !w) write_errors[i] = w.error().message;
   }
-  std::optional<std::string> write_error;
-  if (auto w = output.write(text); !w) write_error = w.error().message;
-  return summary(sampler, *outcome, path, format, write_error);
+  if (args.has("--json")) return summary_json(sampler, *outcome, outputs, write_errors, pid, python);
+  return summary(sampler, *outcome, outputs, write_errors);
 }
 
 }  // namespace
@@ -295,8 +479,8 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
 std::vector<CommandDef> sample_commands() {
   return {
       {{"py-sample", "Profile the target by sampling its Python stacks for a while",
-        "Usage: py-sample DURATION [--rate HZ] [-o FILE] [--threads all|gil|busy] [--idle] [--blocking] [--native]\n"
-        "                 [--async]\n"
+        "Usage: py-sample DURATION [--rate HZ] [-o FILE]... [--format NAME] [--threads all|gil|busy] [--idle]\n"
+        "                 [--blocking] [--native] [--async] [--json]\n"
         "Let the target run for DURATION (10s, 500ms, 2m) while reading its Python stacks from outside at\n"
         "random (Poisson) times, HZ a second on average (default 100), then stop it again as before.\n"
         "Nothing is written to the target and, by default, it is never paused: samples that changed while\n"
@@ -305,12 +489,18 @@ std::vector<CommandDef> sample_commands() {
         "--threads: every Python thread (all, the default), only the GIL holder (gil), or only threads\n"
         "holding the GIL or on a CPU (busy). Samples of idle threads are dropped unless --idle is given.\n"
         "-o FILE: .svg interactive flame graph (default pyxray-PID.svg), .json speedscope profile,\n"
-        ".folded or .txt folded stacks. Ctrl-C ends early and keeps the samples so far.\n"
+        ".folded or .txt folded stacks, .pb.gz pprof profile (go tool pprof, Pyroscope, Grafana), .pstats or\n"
+        ".prof cProfile stats (pstats, snakeviz); -o again writes the same profile to more files. --format\n"
+        "NAME (svg, speedscope, folded, pprof, pstats) overrides the extension. Ctrl-C ends early and keeps\n"
+        "the samples so far. --json prints the summary as one JSON object.\n"
         "--async: a thread running an asyncio task is sampled as that task: its frames down to the task's\n"
         "coroutine, under a root frame \"task NAME\" (not the event loop's frames)."},
        {{"--rate", true, "mean samples per second (default 100)"},
-        {"-o", true, "output file: .svg, .json (speedscope), .folded/.txt"},
+        {"-o", true,
+         "output file: .svg, .json (speedscope), .folded/.txt, .pb.gz (pprof), .pstats/.prof; again for more"},
         {"--output", true, "same as -o"},
+        {"--format", true, "svg, speedscope, folded, pprof or pstats, whatever the file's extension"},
+        {"--json", false, "print the summary as one JSON object"},
         {"--threads", true, "all (default), gil or busy"},
         {"--idle", false, "keep samples of idle threads"},
         {"--blocking", false, "stop the target for every sample"},

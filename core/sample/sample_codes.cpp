@@ -110,7 +110,7 @@ std::optional<uint32_t> SampleCodes::frame_id(SampledCode& code, int byte_offset
                                 ? std::optional<int>(code.first_line)
                                 : line_for_offset(code.format, code.line_table, code.first_line, byte_offset);
   if (line && (*line < 0 || *line > kMaxLine)) return std::nullopt;
-  uint32_t id = frames_.intern(FrameInfo{code.function, code.filename, line.value_or(-1), false});
+  uint32_t id = frames_.intern(FrameInfo{code.function, code.filename, line.value_or(-1), false, code.first_line});
   if (byte_offset <= kMaxMemoOffset) {
     if (slot >= code.frame_ids.size()) {
       std::size_t limit = static_cast<std::size_t>(kMaxMemoOffset) + 3;
@@ -124,7 +124,7 @@ std::optional<uint32_t> SampleCodes::frame_id(SampledCode& code, int byte_offset
 std::optional<uint32_t> SampleCodes::frame_id_for_line(SampledCode& code, int line) {
   if (line < 0 || line > kMaxLine) return std::nullopt;
   if (auto it = code.traced_lines.find(line); it != code.traced_lines.end()) return it->second;
-  uint32_t id = frames_.intern(FrameInfo{code.function, code.filename, line, false});
+  uint32_t id = frames_.intern(FrameInfo{code.function, code.filename, line, false, code.first_line});
   code.traced_lines.emplace(line, id);
   return id;
 }

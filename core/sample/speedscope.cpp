@@ -8,17 +8,6 @@
 #include "base/json_text.hpp"
 
 namespace pyxray {
-namespace {
-
-std::string thread_title(const SampledThread& t) {
-  std::string id = t.native_id ? fmt::format("tid {}", *t.native_id) : fmt::format("thread 0x{:x}", t.thread_id);
-  return t.name.empty() ? id : fmt::format("{} ({})", t.name, id);
-}
-
-// Names read from a process may hold bytes that are not UTF-8: replace them rather than fail.
-
-}  // namespace
-
 std::string speedscope_json(const StackAggregate& agg, const FrameTable& frames, const SpeedscopeInfo& info) {
   const auto& nodes = agg.nodes();
   // Only frames that are in some sample, numbered in order of first use.

@@ -11,7 +11,9 @@
 namespace pyxray {
 
 uint32_t FrameTable::intern(const FrameInfo& frame) {
-  std::string key = fmt::format("{}\n{}\n{}\n{}", frame.native ? 'n' : 'p', frame.function, frame.file, frame.line);
+  // Two code objects of one name in one file (a lambda's twins) differ in their first line.
+  std::string key = fmt::format("{}\n{}\n{}\n{}\n{}", frame.native ? 'n' : 'p', frame.function, frame.file, frame.line,
+                                frame.first_line);
   auto [it, inserted] = index_.try_emplace(std::move(key), static_cast<uint32_t>(frames_.size()));
   if (inserted) frames_.push_back(frame);
   return it->second;
@@ -22,6 +24,11 @@ std::string FrameTable::label(uint32_t id) const {
   if (f.file.empty()) return f.function;
   if (f.line < 0) return fmt::format("{} ({})", f.function, f.file);
   return fmt::format("{} ({}:{})", f.function, f.file, f.line);
+}
+
+std::string thread_title(const SampledThread& t) {
+  std::string id = t.native_id ? fmt::format("tid {}", *t.native_id) : fmt::format("thread 0x{:x}", t.thread_id);
+  return t.name.empty() ? id : fmt::format("{} ({})", t.name, id);
 }
 
 StackAggregate::StackAggregate() : max_runs_(static_cast<std::size_t>(limits().timeline_runs)) {

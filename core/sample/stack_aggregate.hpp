@@ -18,6 +18,7 @@ struct FrameInfo {
   std::string file;      // co_filename; the object file for a native frame
   int line = -1;         // -1: no line (a native frame, or an instruction without one)
   bool native = false;
+  int first_line = -1;  // co_firstlineno, -1 where there is none (a native frame, a task's root)
 };
 
 class FrameTable {
@@ -41,6 +42,9 @@ struct SampledThread {
   std::optional<int64_t> native_id;  // kernel tid
   std::string name;                  // threading name, else the OS name, else ""
 };
+
+// "name (tid N)", "tid N" or "thread 0x..." without a kernel id: how profiles name a thread.
+std::string thread_title(const SampledThread& t);
 
 class StackAggregate {
  public:

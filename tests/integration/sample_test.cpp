@@ -909,5 +909,190 @@ TEST(SampleOutput, BadPathsFailBeforeSamplingAndAllIdleSaysWhy) {
   EXPECT_EQ(r.out.substr(r.out.find("@@keep")).find("every thread was idle"), std::string::npos) << kept->text;
 }
 
+// ---- profiles other tools read: one sampling run writes folded stacks, a pprof profile and pstats,
+// with the summary as JSON; `go tool pprof` and pstats.Stats in every Python 3 read them, and their
+// counts must be the folded stacks' own.
+
+// Per function, from folded stacks: samples with it innermost (own) and anywhere on the stack, once
+// per sample (total). Keyed as `key` makes it of a folded frame's function name and file.
+struct FoldedCost {
+  long own = 0, total = 0;
+};
+template <class KeyOf>
+std::map<std::string, FoldedCost> folded_costs(const std::map<std::string, long>& stacks, KeyOf key) {
+  std::map<std::string, FoldedCost> out;
+  for (const auto& [stack, count] : stacks) {
+    std::vector<std::string> frames;
+    std::stringstream in(stack);
+    for (std::string f; std::getline(in, f, ';');) {
+      // "function (file:line)", "function (file)" or "function".
+      std::string function = f, file;
+      if (auto open = f.rfind(" ("); open != std::string::npos && f.back() == ')') {
+        function = f.substr(0, open);
+        file = f.substr(open + 2, f.size() - open - 3);
+        if (auto colon = file.rfind(':');
+            colon != std::string::npos && file.find_first_not_of("0123456789", colon + 1) == std::string::npos)
+          file.resize(colon);
+      }
+      frames.push_back(key(function, file));
+    }
+    out[frames.back()].own += count;
+    std::set<std::string> seen(frames.begin(), frames.end());
+    for (const auto& k : seen) out[k].total += count;
+  }
+  return out;
+}
+
+// `go tool pprof -top` of a profile, by sample count: name -> (flat, cum).
+std::map<std::string, FoldedCost> pprof_top(const fs::path& profile, const fs::path& dir, std::string* problem) {
+  std::map<std::string, FoldedCost> out;
+  auto r = run_command({"go", "tool", "pprof", "-top", "-sample_index=samples", "-nodefraction=0", "-nodecount=1000000",
+                        "-symbolize=none", profile.string()},
+                       dir, 120s);
+  if (r.exit_code != 0) {
+    *problem = "go tool pprof failed\n" + r.describe();
+    return out;
+  }
+  bool table = false;
+  for (const auto& line : split_lines(r.out)) {
+    if (line.find("flat%") != std::string::npos && line.find("cum%") != std::string::npos) {
+      table = true;
+      continue;
+    }
+    if (!table || line.empty()) continue;
+    // "      flat  flat%   sum%        cum   cum%  name"
+    std::istringstream w(line);
+    std::string flat, flat_pct, sum_pct, cum, cum_pct;
+    w >> flat >> flat_pct >> sum_pct >> cum >> cum_pct;
+    std::string name;
+    std::getline(w >> std::ws, name);
+    try {
+      out[name] = {std::stol(flat), std::stol(cum)};
+    } catch (const std::exception&) {
+      *problem = "not a row of pprof's table: " + line + "\n" + r.out;
+      return out;
+    }
+  }
+  if (out.empty()) *problem = "no table in pprof's output\n" + r.describe();
+  return out;
+}
+
+// Every Python 3 the tests run: pyenv's and Debian's.
+std::vector<fs::path> python3_interpreters() {
+  std::vector<fs::path> out;
+  for (const auto& i : pyenv_interpreters())
+    if (i.major == 3) out.push_back(i.path);
+  out.push_back(kDebianPython);
+  return out;
+}
+
+TEST(SampleProfiles, PprofAndPstatsHoldTheFoldedCounts) {
+  auto interps = pyenv_interpreters();
+  ASSERT_FALSE(interps.empty());
+  TempDir dir;
+  const fs::path status = dir.path() / "status.json";
+  Process proc(
+      {interps.back().path.string(), "-E", "-s",
+       (fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/sample_split.py").string(), status.string(), "0.3", "0", "240"},
+      dir.path() / "out", dir.path() / "err");
+  const auto deadline = Clock::now() + 30s;
+  while (!fs::exists(status) && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(fs::exists(status)) << read_text(dir.path() / "err");
+
+  // A bad format is one line before sampling (60 s would outlast the timeout); then one run writes
+  // three files, and a short one writes pstats under a name that says nothing (--format).
+  auto r = run_gdb(proc.pid(),
+                   {"cd " + dir.path().string(), "py-sample 60s -o prof.html", "py-sample 60s --format gecko",
+                    "py-sample 1s --rate 1000 -o prof.folded --output prof.pb.gz -o prof.pstats --json",
+                    "py-sample 0.2s --format pstats -o prof.data"},
+                   dir.path(), 100s);
+  ASSERT_FALSE(r.timed_out) << "a bad format was noticed only after sampling\n" << r.describe();
+  for (const char* line :
+       {"pyxray: py-sample: cannot tell the output format of 'prof.html': name it .svg (flame graph), .json "
+        "(speedscope), .folded/.txt (folded stacks), .pb.gz (pprof) or .pstats/.prof (pstats), or give --format\n",
+        "pyxray: py-sample: --format is svg, speedscope, folded, pprof or pstats, not 'gecko'\n"})
+    EXPECT_NE((r.out + r.err).find(line), std::string::npos) << line << r.describe();
+  std::string error;
+  auto j = find_json_line(r.out, &error);
+  ASSERT_TRUE(j) << error << "\n" << r.describe();
+
+  // The JSON summary: counts that add up, the three files, the threads and the top functions.
+  const long recorded = j->at("samples").at("recorded").get<long>();
+  const double interval = j->at("interval").get<double>();
+  EXPECT_GT(recorded, 100) << j->dump();
+  EXPECT_EQ(j->at("samples").at("taken").get<long>(), recorded + j->at("samples").at("errors").get<long>() +
+                                                          j->at("samples").at("idle").get<long>() +
+                                                          j->at("samples").at("empty").get<long>())
+      << j->dump();
+  EXPECT_NEAR(interval, j->at("elapsed").get<double>() / j->at("rounds").get<double>(), 1e-12) << j->dump();
+  EXPECT_EQ(j->at("ended"), "done") << j->dump();
+  EXPECT_EQ(j->at("outputs"), json::parse(R"([{"file":"prof.folded","format":"folded"},)"
+                                          R"({"file":"prof.pb.gz","format":"pprof"},)"
+                                          R"({"file":"prof.pstats","format":"pstats"}])"));
+  long thread_samples = 0;
+  for (const auto& t : j->at("threads")) thread_samples += t.at("samples").get<long>();
+  EXPECT_EQ(thread_samples, recorded) << j->dump();
+  ASSERT_FALSE(j->at("top_own").empty()) << j->dump();
+
+  std::string problem;
+  const auto stacks = parse_folded(dir.path() / "prof.folded", &problem);
+  ASSERT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(total(stacks), recorded);
+  const auto by_name = folded_costs(stacks, [](const std::string& f, const std::string&) { return f; });
+  const auto by_file =
+      folded_costs(stacks, [](const std::string& f, const std::string& file) { return file + "\n" + f; });
+  const auto& top = j->at("top_own")[0];
+  EXPECT_EQ(top.at("own").get<long>(),
+            by_file.at(top.at("file").get<std::string>() + "\n" + top.at("function").get<std::string>()).own)
+      << j->dump();
+
+  // pprof: flat and cum per function are the folded stacks' own and total (pprof's functions are
+  // names; a name in two files is one row, as in by_name).
+  auto top_rows = pprof_top(dir.path() / "prof.pb.gz", dir.path(), &problem);
+  ASSERT_TRUE(problem.empty()) << problem;
+  std::map<std::string, std::pair<long, long>> want, got;
+  for (const auto& [name, c] : by_name) want[name] = {c.own, c.total};
+  for (const auto& [name, c] : top_rows) got[name] = {c.own, c.total};
+  EXPECT_EQ(got, want);
+
+  // pstats, in every Python 3: per (file, function), calls = total, tottime = own x the interval,
+  // cumtime = total x the interval.
+  const char* script =
+      "import pstats, sys\n"
+      "st = pstats.Stats(sys.argv[1])\n"
+      "for (file, line, name), (cc, nc, tt, ct, callers) in st.stats.items():\n"
+      "    print('%s\\t%s\\t%d\\t%d\\t%r\\t%r' % (file, name, cc, nc, tt, ct))\n";
+  for (const fs::path& python : python3_interpreters()) {
+    for (const char* file : {"prof.pstats", "prof.data"}) {
+      auto v = run_command({python.string(), "-c", script, (dir.path() / file).string()}, dir.path(), 60s);
+      ASSERT_EQ(v.exit_code, 0) << python << " cannot load " << file << "\n" << v.describe();
+      if (std::string(file) != "prof.pstats") continue;  // another run: only that it loads
+      std::map<std::string, FoldedCost> seen;
+      for (const auto& line : split_lines(v.out)) {
+        std::vector<std::string> cols;
+        std::stringstream in(line);
+        for (std::string c; std::getline(in, c, '\t');) cols.push_back(c);
+        ASSERT_EQ(cols.size(), 6u) << line;
+        const std::string key = cols[0] + "\n" + cols[1];
+        const long cc = std::stol(cols[2]), nc = std::stol(cols[3]);
+        const double tt = std::stod(cols[4]), ct = std::stod(cols[5]);
+        EXPECT_EQ(cc, nc) << line;
+        // Rounded to whole samples: tottime and cumtime are counts times the interval.
+        const long own = std::lround(tt / interval), total_samples = std::lround(ct / interval);
+        EXPECT_NEAR(tt, static_cast<double>(own) * interval, 1e-9 * (1 + tt)) << line;
+        EXPECT_NEAR(ct, static_cast<double>(total_samples) * interval, 1e-9 * (1 + ct)) << line;
+        EXPECT_EQ(total_samples, nc) << line;
+        seen[key].own += own;
+        seen[key].total += nc;
+      }
+      std::map<std::string, std::pair<long, long>> want_stats, got_stats;
+      for (const auto& [k, c] : by_file) want_stats[k] = {c.own, c.total};
+      for (const auto& [k, c] : seen) got_stats[k] = {c.own, c.total};
+      EXPECT_EQ(got_stats, want_stats) << python;
+    }
+  }
+  EXPECT_NE(r.out.find("wrote pstats profile to prof.data"), std::string::npos) << r.describe();
+}
+
 }  // namespace
 }  // namespace pyxray::it

@@ -25,6 +25,16 @@ TEST(Args, ParsesFlagsAndValues) {
   EXPECT_EQ(q->value("--limit"), "7");
 }
 
+// A flag given twice: value() is the last, values_given every one in order (py-sample's -o files,
+// whose names may hold commas).
+TEST(Args, KeepsEveryValueGiven) {
+  auto p = parse_args("py-x", "--limit a,b --json --limit=c", kFlags, 0);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->value("--limit"), "c");
+  using Given = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(p->values_given, (Given{{"--limit", "a,b"}, {"--limit", "c"}}));
+}
+
 TEST(Args, RejectsBadInputWithOneLine) {
   auto unknown = parse_args("py-x", "--nope", kFlags, 0);
   ASSERT_FALSE(unknown);
