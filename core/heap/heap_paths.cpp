@@ -18,14 +18,16 @@
 namespace pyxray {
 namespace {
 
-// A dict key's repr, short: it names a step of a chain, it is not the value.
-ReprLimits key_limits() {
-  ReprLimits l;
-  l.max_depth = 1;
-  l.max_items = 4;
-  l.max_string = 40;
-  l.max_output = 80;
-  return l;
+// The key under which `dict` holds `value` ("?" when it cannot be read): a global's or a class
+// attribute's name.
+std::string key_of(HeapContext& ctx, uint64_t dict, uint64_t value) {
+  std::string key = "?";
+  (void)ctx.objects.dict_items(dict, [&](uint64_t k, uint64_t v) {
+    if (v != value) return true;
+    key = ctx.objects.read_text(k, 200).value_or("?");
+    return false;
+  });
+  return key;
 }
 
 // An object on the frontier of one target's search: one key per (object, target), so that an object
@@ -162,7 +164,7 @@ Expected<PathSearchResult> find_paths(HeapContext& ctx, const std::vector<uint64
         PathRoot r;
         r.kind = PathRoot::Kind::Interned;
         r.holder = "sys.intern";
-        r.attr = "(" + safe_repr(proc, ctx.objects, x, key_limits()) + ")";
+        r.attr = "(" + safe_repr(proc, ctx.objects, x, label_repr_limits()) + ")";
         r.legacy = "<interned str>";
         for (uint32_t o : origins) add_chain(o, r, x);
       }
@@ -198,12 +200,7 @@ Expected<PathSearchResult> find_paths(HeapContext& ctx, const std::vector<uint64
             std::find(direct.begin(), direct.end(), src) == direct.end())
           direct.push_back(src);
         if (auto m = roots.module_dicts.find(src); m != roots.module_dicts.end()) {
-          std::string key = "?";
-          (void)ctx.objects.dict_items(src, [&](uint64_t k, uint64_t v) {
-            if (v != dst) return true;
-            key = ctx.objects.read_text(k, 200).value_or("?");
-            return false;
-          });
+          const std::string key = key_of(ctx, src, dst);
           PathRoot r;
           r.kind = PathRoot::Kind::Global;
           r.module = m->second;
@@ -214,12 +211,7 @@ Expected<PathSearchResult> find_paths(HeapContext& ctx, const std::vector<uint64
           continue;
         }
         if (auto c = classes.find(src); c != classes.end()) {
-          std::string key = "?";
-          (void)ctx.objects.dict_items(src, [&](uint64_t k, uint64_t v) {
-            if (v != dst) return true;
-            key = ctx.objects.read_text(k, 200).value_or("?");
-            return false;
-          });
+          const std::string key = key_of(ctx, src, dst);
           PathRoot r;
           r.kind = PathRoot::Kind::Class;
           r.module = c->second.module;
@@ -323,7 +315,7 @@ std::string edge_label(HeapContext& ctx, uint64_t holder, uint64_t held) {
       break;
     }
     case BaseKind::Dict: {
-      const ReprLimits kl = key_limits();
+      const ReprLimits kl = label_repr_limits();
       (void)ctx.objects.dict_items(holder, [&](uint64_t k, uint64_t v) {
         if (v == held) label = "[" + safe_repr(proc, ctx.objects, k, kl) + "]";
         else if (k == held) label = "(key)";

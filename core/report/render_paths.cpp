@@ -12,16 +12,6 @@
 namespace pyxray {
 namespace {
 
-// A node of the graph is one line of a box: a repr short enough to read at a glance.
-ReprLimits node_repr_limits() {
-  ReprLimits l;
-  l.max_depth = 1;
-  l.max_items = 4;
-  l.max_string = 40;
-  l.max_output = 80;
-  return l;
-}
-
 bool identifier(std::string_view s) {
   if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -146,7 +136,7 @@ PathView read_path_view(HeapContext& ctx, const HeapPath& chain, bool with_repr)
   for (std::size_t i = 0; i < objs.size(); ++i) {
     const TypeInfo* t = ctx.validated(objs[i]);
     v.steps.push_back({objs[i], t ? t->name : "?", i + 1 < objs.size() ? edge_label(ctx, objs[i], objs[i + 1]) : "",
-                       with_repr ? safe_repr(ctx.proc, ctx.objects, objs[i], node_repr_limits()) : ""});
+                       with_repr ? safe_repr(ctx.proc, ctx.objects, objs[i], label_repr_limits()) : ""});
   }
   return v;
 }

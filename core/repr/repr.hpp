@@ -26,6 +26,17 @@ struct ReprLimits {
       static_cast<std::size_t>(limits().repr_length);  // the whole repr is cut here, ending in "..."
 };
 
+// A repr that names a thing rather than shows it (a dict key in a chain, a node of a graph): one
+// level, a few items, short strings, one short line.
+inline ReprLimits label_repr_limits() {
+  ReprLimits l;
+  l.max_depth = 1;
+  l.max_items = 4;
+  l.max_string = 40;
+  l.max_output = 80;
+  return l;
+}
+
 // repr(obj) as the target's Python would print it (with the limits above). A cycle prints as [...] /
 // {...} like Python. An instance of a class whose repr is object.__repr__ or would run Python code
 // (a class defining __repr__) shows its attributes, <module.Qualname(a=1, b=[2]) at 0x...>, or, with

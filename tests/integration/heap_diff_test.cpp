@@ -117,14 +117,6 @@ std::string join(const std::vector<std::string>& lines) {
   return s;
 }
 
-std::vector<Interpreter> diff_interpreters() {
-  std::vector<Interpreter> out;
-  for (const auto& i : pyenv_interpreters())
-    if (i.major == 3 && (i.minor == 8 || i.minor == 11 || i.minor == 12 || i.minor == 13)) out.push_back(i);
-  for (const auto& i : sid_interpreters()) out.push_back(i);
-  return out;
-}
-
 std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
 
 class PyHeapDiff : public testing::TestWithParam<Interpreter> {};
@@ -239,19 +231,11 @@ TEST_P(PyHeapDiff, LeakedWidgetsFirstAndExact) {
   EXPECT_LT(at, r.out.find("\nType ", at)) << "the note must come before the table\n" << r.describe();
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, PyHeapDiff, testing::ValuesIn(diff_interpreters()), param_name);
+INSTANTIATE_TEST_SUITE_P(Interpreters, PyHeapDiff, testing::ValuesIn(leak_interpreters()), param_name);
 
 // The same workload through LLDB live, and from a core of stage 2 in gdb and LLDB: the stage-1
 // snapshot (LLDB, live) against the stage-2 heap as each front end sees it, on every interpreter of
 // the matrix (sid's core is the kernel's, which ends the workload: it comes last).
-std::vector<Variant> diff_variants() {
-  std::vector<Variant> out;
-  for (const auto& i : diff_interpreters())
-    for (auto& v : all_variants())
-      if (v.has_debuginfo() && v.interp.path == i.path) out.push_back(v);
-  return out;
-}
-
 class PyHeapDiffFrontEnds : public testing::TestWithParam<Variant> {};
 
 TEST_P(PyHeapDiffFrontEnds, LldbLiveAndCores) {
@@ -304,7 +288,7 @@ TEST_P(PyHeapDiffFrontEnds, LldbLiveAndCores) {
   check_core("LLDB", *cores.lldb);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, PyHeapDiffFrontEnds, testing::ValuesIn(diff_variants()), variant_name);
+INSTANTIATE_TEST_SUITE_P(Variants, PyHeapDiffFrontEnds, testing::ValuesIn(leak_variants()), variant_name);
 
 }  // namespace
 }  // namespace pyxray::it

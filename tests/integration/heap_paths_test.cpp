@@ -153,14 +153,6 @@ std::unique_ptr<LeakWorkload> stage4(const Interpreter& interp) {
   return w;
 }
 
-std::vector<Interpreter> path_interpreters() {
-  std::vector<Interpreter> out;
-  for (const auto& i : pyenv_interpreters())
-    if (i.major == 3 && (i.minor == 8 || i.minor == 11 || i.minor == 12 || i.minor == 13)) out.push_back(i);
-  for (const auto& i : sid_interpreters()) out.push_back(i);
-  return out;
-}
-
 std::string param_name(const testing::TestParamInfo<Interpreter>& info) { return info.param.name; }
 
 class PyHeapPaths : public testing::TestWithParam<Interpreter> {};
@@ -179,18 +171,10 @@ TEST_P(PyHeapPaths, LeakedWidgetChainAndCacheDeepSize) {
   EXPECT_TRUE(bad.empty()) << join(bad) << r.describe();
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, PyHeapPaths, testing::ValuesIn(path_interpreters()), param_name);
+INSTANTIATE_TEST_SUITE_P(Interpreters, PyHeapPaths, testing::ValuesIn(leak_interpreters()), param_name);
 
 // LLDB live, then a core of the same stage in gdb and LLDB (gcore; sid's by the kernel, which ends the
 // workload: last), on every interpreter of the gdb tests: the chain and the sizes need no live process.
-std::vector<Variant> path_variants() {
-  std::vector<Variant> out;
-  for (const auto& i : path_interpreters())
-    for (auto& v : all_variants())
-      if (v.has_debuginfo() && v.interp.path == i.path) out.push_back(v);
-  return out;
-}
-
 class PyHeapPathsFrontEnds : public testing::TestWithParam<Variant> {};
 
 TEST_P(PyHeapPathsFrontEnds, LldbLiveAndCores) {
@@ -221,7 +205,7 @@ TEST_P(PyHeapPathsFrontEnds, LldbLiveAndCores) {
   EXPECT_TRUE(bad.empty()) << "LLDB on the core:\n" << join(bad) << cores.lldb->describe();
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, PyHeapPathsFrontEnds, testing::ValuesIn(path_variants()), variant_name);
+INSTANTIATE_TEST_SUITE_P(Variants, PyHeapPathsFrontEnds, testing::ValuesIn(leak_variants()), variant_name);
 
 }  // namespace
 }  // namespace pyxray::it

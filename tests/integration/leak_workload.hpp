@@ -5,6 +5,7 @@
 
 #include "harness.hpp"
 #include "interpreters.hpp"
+#include "variants.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -77,5 +78,23 @@ class LeakWorkload {
   json truth_;
   int stage_ = 0;
 };
+
+// The interpreters issue 18 names: pyenv's 3.8, 3.11, 3.12 and 3.13, and sid's 3.14 and 3.15.
+inline std::vector<Interpreter> leak_interpreters() {
+  std::vector<Interpreter> out;
+  for (const auto& i : pyenv_interpreters())
+    if (i.major == 3 && (i.minor == 8 || i.minor == 11 || i.minor == 12 || i.minor == 13)) out.push_back(i);
+  for (const auto& i : sid_interpreters()) out.push_back(i);
+  return out;
+}
+
+// The same as variants with their debuginfo (for run_on_core).
+inline std::vector<Variant> leak_variants() {
+  std::vector<Variant> out;
+  for (const auto& i : leak_interpreters())
+    for (auto& v : all_variants())
+      if (v.has_debuginfo() && v.interp.path == i.path) out.push_back(v);
+  return out;
+}
 
 }  // namespace pyxray::it
