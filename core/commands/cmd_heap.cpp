@@ -323,8 +323,9 @@ void named_candidates(HeapContext& ctx, const HeapRoots& roots, std::vector<Deep
   std::vector<std::pair<std::string, uint64_t>> modules;  // sorted: the same names every run
   for (const auto& [dict, name] : roots.module_dicts) modules.emplace_back(name, dict);
   std::sort(modules.begin(), modules.end());
-  for (const auto& [module, dict] : modules) {
-    (void)ctx.objects.dict_items(dict, [&](uint64_t k, uint64_t v) {
+  for (const auto& entry : modules) {
+    const std::string& module = entry.first;  // a name, not a structured binding: the lambda uses it
+    (void)ctx.objects.dict_items(entry.second, [&](uint64_t k, uint64_t v) {
       const std::string key = ctx.objects.read_text(k, 200).value_or("?");
       const std::string root = fmt::format("sys.modules['{}'].{}", module, key);
       const TypeInfo* t = ctx.validated(v);

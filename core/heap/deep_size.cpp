@@ -61,6 +61,9 @@ DeepSize deep_size(HeapContext& ctx, uint64_t root, uint64_t* budget, const std:
     });
     if (!r) note_unreadable(r.error().message);
   }
+  // An interrupt while the last object's references were read can leave the stack empty: the loop
+  // then ends by itself, but what it measured is still cut short.
+  if (d.interrupted) d.partial = true;
   return d;
 }
 

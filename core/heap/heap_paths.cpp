@@ -49,8 +49,9 @@ std::unordered_map<uint64_t, ClassDict> class_dicts(HeapContext& ctx, const Heap
   std::vector<std::pair<std::string, uint64_t>> modules;  // sorted: the same answer every run
   for (const auto& [dict, name] : roots.module_dicts) modules.emplace_back(name, dict);
   std::sort(modules.begin(), modules.end());
-  for (const auto& [module, dict] : modules) {
-    (void)ctx.objects.dict_items(dict, [&](uint64_t k, uint64_t v) {
+  for (const auto& entry : modules) {
+    const std::string& module = entry.first;  // a name, not a structured binding: the lambda uses it
+    (void)ctx.objects.dict_items(entry.second, [&](uint64_t k, uint64_t v) {
       const TypeInfo* t = ctx.validated(v);
       if (!t || t->kind != BaseKind::Type) return true;
       const uint64_t tp_dict = ctx.proc.mem().read_ptr(v + static_cast<uint64_t>(L.type_tp_dict)).value_or(0);
