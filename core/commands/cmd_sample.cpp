@@ -264,7 +264,7 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
   if (!s.recorded && s.idle && !o.idle)
     out += fmt::format(
         "pyxray: note: every thread was idle (blocked without the GIL) in all {} samples, which are "
-        "dropped by default: --idle keeps them and shows where the threads wait\n",
+        "dropped by default: --mode wall keeps them and shows where the threads wait\n",
         s.idle);
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     if (write_errors[i]) {
@@ -306,6 +306,7 @@ std::string summary_json(const Sampler& sampler, const RunOutcome& outcome, cons
   ordered_json j;
   j["pid"] = pid;
   j["python"] = python;
+  j["mode"] = o.threads == ThreadFilter::Gil ? "gil" : o.idle ? "wall" : "cpu";
   j["samples"] = {{"taken", s.taken}, {"recorded", s.recorded}, {"errors", s.errors}, {"idle", s.idle},
                   {"empty", s.empty}, {"retried", s.retried},   {"idle_kept", o.idle}};
   ordered_json kinds = ordered_json::object();
@@ -353,7 +354,7 @@ std::string summary_json(const Sampler& sampler, const RunOutcome& outcome, cons
   if (!s.recorded && s.idle && !o.idle)
     notes.push_back(
         "every thread was idle (blocked without the GIL) in every sample, which are dropped by default: "
-        "--idle keeps them");
+        "--mode wall keeps them");
   if (s.native_warning) warnings.push_back(*s.native_warning);
   j["notes"] = std::move(notes);
   j["warnings"] = std::move(warnings);
@@ -406,6 +407,15 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
     else return fail(fmt::format("py-sample: --threads is all, gil or busy, not '{}'", *v));
   }
   options.idle = args.has("--idle");
+  // --mode names what is kept as CPython's profiling.sampling names it; --threads and --idle are the
+  // older spellings of the same choices (wall = --idle, cpu = the default, gil = --threads gil).
+  if (auto v = args.value("--mode")) {
+    if (args.has("--threads") || args.has("--idle"))
+      return fail("py-sample: --mode says which samples are kept, as --threads and --idle did: give one of them");
+    if (*v == "wall") options.idle = true;
+    else if (*v == "gil") options.threads = ThreadFilter::Gil;
+    else if (*v != "cpu") return fail(fmt::format("py-sample: --mode is wall, cpu or gil, not '{}'", *v));
+  }
   options.blocking = args.has("--blocking");
   options.native = args.has("--native");
   options.async_tasks = args.has("--async");
@@ -429,8 +439,8 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   PYX_TRY(proc, session.process());
   if (options.threads == ThreadFilter::Gil && !proc->traits().has_gil)
     return fail(
-        fmt::format("py-sample: --threads gil: this free-threaded build of Python {} has no GIL (use "
-                    "--threads busy)",
+        fmt::format("py-sample: --mode gil: this free-threaded build of Python {} has no GIL (use "
+                    "--mode cpu)",
                     proc->version().text()));
   std::vector<OutputFile> files;
   files.reserve(outputs.size());
@@ -479,15 +489,17 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
 std::vector<CommandDef> sample_commands() {
   return {
       {{"py-sample", "Profile the target by sampling its Python stacks for a while",
-        "Usage: py-sample DURATION [--rate HZ] [-o FILE]... [--format NAME] [--threads all|gil|busy] [--idle]\n"
+        "Usage: py-sample DURATION [--rate HZ] [-o FILE]... [--format NAME] [--mode wall|cpu|gil]\n"
         "                 [--blocking] [--native] [--async] [--json]\n"
         "Let the target run for DURATION (10s, 500ms, 2m) while reading its Python stacks from outside at\n"
         "random (Poisson) times, HZ a second on average (default 100), then stop it again as before.\n"
         "Nothing is written to the target and, by default, it is never paused: samples that changed while\n"
         "being read are detected and dropped as errors. --blocking stops the target for every sample\n"
         "(exact stacks, much lower rates); --native adds native frames (with --blocking only).\n"
-        "--threads: every Python thread (all, the default), only the GIL holder (gil), or only threads\n"
-        "holding the GIL or on a CPU (busy). Samples of idle threads are dropped unless --idle is given.\n"
+        "--mode, as CPython's profiling.sampling names it: cpu (the default) keeps the samples of threads\n"
+        "on a CPU or holding the GIL, wall every thread's (waiting ones too), gil only the GIL holder's.\n"
+        "(CPython's sampler defaults to wall.) --idle is --mode wall and --threads gil is --mode gil, as\n"
+        "before; --threads busy also leaves idle samples out of the count taken.\n"
         "-o FILE: .svg interactive flame graph (default pyxray-PID.svg), .json speedscope profile,\n"
         ".folded or .txt folded stacks, .pb.gz pprof profile (go tool pprof, Pyroscope, Grafana), .pstats or\n"
         ".prof cProfile stats (pstats, snakeviz); -o again writes the same profile to more files. --format\n"
@@ -501,8 +513,9 @@ std::vector<CommandDef> sample_commands() {
         {"--output", true, "same as -o"},
         {"--format", true, "svg, speedscope, folded, pprof or pstats, whatever the file's extension"},
         {"--json", false, "print the summary as one JSON object"},
-        {"--threads", true, "all (default), gil or busy"},
-        {"--idle", false, "keep samples of idle threads"},
+        {"--mode", true, "cpu (default), wall or gil: which threads' samples are kept"},
+        {"--threads", true, "all (default), gil or busy (older than --mode)"},
+        {"--idle", false, "keep samples of idle threads (--mode wall)"},
         {"--blocking", false, "stop the target for every sample"},
         {"--native", false, "with --blocking: add native frames"},
         {"--async", false, "attribute samples to asyncio tasks: each stack rooted at its task"},

@@ -359,17 +359,18 @@ TEST_P(Sample, TargetStoppedAsBefore) {
 }
 
 // The three formats, each holding exactly the samples the summary says were recorded; the default
-// file name; --idle keeps the sleeper thread's samples, which are dropped otherwise.
+// file name; --mode wall keeps the sleeper thread's samples, which --mode cpu (the default) drops;
+// --mode gil keeps only the GIL holder's.
 TEST_P(Sample, OutputFiles) {
-  auto r = Gdb({"py-sample 1s --rate 500 -o prof.folded", "py-sample 1s --rate 500 -o prof.json --idle",
-                "py-sample 1s --rate 500", "py-sample 1s --rate 500 -o prof.txt --threads gil"});
+  auto r = Gdb({"py-sample 1s --rate 500 -o prof.folded --mode cpu", "py-sample 1s --rate 500 -o prof.json --mode wall",
+                "py-sample 1s --rate 500", "py-sample 1s --rate 500 -o prof.txt --mode gil"});
   auto folded = parse_summary(r.out, 0), speedscope = parse_summary(r.out, 1), svg = parse_summary(r.out, 2),
        gil = parse_summary(r.out, 3);
   ASSERT_TRUE(folded && speedscope && svg && gil) << r.describe();
 
   // The summary counts thread samples and sampling rounds apart: every round samples each of the two
   // threads (main and sleeper) once (a round whose thread list could not be read is one error), with
-  // --threads gil only the holder; the rate is of rounds.
+  // --mode gil only the holder; the rate is of rounds.
   for (const auto* s : {&*folded, &*speedscope, &*svg, &*gil}) {
     EXPECT_GT(s->rounds, 0) << s->text;
     if (s == &*gil) {
@@ -403,7 +404,7 @@ TEST_P(Sample, OutputFiles) {
   EXPECT_EQ(gil->idle, 0) << gil->text;
 
   // Speedscope: schema, frames and samples consistent, weights summing to the recorded samples; with
-  // --idle the sleeper thread is a second profile.
+  // --mode wall the sleeper thread is a second profile.
   json j;
   try {
     j = json::parse(read_text(dir() / "prof.json"));
@@ -432,7 +433,7 @@ TEST_P(Sample, OutputFiles) {
     if (p["name"].get<std::string>().find("sleeper") != std::string::npos) sleeper_profile = true;
   }
   EXPECT_EQ(weights, speedscope->recorded) << speedscope->text;
-  EXPECT_TRUE(sleeper_profile) << "--idle: the sleeper thread should have a profile\n" << speedscope->text;
+  EXPECT_TRUE(sleeper_profile) << "--mode wall: the sleeper thread should have a profile\n" << speedscope->text;
 
   // SVG, at the default name: well-formed XML with the script, the root frame counting the samples.
   const fs::path svg_path = dir() / ("pyxray-" + std::to_string(pid()) + ".svg");
@@ -881,15 +882,19 @@ TEST(SampleOutput, BadPathsFailBeforeSamplingAndAllIdleSaysWhy) {
   auto w = ScriptWorkload::start(interps.back().path, {}, "frames.py");  // every thread parked
   TempDir dir;
   fs::create_directory(dir.path() / "dir.svg");
-  auto r = run_gdb(w->pid(),
-                   {"cd " + dir.path().string(), "py-sample 60s -o /proc/pyxray-test.svg", "py-sample 60s -o dir.svg",
-                    "py-sample 60s -o no/such/dir/x.folded", "echo @@idle\n", "py-sample 1s -o idle.folded",
-                    "echo @@keep\n", "py-sample 1s -o idle-kept.folded --idle"},
-                   dir.path(), 50s);
+  auto r = run_gdb(
+      w->pid(),
+      {"cd " + dir.path().string(), "py-sample 60s -o /proc/pyxray-test.svg", "py-sample 60s -o dir.svg",
+       "py-sample 60s -o no/such/dir/x.folded", "py-sample 60s --mode fast", "py-sample 60s --mode wall --idle",
+       "echo @@idle\n", "py-sample 1s -o idle.folded", "echo @@keep\n", "py-sample 1s -o idle-kept.folded --idle"},
+      dir.path(), 50s);
   ASSERT_FALSE(r.timed_out) << "a bad path was noticed only after sampling\n" << r.describe();
   for (const char* line : {"pyxray: py-sample: cannot write /proc/pyxray-test.svg: ",
                            "pyxray: py-sample: cannot write dir.svg: it is a directory",
-                           "pyxray: py-sample: cannot write no/such/dir/x.folded: no/such/dir is not a directory"})
+                           "pyxray: py-sample: cannot write no/such/dir/x.folded: no/such/dir is not a directory",
+                           "pyxray: py-sample: --mode is wall, cpu or gil, not 'fast'\n",
+                           "pyxray: py-sample: --mode says which samples are kept, as --threads and --idle did: give "
+                           "one of them\n"})
     EXPECT_NE((r.out + r.err).find(line), std::string::npos) << line << "\n" << r.describe();
   EXPECT_FALSE(fs::exists("/proc/pyxray-test.svg"));
   EXPECT_TRUE(fs::is_directory(dir.path() / "dir.svg"));
@@ -901,7 +906,7 @@ TEST(SampleOutput, BadPathsFailBeforeSamplingAndAllIdleSaysWhy) {
   EXPECT_GT(summary->idle, 0) << summary->text;
   EXPECT_NE(idle.find("pyxray: note: every thread was idle (blocked without the GIL) in all"), std::string::npos)
       << idle;
-  EXPECT_NE(idle.find("--idle keeps them"), std::string::npos) << idle;
+  EXPECT_NE(idle.find("--mode wall keeps them"), std::string::npos) << idle;
   EXPECT_TRUE(fs::exists(dir.path() / "idle.folded"));
   auto kept = parse_summary(r.out.substr(r.out.find("@@keep")));
   ASSERT_TRUE(kept) << r.describe();
