@@ -141,7 +141,7 @@ Expected<void> Sampler::prepare() {
   PYX_TRY(symbols, resolve_sample_symbols(proc_));
   symbols_ = symbols;
   if (options_.threads == ThreadFilter::Gil && symbols_.gil.kind == GilLocation::Kind::Unknown)
-    return fail("--threads gil: pyxray cannot tell which thread holds the GIL in this build");
+    return fail("--mode gil: pyxray cannot tell which thread holds the GIL in this build");
 
   if (options_.async_tasks) learn_tasks();
   reader_ = std::make_unique<TickReader>(target.pid(), via);

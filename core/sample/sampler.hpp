@@ -61,7 +61,7 @@ struct SampleStats {
   uint64_t idle = 0;       // idle threads' samples, dropped without `idle`
   uint64_t empty = 0;      // threads without a Python frame at that moment
   uint64_t retried = 0;    // inconsistent at first, consistent when read again at once
-  uint64_t no_holder = 0;  // --threads gil: rounds where no thread held the GIL
+  uint64_t no_holder = 0;  // --mode gil: rounds where no thread held the GIL
   std::array<uint64_t, static_cast<std::size_t>(WalkError::kCount)> error_kinds{};
   double elapsed = 0;                         // seconds sampled
   uint64_t syscalls = 0;                      // process_vm_readv calls
