@@ -100,17 +100,6 @@ std::vector<std::string> compare_diff(const json& d, const json& t1, const json&
   return out;
 }
 
-// 1234567 -> "1,234,567", as pyxray prints numbers.
-std::string grouped_number(uint64_t n) {
-  const std::string digits = std::to_string(n);
-  std::string s;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) s += ',';
-    s += digits[i];
-  }
-  return s;
-}
-
 std::string join(const std::vector<std::string>& lines) {
   std::string s;
   for (const auto& l : lines) s += l + "\n";

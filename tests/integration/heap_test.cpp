@@ -144,17 +144,6 @@ class HeapWorkload {
   HeapTruth truth_;
 };
 
-// 1234567 -> "1,234,567", as pyxray prints sizes.
-std::string grouped_number(uint64_t n) {
-  const std::string digits = std::to_string(n);
-  std::string s;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) s += ',';
-    s += digits[i];
-  }
-  return s;
-}
-
 // The text between the line `from` and the line `to` ("": the end).
 std::string section(const std::string& out, const std::string& from, const std::string& to) {
   auto a = out.find(from + "\n");
