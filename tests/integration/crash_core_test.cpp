@@ -59,8 +59,8 @@ void ExpectCrashNamed(const std::string& debugger, const CommandResult& r, const
   for (std::size_t i = 1; i < threads.size(); ++i) EXPECT_EQ(threads[i].value("signalled", true), false);
 
   // Text: the header first, then the crasher's thread, marked.
-  const std::string header = "killed by SIGSEGV (address not mapped) at address 0x0 in thread " +
-                             std::to_string(crasher) + " (first below)";
+  const std::string header =
+      "killed by SIGSEGV (address not mapped) at address 0x0 in thread " + std::to_string(crasher) + " (first below)";
   const auto at_header = r.out.find(header);
   EXPECT_NE(at_header, std::string::npos) << "no line with '" << header << "'\n" << r.describe();
   const auto at_thread = r.out.find("Thread " + std::to_string(crasher) + " \"crasher\"");
