@@ -111,8 +111,8 @@ std::string line_table(const LineCosts& costs, SourceLines& sources, const LineV
   for (const auto& fn : costs.functions) {
     if (fn.own == 0 || blocks == kFunctionBlocks) break;
     ++blocks;
-    out += fmt::format("\nFunction: {} at line {}\nFile: {}\nOwn: {} samples ({}), total {} ({})\n\n", fn.function,
-                       fn.first_line, fn.file, fn.own, share(fn.own, costs.samples), fn.total,
+    out += fmt::format("\nFunction: {} at line {}\nFile: {}\nOwn: {} sample{} ({}), total {} ({})\n\n", fn.function,
+                       fn.first_line, fn.file, fn.own, fn.own == 1 ? "" : "s", share(fn.own, costs.samples), fn.total,
                        share(fn.total, costs.samples));
     if (info.changed && info.changed(fn.file)) out += fmt::format("{}\n\n", kChangedNote);
     const std::string header =
