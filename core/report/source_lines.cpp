@@ -50,7 +50,9 @@ const std::vector<std::string>* SourceLines::lines(const std::string& path) {
     const std::string opened = target_ ? target_file_path(*target_, path) : path;
     const auto max_size = static_cast<std::size_t>(limits().source_file);
     auto data = read_regular_file(opened, max_size);
-    if (!data && also_as_given_ && opened != path) data = read_regular_file(path, max_size);
+    // Only an absolute path: a relative one was relative to the target's working directory, not ours.
+    if (!data && also_as_given_ && opened != path && !path.empty() && path.front() == '/')
+      data = read_regular_file(path, max_size);
     if (data) {
       content.emplace();
       std::size_t start = 0;

@@ -16,7 +16,7 @@ class SourceLines {
  public:
   // Without a target (or for a core) the paths are read as given. also_as_given: a path the
   // target's view cannot read (the process has exited since, or /proc is not ours) is tried as it
-  // is, here (py-sample's line views, which are written after the target may have gone).
+  // is, here, if it is absolute (py-sample's line views, written after the target may have gone).
   explicit SourceLines(Target* target = nullptr, bool also_as_given = false)
       : target_(target), also_as_given_(also_as_given) {}
   // Line `line` (1-based) of `path` without its indentation, or nullopt when unreadable.

@@ -94,6 +94,11 @@ TEST(SourceAge, SourceLinesReadsThePathAsGivenOnlyWhenAsked) {
   SourceLines fallback(&gone, /*also_as_given=*/true);
   ASSERT_NE(fallback.lines(file.string()), nullptr);
   EXPECT_EQ(fallback.line(file.string(), 1), "x = 1");
+  // A relative path was relative to the target's working directory: never read from ours.
+  const fs::path here = fs::current_path();
+  fs::current_path(file.parent_path());
+  EXPECT_EQ(fallback.lines("gone.py"), nullptr);
+  fs::current_path(here);
   fs::remove_all(file.parent_path());
 }
 
