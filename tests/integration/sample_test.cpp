@@ -1029,15 +1029,16 @@ TEST(SampleProfiles, PprofAndPstatsHoldTheFoldedCounts) {
   // A bad format is one line before sampling (60 s would outlast the timeout); then one run writes
   // three files, and a short one writes pstats under a name that says nothing (--format).
   auto r = run_gdb(proc.pid(),
-                   {"cd " + dir.path().string(), "py-sample 60s -o prof.html", "py-sample 60s --format gecko",
+                   {"cd " + dir.path().string(), "py-sample 60s -o prof.xyz", "py-sample 60s --format gecko",
                     "py-sample 1s --rate 1000 -o prof.folded --output prof.pb.gz -o prof.pstats --json",
                     "py-sample 0.2s --format pstats -o prof.data"},
                    dir.path(), 100s);
   ASSERT_FALSE(r.timed_out) << "a bad format was noticed only after sampling\n" << r.describe();
   for (const char* line :
-       {"pyxray: py-sample: cannot tell the output format of 'prof.html': name it .svg (flame graph), .json "
-        "(speedscope), .folded/.txt (folded stacks), .pb.gz (pprof) or .pstats/.prof (pstats), or give --format\n",
-        "pyxray: py-sample: --format is svg, speedscope, folded, pprof or pstats, not 'gecko'\n"})
+       {"pyxray: py-sample: cannot tell the output format of 'prof.xyz': name it .svg (flame graph), .json "
+        "(speedscope), .folded/.txt (folded stacks), .pb.gz (pprof), .pstats/.prof (pstats), .lines (per-line "
+        "table) or .html (line heat view), or give --format\n",
+        "pyxray: py-sample: --format is svg, speedscope, folded, pprof, pstats, lines or html, not 'gecko'\n"})
     EXPECT_NE((r.out + r.err).find(line), std::string::npos) << line << r.describe();
   std::string error;
   auto j = find_json_line(r.out, &error);
@@ -1119,6 +1120,109 @@ TEST(SampleProfiles, PprofAndPstatsHoldTheFoldedCounts) {
     }
   }
   EXPECT_NE(r.out.find("wrote pstats profile to prof.data"), std::string::npos) << r.describe();
+}
+
+// The per-line views of the split workload, in a Python whose line tables are 3.11's and one before:
+// the hottest line by own samples is spin()'s loop body (the line found in the workload's source),
+// in the --json summary's top_lines, the .lines table's first row and the .html page, which
+// html.parser reads with that line's source in the row of that line.
+TEST(SampleLines, HottestLineIsTheHotLoop) {
+  std::vector<Interpreter> interps;
+  for (const auto& i : pyenv_interpreters()) {
+    if (i.major != 3) continue;
+    if (i.minor <= 10) {
+      if (interps.empty()) interps.push_back(i);
+      else interps[0] = i;  // the newest before 3.11
+    }
+  }
+  auto pyenv = pyenv_interpreters();
+  ASSERT_FALSE(pyenv.empty());
+  if (pyenv.back().major == 3 && pyenv.back().minor >= 11) interps.push_back(pyenv.back());
+  ASSERT_EQ(interps.size(), 2u) << "want a pyenv Python 3.6-3.10 and one 3.11+";
+
+  const fs::path script = fs::path(PYXRAY_SOURCE_DIR) / "tests/workloads/sample_split.py";
+  const auto source = split_lines(read_text(script));
+  long hot_line = 0;
+  for (std::size_t i = 0; i < source.size(); ++i)
+    if (source[i].find("x += i * i") != std::string::npos) hot_line = static_cast<long>(i) + 1;
+  ASSERT_GT(hot_line, 0);
+  std::string hot_text = source[hot_line - 1];
+  hot_text = hot_text.substr(hot_text.find_first_not_of(' '));
+
+  for (const auto& interp : interps) {
+    SCOPED_TRACE(interp.name);
+    TempDir dir;
+    const fs::path status = dir.path() / "status.json";
+    Process proc({interp.path.string(), "-E", "-s", script.string(), status.string(), "0.3", "0", "240"},
+                 dir.path() / "out", dir.path() / "err");
+    const auto deadline = Clock::now() + 30s;
+    while (!fs::exists(status) && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(fs::exists(status)) << read_text(dir.path() / "err");
+    auto r =
+        run_gdb(proc.pid(), {"cd " + dir.path().string(), "py-sample 1s --rate 1000 -o prof.lines -o prof.html --json"},
+                dir.path(), 100s);
+    std::string error;
+    auto j = find_json_line(r.out, &error);
+    ASSERT_TRUE(j) << error << "\n" << r.describe();
+    ASSERT_FALSE(j->at("top_lines").empty()) << j->dump();
+    const auto& top = j->at("top_lines")[0];
+    EXPECT_EQ(top.at("file").get<std::string>(), script.string()) << j->dump();
+    EXPECT_EQ(top.at("line").get<long>(), hot_line) << j->dump();
+    EXPECT_EQ(top.at("function").get<std::string>(), "spin") << j->dump();
+    EXPECT_GT(top.at("own").get<long>(), 0);
+    EXPECT_GE(top.at("total").get<long>(), top.at("own").get<long>());
+
+    // The table: "Own Own% Total Total% file:line function contents" under its header row.
+    const auto table = split_lines(read_text(dir.path() / "prof.lines"));
+    ASSERT_GE(table.size(), 5u);
+    EXPECT_EQ(
+        table[0].rfind(
+            "py-sample lines: " + std::to_string(j->at("samples").at("recorded").get<long>()) + " samples over ", 0),
+        0u)
+        << table[0];
+    std::size_t header = 0;
+    while (header < table.size() && table[header].find("Line Contents") == std::string::npos) ++header;
+    ASSERT_LT(header + 1, table.size());
+    std::istringstream row(table[header + 1]);
+    std::string own, own_pct, total_samples, total_pct, where, function;
+    row >> own >> own_pct >> total_samples >> total_pct >> where >> function;
+    std::string contents;
+    std::getline(row >> std::ws, contents);
+    EXPECT_EQ(own, std::to_string(top.at("own").get<long>())) << table[header + 1];
+    EXPECT_EQ(total_samples, std::to_string(top.at("total").get<long>())) << table[header + 1];
+    EXPECT_EQ(where, script.string() + ":" + std::to_string(hot_line)) << table[header + 1];
+    EXPECT_EQ(function, "spin");
+    EXPECT_EQ(contents, hot_text);
+
+    // The page: parsed, nothing external, and the row of the hot line holds its source.
+    const std::string html = read_text(dir.path() / "prof.html");
+    EXPECT_EQ(html.find("<script"), std::string::npos);
+    EXPECT_EQ(html.find("src="), std::string::npos);
+    EXPECT_EQ(html.find("href=\"http"), std::string::npos);
+    const char* check =
+        "import sys\n"
+        "from html.parser import HTMLParser\n"
+        "class P(HTMLParser):\n"
+        "    def __init__(self):\n"
+        "        super().__init__(); self.row = None; self.rows = {}\n"
+        "    def handle_starttag(self, tag, attrs):\n"
+        "        if tag == 'tr': self.row = dict(attrs).get('id'); self.rows.setdefault(self.row, [])\n"
+        "    def handle_data(self, d):\n"
+        "        if self.row: self.rows[self.row].append(d)\n"
+        "p = P(); p.feed(open(sys.argv[1], encoding='utf-8').read()); p.close()\n"
+        "for k, v in sorted((k, v) for k, v in p.rows.items() if k and k.endswith('-L' + sys.argv[2])):\n"
+        "    print('ROW', k, '|'.join(x.strip() for x in v if x.strip()))\n";
+    auto v = run_command(
+        {kDebianPython.string(), "-c", check, (dir.path() / "prof.html").string(), std::to_string(hot_line)},
+        dir.path(), 60s);
+    ASSERT_EQ(v.exit_code, 0) << v.describe();
+    // "ROW f1-L52 52|own|total|x += i * i": the line, its counts and its source.
+    EXPECT_NE(v.out.find("ROW f1-L" + std::to_string(hot_line) + " " + std::to_string(hot_line) + "|" +
+                         std::to_string(top.at("own").get<long>()) + "|" + std::to_string(top.at("total").get<long>()) +
+                         "|" + hot_text + "\n"),
+              std::string::npos)
+        << v.out;
+  }
 }
 
 }  // namespace
