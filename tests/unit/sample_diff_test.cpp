@@ -179,7 +179,9 @@ TEST(SampleDiff, DoubledStackIsReddestAndTopsTheList) {
   EXPECT_EQ(fills["b (w.py:9)"], "rgb(255,255,255)");
   EXPECT_EQ(fills["all"], "rgb(255,255,255)");
   for (const auto& [label, fill] : fills) {
-    if (label != "c (w.py:20)") EXPECT_NE(fill, "rgb(255,0,0)") << label;
+    if (label != "c (w.py:20)") {
+      EXPECT_NE(fill, "rgb(255,0,0)") << label;
+    }
   }
 
   // Unscaled, only c changed.
