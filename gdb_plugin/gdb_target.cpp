@@ -272,6 +272,24 @@ std::optional<BlockedSyscall> GdbTarget::blocked_syscall(int64_t tid) {
 #endif
 }
 
+std::optional<std::string> GdbTarget::core_file() {
+  // gdb 13's Python API does not name the core file; `info target` does:
+  //   Local core dump file:
+  //   	`/path/to/core', file type elf64-x86-64.
+  try {
+    const std::string text = gdb_module().attr("execute")("info target", false, true).cast<std::string>();
+    const std::string heading = "Local core dump file:";
+    auto at = text.find(heading);
+    if (at == std::string::npos) return std::nullopt;
+    auto open = text.find('`', at + heading.size());
+    auto close = open == std::string::npos ? open : text.find("', file type", open);
+    if (close == std::string::npos) return std::nullopt;
+    return text.substr(open + 1, close - open - 1);
+  } catch (const py::error_already_set&) {
+    return std::nullopt;
+  }
+}
+
 std::vector<MappedRange> GdbTarget::mapped_ranges() {
   // `info proc mappings` reads /proc for a live process and the core's file note for a core:
   //   Start Addr  End Addr  Size  Offset  [Perms]  objfile

@@ -25,6 +25,7 @@ class GdbTarget final : public Target {
   std::vector<MappedRange> mapped_ranges() override;
   std::optional<std::vector<NativeFrame>> native_frames(int64_t tid, std::size_t max_frames) override;
   std::optional<BlockedSyscall> blocked_syscall(int64_t tid) override;
+  std::optional<std::string> core_file() override;
   Expected<RunOutcome> run_while(const std::function<void(const std::atomic<bool>& stop_requested)>& work) override;
 
   // Symbols and types belong to the loaded program; forget them when it changes.

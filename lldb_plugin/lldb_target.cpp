@@ -321,10 +321,10 @@ std::optional<BlockedSyscall> LLDBTarget::blocked_syscall(int64_t Tid) {
   if (!Number) {
     // LLDB 16 shows no orig_rax, not even for a core: read the core's own notes instead. (For a live
     // process the core asks /proc before it asks us.)
-    const CoreSyscalls *Core = coreSyscalls();
+    const CoreFile *Core = coreFile();
     if (!Core) return std::nullopt;
-    auto It = Core->by_tid.find(Tid);
-    return It == Core->by_tid.end() ? std::nullopt : It->second;
+    auto It = Core->Notes.by_tid.find(Tid);
+    return It == Core->Notes.by_tid.end() ? std::nullopt : It->second;
   }
   if (static_cast<int64_t>(*Number) < 0) return std::nullopt;
   BlockedSyscall Call;
@@ -340,24 +340,30 @@ std::optional<BlockedSyscall> LLDBTarget::blocked_syscall(int64_t Tid) {
 #endif
 }
 
-const CoreSyscalls *LLDBTarget::coreSyscalls() {
-  if (!CoreRegisters) {
-    CoreRegisters.emplace();
+const LLDBTarget::CoreFile *LLDBTarget::coreFile() {
+  if (!TheCoreFile) {
+    TheCoreFile.emplace();
     const char *Plugin = TheProcess.GetPluginName();
     if (Plugin && isPostMortemPlugin(Plugin)) {
-      // Of the files LLDB maps, the ELF core of this process: the one whose threads include the
-      // process's own id (another target's core names other threads).
+      // LLDB's SB API does not name the core file. Of the files LLDB maps, it is the ELF core of
+      // this process: the one whose threads include the process's own id (another target's core
+      // names other threads).
       const int64_t Pid = pid();
       for (const std::string &Path : platform::ownMappedFiles()) {
-        auto Core = core_syscalls(Path);
-        if (Core && (Core->pid == Pid || Core->by_tid.count(Pid))) {
-          *CoreRegisters = std::move(Core);
+        auto Notes = read_core_notes(Path);
+        if (Notes && (Notes->pid == Pid || Notes->by_tid.count(Pid))) {
+          *TheCoreFile = CoreFile{Path, std::move(*Notes)};
           break;
         }
       }
     }
   }
-  return *CoreRegisters ? &**CoreRegisters : nullptr;
+  return *TheCoreFile ? &**TheCoreFile : nullptr;
+}
+
+std::optional<std::string> LLDBTarget::core_file() {
+  const CoreFile *Core = coreFile();
+  return Core ? std::optional<std::string>(Core->Path) : std::nullopt;
 }
 
 std::vector<LoadedObject> LLDBTarget::loaded_objects() {

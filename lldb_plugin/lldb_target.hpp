@@ -14,7 +14,7 @@
 #include "lldb/API/SBTarget.h"
 #include "lldb/API/SBType.h"
 
-#include "target/core_prstatus.hpp"
+#include "target/core_notes.hpp"
 #include "target/target.hpp"
 
 namespace pyxray::lldb_plugin {
@@ -33,6 +33,7 @@ public:
   std::vector<LoadedObject> loaded_objects() override;
   std::optional<std::vector<NativeFrame>> native_frames(int64_t tid, std::size_t max_frames) override;
   std::optional<BlockedSyscall> blocked_syscall(int64_t tid) override;
+  std::optional<std::string> core_file() override;
   std::vector<std::string> missing_objects() override;
   Expected<RunOutcome> run_while(const std::function<void(const std::atomic<bool> &)> &work) override;
 
@@ -54,9 +55,13 @@ private:
   std::map<std::string, std::optional<int64_t>> Offsets;
   std::map<std::string, lldb::SBType> Types;
   std::optional<std::vector<lldb::SBModule>> PythonModules;
-  // The registers the core file saved, for a core: found once (nullopt inside when not found).
-  const CoreSyscalls *coreSyscalls();
-  std::optional<std::optional<CoreSyscalls>> CoreRegisters;
+  // The core file's notes and path, for a core: found once (nullopt inside when not found).
+  struct CoreFile {
+    std::string Path;
+    CoreNotes Notes;
+  };
+  const CoreFile *coreFile();
+  std::optional<std::optional<CoreFile>> TheCoreFile;
   // pthread ids found in memory, for the stop they were found in.
   uint32_t PthreadStopId = 0;
   std::optional<std::map<int64_t, uint64_t>> PthreadIds;

@@ -76,10 +76,30 @@ std::string joinArgs(char **Args) {
   return Line;
 }
 
+// Whether command `Name` reads the process (most do) or only files (py-sample-diff).
+bool needsProcess(const std::string &Name) {
+  for (const auto &Info : pyxray::command_list())
+    if (Info.name == Name) return Info.needs_process;
+  return true;
+}
+
+// A command that reads only files, run where no stopped process is: in a session of its own over an
+// empty target, since the debugger's target may be running or absent.
+pyxray::CommandResult runWithoutProcess(const std::string &Name, lldb::SBDebugger &Debugger, char **Args) {
+  std::lock_guard<std::mutex> Lock(statesMutex());
+  static auto *Sessions = new std::map<lldb::user_id_t, std::unique_ptr<pyxray::Session>>();
+  auto &S = (*Sessions)[Debugger.GetID()];
+  if (!S) S = std::make_unique<pyxray::Session>(std::make_unique<LLDBTarget>(lldb::SBTarget(), lldb::SBProcess()));
+  return S->run(Name, joinArgs(Args));
+}
+
 pyxray::CommandResult run(const std::string &Name, lldb::SBDebugger &Debugger, char **Args) {
   lldb::SBTarget Target = Debugger.GetSelectedTarget();
   lldb::SBProcess Process = Target.IsValid() ? Target.GetProcess() : lldb::SBProcess();
-  switch (Process.IsValid() ? Process.GetState() : lldb::eStateInvalid) {
+  const lldb::StateType State = Process.IsValid() ? Process.GetState() : lldb::eStateInvalid;
+  const bool Stopped = State == lldb::eStateStopped || State == lldb::eStateCrashed || State == lldb::eStateSuspended;
+  if (!Stopped && !needsProcess(Name)) return runWithoutProcess(Name, Debugger, Args);
+  switch (State) {
   case lldb::eStateStopped:
   case lldb::eStateCrashed:
   case lldb::eStateSuspended: break;

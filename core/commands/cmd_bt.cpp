@@ -9,6 +9,7 @@
 #include "report/render_stacks.hpp"
 #include "report/source_lines.hpp"
 #include "report/thread_report.hpp"
+#include "target/core_notes.hpp"
 
 namespace pyxray {
 namespace {
@@ -61,6 +62,13 @@ Expected<std::string> run_bt(Session& session, const ParsedArgs& args, bool all_
     report.warnings.push_back(
         "no Python thread state in any interpreter (an interpreter shutting down, or a "
         "layout that does not fit this build: see py-layout)");
+  // A core file: what ended the process leads, and the thread it hit comes first.
+  if (all_threads) {
+    if (auto path = session.target().core_file()) {
+      if (auto notes = read_core_notes(*path); notes && notes->pid == report.pid)
+        report.core = CoreOrigin{*path, std::move(*notes)};
+    }
+  }
   if (args.has("--json")) return json_line(stacks_json(report));
   SourceLines sources(&proc->target());
   return stacks_text(report, sources);

@@ -1,8 +1,8 @@
 // py-sample: a sampling profiler inside the debugger. The target runs for DURATION while its stacks
 // are read from outside, then it is stopped again as before; the profile goes to a flame graph, a
-// speedscope file, folded stacks, a pprof profile, cProfile stats or a Firefox Profiler file (one or
-// more files), and a short
-// summary is printed (text, or JSON with --json).
+// speedscope file, folded stacks, a pprof profile, cProfile stats, a per-line table, an HTML line
+// heat view or a Firefox Profiler file (one or more files), and a short summary is printed (text, or
+// JSON with --json).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string_view>
@@ -28,11 +29,16 @@
 #include "commands/commands.hpp"
 #include "commands/output_file.hpp"
 #include "interp/python_process.hpp"
+#include "report/source_lines.hpp"
 #include "sample/flamegraph_svg.hpp"
 #include "sample/gecko.hpp"
+#include "sample/line_costs.hpp"
+#include "sample/line_heat_html.hpp"
+#include "sample/line_table.hpp"
 #include "sample/pprof.hpp"
 #include "sample/pstats.hpp"
 #include "sample/sampler.hpp"
+#include "sample/source_age.hpp"
 #include "sample/speedscope.hpp"
 #include "sample/stack_aggregate.hpp"
 
@@ -41,8 +47,9 @@ namespace {
 
 constexpr double kMaxRate = 10'000'000.0;
 constexpr std::size_t kTopFunctions = 8;
+constexpr std::size_t kTopLines = 5;
 
-enum class Format { Svg, Speedscope, Folded, Pprof, Pstats, Gecko };
+enum class Format { Svg, Speedscope, Folded, Pprof, Pstats, Lines, Html, Gecko };
 
 // Every output format: its --format name, what the summary calls it, and the extension of a
 // default file name.
@@ -58,6 +65,8 @@ constexpr FormatRow kFormats[] = {
     {Format::Folded, "folded", "folded stacks", ".folded"},
     {Format::Pprof, "pprof", "pprof profile", ".pb.gz"},
     {Format::Pstats, "pstats", "pstats profile", ".pstats"},
+    {Format::Lines, "lines", "per-line table", ".lines"},
+    {Format::Html, "html", "line heat view", ".html"},
     {Format::Gecko, "gecko", "Firefox Profiler profile", ".gecko.json"},
 };
 
@@ -121,10 +130,12 @@ Expected<Format> format_for(const std::string& path) {
   if (ends_with(".folded") || ends_with(".txt")) return Format::Folded;
   if (ends_with(".pb.gz")) return Format::Pprof;
   if (ends_with(".pstats") || ends_with(".prof")) return Format::Pstats;
+  if (ends_with(".lines")) return Format::Lines;
+  if (ends_with(".html") || ends_with(".htm")) return Format::Html;
   return fail(
       fmt::format("py-sample: cannot tell the output format of '{}': name it .svg (flame graph), .json "
-                  "(speedscope), .folded/.txt (folded stacks), .pb.gz (pprof), .pstats/.prof (pstats) or "
-                  ".gecko.json (Firefox Profiler), or give --format",
+                  "(speedscope), .folded/.txt (folded stacks), .pb.gz (pprof), .pstats/.prof (pstats), .lines "
+                  "(per-line table), .html (line heat view) or .gecko.json (Firefox Profiler), or give --format",
                   path));
 }
 
@@ -132,8 +143,8 @@ Expected<Format> parse_format(const std::string& name) {
   for (const auto& r : kFormats)
     if (name == r.name) return r.format;
   if (name == "firefox") return Format::Gecko;
-  return fail(
-      fmt::format("py-sample: --format is svg, speedscope, folded, pprof, pstats or gecko (firefox), not '{}'", name));
+  return fail(fmt::format(
+      "py-sample: --format is svg, speedscope, folded, pprof, pstats, lines, html or gecko (firefox), not '{}'", name));
 }
 
 // The files -o names (each in the format of its extension, or all in --format's), else the default
@@ -198,6 +209,21 @@ std::vector<const FunctionCost*> top_functions(const std::vector<FunctionCost>& 
     return by_total ? a->total > b->total : a->own > b->own;
   });
   if (rows.size() > kTopFunctions) rows.resize(kTopFunctions);
+  return rows;
+}
+
+// What --mode names the samples kept.
+const char* mode_name(const SampleOptions& o) {
+  return o.threads == ThreadFilter::Gil ? "gil" : o.idle ? "wall" : "cpu";
+}
+
+// The lines the summary lists: the most own samples first.
+std::vector<const LineCost*> top_lines(const LineCosts& costs) {
+  std::vector<const LineCost*> rows;
+  for (const auto& l : costs.lines) {
+    if (l.own == 0 || rows.size() == kTopLines) break;
+    rows.push_back(&l);
+  }
   return rows;
 }
 
@@ -300,6 +326,13 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
   };
   table("top functions by own time:", false);
   table("top functions by total time:", true);
+  const LineCosts lines = line_costs(agg, sampler.frames());
+  if (auto rows = top_lines(lines); !rows.empty()) {
+    out += fmt::format("top lines by own time:\n  {:>6}  {:>6}  line\n", "own", "total");
+    for (const LineCost* l : rows)
+      out += fmt::format("  {:>6}  {:>6}  {}:{} ({})\n", percent(l->own, s.recorded), percent(l->total, s.recorded),
+                         l->file, l->line, l->function);
+  }
   return out;
 }
 
@@ -323,7 +356,7 @@ std::string summary_json(const Sampler& sampler, const RunOutcome& outcome, cons
   ordered_json j;
   j["pid"] = pid;
   j["python"] = python;
-  j["mode"] = o.threads == ThreadFilter::Gil ? "gil" : o.idle ? "wall" : "cpu";
+  j["mode"] = mode_name(o);
   j["samples"] = {{"taken", s.taken}, {"recorded", s.recorded}, {"errors", s.errors}, {"idle", s.idle},
                   {"empty", s.empty}, {"retried", s.retried},   {"idle_kept", o.idle}};
   ordered_json kinds = ordered_json::object();
@@ -361,6 +394,12 @@ std::string summary_json(const Sampler& sampler, const RunOutcome& outcome, cons
           {{"function", c->function}, {"file", c->file}, {"native", c->native}, {"own", c->own}, {"total", c->total}});
     j[by_total ? "top_total" : "top_own"] = std::move(rows);
   }
+  ordered_json line_rows = ordered_json::array();
+  const LineCosts lines = line_costs(agg, sampler.frames());
+  for (const LineCost* l : top_lines(lines))
+    line_rows.push_back(
+        {{"file", l->file}, {"line", l->line}, {"function", l->function}, {"own", l->own}, {"total", l->total}});
+  j["top_lines"] = std::move(line_rows);
   ordered_json notes = ordered_json::array(), warnings = ordered_json::array();
   if (s.note) notes.push_back(*s.note);
   if (has_format(outputs, Format::Speedscope) && !agg.timeline_complete())
@@ -381,7 +420,8 @@ std::string summary_json(const Sampler& sampler, const RunOutcome& outcome, cons
 
 // The profile in one format.
 Expected<std::string> render(Format format, const Sampler& sampler, int pid, const std::string& python,
-                             int64_t start_nanos) {
+                             int64_t start_nanos, SourceLines& sources,
+                             const std::function<bool(const std::string&)>& changed) {
   const SampleStats& s = sampler.stats();
   const double rate = s.elapsed > 0 ? static_cast<double>(s.ticks) / s.elapsed : 0;
   switch (format) {
@@ -405,6 +445,13 @@ Expected<std::string> render(Format format, const Sampler& sampler, int pid, con
       return pprof_file(sampler.aggregate(), sampler.frames(), info);
     }
     case Format::Pstats: return pstats_file(sampler.aggregate(), sampler.frames(), mean_interval(sampler));
+    case Format::Lines:
+    case Format::Html: {
+      const LineViewInfo info{fmt::format("py-sample of process {}, Python {}", pid, python), s.elapsed,
+                              mean_interval(sampler), mode_name(sampler.options()), changed};
+      const LineCosts costs = line_costs(sampler.aggregate(), sampler.frames());
+      return format == Format::Lines ? line_table(costs, sources, info) : line_heat_html(costs, sources, info);
+    }
     case Format::Gecko: {
       GeckoInfo info;
       info.pid = pid;
@@ -500,8 +547,11 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
 
   const std::string python = proc->version().text();
   WriteErrors write_errors(outputs.size());
+  // The line views' source, as the target sees its files (or as named here, once it has exited).
+  SourceLines sources(&target, /*also_as_given=*/true);
+  const auto changed = changed_since_start(target);
   for (std::size_t i = 0; i < outputs.size(); ++i) {
-    auto text = render(outputs[i].format, sampler, pid, python, start_nanos);
+    auto text = render(outputs[i].format, sampler, pid, python, start_nanos, sources, changed);
     if (!text) {
       write_errors[i] = text.error().message;
       continue;
@@ -531,17 +581,22 @@ std::vector<CommandDef> sample_commands() {
         "-o FILE: .svg interactive flame graph (default pyxray-PID.svg), .json speedscope profile,\n"
         ".folded or .txt folded stacks, .pb.gz pprof profile (go tool pprof, Pyroscope, Grafana), .pstats or\n"
         ".prof cProfile stats (pstats, snakeviz), .gecko.json Firefox Profiler file (profiler.firefox.com:\n"
-        "one track per thread, the GIL as markers); -o again writes the same profile to more files. --format\n"
-        "NAME (svg, speedscope, folded, pprof, pstats, gecko or firefox) overrides the extension. Ctrl-C ends\n"
-        "early and keeps the samples so far. --json prints the summary as one JSON object.\n"
+        "one track per thread, the GIL as markers); -o again writes the same profile to more files.\n"
+        ".lines: a per-line table (own and total samples per file:line with its source, then each hot\n"
+        "function line by line, as line_profiler shows it); .html: one self-contained page showing the\n"
+        "hottest files' source, each line's background by its share.\n"
+        "--format NAME (svg, speedscope, folded, pprof, pstats, lines, html, gecko or firefox) overrides the\n"
+        "extension. Ctrl-C ends early and keeps the samples so far. --json prints the summary as one JSON\n"
+        "object.\n"
         "--async: a thread running an asyncio task is sampled as that task: its frames down to the task's\n"
         "coroutine, under a root frame \"task NAME\" (not the event loop's frames)."},
        {{"--rate", true, "mean samples per second (default 100)"},
         {"-o", true,
-         "output file: .svg, .json (speedscope), .folded/.txt, .pb.gz (pprof), .pstats/.prof, .gecko.json "
-         "(Firefox Profiler); again for more"},
+         "output file: .svg, .json (speedscope), .folded/.txt, .pb.gz (pprof), .pstats/.prof, .lines, .html, "
+         ".gecko.json (Firefox Profiler); again for more"},
         {"--output", true, "same as -o"},
-        {"--format", true, "svg, speedscope, folded, pprof, pstats or gecko, whatever the file's extension"},
+        {"--format", true,
+         "svg, speedscope, folded, pprof, pstats, lines, html or gecko, whatever the file's extension"},
         {"--json", false, "print the summary as one JSON object"},
         {"--mode", true, "cpu (default), wall or gil: which threads' samples are kept"},
         {"--threads", true, "all (default), gil or busy (older than --mode)"},

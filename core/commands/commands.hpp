@@ -27,6 +27,7 @@ std::vector<CommandDef> print_commands();
 std::vector<CommandDef> layout_commands();
 std::vector<CommandDef> frame_commands();
 std::vector<CommandDef> sample_commands();
+std::vector<CommandDef> sample_diff_commands();
 std::vector<CommandDef> heap_commands();
 std::vector<CommandDef> heap_diff_commands();
 std::vector<CommandDef> lock_commands();

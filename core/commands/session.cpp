@@ -31,6 +31,7 @@ const std::vector<CommandDef>& command_defs() {
     for (auto& d : frame_commands()) all.push_back(std::move(d));
     for (auto& d : layout_commands()) all.push_back(std::move(d));
     for (auto& d : sample_commands()) all.push_back(std::move(d));
+    for (auto& d : sample_diff_commands()) all.push_back(std::move(d));
     for (auto& d : heap_commands()) all.push_back(std::move(d));
     for (auto& d : heap_diff_commands()) all.push_back(std::move(d));
     for (auto& d : lock_commands()) all.push_back(std::move(d));

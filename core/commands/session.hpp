@@ -31,6 +31,9 @@ struct CommandInfo {
   std::string name;
   std::string summary;  // one line
   std::string help;     // full help text, usage first
+  // False for a command that reads only files (py-sample-diff): front ends run it with no process
+  // attached, or one that is running.
+  bool needs_process = true;
 };
 
 struct CommandResult {

@@ -11,7 +11,14 @@ namespace pyxray {
 std::optional<int> CodeInfo::line_at(int byte_offset) const {
   // Before the first instruction (a frame that has not started yet) CPython reports co_firstlineno.
   if (byte_offset < 0) return first_line;
+  if (line_table_cut_from) return std::nullopt;
   return line_for_offset(format, line_table, first_line, byte_offset);
+}
+
+std::optional<std::string> CodeInfo::line_warning() const {
+  if (!line_table_cut_from) return std::nullopt;
+  return fmt::format("no lines for {} ({}): its line table of {} bytes is longer than the line-table limit ({})",
+                     qualname.value_or(name), filename, *line_table_cut_from, raise_hint("line-table"));
 }
 
 Expected<uint64_t> bytecode_start(Memory& m, const Layout& L, uint64_t code, uint64_t code_start, int64_t tlbc_index) {
@@ -64,8 +71,14 @@ Expected<CodeInfo> CodeCache::decode(uint64_t code) {
   info.format = line_table_format(v.major, v.minor);
   int64_t table_off = L.code_co_linetable != kAbsent ? L.code_co_linetable : L.code_co_lnotab;
   PYX_TRY(table, m.read_ptr(code + table_off));
-  PYX_TRY(table_bytes, objects_.read_bytes_value(table, static_cast<std::size_t>(limits().line_table)));
-  info.line_table = std::move(table_bytes);
+  const auto max_table = static_cast<std::size_t>(limits().line_table);
+  PYX_TRY(table_bytes, objects_.read_bytes_value(table, max_table + 1));
+  if (table_bytes.size() > max_table) {
+    PYX_TRY(size, m.read<int64_t>(table + L.varobject_ob_size));
+    info.line_table_cut_from = static_cast<std::size_t>(size);
+  } else {
+    info.line_table = std::move(table_bytes);
+  }
   if (L.code_co_code_adaptive != kAbsent) {
     info.code_start = code + L.code_co_code_adaptive;
     if (L.code_co_firsttraceable != kAbsent)

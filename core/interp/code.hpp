@@ -26,11 +26,17 @@ struct CodeInfo {
   int first_line = 0;                   // co_firstlineno
   LineTableFormat format{};
   std::vector<std::byte> line_table;
-  uint64_t code_start = 0;  // 3.11+: address of the first instruction
-  int first_traceable = 0;  // 3.11+: _co_firsttraceable, in code units
+  // The table was longer than the line-table limit and was not read whole: its lines are unknown
+  // (a partial table would give later instructions an earlier line), and frames say so.
+  std::optional<std::size_t> line_table_cut_from;  // the table's real size, when cut
+  uint64_t code_start = 0;                         // 3.11+: address of the first instruction
+  int first_traceable = 0;                         // 3.11+: _co_firsttraceable, in code units
 
-  // Line for a byte offset into the bytecode, as CPython reports it (nullopt: no line).
+  // Line for a byte offset into the bytecode, as CPython reports it (nullopt: no line, or a table
+  // cut at the limit).
   std::optional<int> line_at(int byte_offset) const;
+  // Why this code object's frames have no line, when its table was cut: a warning naming the limit.
+  std::optional<std::string> line_warning() const;
 };
 
 // Where the bytecode a frame runs begins. A free-threaded 3.14+ build may give a thread its own

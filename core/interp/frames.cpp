@@ -61,6 +61,11 @@ class Walker {
   }
 
   void stop(const Error& e) { stack_.warning = e.message; }
+  // A frame without its line because of the line-table limit: the first such one is named (a cut
+  // stack's own warning, set later, takes its place).
+  void note_line_warning(const CodeInfo& code) {
+    if (!stack_.warning) stack_.warning = code.line_warning();
+  }
   PyStack stopped(const Error& e) {
     stop(e);
     return std::move(stack_);
@@ -79,6 +84,7 @@ class Walker {
         pf.line = m_.read<int32_t>(frame + L_.frame_f_lineno).value_or(0);
       } else {
         pf.line = (*code)->line_at(pf.instr_offset);
+        note_line_warning(**code);
       }
       stack_.frames.push_back(pf);
       auto back = m_.read_ptr(frame + L_.frame_f_back);
@@ -161,6 +167,7 @@ class Walker {
     pf.code_addr = executable;
     pf.instr_offset = FrameRules::line_offset(offset);
     pf.line = code->line_at(pf.instr_offset);
+    note_line_warning(*code);
     return pf;
   }
 

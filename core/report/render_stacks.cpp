@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "interp/code.hpp"
+#include "report/render_core.hpp"
 #include "report/source_lines.hpp"
 #include "target/blocked_syscall.hpp"
 
@@ -167,8 +168,10 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
   out["pid"] = report.pid;
   out["python"] = report.python;
   if (report.free_threaded) out["free_threaded"] = true;
+  if (report.core) out["core"] = core_json(*report.core);
   Json threads = Json::array();
-  for (const auto& t : report.threads) {
+  for (std::size_t index : thread_order(report)) {
+    const ThreadReport& t = report.threads[index];
     Json j;
     j["native_id"] = t.native_id ? Json(*t.native_id) : Json(nullptr);
     if (t.namespace_id) j["namespace_native_id"] = *t.namespace_id;
@@ -176,6 +179,7 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
     j["name"] = t.name.empty() ? Json(nullptr) : Json(t.name);
     j["holds_gil"] = t.state.holds_gil;
     j["status"] = status_name(t.status);
+    if (report.core) j["signalled"] = is_signalled_thread(report, t);
     if (t.syscall) {
       // Addresses and flags read best in hex; JSON numbers would also lose the high bits in many readers.
       Json args = Json::array();
@@ -232,11 +236,12 @@ nlohmann::ordered_json stacks_json(const ProcessReport& report) {
 }
 
 std::string stacks_text(const ProcessReport& report, SourceLines& sources) {
-  std::string out;
+  std::string out = core_header_text(report);
   for (const auto& w : report.warnings) out += fmt::format("pyxray: warning: {}\n", w);
   if (report.free_threaded) out += fmt::format("pyxray: note: {}\n", kFreeThreadedNote);
   bool first = true;
-  for (const auto& t : report.threads) {
+  for (std::size_t index : thread_order(report)) {
+    const ThreadReport& t = report.threads[index];
     if (!first) out += "\n";
     first = false;
     out += "Thread ";
@@ -244,7 +249,9 @@ std::string stacks_text(const ProcessReport& report, SourceLines& sources) {
     if (t.namespace_id) out += fmt::format(" (tid {} in its PID namespace)", *t.namespace_id);
     if (!t.name.empty()) out += fmt::format(" \"{}\"", t.name);
     out += status_text(report, static_cast<std::size_t>(&t - report.threads.data()));
-    out += fmt::format(" [ident 0x{:x}]\n", t.state.thread_id);
+    out += fmt::format(" [ident 0x{:x}]", t.state.thread_id);
+    if (is_signalled_thread(report, t)) out += fmt::format(" <- {}", signal_name(report.core->notes.signal->number));
+    out += "\n";
     if (t.stack.frames.empty() && !t.stack.warning && !t.mixed) out += "    (no Python frames)\n";
     if (t.mixed) {
       for (const auto& m : t.mixed->frames) {

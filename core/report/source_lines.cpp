@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "base/limits.hpp"
+#include "base/utf8.hpp"
 #include "target/process_files.hpp"
 
 namespace pyxray {
@@ -47,7 +48,12 @@ const std::vector<std::string>* SourceLines::lines(const std::string& path) {
   if (it == files_.end()) {
     std::optional<std::vector<std::string>> content;
     const std::string opened = target_ ? target_file_path(*target_, path) : path;
-    if (auto data = read_regular_file(opened, static_cast<std::size_t>(limits().source_file))) {
+    const auto max_size = static_cast<std::size_t>(limits().source_file);
+    auto data = read_regular_file(opened, max_size);
+    // Only an absolute path: a relative one was relative to the target's working directory, not ours.
+    if (!data && also_as_given_ && opened != path && !path.empty() && path.front() == '/')
+      data = read_regular_file(path, max_size);
+    if (data) {
       content.emplace();
       std::size_t start = 0;
       while (start < data->size()) {
@@ -72,6 +78,29 @@ std::optional<std::string> SourceLines::line(const std::string& path, int line) 
   if (start == std::string::npos) return std::string();
   auto end = l.find_last_not_of(" \t\f");
   return l.substr(start, end - start + 1);
+}
+
+std::string printable_source_line(std::string_view raw) {
+  const std::string text = sanitize_utf8(raw);
+  std::string out;
+  out.reserve(text.size());
+  std::size_t column = 0;
+  for (unsigned char c : text) {
+    if (c == '\t') {
+      const std::size_t spaces = 8 - column % 8;
+      out.append(spaces, ' ');
+      column += spaces;
+      continue;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++column;
+      continue;
+    }
+    out += static_cast<char>(c);
+    if ((c & 0xC0) != 0x80) ++column;  // a continuation byte is not a column of its own
+  }
+  return out;
 }
 
 }  // namespace pyxray

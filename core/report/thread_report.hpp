@@ -12,6 +12,7 @@
 #include "interp/native_merge.hpp"
 #include "interp/threads.hpp"
 #include "locks/lock_report.hpp"
+#include "target/core_notes.hpp"
 #include "target/target.hpp"
 #include "tasks/task_model.hpp"
 
@@ -52,9 +53,16 @@ struct ThreadReport {
   std::optional<BlockedSyscall> syscall;       // the system call it sleeps in, with `syscalls`
 };
 
+// A core file's account of the process it holds (target/core_notes.hpp).
+struct CoreOrigin {
+  std::string path;
+  CoreNotes notes;
+};
+
 struct ProcessReport {
   int pid = 0;
-  std::string python;  // version text
+  std::optional<CoreOrigin> core;  // for a core file whose notes could be read
+  std::string python;              // version text
   bool free_threaded = false;
   std::vector<ThreadReport> threads;
   std::vector<std::string> warnings;

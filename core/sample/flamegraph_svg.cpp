@@ -1,6 +1,7 @@
 #include "sample/flamegraph_svg.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 
@@ -19,23 +20,11 @@ constexpr double kTop = 3 * kRow + 8;        // title, subtitle, buttons
 constexpr double kBottom = 2 * kRow;         // the details line
 constexpr double kMinWidth = 0.1;            // narrower frames (and their callees) are left out
 
-// The merged tree the picture is drawn from: children by label, so equal frames of different
-// threads (when threads are not shown) or of different samples become one box.
-struct Box {
-  std::string label;
-  int kind = 0;  // 0 python, 1 native, 2 thread, 3 root
-  uint64_t count = 0;
-  std::map<std::pair<int, std::string>, std::unique_ptr<Box>> children;
-};
-
-Box& child_of(Box& parent, int kind, const std::string& label) {
-  auto& slot = parent.children[{kind, label}];
-  if (!slot) {
-    slot = std::make_unique<Box>();
-    slot->label = label;
-    slot->kind = kind;
-  }
-  return *slot;
+// A count as text: whole numbers without a decimal point (the usual case: samples), others as they
+// are (a folded file may hold fractional counts).
+std::string count_text(double v) {
+  if (v == std::floor(v) && std::abs(v) < 9e15) return fmt::format("{:.0f}", v);
+  return fmt::format("{}", v);
 }
 
 std::string thread_label(const SampledThread& t) {
@@ -86,21 +75,21 @@ std::string fitted(const std::string& label, double width) {
 
 // Warm colours for Python frames, cool ones for native frames, a hue per function name so that the
 // same function has the same colour everywhere.
-std::string colour(const Box& b) {
-  if (b.kind == 3) return "rgb(200,200,200)";
-  if (b.kind == 2) return "rgb(160,200,150)";
+std::string colour(const FlameNode& b) {
+  if (b.kind == FlameNode::kRoot) return "rgb(200,200,200)";
+  if (b.kind == FlameNode::kThread) return "rgb(160,200,150)";
   std::string name = b.label.substr(0, b.label.find(" ("));
   uint32_t h = 2166136261u;
   for (unsigned char c : name) h = (h ^ c) * 16777619u;
   double v1 = (h & 0xff) / 255.0, v2 = ((h >> 8) & 0xff) / 255.0, v3 = ((h >> 16) & 0xff) / 255.0;
-  if (b.kind == 1)
+  if (b.kind == FlameNode::kNative)
     return fmt::format("rgb({},{},{})", static_cast<int>(80 + 60 * v3), static_cast<int>(150 + 60 * v1),
                        static_cast<int>(200 + 55 * v2));
   return fmt::format("rgb({},{},{})", static_cast<int>(205 + 50 * v3), static_cast<int>(230 * v1),
                      static_cast<int>(55 * v2));
 }
 
-int depth_of(const Box& b) {
+int depth_of(const FlameNode& b) {
   int d = 0;
   for (const auto& [key, c] : b.children) d = std::max(d, depth_of(*c) + 1);
   return d;
@@ -108,24 +97,25 @@ int depth_of(const Box& b) {
 
 struct Writer {
   std::string out;
-  uint64_t total = 1;
+  double total = 1;
   double height = 0;
 
-  void box(const Box& b, uint64_t start, int depth) {
-    double scale = (kWidth - 2 * kPad) / static_cast<double>(total);
-    double w = static_cast<double>(b.count) * scale;
+  void box(const FlameNode& b, double start, int depth) {
+    double scale = (kWidth - 2 * kPad) / total;
+    double w = b.count * scale;
     if (w < kMinWidth) return;
-    double x = kPad + static_cast<double>(start) * scale;
+    double x = kPad + start * scale;
     double y = height - kBottom - (depth + 1) * kRow;
-    double pct = 100.0 * static_cast<double>(b.count) / static_cast<double>(total);
-    std::string label = xml_text(b.label);
+    std::string details = b.details.empty() ? fmt::format("{} sample{}, {:.2f}%", count_text(b.count),
+                                                          b.count == 1 ? "" : "s", 100.0 * b.count / total)
+                                            : b.details;
     out += fmt::format(
-        "<g data-s=\"{}\" data-n=\"{}\" data-d=\"{}\"><title>{} ({} sample{}, {:.2f}%)</title>"
+        "<g data-s=\"{}\" data-n=\"{}\" data-d=\"{}\"><title>{} ({})</title>"
         "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" rx=\"2\"/>"
         "<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text></g>\n",
-        start, b.count, depth, label, b.count, b.count == 1 ? "" : "s", pct, x, y, w, kRow - 1, colour(b), x + 3,
-        y + kRow - 4.5, xml_text(fitted(b.label, w)));
-    uint64_t child_start = start;
+        count_text(start), count_text(b.count), depth, xml_text(b.label), xml_text(details), x, y, w, kRow - 1,
+        b.fill.empty() ? colour(b) : b.fill, x + 3, y + kRow - 4.5, xml_text(fitted(b.label, w)));
+    double child_start = start;
     for (const auto& [key, c] : b.children) {
       box(*c, child_start, depth + 1);
       child_start += c->count;
@@ -231,10 +221,20 @@ window.addEventListener("load", init);
 
 }  // namespace
 
+FlameNode& FlameNode::child(int child_kind, const std::string& child_label) {
+  auto& slot = children[{child_kind, child_label}];
+  if (!slot) {
+    slot = std::make_unique<FlameNode>();
+    slot->label = child_label;
+    slot->kind = child_kind;
+  }
+  return *slot;
+}
+
 std::string flamegraph_svg(const StackAggregate& agg, const FrameTable& frames, const FlameGraphInfo& info) {
-  Box root;
+  FlameNode root;
   root.label = "all";
-  root.kind = 3;
+  root.kind = FlameNode::kRoot;
   const auto& nodes = agg.nodes();
   std::vector<bool> thread_has_samples(agg.threads().size());
   for (const auto& n : nodes)
@@ -242,21 +242,24 @@ std::string flamegraph_svg(const StackAggregate& agg, const FrameTable& frames, 
   bool by_thread = std::count(thread_has_samples.begin(), thread_has_samples.end(), true) > 1;
   for (uint32_t i = 0; i < nodes.size(); ++i) {
     if (!nodes[i].self || nodes[i].parent == StackAggregate::kNone) continue;
-    uint64_t n = nodes[i].self;
-    Box* b = &root;
+    const auto n = static_cast<double>(nodes[i].self);
+    FlameNode* b = &root;
     b->count += n;
     if (by_thread) {
-      b = &child_of(*b, 2, thread_label(agg.threads()[nodes[i].thread]));
+      b = &b->child(FlameNode::kThread, thread_label(agg.threads()[nodes[i].thread]));
       b->count += n;
     }
     for (uint32_t f : agg.path(i)) {
-      b = &child_of(*b, frames.at(f).native ? 1 : 0, frames.label(f));
+      b = &b->child(frames.at(f).native ? FlameNode::kNative : FlameNode::kPython, frames.label(f));
       b->count += n;
     }
   }
+  return flamegraph_svg(root, info);
+}
 
+std::string flamegraph_svg(const FlameNode& root, const FlameGraphInfo& info) {
   Writer w;
-  w.total = std::max<uint64_t>(root.count, 1);
+  w.total = root.count > 0 ? root.count : 1;
   int depth = depth_of(root) + 1;
   w.height = kTop + depth * kRow + kBottom + kRow;
   w.out.reserve(1 << 20);
@@ -286,7 +289,7 @@ std::string flamegraph_svg(const StackAggregate& agg, const FrameTable& frames, 
       "<text id=\"details\" x=\"{6:.0f}\" y=\"{8:.0f}\"> </text>\n"
       "<g id=\"frames\" data-total=\"{9}\">\n",
       kWidth, w.height, kScript, kWidth / 2, xml_text(info.title), xml_text(info.subtitle), kPad, kWidth - kPad,
-      w.height - kRow / 2, w.total);
+      w.height - kRow / 2, count_text(w.total));
   w.box(root, 0, 0);
   w.out += "</g>\n</svg>\n";
   return w.out;

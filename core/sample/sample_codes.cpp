@@ -81,6 +81,7 @@ SampledCode* SampleCodes::decode(uint64_t addr, uint64_t name_ptr) {
   code->first_line = ci.first_line;
   code->format = ci.format;
   code->line_table = ci.line_table;
+  code->lines_known = !ci.line_table_cut_from;
   code->code_start = ci.code_start;
   code->first_traceable = ci.first_traceable;
   const Layout& L = proc_.layout();
@@ -106,9 +107,9 @@ std::optional<uint32_t> SampleCodes::frame_id(SampledCode& code, int byte_offset
   std::size_t slot = static_cast<std::size_t>(byte_offset + 2);
   if (slot < code.frame_ids.size() && code.frame_ids[slot] != 0) return code.frame_ids[slot] - 1;
   // CPython reports co_firstlineno for a frame that has not started yet.
-  std::optional<int> line = byte_offset < 0
-                                ? std::optional<int>(code.first_line)
-                                : line_for_offset(code.format, code.line_table, code.first_line, byte_offset);
+  std::optional<int> line;
+  if (byte_offset < 0) line = code.first_line;
+  else if (code.lines_known) line = line_for_offset(code.format, code.line_table, code.first_line, byte_offset);
   if (line && (*line < 0 || *line > kMaxLine)) return std::nullopt;
   uint32_t id = frames_.intern(FrameInfo{code.function, code.filename, line.value_or(-1), false, code.first_line});
   if (byte_offset <= kMaxMemoOffset) {

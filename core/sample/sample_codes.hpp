@@ -27,6 +27,7 @@ struct SampledCode {
   int first_line = 0;
   LineTableFormat format{};
   std::vector<std::byte> line_table;
+  bool lines_known = true;                         // false: the table was longer than the line-table limit (no lines)
   uint64_t code_start = 0;                         // 3.11+: address of the first instruction
   int64_t code_bytes = -1;                         // 3.11+: length of the bytecode; -1 when unknown
   int first_traceable = 0;                         // 3.11+: in code units

@@ -55,6 +55,7 @@ class ProcessFilesTarget : public Target {
     return inner_->native_frames(tid, max_frames);
   }
   std::optional<BlockedSyscall> blocked_syscall(int64_t tid) override { return inner_->blocked_syscall(tid); }
+  std::optional<std::string> core_file() override { return inner_->core_file(); }
   std::vector<std::string> missing_objects() override { return inner_->missing_objects(); }
   std::vector<std::string> mapped_files() override { return inner_->mapped_files(); }
   std::vector<MappedRange> mapped_ranges() override { return inner_->mapped_ranges(); }

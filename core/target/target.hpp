@@ -102,6 +102,8 @@ class Target {
   // debugger cannot read its registers, or the target's architecture is not the one pyxray is built
   // for. Must leave the selected thread and frame as they were.
   virtual std::optional<BlockedSyscall> blocked_syscall(int64_t tid) { return std::nullopt; }
+  // The ELF core file the debugger opened as this target; nullopt for a live process or when unknown.
+  virtual std::optional<std::string> core_file() { return std::nullopt; }
   // Shared objects the target uses that the debugger could not load (a core opened on another host).
   virtual std::vector<std::string> missing_objects() { return {}; }
   // Files mapped into the target's address space, as the process (or the core's own file list)

@@ -285,8 +285,12 @@ TEST_P(BtAll, DetachLeavesTargetRunning) {
 // sound partial answers that name the limit to raise; after `py-limits --reset` the whole answer is
 // back.
 TEST_P(BtAll, LimitsCutNameTheLimitAndReset) {
-  const std::vector<std::string> commands{"py-bt-all --json --max frames=100", "py-limits threads=3",
-                                          "py-bt-all --json", "py-limits --reset", "py-bt-all --json"};
+  const std::vector<std::string> commands{"py-bt-all --json --max frames=100",
+                                          "py-limits threads=3",
+                                          "py-bt-all --json",
+                                          "py-limits --reset",
+                                          "py-bt-all --json",
+                                          "py-bt-all --json --max line-table=1"};
   std::string raw;
   auto parts = run(commands, &raw);
   std::string error;
@@ -317,6 +321,26 @@ TEST_P(BtAll, LimitsCutNameTheLimitAndReset) {
   ASSERT_TRUE(whole) << error << "\n" << raw;
   diffs = compare_bt_all_json(truth(), *whole, task_ids(workload_->pid()));
   EXPECT_TRUE(diffs.empty()) << join_diffs(diffs);
+
+  // Line tables longer than the limit: no line rather than a wrong one from a partial table, the same
+  // frames, and the stack says which limit (every function of the workload has a longer one).
+  auto no_lines = find_json_line(parts[5], &error);
+  ASSERT_TRUE(no_lines) << error << "\n" << raw;
+  ASSERT_EQ((*no_lines)["threads"].size(), (*whole)["threads"].size());
+  for (std::size_t i = 0; i < (*whole)["threads"].size(); ++i) {
+    const json& t = (*no_lines)["threads"][i];
+    const json& full = (*whole)["threads"][i];
+    ASSERT_EQ(t["frames"].size(), full["frames"].size()) << t.dump();
+    for (std::size_t f = 0; f < t["frames"].size(); ++f) {
+      EXPECT_EQ(t["frames"][f]["function"], full["frames"][f]["function"]);
+      if (!full["frames"][f]["line"].is_null() && t["frames"][f]["line"] != full["frames"][f]["line"]) {
+        EXPECT_TRUE(t["frames"][f]["line"].is_null()) << "a line from a cut table: " << t["frames"][f].dump();
+      }
+    }
+    if (!t["frames"].empty()) {
+      EXPECT_NE(t.value("warning", json()).dump().find("line-table"), std::string::npos) << t.dump();
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, WorkloadTruth, testing::ValuesIn(all_interpreters()), param_name);
