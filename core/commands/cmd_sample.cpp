@@ -1,7 +1,8 @@
 // py-sample: a sampling profiler inside the debugger. The target runs for DURATION while its stacks
 // are read from outside, then it is stopped again as before; the profile goes to a flame graph, a
-// speedscope file, folded stacks, a pprof profile, cProfile stats, a per-line table or an HTML line
-// heat view (one or more files), and a short summary is printed (text, or JSON with --json).
+// speedscope file, folded stacks, a pprof profile, cProfile stats, a per-line table, an HTML line
+// heat view or a Firefox Profiler file (one or more files), and a short summary is printed (text, or
+// JSON with --json).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 #include "interp/python_process.hpp"
 #include "report/source_lines.hpp"
 #include "sample/flamegraph_svg.hpp"
+#include "sample/gecko.hpp"
 #include "sample/line_costs.hpp"
 #include "sample/line_heat_html.hpp"
 #include "sample/line_table.hpp"
@@ -47,7 +49,7 @@ constexpr double kMaxRate = 10'000'000.0;
 constexpr std::size_t kTopFunctions = 8;
 constexpr std::size_t kTopLines = 5;
 
-enum class Format { Svg, Speedscope, Folded, Pprof, Pstats, Lines, Html };
+enum class Format { Svg, Speedscope, Folded, Pprof, Pstats, Lines, Html, Gecko };
 
 // Every output format: its --format name, what the summary calls it, and the extension of a
 // default file name.
@@ -65,6 +67,7 @@ constexpr FormatRow kFormats[] = {
     {Format::Pstats, "pstats", "pstats profile", ".pstats"},
     {Format::Lines, "lines", "per-line table", ".lines"},
     {Format::Html, "html", "line heat view", ".html"},
+    {Format::Gecko, "gecko", "Firefox Profiler profile", ".gecko.json"},
 };
 
 const FormatRow& row_of(Format f) {
@@ -122,6 +125,7 @@ Expected<Format> format_for(const std::string& path) {
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   auto ends_with = [&](std::string_view tail) { return name.ends_with(tail) && name.size() > tail.size(); };
   if (ends_with(".svg")) return Format::Svg;
+  if (ends_with(".gecko.json")) return Format::Gecko;  // before .json
   if (ends_with(".json")) return Format::Speedscope;
   if (ends_with(".folded") || ends_with(".txt")) return Format::Folded;
   if (ends_with(".pb.gz")) return Format::Pprof;
@@ -131,15 +135,16 @@ Expected<Format> format_for(const std::string& path) {
   return fail(
       fmt::format("py-sample: cannot tell the output format of '{}': name it .svg (flame graph), .json "
                   "(speedscope), .folded/.txt (folded stacks), .pb.gz (pprof), .pstats/.prof (pstats), .lines "
-                  "(per-line table) or .html (line heat view), or give --format",
+                  "(per-line table), .html (line heat view) or .gecko.json (Firefox Profiler), or give --format",
                   path));
 }
 
 Expected<Format> parse_format(const std::string& name) {
   for (const auto& r : kFormats)
     if (name == r.name) return r.format;
-  return fail(
-      fmt::format("py-sample: --format is svg, speedscope, folded, pprof, pstats, lines or html, not '{}'", name));
+  if (name == "firefox") return Format::Gecko;
+  return fail(fmt::format(
+      "py-sample: --format is svg, speedscope, folded, pprof, pstats, lines, html or gecko (firefox), not '{}'", name));
 }
 
 // The files -o names (each in the format of its extension, or all in --format's), else the default
@@ -222,6 +227,15 @@ std::vector<const LineCost*> top_lines(const LineCosts& costs) {
   return rows;
 }
 
+// Why a Firefox Profiler file ends before sampling did.
+std::string gecko_cut_note(const StackAggregate& agg) {
+  const double kept = agg.round_times().empty() ? 0.0 : agg.round_times().back();
+  return fmt::format(
+      "more than {} changes of stack and sampling rounds: the Firefox Profiler profile holds the samples "
+      "of the first {:.2f} s only ({})",
+      limits().timeline_runs, kept, raise_hint("timeline-runs"));
+}
+
 std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std::vector<Output>& outputs,
                     const WriteErrors& write_errors) {
   const SampleStats& s = sampler.stats();
@@ -271,6 +285,8 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
         "pyxray: note: more than {} changes of stack: the speedscope profile keeps each thread's "
         "samples grouped by stack, not in time order ({})\n",
         limits().timeline_runs, raise_hint("timeline-runs"));
+  if (has_format(outputs, Format::Gecko) && !sampler.aggregate().timeline_complete())
+    out += fmt::format("pyxray: note: {}\n", gecko_cut_note(sampler.aggregate()));
   if (s.note) out += fmt::format("pyxray: note: {}\n", *s.note);
   if (s.ticks)
     out += fmt::format("  cost: {:.2f} reads of the target ({:.1f} ranges) per round, {} code objects decoded\n",
@@ -391,6 +407,7 @@ std::string summary_json(const Sampler& sampler, const RunOutcome& outcome, cons
         fmt::format("more than {} changes of stack: the speedscope profile keeps each thread's samples "
                     "grouped by stack, not in time order ({})",
                     limits().timeline_runs, raise_hint("timeline-runs")));
+  if (has_format(outputs, Format::Gecko) && !agg.timeline_complete()) notes.push_back(gecko_cut_note(agg));
   if (!s.recorded && s.idle && !o.idle)
     notes.push_back(
         "every thread was idle (blocked without the GIL) in every sample, which are dropped by default: "
@@ -434,6 +451,16 @@ Expected<std::string> render(Format format, const Sampler& sampler, int pid, con
                               mean_interval(sampler), mode_name(sampler.options()), changed};
       const LineCosts costs = line_costs(sampler.aggregate(), sampler.frames());
       return format == Format::Lines ? line_table(costs, sources, info) : line_heat_html(costs, sources, info);
+    }
+    case Format::Gecko: {
+      GeckoInfo info;
+      info.pid = pid;
+      info.python = python;
+      info.process_name = fmt::format("python {} (pid {})", python, pid);
+      info.start_ms = static_cast<double>(start_nanos) / 1e6;
+      info.interval_ms = mean_interval(sampler) * 1e3;
+      info.duration_ms = s.elapsed * 1e3;
+      return gecko_json(sampler.aggregate(), sampler.frames(), info);
     }
   }
   return fail("py-sample: unknown output format");
@@ -553,20 +580,23 @@ std::vector<CommandDef> sample_commands() {
         "before; --threads busy also leaves idle samples out of the count taken.\n"
         "-o FILE: .svg interactive flame graph (default pyxray-PID.svg), .json speedscope profile,\n"
         ".folded or .txt folded stacks, .pb.gz pprof profile (go tool pprof, Pyroscope, Grafana), .pstats or\n"
-        ".prof cProfile stats (pstats, snakeviz); -o again writes the same profile to more files.\n"
+        ".prof cProfile stats (pstats, snakeviz), .gecko.json Firefox Profiler file (profiler.firefox.com:\n"
+        "one track per thread, the GIL as markers); -o again writes the same profile to more files.\n"
         ".lines: a per-line table (own and total samples per file:line with its source, then each hot\n"
         "function line by line, as line_profiler shows it); .html: one self-contained page showing the\n"
         "hottest files' source, each line's background by its share.\n"
-        "--format NAME (svg, speedscope, folded, pprof, pstats, lines, html) overrides the extension.\n"
-        "Ctrl-C ends early and keeps the samples so far. --json prints the summary as one JSON object.\n"
+        "--format NAME (svg, speedscope, folded, pprof, pstats, lines, html, gecko or firefox) overrides the\n"
+        "extension. Ctrl-C ends early and keeps the samples so far. --json prints the summary as one JSON\n"
+        "object.\n"
         "--async: a thread running an asyncio task is sampled as that task: its frames down to the task's\n"
         "coroutine, under a root frame \"task NAME\" (not the event loop's frames)."},
        {{"--rate", true, "mean samples per second (default 100)"},
         {"-o", true,
-         "output file: .svg, .json (speedscope), .folded/.txt, .pb.gz (pprof), .pstats/.prof, .lines, .html; again "
-         "for more"},
+         "output file: .svg, .json (speedscope), .folded/.txt, .pb.gz (pprof), .pstats/.prof, .lines, .html, "
+         ".gecko.json (Firefox Profiler); again for more"},
         {"--output", true, "same as -o"},
-        {"--format", true, "svg, speedscope, folded, pprof, pstats, lines or html, whatever the file's extension"},
+        {"--format", true,
+         "svg, speedscope, folded, pprof, pstats, lines, html or gecko, whatever the file's extension"},
         {"--json", false, "print the summary as one JSON object"},
         {"--mode", true, "cpu (default), wall or gil: which threads' samples are kept"},
         {"--threads", true, "all (default), gil or busy (older than --mode)"},

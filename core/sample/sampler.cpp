@@ -213,19 +213,28 @@ void Sampler::finish(bool target_alive) {
   os_.reset();  // closes the /proc files
 }
 
-uint32_t Sampler::thread_slot(const LiveThread& t) {
-  int64_t tid = t.native_id;
-  if (tid < 0)
-    if (auto it = pthread_tids_.find(t.thread_id); it != pthread_tids_.end()) tid = it->second;
+int64_t Sampler::kernel_tid(const LiveThread& t) const {
+  if (t.native_id >= 0) return t.native_id;
+  auto it = pthread_tids_.find(t.thread_id);
+  return it != pthread_tids_.end() ? it->second : -1;
+}
+
+// The aggregate's thread for `t` if it has one already.
+std::optional<uint32_t> Sampler::known_slot(const LiveThread& t) const {
   auto it = slots_.find(t.thread_id);
-  if (it != slots_.end()) {
-    const SampledThread& known = agg_.threads()[it->second];
-    // pthread ids are reused once a thread has exited: a new kernel id means a new thread.
-    if (tid < 0 || !known.native_id || *known.native_id == tid) return it->second;
-  }
+  if (it == slots_.end()) return std::nullopt;
+  const int64_t tid = kernel_tid(t);
+  const SampledThread& known = agg_.threads()[it->second];
+  // pthread ids are reused once a thread has exited: a new kernel id means a new thread.
+  if (tid < 0 || !known.native_id || *known.native_id == tid) return it->second;
+  return std::nullopt;
+}
+
+uint32_t Sampler::thread_slot(const LiveThread& t) {
+  if (auto known = known_slot(t)) return *known;
   SampledThread st;
   st.thread_id = t.thread_id;
-  if (tid >= 0) st.native_id = tid;
+  if (int64_t tid = kernel_tid(t); tid >= 0) st.native_id = tid;
   if (auto n = names_.find(t.thread_id); n != names_.end()) st.name = n->second;
   uint32_t slot = agg_.add_thread(std::move(st));
   slots_[t.thread_id] = slot;
@@ -314,9 +323,7 @@ bool Sampler::sample_thread(const LiveThread& t, Target* native) {
   // GIL, as py-spy counts it). Asked only when the answer matters.
   bool need_busy = options_.threads == ThreadFilter::Busy || !options_.idle;
   if (need_busy && !t.holds_gil) {
-    int64_t tid = t.native_id;
-    if (tid < 0)
-      if (auto it = pthread_tids_.find(t.thread_id); it != pthread_tids_.end()) tid = it->second;
+    const int64_t tid = kernel_tid(t);
     bool busy = tid > 0 && os_->busy(tid);
     if (!busy) {
       if (options_.threads == ThreadFilter::Busy) return false;
@@ -360,6 +367,7 @@ bool Sampler::sample_thread(const LiveThread& t, Target* native) {
 void Sampler::tick(Target* native) {
   ++stats_.ticks;
   tick_time_ = now();
+  agg_.begin_round(tick_time_ - start_);
   codes_->set_now(tick_time_);
   reader_->begin();
   WalkError e = stacks_->read_threads(*reader_, threads_, tick_time_);
@@ -375,6 +383,11 @@ void Sampler::tick(Target* native) {
     bool any = false;
     for (std::size_t i = 0; i < threads_.size(); ++i) any |= sample_thread(threads_[i], native);
     if (!any && options_.threads == ThreadFilter::Gil) ++stats_.no_holder;
+    // The GIL holder of this round, for the Firefox Profiler's GIL markers: a thread the profile
+    // knows (one never recorded has no track to mark).
+    for (const LiveThread& t : threads_)
+      if (t.holds_gil)
+        if (auto slot = known_slot(t)) agg_.set_gil_holder(*slot);
   }
   reader_->end();
 }

@@ -98,6 +98,8 @@ class Sampler {
   void tick(Target* native);
   bool sample_thread(const LiveThread& t, Target* native);
   uint32_t thread_slot(const LiveThread& t);
+  std::optional<uint32_t> known_slot(const LiveThread& t) const;
+  int64_t kernel_tid(const LiveThread& t) const;
   void record(uint32_t slot, Target* native, const LiveThread& t);
   void name_threads();
   void learn_tasks();

@@ -62,6 +62,21 @@ uint32_t StackAggregate::child(uint32_t parent, uint32_t frame) {
   return id;
 }
 
+void StackAggregate::begin_round(double seconds) {
+  if (!timeline_complete_) return;
+  if (runs_ >= max_runs_) {
+    timeline_complete_ = false;
+    return;
+  }
+  round_times_.push_back(seconds);
+  gil_holders_.push_back(kNone);
+  ++runs_;
+}
+
+void StackAggregate::set_gil_holder(uint32_t thread) {
+  if (timeline_complete_ && !gil_holders_.empty() && gil_holders_.back() == kNone) gil_holders_.back() = thread;
+}
+
 void StackAggregate::add(uint32_t thread, std::span<const uint32_t> innermost_first) {
   uint32_t node = roots_[thread];
   for (auto it = innermost_first.rbegin(); it != innermost_first.rend(); ++it) node = child(node, *it);
@@ -69,10 +84,14 @@ void StackAggregate::add(uint32_t thread, std::span<const uint32_t> innermost_fi
   ++samples_;
   if (!timeline_complete_) return;
   auto& runs = timelines_[thread];
-  if (!runs.empty() && runs.back().leaf == node && runs.back().count < UINT32_MAX) {
+  const uint32_t round = round_times_.empty() ? kNone : static_cast<uint32_t>(round_times_.size() - 1);
+  // A run goes on only in the very next round: a round where the thread was not recorded (idle, an
+  // error) ends it, so that every sample of a run has its round's time.
+  if (!runs.empty() && runs.back().leaf == node && runs.back().count < UINT32_MAX &&
+      (round == kNone || (runs.back().first_round != kNone && runs.back().first_round + runs.back().count == round))) {
     ++runs.back().count;
   } else if (runs_ < max_runs_) {
-    runs.push_back({node, 1});
+    runs.push_back({node, 1, round});
     ++runs_;
   } else {
     timeline_complete_ = false;

@@ -1,7 +1,8 @@
 // What py-sample collects: every distinct frame once (FrameTable), and the sampled stacks as a tree
 // per thread with a count at each node (StackAggregate), plus each thread's sequence of samples in
-// time order, run-length encoded. Adding a sample whose frames and stack were seen before allocates
-// nothing: it is a few hash lookups and increments.
+// time order, run-length encoded, and when each sampling round was taken and which thread held the
+// GIL then. Adding a sample whose frames and stack were seen before allocates nothing: it is a few
+// hash lookups and increments.
 #pragma once
 
 #include <cstdint>
@@ -56,12 +57,21 @@ class StackAggregate {
     uint32_t depth = 0;  // 0 for a thread's root
     uint64_t self = 0;   // samples whose innermost frame is this node
   };
+  // `count` samples of one stack in consecutive rounds, the first in round `first_round` (kNone when
+  // no round was begun: then equal stacks in a row are one run, whatever their rounds).
   struct Run {
     uint32_t leaf = 0;
     uint32_t count = 0;
+    uint32_t first_round = kNone;
   };
   StackAggregate();
 
+  // Starts a sampling round, `seconds` after sampling began: the samples added until the next round
+  // are this round's, at most one per thread.
+  void begin_round(double seconds);
+  // The thread (an index into threads()) that held the GIL in the current round; the first one
+  // given counts (with one GIL per interpreter, several may).
+  void set_gil_holder(uint32_t thread);
   // Adds one sample of `thread` (an index into threads()); frames innermost first, never empty.
   void add(uint32_t thread, std::span<const uint32_t> innermost_first);
   // Threads are registered before their first sample; returns the index.
@@ -75,8 +85,12 @@ class StackAggregate {
   std::vector<uint32_t> path(uint32_t node) const;
   // One thread's samples in time order: consecutive equal stacks as one run.
   const std::vector<Run>& timeline(uint32_t thread) const { return timelines_[thread]; }
-  // False once the timeline-runs limit was reached (8 bytes a run): the timelines then stop early;
-  // the counts in the tree are always complete.
+  // Per round begun (while the timeline is complete): its time in seconds since sampling began, and
+  // the thread that held the GIL (kNone: none seen).
+  const std::vector<double>& round_times() const { return round_times_; }
+  const std::vector<uint32_t>& gil_holders() const { return gil_holders_; }
+  // False once the timeline-runs limit was reached (runs and rounds together, 12 bytes each): the
+  // timelines and rounds then stop early; the counts in the tree are always complete.
   bool timeline_complete() const { return timeline_complete_; }
 
  private:
@@ -87,10 +101,12 @@ class StackAggregate {
   std::vector<uint32_t> roots_;                      // per thread
   std::vector<SampledThread> threads_;
   std::vector<std::vector<Run>> timelines_;  // per thread
+  std::vector<double> round_times_;
+  std::vector<uint32_t> gil_holders_;
   uint64_t samples_ = 0;
-  std::size_t runs_ = 0;
+  std::size_t runs_ = 0;  // runs and rounds kept
   bool timeline_complete_ = true;
-  std::size_t max_runs_;  // the timeline-runs limit when sampling began
+  std::size_t max_runs_;  // the timeline-runs limit when sampling began: of runs and rounds together
 };
 
 // Folded stacks, the input format of flamegraph.pl and most flame graph tools: one line per distinct

@@ -1027,24 +1027,26 @@ TEST(SampleProfiles, PprofAndPstatsHoldTheFoldedCounts) {
   ASSERT_TRUE(fs::exists(status)) << read_text(dir.path() / "err");
 
   // A bad format is one line before sampling (60 s would outlast the timeout); then one run writes
-  // three files, and a short one writes pstats under a name that says nothing (--format).
+  // four files, and a short one writes pstats under a name that says nothing (--format).
   auto r = run_gdb(proc.pid(),
-                   {"cd " + dir.path().string(), "py-sample 60s -o prof.xyz", "py-sample 60s --format gecko",
-                    "py-sample 1s --rate 1000 -o prof.folded --output prof.pb.gz -o prof.pstats --json",
+                   {"cd " + dir.path().string(), "py-sample 60s -o prof.xyz", "py-sample 60s --format callgrind",
+                    "py-sample 1s --rate 1000 -o prof.folded --output prof.pb.gz -o prof.pstats -o prof.gecko.json "
+                    "--json",
                     "py-sample 0.2s --format pstats -o prof.data"},
                    dir.path(), 100s);
   ASSERT_FALSE(r.timed_out) << "a bad format was noticed only after sampling\n" << r.describe();
   for (const char* line :
        {"pyxray: py-sample: cannot tell the output format of 'prof.xyz': name it .svg (flame graph), .json "
         "(speedscope), .folded/.txt (folded stacks), .pb.gz (pprof), .pstats/.prof (pstats), .lines (per-line "
-        "table) or .html (line heat view), or give --format\n",
-        "pyxray: py-sample: --format is svg, speedscope, folded, pprof, pstats, lines or html, not 'gecko'\n"})
+        "table), .html (line heat view) or .gecko.json (Firefox Profiler), or give --format\n",
+        "pyxray: py-sample: --format is svg, speedscope, folded, pprof, pstats, lines, html or gecko (firefox), not "
+        "'callgrind'\n"})
     EXPECT_NE((r.out + r.err).find(line), std::string::npos) << line << r.describe();
   std::string error;
   auto j = find_json_line(r.out, &error);
   ASSERT_TRUE(j) << error << "\n" << r.describe();
 
-  // The JSON summary: counts that add up, the three files, the threads and the top functions.
+  // The JSON summary: counts that add up, the four files, the threads and the top functions.
   const long recorded = j->at("samples").at("recorded").get<long>();
   const double interval = j->at("interval").get<double>();
   EXPECT_GT(recorded, 100) << j->dump();
@@ -1056,7 +1058,8 @@ TEST(SampleProfiles, PprofAndPstatsHoldTheFoldedCounts) {
   EXPECT_EQ(j->at("ended"), "done") << j->dump();
   EXPECT_EQ(j->at("outputs"), json::parse(R"([{"file":"prof.folded","format":"folded"},)"
                                           R"({"file":"prof.pb.gz","format":"pprof"},)"
-                                          R"({"file":"prof.pstats","format":"pstats"}])"));
+                                          R"({"file":"prof.pstats","format":"pstats"},)"
+                                          R"({"file":"prof.gecko.json","format":"gecko"}])"));
   long thread_samples = 0;
   for (const auto& t : j->at("threads")) thread_samples += t.at("samples").get<long>();
   EXPECT_EQ(thread_samples, recorded) << j->dump();
@@ -1120,6 +1123,16 @@ TEST(SampleProfiles, PprofAndPstatsHoldTheFoldedCounts) {
     }
   }
   EXPECT_NE(r.out.find("wrote pstats profile to prof.data"), std::string::npos) << r.describe();
+
+  // The Firefox Profiler file: the profiler's format checks (tools/check_gecko.py), the folded
+  // file's stacks, the summary's threads by name and samples, and GIL markers (3.x has a GIL).
+  { std::ofstream(dir.path() / "summary.json") << j->dump(); }
+  auto g = run_command({"python3", (fs::path(PYXRAY_SOURCE_DIR) / "tests/integration/tools/check_gecko.py").string(),
+                        (dir.path() / "prof.gecko.json").string(), (dir.path() / "prof.folded").string(),
+                        (dir.path() / "summary.json").string(), "--gil"},
+                       dir.path(), 60s);
+  EXPECT_EQ(g.exit_code, 0) << g.describe();
+  EXPECT_EQ(g.out, "ok\n") << g.describe();
 }
 
 // The per-line views of the split workload, in a Python whose line tables are 3.11's and one before:
