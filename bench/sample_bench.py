@@ -11,10 +11,11 @@ import sys
 import tempfile
 import time
 
+from bench_pythons import interpreters
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD_DIR = os.environ.get("BUILD_DIR", "build")
 PLUGIN = os.path.join(BUILD_DIR, "pyxray-gdb.py")
-PYENV = "/root/.pyenv/versions"
 MIN_RATE = float(os.environ.get("BENCH_MIN_RATE", "100000"))
 MAX_ERRORS = float(os.environ.get("BENCH_MAX_ERROR_PCT", "1"))
 MAX_SLOWDOWN = float(os.environ.get("BENCH_MAX_SLOWDOWN_PCT", "2"))
@@ -22,18 +23,6 @@ RATE_SECONDS = float(os.environ.get("BENCH_RATE_SECONDS", "3"))
 SLOW_SECONDS = float(os.environ.get("BENCH_SLOWDOWN_SECONDS", "8"))
 SUMMARY = re.compile(r"^py-sample: (\d+) thread samples? in \d+ rounds? over ([\d.]+) s \((\d+) Hz, (\d+) Hz requested[^)]*\): "
                      r"(\d+) recorded, (\d+) errors")
-
-
-def interpreters():
-    wanted = os.environ.get("BENCH_PYTHONS")
-    if wanted:
-        return wanted.split(":")
-    found = []
-    for minor in (11, 12, 13):
-        for name in sorted(os.listdir(PYENV)) if os.path.isdir(PYENV) else []:
-            if name.startswith("3.%d." % minor):
-                found.append(os.path.join(PYENV, name, "bin", "python3.%d" % minor))
-    return found
 
 
 def gdb(pid, commands, log):

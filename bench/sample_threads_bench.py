@@ -17,28 +17,17 @@ import tempfile
 import threading
 import time
 
+from bench_pythons import interpreters
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD_DIR = os.environ.get("BUILD_DIR", "build")
 PLUGIN = os.path.join(BUILD_DIR, "pyxray-gdb.py")
-PYENV = "/root/.pyenv/versions"
 THREADS = int(os.environ.get("BENCH_THREADS", "200"))
 RATE = float(os.environ.get("BENCH_RATE", "100"))
 WINDOW = float(os.environ.get("BENCH_WINDOW", "8"))
 MAX_SLOWDOWN = float(os.environ.get("BENCH_MAX_SLOWDOWN_PCT", "2"))
 BLOCKING_CHECK = os.environ.get("BENCH_BLOCKING_CHECK", "1") == "1"
 MODES = ("wall", "cpu")
-
-
-def interpreters():
-    wanted = os.environ.get("BENCH_PYTHONS")
-    if wanted:
-        return wanted.split(":")
-    found = []
-    for minor in (11, 12, 13):
-        for name in sorted(os.listdir(PYENV)) if os.path.isdir(PYENV) else []:
-            if name.startswith("3.%d." % minor):
-                found.append(os.path.join(PYENV, name, "bin", "python3.%d" % minor))
-    return found
 
 
 class Counter:
