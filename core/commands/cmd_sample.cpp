@@ -237,7 +237,7 @@ std::string gecko_cut_note(const StackAggregate& agg) {
 }
 
 std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std::vector<Output>& outputs,
-                    const WriteErrors& write_errors) {
+                    const WriteErrors& write_errors, const LineCosts& lines) {
   const SampleStats& s = sampler.stats();
   const SampleOptions& o = sampler.options();
   std::string out;
@@ -326,7 +326,6 @@ std::string summary(const Sampler& sampler, const RunOutcome& outcome, const std
   };
   table("top functions by own time:", false);
   table("top functions by total time:", true);
-  const LineCosts lines = line_costs(agg, sampler.frames());
   if (auto rows = top_lines(lines); !rows.empty()) {
     out += fmt::format("top lines by own time:\n  {:>6}  {:>6}  line\n", "own", "total");
     for (const LineCost* l : rows)
@@ -348,7 +347,7 @@ const char* end_name(const RunOutcome& outcome, const SampleStats& s) {
 
 // The summary as one JSON object: the same facts as the text, as numbers.
 std::string summary_json(const Sampler& sampler, const RunOutcome& outcome, const std::vector<Output>& outputs,
-                         const WriteErrors& write_errors, int pid, const std::string& python) {
+                         const WriteErrors& write_errors, const LineCosts& lines, int pid, const std::string& python) {
   using nlohmann::ordered_json;
   const SampleStats& s = sampler.stats();
   const SampleOptions& o = sampler.options();
@@ -395,7 +394,6 @@ std::string summary_json(const Sampler& sampler, const RunOutcome& outcome, cons
     j[by_total ? "top_total" : "top_own"] = std::move(rows);
   }
   ordered_json line_rows = ordered_json::array();
-  const LineCosts lines = line_costs(agg, sampler.frames());
   for (const LineCost* l : top_lines(lines))
     line_rows.push_back(
         {{"file", l->file}, {"line", l->line}, {"function", l->function}, {"own", l->own}, {"total", l->total}});
@@ -419,8 +417,8 @@ std::string summary_json(const Sampler& sampler, const RunOutcome& outcome, cons
 }
 
 // The profile in one format.
-Expected<std::string> render(Format format, const Sampler& sampler, int pid, const std::string& python,
-                             int64_t start_nanos, SourceLines& sources,
+Expected<std::string> render(Format format, const Sampler& sampler, const LineCosts& lines, int pid,
+                             const std::string& python, int64_t start_nanos, SourceLines& sources,
                              const std::function<bool(const std::string&)>& changed) {
   const SampleStats& s = sampler.stats();
   const double rate = s.elapsed > 0 ? static_cast<double>(s.ticks) / s.elapsed : 0;
@@ -449,8 +447,7 @@ Expected<std::string> render(Format format, const Sampler& sampler, int pid, con
     case Format::Html: {
       const LineViewInfo info{fmt::format("py-sample of process {}, Python {}", pid, python), s.elapsed,
                               mean_interval(sampler), mode_name(sampler.options()), changed};
-      const LineCosts costs = line_costs(sampler.aggregate(), sampler.frames());
-      return format == Format::Lines ? line_table(costs, sources, info) : line_heat_html(costs, sources, info);
+      return format == Format::Lines ? line_table(lines, sources, info) : line_heat_html(lines, sources, info);
     }
     case Format::Gecko: {
       GeckoInfo info;
@@ -546,20 +543,22 @@ Expected<std::string> run_sample(Session& session, const ParsedArgs& args) {
   sampler.finish(alive);
 
   const std::string python = proc->version().text();
+  // Per-line costs, once: the summary's top lines and the .lines/.html views read the same.
+  const LineCosts lines = line_costs(sampler.aggregate(), sampler.frames());
   WriteErrors write_errors(outputs.size());
   // The line views' source, as the target sees its files (or as named here, once it has exited).
   SourceLines sources(&target, /*also_as_given=*/true);
   const auto changed = changed_since_start(target);
   for (std::size_t i = 0; i < outputs.size(); ++i) {
-    auto text = render(outputs[i].format, sampler, pid, python, start_nanos, sources, changed);
+    auto text = render(outputs[i].format, sampler, lines, pid, python, start_nanos, sources, changed);
     if (!text) {
       write_errors[i] = text.error().message;
       continue;
     }
     if (auto w = files[i].write(*text); !w) write_errors[i] = w.error().message;
   }
-  if (args.has("--json")) return summary_json(sampler, *outcome, outputs, write_errors, pid, python);
-  return summary(sampler, *outcome, outputs, write_errors);
+  if (args.has("--json")) return summary_json(sampler, *outcome, outputs, write_errors, lines, pid, python);
+  return summary(sampler, *outcome, outputs, write_errors, lines);
 }
 
 }  // namespace
